@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"numeribus/internal/benchreport"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchQuick runs the whole program on tiny sizes (the agent binary is
+// built too) and checks the JSON it writes.
+func TestBenchQuick(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "sub", "results.json")
+	var stdout bytes.Buffer
+	if err := run([]string{"-quick", "-out", out}, &stdout); err != nil {
+		t.Fatalf("run: %v\n%s", err, stdout.String())
+	}
+	t.Logf("\n%s", stdout.String())
+
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res benchreport.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("results do not parse: %v\n%s", err, b)
+	}
+	if res.Machine.NumCPU < 1 || res.Machine.GOOS == "" || res.Machine.GOARCH == "" || !strings.HasPrefix(res.Machine.GoVersion, "go") {
+		t.Errorf("machine: %+v", res.Machine)
+	}
+	if _, err := time.Parse(time.RFC3339, res.When); err != nil {
+		t.Errorf("when %q: %v", res.When, err)
+	}
+	var params struct{ Params Params }
+	if err := json.Unmarshal(b, &params); err != nil {
+		t.Fatal(err)
+	}
+	if p := params.Params; p.N != 300 || p.Saves != 50 || !p.Quick {
+		t.Errorf("params: %+v", p)
+	}
+	got := map[string]benchreport.Figure{}
+	for _, f := range res.Figures {
+		if _, dup := got[f.Name]; dup {
+			t.Errorf("figure %s listed twice", f.Name)
+		}
+		got[f.Name] = f
+	}
+	want := []string{
+		"save_p50_encrypted_ms", "save_p99_encrypted_ms", "save_max_encrypted_ms",
+		"save_p50_plain_ms", "save_p99_plain_ms",
+		"save_overhead_p50_ratio", "save_overhead_p99_ratio",
+		"import_records_per_s", "raw_insert_rows_per_s", "import_vs_raw_ratio",
+		"raw_insert_with_changes_records_per_s",
+		"import_decode_ms", "import_save_ms", "import_decode_pct",
+		"import_decode_us_per_record", "import_save_us_per_record",
+		"db_bytes_per_record", "json_bytes_per_record",
+		"record_body_avg_bytes", "change_body_avg_bytes",
+		"unlock_ms", "unlock_warm_ms", "cold_start_status_ms", "cold_start_list_ms",
+	}
+	targets := map[string]bool{"save_p99_encrypted_ms": true, "import_vs_raw_ratio": true, "unlock_ms": true}
+	for _, name := range want {
+		f, ok := got[name]
+		if !ok {
+			t.Errorf("figure %s missing", name)
+			continue
+		}
+		if !(f.Value > 0) {
+			t.Errorf("figure %s = %v, want > 0", name, f.Value)
+		}
+		if f.Unit == "" {
+			t.Errorf("figure %s has no unit", name)
+		}
+		if targets[name] != (f.Target != "" && f.Met != nil) {
+			t.Errorf("figure %s: target %q met %v", name, f.Target, f.Met)
+		}
+		if !strings.Contains(stdout.String(), f.Label) {
+			t.Errorf("figure %s (%q) not in the table", name, f.Label)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d figures, want %d", len(got), len(want))
+	}
+}

@@ -1,0 +1,564 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"math"
+	"numeribus/internal/benchreport"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"numeribus/agent/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/fixture"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
+	"numeribus/internal/jsonl"
+	"numeribus/internal/merge"
+	"numeribus/internal/sqlitex"
+	"numeribus/schema"
+)
+
+// passphrase of the benchmark stores.
+const passphrase = "banc-d-essai-numeribus"
+
+// fixtureFor generates the smallest fixture set (found by growing the
+// number of activities) for which count reaches want, so that cutting the
+// extra records off the end drops only activities, which nothing refers
+// to; the kinds keep the fixture's proportions.
+func fixtureFor(want int, seed uint64, count func(*fixture.Set) int) (*fixture.Set, error) {
+	acts := max(1, want/2)
+	for range 64 {
+		set := fixture.Generate(fixture.Options{N: acts, Seed: seed})
+		got := count(set)
+		if got >= want {
+			if got-want > len(set.Activities) {
+				return nil, fmt.Errorf("fixture of %d activities gives %d records: cannot cut to %d by dropping activities", acts, got, want)
+			}
+			return set, nil
+		}
+		acts += max(1, (want-got)/2)
+	}
+	return nil, fmt.Errorf("no fixture gives %d records", want)
+}
+
+// saveUnits orders a fixture set into what the UI saves one transaction at
+// a time: every record alone, except an identified beneficiary, saved with
+// the consents that allow its identity (it cannot be valid without them).
+// Records come after what they refer to. At most max units are returned;
+// the cut drops activities, which nothing refers to.
+func saveUnits(set *fixture.Set, max int) [][]domain.Record {
+	consents := map[ident.ID][]*domain.Consent{}
+	for _, c := range set.Consents {
+		consents[c.Beneficiaire] = append(consents[c.Beneficiaire], c)
+	}
+	used := map[ident.ID]bool{}
+	var units [][]domain.Record
+	for _, r := range set.TourStops {
+		units = append(units, []domain.Record{r})
+	}
+	for _, b := range set.Beneficiaries {
+		u := []domain.Record{b}
+		if b.Identified() {
+			for _, c := range consents[b.ID] {
+				u = append(u, c)
+				used[c.ID] = true
+			}
+		}
+		units = append(units, u)
+	}
+	for _, c := range set.Consents {
+		if !used[c.ID] {
+			units = append(units, []domain.Record{c})
+		}
+	}
+	for _, r := range set.Assessments {
+		units = append(units, []domain.Record{r})
+	}
+	for _, r := range set.Activities {
+		units = append(units, []domain.Record{r})
+	}
+	if len(units) > max {
+		units = units[:max]
+	}
+	return units
+}
+
+// plainRow is what the store writes for a new record, before sealing: the
+// CBOR merge state (records.body) and the CBOR fields of its first change
+// (changes.body).
+type plainRow struct {
+	id           ident.ID
+	kind         domain.Kind
+	state, delta []byte
+}
+
+func plainRowOf(r domain.Record, device string, ts hlc.Timestamp) (plainRow, error) {
+	r.Normalize()
+	f, err := change.Encode(r)
+	if err != nil {
+		return plainRow{}, err
+	}
+	delta, err := change.Marshal(f)
+	if err != nil {
+		return plainRow{}, err
+	}
+	st := merge.NewState()
+	merge.Apply(st, r.Kind(), &change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: ts, Device: device})
+	state, err := st.Marshal()
+	if err != nil {
+		return plainRow{}, err
+	}
+	return plainRow{id: r.RecordID(), kind: r.Kind(), state: state, delta: delta}, nil
+}
+
+// benchSaves times single-transaction saves through the store (sealed)
+// and the same rows inserted into the same schema without the store.
+func benchSaves(ctx context.Context, c config, dir string, res *benchreport.Results) error {
+	set, err := fixtureFor(c.saves, c.seed, func(s *fixture.Set) int { return len(saveUnits(s, math.MaxInt)) })
+	if err != nil {
+		return err
+	}
+	units := saveUnits(set, c.saves)
+	multi := 0
+	device := ident.New().String()
+	ts := hlc.FromTime(time.Now())
+	plain := make([][]plainRow, len(units))
+	for i, u := range units {
+		if len(u) > 1 {
+			multi++
+		}
+		for _, r := range u {
+			ts++
+			row, err := plainRowOf(r, device, ts)
+			if err != nil {
+				return err
+			}
+			plain[i] = append(plain[i], row)
+		}
+	}
+
+	// Through the store: one Save per unit, as the UI does.
+	s, _, err := store.Create(ctx, filepath.Join(dir, "sealed"), []byte(passphrase), store.Options{})
+	if err != nil {
+		return err
+	}
+	sealed := make([]time.Duration, len(units))
+	runtime.GC()
+	for i, u := range units {
+		t0 := time.Now()
+		_, err := s.Save(ctx, u...)
+		sealed[i] = time.Since(t0)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("save %d (%s): %w", i, u[0].Kind(), err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+
+	// Without the store: same schema, same settings, same plaintext rows,
+	// a records row and a changes row per record, one transaction per unit.
+	p := filepath.Join(dir, "plain", store.FileName)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	w, err := sqlitex.OpenWriter(p)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	mig, err := sqlitex.Load(schema.Agent, "agent")
+	if err != nil {
+		return err
+	}
+	if _, err := sqlitex.Migrate(ctx, w, mig); err != nil {
+		return err
+	}
+	raw := make([]time.Duration, len(units))
+	var seq int64
+	runtime.GC()
+	for i, rows := range plain {
+		t0 := time.Now()
+		err := func() error {
+			tx, err := w.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			for _, r := range rows {
+				seq++
+				h := int64(ts) + seq
+				if _, err := tx.ExecContext(ctx, `INSERT INTO records(id, kind, hlc, deleted, erased, body) VALUES (?, ?, ?, 0, 0, ?)`,
+					r.id[:], string(r.kind), h, r.state); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO changes(seq, hlc, kind, record_id, op, body) VALUES (?, ?, ?, ?, ?, ?)`,
+					seq, h, string(r.kind), r.id[:], int(change.OpUpsert), r.delta); err != nil {
+					return err
+				}
+			}
+			return tx.Commit()
+		}()
+		raw[i] = time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("plain insert %d: %w", i, err)
+		}
+	}
+
+	sp50, sp99 := percentile(sealed, 50), percentile(sealed, 99)
+	rp50, rp99 := percentile(raw, 50), percentile(raw, 99)
+	res.Add("save_p50_encrypted_ms", "save p50 (encrypted)", ms(sp50), "ms")
+	res.AddTarget("save_p99_encrypted_ms", "save p99 (encrypted)", ms(sp99), "ms", "<", 10)
+	res.Add("save_max_encrypted_ms", "save max (encrypted)", ms(slices.Max(sealed)), "ms")
+	res.Add("save_p50_plain_ms", "save p50 (plain SQL, no sealing)", ms(rp50), "ms")
+	res.Add("save_p99_plain_ms", "save p99 (plain SQL, no sealing)", ms(rp99), "ms")
+	res.Add("save_overhead_p50_ratio", "save overhead p50 (enc/plain)", ratio(sp50, rp50), "x")
+	res.Add("save_overhead_p99_ratio", "save overhead p99 (enc/plain)", ratio(sp99, rp99), "x")
+	res.Note("saves: %d transactions (%d records; %d are an identified beneficiary saved with its consents); "+
+		"the plain baseline inserts the same CBOR rows (records + changes) without the store's reads, validation, meta updates or sealing",
+		len(units), countRecords(units), multi)
+	return nil
+}
+
+func countRecords(units [][]domain.Record) int {
+	n := 0
+	for _, u := range units {
+		n += len(u)
+	}
+	return n
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+// benchImport does what `agent import` does (JSONL decode, then one
+// store.Save of every record) and compares it to raw inserts of as many
+// rows of the same size, with the same settings.
+func benchImport(ctx context.Context, c config, dir, rawDir string, res *benchreport.Results) error {
+	set, err := fixtureFor(c.n, c.seed, func(s *fixture.Set) int { return len(s.Records()) })
+	if err != nil {
+		return err
+	}
+	recs := set.Records()[:c.n] // the cut drops activities only
+	n := len(recs)
+	var buf bytes.Buffer
+	jsonBytes := 0
+	for _, r := range recs {
+		line, err := jsonl.EncodeLine(r)
+		if err != nil {
+			return err
+		}
+		jsonBytes += len(line)
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	input := buf.Bytes()
+
+	// Created (and unlocked) outside the timing: unlock is measured apart.
+	s, _, err := store.Create(ctx, dir, []byte(passphrase), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	runtime.GC()
+	t0 := time.Now()
+	// As `agent import` does: read the file, decode on every core.
+	lines, err := jsonl.ReadAll(bufio.NewReaderSize(bytes.NewReader(input), 1<<16))
+	if err != nil {
+		return fmt.Errorf("decoding: %w", err)
+	}
+	decoded := make([]domain.Record, len(lines))
+	for i, l := range lines {
+		decoded[i] = l.Record
+	}
+	decode := time.Since(t0)
+	stopProfile, err := startProfile(c.cpuProfile)
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	saved, err := s.Save(ctx, decoded...)
+	save := time.Since(t1)
+	stopProfile()
+	if err != nil {
+		return fmt.Errorf("saving: %w", err)
+	}
+	if saved.Created != n {
+		return fmt.Errorf("import created %d records of %d", saved.Created, n)
+	}
+	err = s.Close()
+	s = nil
+	if err != nil {
+		return err
+	}
+	total := decode + save
+
+	// Size on disk, then the average sealed body sizes.
+	p := filepath.Join(dir, store.FileName)
+	var dbBytes int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(p + suffix); err == nil {
+			dbBytes += fi.Size()
+		}
+	}
+	r, err := sqlitex.OpenReader(p, 1)
+	if err != nil {
+		return err
+	}
+	var recBody, chgBody float64
+	err = r.QueryRowContext(ctx, `SELECT avg(length(body)) FROM records`).Scan(&recBody)
+	if err == nil {
+		err = r.QueryRowContext(ctx, `SELECT avg(length(body)) FROM changes`).Scan(&chgBody)
+	}
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("measuring bodies: %w", err)
+	}
+
+	rawRecs, err := rawInsert(ctx, filepath.Join(rawDir, "records"), recs, int(recBody+0.5), 0)
+	if err != nil {
+		return fmt.Errorf("raw insert: %w", err)
+	}
+	rawBoth, err := rawInsert(ctx, filepath.Join(rawDir, "both"), recs, int(recBody+0.5), int(chgBody+0.5))
+	if err != nil {
+		return fmt.Errorf("raw insert with changes: %w", err)
+	}
+
+	rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
+	res.Add("import_records_per_s", "import (decode + save)", rate(total), "rec/s")
+	res.Add("raw_insert_rows_per_s", "raw insert, records-shaped", rate(rawRecs), "rows/s")
+	res.AddTarget("import_vs_raw_ratio", "import / raw insert", rate(total)/rate(rawRecs), "x", ">=", 0.5)
+	res.Add("raw_insert_with_changes_records_per_s", "raw insert, records + changes rows", rate(rawBoth), "rec/s")
+	res.Add("import_decode_ms", "import: JSONL decode", ms(decode), "ms")
+	res.Add("import_save_ms", "import: store.Save", ms(save), "ms")
+	res.Add("import_decode_pct", "import: decode share", 100*decode.Seconds()/total.Seconds(), "%")
+	res.Add("import_decode_us_per_record", "import: decode per record", float64(decode.Microseconds())/float64(n), "µs")
+	res.Add("import_save_us_per_record", "import: save per record", float64(save.Microseconds())/float64(n), "µs")
+	res.Add("db_bytes_per_record", "database bytes per record", float64(dbBytes)/float64(n), "B")
+	res.Add("json_bytes_per_record", "JSON bytes per record (plain)", float64(jsonBytes)/float64(n), "B")
+	res.Add("record_body_avg_bytes", "sealed record body (avg)", recBody, "B")
+	res.Add("change_body_avg_bytes", "sealed change body (avg)", chgBody, "B")
+	res.Note("import: %d records, %d JSONL bytes; store creation and unlock are outside the import timing", n, len(input))
+	return nil
+}
+
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+const (
+	rawRecordsTable = `CREATE TABLE records (
+    id      BLOB PRIMARY KEY CHECK (length(id) = 16),
+    kind    TEXT NOT NULL,
+    hlc     INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    erased  INTEGER NOT NULL DEFAULT 0,
+    body    BLOB NOT NULL
+) WITHOUT ROWID`
+	rawChangesTable = `CREATE TABLE changes (
+    seq       INTEGER PRIMARY KEY,
+    hlc       INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    record_id BLOB NOT NULL,
+    op        INTEGER NOT NULL,
+    body      BLOB NOT NULL
+)`
+)
+
+// rawInsert inserts one row per record (ids and kinds of recs, random
+// bodies of bodySize bytes) into a records-shaped table in one transaction
+// with a prepared statement, and as many changes rows when changeSize > 0.
+// It returns the time from BEGIN to COMMIT.
+func rawInsert(ctx context.Context, dir string, recs []domain.Record, bodySize, changeSize int) (time.Duration, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	w, err := sqlitex.OpenWriter(filepath.Join(dir, "raw.db"))
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	if _, err := w.ExecContext(ctx, rawRecordsTable); err != nil {
+		return 0, err
+	}
+	if changeSize > 0 {
+		if _, err := w.ExecContext(ctx, rawChangesTable); err != nil {
+			return 0, err
+		}
+	}
+	const spread = 4096
+	pool := make([]byte, max(bodySize, changeSize)+spread)
+	rand.Read(pool)
+	ids := make([][]byte, len(recs))
+	kinds := make([]string, len(recs))
+	for i, r := range recs {
+		id := r.RecordID()
+		ids[i], kinds[i] = id[:], string(r.Kind())
+	}
+	ts := int64(hlc.FromTime(time.Now()))
+	runtime.GC()
+	t0 := time.Now()
+	err = func() error {
+		tx, err := w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO records(id, kind, hlc, deleted, erased, body) VALUES (?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		var chg *sql.Stmt
+		if changeSize > 0 {
+			if chg, err = tx.PrepareContext(ctx, `INSERT INTO changes(seq, hlc, kind, record_id, op, body) VALUES (?, ?, ?, ?, ?, ?)`); err != nil {
+				return err
+			}
+			defer chg.Close()
+		}
+		for i := range recs {
+			off := i % spread
+			if _, err := ins.ExecContext(ctx, ids[i], kinds[i], ts+int64(i), false, false, pool[off:off+bodySize]); err != nil {
+				return err
+			}
+			if chg != nil {
+				if _, err := chg.ExecContext(ctx, i+1, ts+int64(i), kinds[i], ids[i], int(change.OpUpsert), pool[off:off+changeSize]); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Commit()
+	}()
+	return time.Since(t0), err
+}
+
+// benchUnlock times store.Open + Unlock with the production KDF costs.
+// Argon2id fills 64 MiB: in a fresh process (the CLI, or the agent's
+// first unlock) those pages are touched for the first time, which costs
+// more than the derivation in a warm heap. unlock_ms returns the heap to
+// the OS before each run to measure the first case; unlock_warm_ms is the
+// second.
+func benchUnlock(ctx context.Context, c config, dir string, res *benchreport.Results) error {
+	once := func() (time.Duration, error) {
+		t0 := time.Now()
+		s, err := store.Open(ctx, dir, store.Options{})
+		if err != nil {
+			return 0, err
+		}
+		err = s.Unlock(ctx, []byte(passphrase))
+		d := time.Since(t0)
+		s.Close()
+		return d, err
+	}
+	fresh := make([]time.Duration, c.unlocks)
+	for i := range fresh {
+		debug.FreeOSMemory()
+		d, err := once()
+		if err != nil {
+			return err
+		}
+		fresh[i] = d
+	}
+	warm := make([]time.Duration, c.unlocks)
+	for i := -1; i < len(warm); i++ {
+		runtime.GC()
+		d, err := once()
+		if err != nil {
+			return err
+		}
+		if i >= 0 {
+			warm[i] = d
+		}
+	}
+	res.AddTarget("unlock_ms", "unlock (open + Argon2id, fresh heap, median)", ms(median(fresh)), "ms", "<", 300)
+	res.Add("unlock_warm_ms", "unlock (warm heap, median)", ms(median(warm)), "ms")
+	return nil
+}
+
+// buildAgent builds the agent binary from the module root.
+func buildAgent(ctx context.Context, root, bin string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./agent")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./agent: %w\n%s", err, out.Bytes())
+	}
+	return nil
+}
+
+// benchColdStart times the agent binary as a fresh process, end to end.
+func benchColdStart(ctx context.Context, c config, bin, dir string, res *benchreport.Results) error {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NUMERIBUS_PASSPHRASE=") {
+			env = append(env, kv)
+		}
+	}
+	timeRuns := func(runs int, env []string, args ...string) (time.Duration, int, error) {
+		ds := make([]time.Duration, runs)
+		lines := 0
+		for i := range ds {
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = env
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			t0 := time.Now()
+			err := cmd.Run()
+			ds[i] = time.Since(t0)
+			if err != nil {
+				return 0, 0, fmt.Errorf("agent %s: %w\n%s", strings.Join(args, " "), err, errb.Bytes())
+			}
+			lines = bytes.Count(out.Bytes(), []byte("\n"))
+		}
+		return median(ds), lines, nil
+	}
+	status, _, err := timeRuns(c.statusRuns, env, "status", "--data", dir)
+	if err != nil {
+		return err
+	}
+	list, lines, err := timeRuns(c.listRuns, append(slices.Clone(env), "NUMERIBUS_PASSPHRASE="+passphrase),
+		"list", "--data", dir, "--kind", string(domain.KindTourStop))
+	if err != nil {
+		return err
+	}
+	res.Add("cold_start_status_ms", "cold start: agent status (median)", ms(status), "ms")
+	res.Add("cold_start_list_ms", "cold start: agent list tourstop (median)", ms(list), "ms")
+	res.Note("agent list --kind tourstop printed %d lines (unlock with Argon2id included)", lines)
+	return nil
+}

@@ -1,0 +1,270 @@
+// Package cli is the agent's command line: each subcommand parses its
+// flags into a config and runs against the store. Main takes its streams
+// and environment as arguments so that tests drive it in-process exactly
+// as a person would from a terminal.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"time"
+
+	"numeribus/agent/store"
+	"numeribus/internal/domain"
+	"numeribus/internal/jsonl"
+	"numeribus/internal/seal"
+	"numeribus/internal/sqlitex"
+)
+
+// Exit codes, documented in docs/CLI.md.
+const (
+	ExitOK      = 0 // done
+	ExitFailure = 1 // unexpected failure (disk, database…)
+	ExitUsage   = 2 // bad command line
+	ExitAuth    = 3 // wrong passphrase or recovery code, or none given
+	ExitInvalid = 4 // invalid input: nothing was written
+	ExitState   = 5 // the store is not in the state the command needs
+	// ExitUnreachable: the hub could not be reached (no coverage, hub down).
+	ExitUnreachable = 6
+	// ExitRefused: the hub refused this device (revoked, unknown, bad
+	// certificate, protocol too old): retrying will not help.
+	ExitRefused = 7
+)
+
+// Env is what a command sees of the outside world.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Prompt reads a secret from the terminal without echo; nil when
+	// there is no terminal.
+	Prompt func(label string) ([]byte, error)
+	// KDF overrides the Argon2id costs of new slots (tests only).
+	KDF seal.KDFParams
+	// Logger receives operational logs (never personal data).
+	Logger *slog.Logger
+}
+
+// Version is set at build time with -ldflags "-X numeribus/agent/cli.Version=…".
+var Version = "dev"
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, e *Env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"init", "--data DIR", "crée le magasin chiffré et affiche le code de secours (une seule fois)", runInit},
+		{"import", "--data DIR [FICHIER|-]", "importe des enregistrements JSON Lines (tout ou rien)", runImport},
+		{"list", "--data DIR [--kind K] [--json]", "liste les enregistrements déchiffrés", runList},
+		{"seed", "--data DIR --n N [--seed S]", "crée N activités de démonstration réalistes", runSeed},
+		{"erase", "--data DIR --beneficiary ID", "efface les données personnelles d'un bénéficiaire", runErase},
+		{"consent", "withdraw --data DIR --consent ID [--finalite F]…", "retire un consentement et efface ce qu'il couvrait", runConsent},
+		{"passphrase", "--data DIR", "change la phrase de passe (avec l'ancienne ou le code de secours)", runPassphrase},
+		{"enroll", "--data DIR CODE", "inscrit ce poste auprès du hub avec le code du coordinateur", runEnroll},
+		{"sync", "--data DIR [--push-only]", "synchronise une fois avec le hub (envoi puis réception)", runSync},
+		{"serve", "--data DIR", "synchronise en continu, en arrière-plan", runServe},
+		{"status", "--data DIR [--json]", "état du magasin, sans phrase de passe ni donnée personnelle", runStatus},
+		{"version", "", "affiche la version", runVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "agent — l'agent Numéribus Sync du poste de médiation\n\nUsage : agent <commande> [options]\n\nCommandes :\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n« agent <commande> --help » détaille chaque commande.\n"+
+		"Phrase de passe : --passphrase-file FICHIER, la variable NUMERIBUS_PASSPHRASE, ou une saisie masquée.\n"+
+		"Codes de sortie : 0 succès, 1 échec, 2 usage, 3 phrase de passe, 4 données invalides, 5 état du magasin,\n"+
+		"6 hub injoignable, 7 refusé par le hub.\n")
+}
+
+// usageError marks errors in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// Main runs the agent command line and returns the exit code.
+func Main(ctx context.Context, args []string, e Env) int {
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.Stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			err := c.run(ctx, &e, args[1:])
+			return report(e.Stderr, err)
+		}
+	}
+	fmt.Fprintf(e.Stderr, "agent : commande inconnue %q\n\n", args[0])
+	usage(e.Stderr)
+	return ExitUsage
+}
+
+// report prints err on one line (or one line per invalid record) and maps
+// it to an exit code.
+func report(w io.Writer, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	var ue *usageError
+	var be *store.BatchError
+	var le jsonl.Errors
+	var ve *domain.ValidationError
+	var se *syncError
+	switch {
+	case errors.As(err, &se):
+		fmt.Fprintf(w, "agent : %v\n", se.err)
+		return se.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(w, "agent : %s\n", ue.msg)
+		return ExitUsage
+	case errors.Is(err, store.ErrWrongSecret):
+		fmt.Fprintln(w, "agent : phrase de passe ou code de secours incorrect")
+		return ExitAuth
+	case errors.Is(err, errNoSecret):
+		fmt.Fprintf(w, "agent : %v\n", err)
+		return ExitAuth
+	case errors.As(err, &le):
+		const most = 50
+		for i, l := range le {
+			if i == most {
+				fmt.Fprintf(w, "… et %d autre(s) ligne(s) en erreur\n", len(le)-most)
+				break
+			}
+			fmt.Fprintln(w, l.Error())
+		}
+		fmt.Fprintf(w, "agent : %d ligne(s) invalide(s) ; rien n'a été importé\n", len(le))
+		return ExitInvalid
+	case errors.As(err, &be), errors.As(err, &ve):
+		fmt.Fprintf(w, "agent : %v\n", err)
+		return ExitInvalid
+	case errors.Is(err, store.ErrExists):
+		fmt.Fprintf(w, "agent : un magasin existe déjà ici, il n'est pas écrasé (%v)\n", err)
+		return ExitState
+	case errors.Is(err, store.ErrNoStore):
+		fmt.Fprintf(w, "agent : aucun magasin ici ; lancez d'abord « agent init » (%v)\n", err)
+		return ExitState
+	case errors.Is(err, sqlitex.ErrTooNew):
+		fmt.Fprintf(w, "agent : ce magasin a été écrit par une version plus récente de l'agent ; installez-la (%v)\n", err)
+		return ExitState
+	case errors.Is(err, store.ErrNotFound):
+		fmt.Fprintf(w, "agent : introuvable : %v\n", err)
+		return ExitState
+	case errors.Is(err, store.ErrConflict):
+		fmt.Fprintf(w, "agent : %v\n", err)
+		return ExitInvalid
+	}
+	fmt.Fprintf(w, "agent : %v\n", err)
+	return ExitFailure
+}
+
+// flags returns a flag set for a subcommand with the common options.
+type common struct {
+	data     string
+	passFile string
+}
+
+func newFlags(e *Env, name, args string, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	def := e.Getenv("NUMERIBUS_DATA")
+	if def == "" {
+		if d, err := os.UserConfigDir(); err == nil {
+			def = filepath.Join(d, "numeribus", "agent")
+		}
+	}
+	fs.StringVar(&c.data, "data", def, "dossier des données de l'agent (ou NUMERIBUS_DATA)")
+	fs.StringVar(&c.passFile, "passphrase-file", "", "fichier dont la première ligne est la phrase de passe")
+	fs.Usage = func() {
+		fmt.Fprintf(e.Stderr, "Usage : agent %s %s\n\nOptions :\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	return nil
+}
+
+func (c *common) storeOpts(e *Env) store.Options {
+	return store.Options{Logger: e.Logger, KDF: e.KDF}
+}
+
+// openUnlocked opens the store and unlocks it with the secret found the
+// usual ways.
+func (c *common) openUnlocked(ctx context.Context, e *Env) (*store.Store, error) {
+	s, err := store.Open(ctx, c.data, c.storeOpts(e))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := c.secret(e, "Phrase de passe (ou code de secours) : ", false)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	defer clear(secret)
+	if err := s.Unlock(ctx, secret); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func runVersion(_ context.Context, e *Env, _ []string) error {
+	fmt.Fprintf(e.Stdout, "agent %s\n", Version)
+	return nil
+}
+
+// sortedKinds returns the kinds of m in the order of domain.Kinds.
+func sortedKinds(m map[domain.Kind]*store.KindCount) []domain.Kind {
+	var ks []domain.Kind
+	for _, k := range domain.Kinds {
+		if _, ok := m[k]; ok {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+func today() string { return time.Now().Format(domain.DateLayout) }
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f Gio", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f Mio", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f Kio", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d o", n)
+}

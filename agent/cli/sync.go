@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"numeribus/agent/store"
+	"numeribus/agent/syncclient"
+)
+
+func (c *common) client(e *Env, s *store.Store, insecure bool, url string) *syncclient.Client {
+	return &syncclient.Client{Store: s, Log: e.Logger, Version: Version, Insecure: insecure, URL: url}
+}
+
+func runEnroll(ctx context.Context, e *Env, args []string) error {
+	var c common
+	fs := newFlags(e, "enroll", "--data DIR [--insecure] CODE", &c)
+	insecure := fs.Bool("insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("donnez le code d'inscription fourni par le coordinateur")
+	}
+	s, err := c.openUnlocked(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	h, err := c.client(e, s, *insecure, "").Enroll(ctx, fs.Arg(0))
+	if err != nil {
+		return syncErr(err)
+	}
+	fmt.Fprintf(e.Stdout, "Poste inscrit au hub %s sous le nom %s (équipe %s).\n", h.URL, h.DeviceName, h.Team)
+	return nil
+}
+
+func runSync(ctx context.Context, e *Env, args []string) error {
+	var c common
+	fs := newFlags(e, "sync", "--data DIR [--push-only] [--insecure]", &c)
+	pushOnly := fs.Bool("push-only", false, "sans phrase de passe : envoie seulement (la réception attend le déverrouillage)")
+	insecure := fs.Bool("insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var s *store.Store
+	var err error
+	if *pushOnly {
+		s, err = store.Open(ctx, c.data, c.storeOpts(e))
+	} else {
+		s, err = c.openUnlocked(ctx, e)
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	start := time.Now()
+	rep, err := c.client(e, s, *insecure, "").Sync(ctx)
+	if err != nil {
+		return syncErr(err)
+	}
+	fmt.Fprintf(e.Stdout, "Synchronisé en %v : %d modification(s) envoyée(s), %d reçue(s), %d en attente.",
+		time.Since(start).Round(time.Millisecond), rep.Pushed, rep.Pulled, rep.PendingAfter)
+	if rep.Restamped > 0 {
+		fmt.Fprintf(e.Stdout, " Horloge corrigée de %v (%d modification(s) réhorodatée(s)).", rep.ClockOffset.Round(time.Second), rep.Restamped)
+	}
+	if rep.PullSkipped {
+		fmt.Fprint(e.Stdout, " Réception différée : agent verrouillé.")
+	}
+	fmt.Fprintln(e.Stdout)
+	if rep.PushSkippedSkew {
+		return errSkew
+	}
+	return nil
+}
+
+var errSkew = errors.New("horloge du poste décalée : l'envoi attend le déverrouillage de l'agent, qui la corrigera")
+
+func runServe(ctx context.Context, e *Env, args []string) error {
+	var c common
+	fs := newFlags(e, "serve", "--data DIR [--insecure]", &c)
+	insecure := fs.Bool("insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := store.Open(ctx, c.data, c.storeOpts(e))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if secret, err := c.secret(e, "Phrase de passe (vide : verrouillé, envoi seulement) : ", false); err == nil && len(secret) > 0 {
+		err := s.Unlock(ctx, secret)
+		clear(secret)
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.Stdout, "Synchronisation en arrière-plan (%s) ; Ctrl-C pour arrêter.\n", map[bool]string{true: "verrouillé : envoi seulement", false: "déverrouillé"}[s.Locked()])
+	err = c.client(e, s, *insecure, "").Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return syncErr(err)
+}
+
+// syncErrors carries the exit code of a sync failure.
+type syncError struct {
+	code int
+	err  error
+}
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
+
+func syncErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrNotEnrolled) {
+		return &syncError{ExitState, errors.New("ce poste n'est inscrit auprès d'aucun hub : « agent enroll CODE » d'abord")}
+	}
+	if errors.Is(err, syncclient.ErrUnreachable) {
+		return &syncError{ExitUnreachable, fmt.Errorf("hub injoignable : %w", err)}
+	}
+	if syncclient.Fatal(err) {
+		return &syncError{ExitRefused, err}
+	}
+	return err
+}

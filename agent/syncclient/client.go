@@ -1,0 +1,376 @@
+// Package syncclient is the agent's end of the sync protocol: enrollment,
+// one sync round (`agent sync`), and the background loop of `agent serve`
+// that reconnects with jittered exponential backoff and keeps the
+// connection open while online.
+//
+// A round pushes the outbox in byte-bounded batches with several in flight
+// (so a 600 ms round trip does not dominate), marks the outbox acked as the
+// hub's acks come back, then pulls the team's changes page by page, each
+// page applied in one transaction with its cursor. A connection cut at any
+// byte resumes from what the store says, and the hub ignores what it
+// already has: nothing is lost, nothing is applied twice.
+package syncclient
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"numeribus/agent/store"
+	"numeribus/internal/tlspin"
+	"numeribus/internal/wire"
+)
+
+// Defaults of a Client.
+const (
+	DefaultBatchBytes = 256 << 10
+	DefaultBatchCount = 2000
+	DefaultWindow     = 4
+	DefaultPullBudget = 512 << 10
+	// SkewThreshold is the clock offset beyond which the agent's unsent
+	// changes are restamped (network delay stays far below it).
+	SkewThreshold = 2 * time.Minute
+)
+
+// Client syncs one agent store with its hub.
+type Client struct {
+	Store   *store.Store
+	Log     *slog.Logger
+	Version string // agent version sent in Hello
+	// URL overrides the enrolled hub URL (tests route through a proxy).
+	URL string
+	// Insecure allows a ws:// hub (loopback only, for demos and tests).
+	Insecure   bool
+	Now        func() time.Time
+	BatchBytes int
+	BatchCount int
+	Window     int
+	PullBudget int
+	// HandshakeTimeout bounds dialing and each handshake step.
+	HandshakeTimeout time.Duration
+	// AnswerTimeout bounds the wait for an ack or a page: a hub silent
+	// that long is taken for a cut connection (the next round resumes).
+	AnswerTimeout time.Duration
+}
+
+func (c *Client) defaults() {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.BatchCount == 0 {
+		c.BatchCount = DefaultBatchCount
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.PullBudget == 0 {
+		c.PullBudget = DefaultPullBudget
+	}
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = 2 * time.Minute
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 15 * time.Second
+	}
+}
+
+// RemoteError is an error the hub sent (wire.Error), or a close code.
+type RemoteError struct {
+	Code    string
+	Message string
+}
+
+func (e *RemoteError) Error() string { return fmt.Sprintf("hub refused: %s: %s", e.Code, e.Message) }
+
+// ErrUnreachable wraps dial failures: no coverage, hub down.
+var ErrUnreachable = errors.New("hub unreachable")
+
+// Report says what a round did.
+type Report struct {
+	Pushed, Acked   uint64 // changes sent this round; last acked seq
+	Pulled          int    // changes applied from the hub
+	ClockOffset     time.Duration
+	Restamped       int
+	Mode            uint8
+	BytesSent       int64
+	BytesReceived   int64
+	PendingAfter    uint64
+	PullSkipped     bool // locked: pull waits for the next unlock
+	PushSkippedSkew bool // locked with a wrong clock: push waits too
+	PushIncomplete  bool // locked: changes from before enrollment wait for an unlock
+}
+
+// session is one authenticated connection.
+type session struct {
+	c       *Client
+	ws      *websocket.Conn
+	mode    uint8
+	welcome *wire.Welcome
+	in      chan frame
+	rep     *Report
+}
+
+type frame struct {
+	m   wire.Message
+	n   int
+	err error
+}
+
+func dialURL(raw string, insecure bool) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("hub address %q: %w", raw, err)
+	}
+	if u.Scheme == "ws" && !insecure {
+		return "", fmt.Errorf("hub address %q is not encrypted (ws://): allowed only with --insecure", raw)
+	}
+	return u.String(), nil
+}
+
+func (c *Client) dial(ctx context.Context, rawURL string, fingerprint []byte) (*websocket.Conn, error) {
+	u, err := dialURL(rawURL, c.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	d := websocket.Dialer{
+		HandshakeTimeout:  c.HandshakeTimeout,
+		ReadBufferSize:    64 << 10,
+		WriteBufferSize:   64 << 10,
+		EnableCompression: false,
+		TLSClientConfig:   tlspin.PinnedConfig(fingerprint),
+	}
+	ws, resp, err := d.DialContext(ctx, u, http.Header{})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		var mm *tlspin.MismatchError
+		if errors.As(err, &mm) {
+			return nil, mm
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	ws.SetReadLimit(wire.MaxFrame)
+	return ws, nil
+}
+
+func send(ws *websocket.Conn, m wire.Message) (int, error) {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return 0, fmt.Errorf("encoding %T: %w", m, err)
+	}
+	ws.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	if err := ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		return 0, fmt.Errorf("%w: sending: %v", ErrUnreachable, err)
+	}
+	return len(b), nil
+}
+
+// readOne reads and decodes one frame, turning an Error message or a
+// close frame into a *RemoteError.
+func readOne(ws *websocket.Conn) (wire.Message, int, error) {
+	typ, b, err := ws.ReadMessage()
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code >= 4000 {
+			code, msg, _ := cut(ce.Text)
+			return nil, 0, &RemoteError{Code: code, Message: msg}
+		}
+		return nil, 0, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	if typ != websocket.BinaryMessage {
+		return nil, 0, errors.New("hub sent a text frame")
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("hub sent a bad frame: %w", err)
+	}
+	if e, ok := m.(*wire.Error); ok {
+		return nil, len(b), &RemoteError{Code: e.Code, Message: e.Message}
+	}
+	return m, len(b), nil
+}
+
+func cut(s string) (string, string, bool) {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == ':' && s[i+1] == ' ' {
+			return s[:i], s[i+2:], true
+		}
+	}
+	return s, s, false
+}
+
+// connect dials and authenticates: a full session when the store is
+// unlocked, push-only otherwise.
+func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
+	c.defaults()
+	h, err := c.Store.Hub(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target := h.URL
+	if c.URL != "" {
+		target = c.URL
+	}
+	mode := uint8(wire.ModeFull)
+	var key ed25519.PrivateKey
+	if c.Store.Locked() {
+		mode, key = wire.ModePush, h.PushKey
+	} else if key, err = c.Store.DeviceKey(ctx); err != nil {
+		return nil, err
+	}
+	ws, err := c.dial(ctx, target, h.CertFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{c: c, ws: ws, mode: mode, rep: rep}
+	ok := false
+	defer func() {
+		if !ok {
+			ws.Close()
+		}
+	}()
+	ws.SetReadDeadline(time.Now().Add(c.HandshakeTimeout))
+	device := c.Store.Device()
+	n, err := send(ws, &wire.Hello{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: device,
+		AgentTime: c.Now().UnixMilli(), Mode: mode})
+	if err != nil {
+		return nil, err
+	}
+	rep.BytesSent += int64(n)
+	m, n, err := readOne(ws)
+	if err != nil {
+		return nil, err
+	}
+	rep.BytesReceived += int64(n)
+	ch, isCh := m.(*wire.Challenge)
+	if !isCh {
+		return nil, fmt.Errorf("hub sent type %d instead of a challenge", m.Type())
+	}
+	fp := h.CertFingerprint
+	if len(fp) == 0 {
+		fp = nil
+	}
+	sig := ed25519.Sign(key, wire.AuthMessage(ch.Nonce, fp, device, mode))
+	if n, err = send(ws, &wire.Auth{Sig: sig}); err != nil {
+		return nil, err
+	}
+	rep.BytesSent += int64(n)
+	m, n, err = readOne(ws)
+	if err != nil {
+		return nil, err
+	}
+	rep.BytesReceived += int64(n)
+	w, isW := m.(*wire.Welcome)
+	if !isW {
+		return nil, fmt.Errorf("hub sent type %d instead of a welcome", m.Type())
+	}
+	s.welcome = w
+	rep.Mode = mode
+	rep.ClockOffset = time.Duration(w.ClockOffset) * time.Millisecond
+	if err := c.Store.RecordContact(ctx, c.Now(), w.ClockOffset); err != nil {
+		return nil, err
+	}
+	// The hub pings every 20 s: a connection silent for a minute is dead
+	// (a tunnel, a dead zone) even if TCP has not noticed.
+	ws.SetReadDeadline(time.Now().Add(time.Minute))
+	ws.SetPingHandler(func(data string) error {
+		ws.SetReadDeadline(time.Now().Add(time.Minute))
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
+	ok = true
+	return s, nil
+}
+
+// Sync runs one full round: push everything pending, then pull
+// everything new (pull only when unlocked). It records the outcome in the
+// store for `agent status`.
+func (c *Client) Sync(ctx context.Context) (Report, error) {
+	c.defaults()
+	var rep Report
+	err := c.round(ctx, &rep)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if rerr := c.Store.RecordSync(ctx, c.Now(), msg); rerr != nil && err == nil {
+		err = rerr
+	}
+	return rep, err
+}
+
+func (c *Client) round(ctx context.Context, rep *Report) error {
+	s, err := c.connect(ctx, rep)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.reconcile(ctx); err != nil {
+		return err
+	}
+	if err := s.push(ctx); err != nil {
+		return err
+	}
+	if s.mode == wire.ModeFull {
+		if err := s.pull(ctx); err != nil {
+			return err
+		}
+	} else {
+		rep.PullSkipped = true
+	}
+	last, acked, err := c.Store.Seqs(ctx)
+	rep.Acked, rep.PendingAfter = acked, last-acked
+	return err
+}
+
+func (s *session) close() {
+	s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+	s.ws.Close()
+}
+
+// reconcile brings the outbox in line with what the hub holds (its ack
+// may have been lost in a cut) and corrects a wrong clock.
+func (s *session) reconcile(ctx context.Context) error {
+	st := s.c.Store
+	last, acked, err := st.Seqs(ctx)
+	if err != nil {
+		return err
+	}
+	if hwm := s.welcome.HWM; hwm > acked {
+		if hwm > last {
+			s.c.Log.Warn("hub holds changes this device does not remember (restored from an old copy?)", "hwm", hwm, "last", last)
+			hwm = last
+		}
+		if err := st.Ack(ctx, hwm); err != nil {
+			return err
+		}
+	}
+	offset := time.Duration(s.welcome.ClockOffset) * time.Millisecond
+	if d := offset - st.ClockOffset(); d > SkewThreshold || d < -SkewThreshold {
+		if s.mode != wire.ModeFull {
+			// The stamps are sealed: correcting them waits for an unlock.
+			s.rep.PushSkippedSkew = true
+			return nil
+		}
+		n, err := st.RestampPending(ctx, offset)
+		if err != nil {
+			return fmt.Errorf("correcting the clock: %w", err)
+		}
+		s.rep.Restamped = n
+		s.c.Log.Warn("clock corrected", "offset_ms", offset.Milliseconds(), "restamped", n)
+	}
+	return nil
+}

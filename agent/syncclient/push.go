@@ -1,0 +1,218 @@
+package syncclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"numeribus/internal/change"
+	"numeribus/internal/wire"
+)
+
+// startReader reads frames into s.in until the connection ends.
+func (s *session) startReader() {
+	if s.in != nil {
+		return
+	}
+	s.in = make(chan frame, 16)
+	go func() {
+		defer close(s.in)
+		for {
+			m, n, err := readOne(s.ws)
+			s.in <- frame{m, n, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (s *session) next(ctx context.Context) (wire.Message, error) {
+	t := time.NewTimer(s.c.AnswerTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, fmt.Errorf("%w: no answer from the hub for %v", ErrUnreachable, s.c.AnswerTimeout)
+	case f, ok := <-s.in:
+		if !ok {
+			return nil, fmt.Errorf("%w: connection closed", ErrUnreachable)
+		}
+		s.rep.BytesReceived += int64(f.n)
+		return f.m, f.err
+	}
+}
+
+type inflight struct {
+	batch   uint64
+	lastSeq uint64
+}
+
+// push sends the outbox in batches bounded by bytes and count, keeping up
+// to Window batches in flight, and records each ack in the store.
+func (s *session) push(ctx context.Context) error {
+	if s.rep.PushSkippedSkew {
+		return nil
+	}
+	st := s.c.Store
+	s.startReader()
+	_, acked, err := st.Seqs(ctx)
+	if err != nil {
+		return err
+	}
+	sent := acked
+	var queue []inflight
+	var batchNo uint64
+	var buf []wire.Change
+	keys := map[uint64][]byte{}
+	for {
+		last, _, err := st.Seqs(ctx)
+		if err != nil {
+			return err
+		}
+		for len(queue) < s.c.Window && sent < last {
+			if len(buf) == 0 {
+				if buf, err = s.pending(ctx, sent, keys); err != nil {
+					return err
+				}
+				if len(buf) == 0 {
+					break
+				}
+			}
+			p := &wire.Push{Batch: batchNo + 1}
+			size := 0
+			for len(buf) > 0 && len(p.Changes) < s.c.BatchCount {
+				sz := wire.EncodedSize(&buf[0])
+				if len(p.Changes) > 0 && size+sz > s.c.BatchBytes {
+					break
+				}
+				size += sz
+				if buf[0].Sealed != nil {
+					if p.Keys == nil {
+						p.Keys = map[uint64][]byte{}
+					}
+					p.Keys[buf[0].KeyID] = keys[buf[0].KeyID]
+				}
+				p.Changes = append(p.Changes, buf[0])
+				buf = buf[1:]
+			}
+			n, err := send(s.ws, p)
+			if err != nil {
+				return err
+			}
+			batchNo++
+			s.rep.BytesSent += int64(n)
+			s.rep.Pushed += uint64(len(p.Changes))
+			sent = p.Changes[len(p.Changes)-1].Seq
+			queue = append(queue, inflight{batchNo, sent})
+		}
+		if len(queue) == 0 {
+			if sent < last && s.mode != wire.ModeFull {
+				s.rep.PushIncomplete = true // changes from before enrollment wait for an unlock
+			}
+			return nil
+		}
+		m, err := s.next(ctx)
+		if err != nil {
+			return err
+		}
+		ack, ok := m.(*wire.Ack)
+		if !ok {
+			return fmt.Errorf("hub sent type %d while acks were expected", m.Type())
+		}
+		if ack.Batch != queue[0].batch {
+			return fmt.Errorf("ack for batch %d while %d was expected", ack.Batch, queue[0].batch)
+		}
+		if ack.HWM < queue[0].lastSeq {
+			return fmt.Errorf("hub acked up to %d, batch ended at %d", ack.HWM, queue[0].lastSeq)
+		}
+		if err := st.Ack(ctx, ack.HWM); err != nil {
+			return err
+		}
+		queue = queue[1:]
+	}
+}
+
+// pending reads the next changes of the outbox after seq, in clear
+// fields when the store is unlocked, sealed to the hub otherwise.
+func (s *session) pending(ctx context.Context, after uint64, keys map[uint64][]byte) ([]wire.Change, error) {
+	max := s.c.BatchCount * s.c.Window
+	if s.mode != wire.ModeFull {
+		ss, ks, err := s.c.Store.PendingSealed(ctx, after, max)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]wire.Change, len(ss))
+		for i, c := range ss {
+			out[i] = wire.Change{Kind: wire.KindCode(c.Kind), ID: c.ID, Op: c.Op, HLC: c.HLC, Seq: c.Seq, Sealed: c.Body, KeyID: c.KeyID}
+		}
+		for id, k := range ks {
+			keys[id] = k
+		}
+		return out, nil
+	}
+	cs, err := s.c.Store.Pending(ctx, after, max)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.Change, len(cs))
+	for i := range cs {
+		if out[i], err = wire.FromChange(&cs[i]); err != nil {
+			return nil, fmt.Errorf("encoding change %d: %w", cs[i].Seq, err)
+		}
+	}
+	return out, nil
+}
+
+// pull asks for the team's changes page by page and applies each page
+// with its cursor in one transaction.
+func (s *session) pull(ctx context.Context) error {
+	st := s.c.Store
+	s.startReader()
+	ss, err := st.SyncState(ctx)
+	if err != nil {
+		return err
+	}
+	cursor := ss.PullCursor
+	for {
+		n, err := send(s.ws, &wire.Pull{Cursor: cursor, Budget: uint32(s.c.PullBudget)})
+		if err != nil {
+			return err
+		}
+		s.rep.BytesSent += int64(n)
+		m, err := s.next(ctx)
+		if err != nil {
+			return err
+		}
+		page, ok := m.(*wire.Changes)
+		if !ok {
+			return fmt.Errorf("hub sent type %d while changes were expected", m.Type())
+		}
+		cs := make([]change.Change, 0, len(page.Changes))
+		for i := range page.Changes {
+			ch, err := page.Changes[i].ToChange()
+			if err != nil {
+				return fmt.Errorf("pulled change: %w", err)
+			}
+			if ch.Device == "" {
+				return errors.New("pulled change without its device")
+			}
+			cs = append(cs, ch)
+		}
+		if page.Next < cursor {
+			return fmt.Errorf("hub moved the cursor back from %d to %d", cursor, page.Next)
+		}
+		if len(cs) > 0 || page.Next != cursor {
+			if err := st.ApplyRemote(ctx, cs, page.Next); err != nil {
+				return err
+			}
+		}
+		s.rep.Pulled += len(cs)
+		cursor = page.Next
+		if !page.More {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,416 @@
+// Package cli is the hub's command line: serve, enroll, revoke, devices,
+// stats. Main takes its streams as arguments so tests drive it in-process.
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"numeribus/hub/certs"
+	"numeribus/hub/store"
+	"numeribus/hub/store/sqlite"
+	"numeribus/hub/syncserver"
+	"numeribus/internal/enrollcode"
+)
+
+// Exit codes, as the agent's (docs/CLI.md).
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+	ExitState   = 5
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// DBFile is the hub's database inside its data directory.
+const DBFile = "hub.db"
+
+// urlFile keeps the public URL `hub serve` announced, for `hub enroll`.
+const urlFile = "public-url"
+
+// Env is what a command sees of the outside world.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+	// Ready, if set, receives the running server once it listens (tests).
+	Ready func(*Server)
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, e *Env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "runs the hub: sync endpoint (wss), later the dashboard", runServe},
+		{"enroll", "prints a one-time enrollment code for a laptop", runEnroll},
+		{"revoke", "cuts a device off, live connections included", runRevoke},
+		{"devices", "lists enrolled devices and their sync freshness", runDevices},
+		{"stats", "consolidated counts (activities, beneficiaries, …)", runStats},
+		{"version", "prints the version", func(_ context.Context, e *Env, _ []string) error {
+			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
+			return nil
+		}},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "hub — the Numéribus Sync hub\n\nUsage: hub <command> [options]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n`hub <command> --help` details each command. Exit codes: 0 ok, 1 failure, 2 usage, 5 state.\n")
+}
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(f string, a ...any) error { return &usageError{fmt.Sprintf(f, a...)} }
+
+// Main runs the hub command line and returns the exit code.
+func Main(ctx context.Context, args []string, e Env) int {
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.Stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return report(e.Stderr, c.run(ctx, &e, args[1:]))
+		}
+	}
+	fmt.Fprintf(e.Stderr, "hub: unknown command %q\n\n", args[0])
+	usage(e.Stderr)
+	return ExitUsage
+}
+
+func report(w io.Writer, err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(w, "hub: %s\n", ue.msg)
+		return ExitUsage
+	case errors.Is(err, store.ErrNoDevice), errors.Is(err, store.ErrNameTaken):
+		fmt.Fprintf(w, "hub: %v\n", err)
+		return ExitState
+	}
+	fmt.Fprintf(w, "hub: %v\n", err)
+	return ExitFailure
+}
+
+func newFlags(e *Env, name, args string, data *string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	def := os.Getenv("NUMERIBUS_HUB_DATA")
+	if def == "" {
+		def = "hub-data"
+	}
+	fs.StringVar(data, "data", def, "hub data directory (or NUMERIBUS_HUB_DATA)")
+	fs.Usage = func() {
+		fmt.Fprintf(e.Stderr, "Usage: hub %s %s\n\nOptions:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, e *Env, dir string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger})
+}
+
+func runEnroll(ctx context.Context, e *Env, args []string) error {
+	var data string
+	fs := newFlags(e, "enroll", "--data DIR --device NAME --team TEAM [--expires 168h] [--url URL] [--json]", &data)
+	name := fs.String("device", "", "device name, unique (e.g. bus-3)")
+	team := fs.String("team", "", "team the device belongs to (e.g. cd88)")
+	expires := fs.Duration("expires", 7*24*time.Hour, "validity of the code")
+	pubURL := fs.String("url", "", "hub address the agent dials (default: the one `hub serve` announced)")
+	asJSON := fs.Bool("json", false, "print one JSON object with the code and its expiry")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *name == "" || *team == "" {
+		return usagef("--device and --team are required")
+	}
+	u := *pubURL
+	if u == "" {
+		b, err := os.ReadFile(filepath.Join(data, urlFile))
+		if err != nil {
+			return usagef("no --url given and no hub has been served from %s yet", data)
+		}
+		u = strings.TrimSpace(string(b))
+	}
+	var fp []byte
+	if strings.HasPrefix(u, "wss://") {
+		_, f, err := certs.LoadOrCreate(data)
+		if err != nil {
+			return err
+		}
+		fp = f
+	}
+	st, err := openStore(ctx, e, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	token := make([]byte, 24)
+	rand.Read(token)
+	exp := time.Now().Add(*expires)
+	if err := st.CreateEnrollment(ctx, store.Enrollment{TokenHash: syncserver.TokenHash(token), Name: *name, Team: *team, ExpiresAt: exp}); err != nil {
+		return err
+	}
+	code, err := enrollcode.Encode(enrollcode.Code{URL: u, Token: token, Fingerprint: fp, ExpiresUnix: exp.Unix()})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(e.Stdout).Encode(map[string]any{"code": code, "expires": exp.UTC().Format(time.RFC3339), "device": *name, "team": *team, "url": u})
+	}
+	fmt.Fprintf(e.Stdout, "Enrollment code for %s (team %s), valid until %s, single use:\n\n%s\n\nOn the laptop: agent enroll --data DIR CODE\n", *name, *team, exp.Format("02/01/2006 15:04"), code)
+	return nil
+}
+
+func runRevoke(ctx context.Context, e *Env, args []string) error {
+	var data string
+	fs := newFlags(e, "revoke", "--data DIR --device NAME", &data)
+	name := fs.String("device", "", "device name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return usagef("--device is required")
+	}
+	st, err := openStore(ctx, e, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Revoke(ctx, *name, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "Device %s revoked; a running hub drops its connection within seconds.\n", *name)
+	return nil
+}
+
+func runDevices(ctx context.Context, e *Env, args []string) error {
+	var data string
+	fs := newFlags(e, "devices", "--data DIR [--json]", &data)
+	asJSON := fs.Bool("json", false, "JSON output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, e, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ds, err := st.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		type out struct {
+			Name, Team, ID, AgentVersion                  string
+			EnrolledAt, LastSeen, LastSync, RevokedAt     string `json:",omitempty"`
+			HWM                                           uint64
+			ClockOffsetMs, BytesReceived, ChangesReceived int64
+		}
+		var os []out
+		for _, d := range ds {
+			os = append(os, out{d.Name, d.Team, d.ID, d.AgentVersion, ts(d.EnrolledAt), ts(d.LastSeen), ts(d.LastSync), ts(d.RevokedAt),
+				d.HWM, d.ClockOffsetMs, d.BytesReceived, d.ChangesReceived})
+		}
+		return json.NewEncoder(e.Stdout).Encode(os)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTEAM\tLAST SEEN\tLAST SYNC\tCHANGES\tCLOCK OFFSET\tSTATE")
+	for _, d := range ds {
+		state := "active"
+		if d.Revoked() {
+			state = "revoked"
+		} else if !d.LastSync.IsZero() && time.Since(d.LastSync) > 5*24*time.Hour {
+			state = "late (no sync for " + time.Since(d.LastSync).Round(time.Hour).String() + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Name, d.Team, ts(d.LastSeen), ts(d.LastSync), d.ChangesReceived,
+			(time.Duration(d.ClockOffsetMs) * time.Millisecond).Round(time.Second), state)
+	}
+	return tw.Flush()
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func runStats(ctx context.Context, e *Env, args []string) error {
+	var data string
+	fs := newFlags(e, "stats", "--data DIR [--json]", &data)
+	asJSON := fs.Bool("json", false, "JSON output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, e, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	fmt.Fprintf(e.Stdout, "devices: %d, changes: %d\n", s.Devices, s.Changes)
+	var ks []string
+	for k, n := range s.Records {
+		ks = append(ks, fmt.Sprintf("  %s: %d", k, n))
+	}
+	sort.Strings(ks)
+	fmt.Fprintln(e.Stdout, strings.Join(ks, "\n"))
+	return nil
+}
+
+// Server is a running hub.
+type Server struct {
+	Addr string // the address actually bound
+	URL  string // the sync URL agents dial
+	srv  *http.Server
+	sync *syncserver.Server
+}
+
+func runServe(ctx context.Context, e *Env, args []string) error {
+	var data string
+	fs := newFlags(e, "serve", "--data DIR [--listen ADDR] [--insecure] [--public-url URL]", &data)
+	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on (host:port; port 0 picks one)")
+	insecure := fs.Bool("insecure", false, "plain ws:// without TLS — loopback only, for demos and tests")
+	public := fs.String("public-url", "", "address agents dial (default from --listen)")
+	certFile := fs.String("cert", "", "TLS certificate (PEM); default: one the hub makes in DIR")
+	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *listen, err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if *insecure && !net.ParseIP(host).IsLoopback() {
+		ln.Close()
+		return usagef("--insecure is allowed on a loopback address only, not %s", host)
+	}
+	st, err := openStore(ctx, e, data)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+	hk, err := certs.LoadOrCreateEnvelopeKey(data)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	opt := syncserver.Options{Logger: e.Logger, HubKey: hk.Public(), Open: syncserver.EnvelopeOpener(hk)}
+	scheme := "ws"
+	var tlsCert *certs.Pair
+	if !*insecure {
+		scheme = "wss"
+		p, err := certs.Get(data, *certFile, *keyFile, host)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		tlsCert = &p
+		opt.Fingerprint = p.Fingerprint
+	}
+	u := *public
+	if u == "" {
+		u = fmt.Sprintf("%s://%s/sync", scheme, net.JoinHostPort(host, port))
+	}
+	if err := os.WriteFile(filepath.Join(data, urlFile), []byte(u+"\n"), 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	ss := syncserver.New(st, opt)
+	mux := http.NewServeMux()
+	mux.Handle("/sync", ss)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn)}
+	if tlsCert != nil {
+		srv.TLSConfig = tlsCert.ServerConfig()
+	}
+	s := &Server{Addr: ln.Addr().String(), URL: u, srv: srv, sync: ss}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go ss.WatchRevocations(wctx, time.Second)
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCert != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	e.Logger.Info("hub listening", "addr", s.Addr, "url", u, "data", data)
+	fmt.Fprintf(e.Stdout, "hub listening on %s — agents dial %s\n", s.Addr, u)
+	if e.Ready != nil {
+		e.Ready(s)
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	ss.Shutdown()
+	e.Logger.Info("hub stopped")
+	return nil
+}

@@ -1,0 +1,407 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/ident"
+	"numeribus/internal/merge"
+)
+
+// pending is a record touched by the batch being applied: loaded once
+// (all of them in a few statements), merged in memory as the batch goes,
+// written once at the end (in a few multi-row statements).
+type pending struct {
+	id    ident.ID
+	kind  domain.Kind
+	team  string
+	st    *merge.State
+	nf    int  // fields of its first change: the room a new state needs
+	dirty bool // merged a change: to be written
+	scrub bool // erased by this batch: scrub its logged changes
+}
+
+// scratch is the memory of one ApplyBatch that is garbage once its
+// statements have run (SQLite copies bound values): the change fields
+// encoded end to end, and the arguments of the multi-row statements.
+// Batches reuse it through scratchPool, so that a steady push does not
+// allocate a few hundred kilobytes per batch for the collector.
+type scratch struct {
+	fields []byte
+	args   []any
+	states []any
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// release clears the references sc holds (arguments point into the
+// batch's changes and states) and returns it to the pool. Oversized
+// buffers are dropped rather than kept.
+func (sc *scratch) release() {
+	const maxKept = 4 << 20
+	if cap(sc.fields) > maxKept {
+		sc.fields = nil
+	}
+	clear(sc.args[:cap(sc.args)])
+	clear(sc.states[:cap(sc.states)])
+	sc.fields, sc.args, sc.states = sc.fields[:0], sc.args[:0], sc.states[:0]
+	scratchPool.Put(sc)
+}
+
+// ApplyBatch merges changes from one device in one transaction.
+//
+// Changes at or below the device's high-water mark are skipped (a retry);
+// the first one above must be hwm+1 and each next one the following
+// number, or the whole batch is rolled back with ErrGap. A change to a
+// record of another team, or naming another kind than the stored record,
+// is skipped with a warning in the log: it still advances the high-water
+// mark (so the device is not stuck re-sending it) but is neither merged
+// nor logged, nor counted as applied. A change with an unknown kind or
+// operation, a zero id or a zero stamp fails the batch. Every change is
+// merged as made by deviceID, whatever its Device field says.
+//
+// The change log keeps no personal field of an erased record: an erase
+// scrubs them from the record's earlier changes, and later changes to an
+// erased record are logged without them.
+//
+// An unknown device gives ErrNoDevice; a revoked one an error wrapping
+// ErrNoDevice too, as it may no longer write.
+func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("applying batch: %w", err)
+	}
+	defer tx.Rollback()
+	var (
+		num     int64
+		team    string
+		hwmDB   int64
+		revoked sql.NullInt64
+	)
+	err = tx.StmtContext(ctx, s.stDevice).QueryRowContext(ctx, deviceID).Scan(&num, &team, &hwmDB, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
+	}
+	if revoked.Valid {
+		return 0, 0, fmt.Errorf("device %s was revoked on %s and may no longer push: %w",
+			deviceID, fromMillis(revoked).Format(time.RFC3339), store.ErrNoDevice)
+	}
+	start := uint64(hwmDB)
+
+	// The changes to apply: above the mark, without gap, well formed.
+	hwm = start
+	todo := make([]change.Change, 0, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		if c.Seq <= hwm {
+			continue
+		}
+		if c.Seq != hwm+1 {
+			return start, 0, fmt.Errorf("%w: device %s sent change %d after %d", store.ErrGap, deviceID, c.Seq, hwm)
+		}
+		if err := check(c); err != nil {
+			return start, 0, fmt.Errorf("device %s, change %d: %w", deviceID, c.Seq, err)
+		}
+		hwm = c.Seq
+		todo = append(todo, *c) // a copy: the caller's changes are not modified
+	}
+
+	recs, order, err := s.load(ctx, tx, todo, team)
+	if err != nil {
+		return start, 0, err
+	}
+	erased := false
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	// The encoded fields of every change go end to end in one buffer,
+	// sized first so that the slices handed out stay valid.
+	need := 0
+	for i := range todo {
+		need += 1 + len(todo[i].Fields)*9
+		for _, v := range todo[i].Fields {
+			need += len(v)
+		}
+	}
+	buf := slices.Grow(sc.fields[:0], need)
+	args := slices.Grow(sc.args[:0], len(todo)*8)
+	teamArg, numArg := any(team), any(num) // boxed once for every row
+	for i := range todo {
+		c := &todo[i]
+		p := recs[c.ID]
+		if p.team != team {
+			s.log.Warn("change to a record of another team skipped", "device", deviceID, "seq", c.Seq,
+				"record", c.ID.String(), "record_team", p.team, "device_team", team)
+			continue
+		}
+		if p.kind != c.Kind {
+			s.log.Warn("change naming another kind than the record skipped", "device", deviceID, "seq", c.Seq,
+				"record", c.ID.String(), "kind", string(c.Kind), "stored_kind", string(p.kind))
+			continue
+		}
+		c.Device = deviceID // the merge's tie-break: who really made it
+		merge.Apply(p.st, c.Kind, c)
+		p.dirty = true
+		if p.st.IsErased() {
+			c.Fields = withoutPersonal(c.Kind, c.Fields)
+		}
+		if c.Op == change.OpErase {
+			p.scrub, erased = true, true
+		}
+		// The fields as change.Marshal encodes them, without reflection.
+		at := len(buf)
+		buf = c.Fields.AppendEncode(buf)
+		args = append(args, teamArg, numArg, int64(c.Seq), kindArg(c.Kind), c.ID[:], int(c.Op), int64(c.HLC), buf[at:len(buf):len(buf)])
+		applied++
+	}
+	sc.fields, sc.args = buf, args
+	// Encoding the merged states is the costliest step left: it runs on
+	// another core while SQLite logs the changes. The states are no
+	// longer modified from here on.
+	states := make(chan []any, 1)
+	go func() { states <- encodeStates(sc.states[:0], order, numArg) }()
+	if err := s.insChanges.exec(ctx, tx, args); err != nil {
+		<-states
+		return start, 0, fmt.Errorf("logging changes of device %s: %w", deviceID, err)
+	}
+	args = <-states
+	if len(args) > 0 {
+		if err, ok := args[0].(error); ok {
+			return start, 0, err
+		}
+		sc.states = args
+	}
+	if err := s.putRecs.exec(ctx, tx, args); err != nil {
+		return start, 0, fmt.Errorf("writing records of device %s: %w", deviceID, err)
+	}
+	for _, p := range order {
+		if p.scrub {
+			if err := scrub(ctx, tx, p); err != nil {
+				return start, 0, err
+			}
+		}
+	}
+	if _, err := tx.StmtContext(ctx, s.stUpdDevice).ExecContext(ctx, int64(hwm), bytes, applied, num); err != nil {
+		return start, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return start, 0, fmt.Errorf("committing batch of device %s: %w", deviceID, err)
+	}
+	s.checkpointed()
+	if erased {
+		// Old WAL frames still hold the erased fields: fold them into the
+		// file, where secure_delete has zeroed the freed cells. A
+		// background checkpoint running would make this one busy: wait
+		// for it to end.
+		var busy, frames, done int
+		s.ckMu.Lock()
+		err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+		s.ckMu.Unlock()
+		if err != nil || busy != 0 {
+			s.log.Warn("checkpoint after erasure incomplete: erased fields may stay in the WAL until the next checkpoint",
+				"err", err, "busy", busy != 0)
+		}
+	}
+	return hwm, applied, nil
+}
+
+// encodeStates returns the arguments of putRecs for the records that
+// merged a change (foreign ones and kind mismatches are left untouched),
+// or a lone error.
+// args is where to append them (its memory is reused).
+func encodeStates(args []any, order []*pending, num any) []any {
+	args = slices.Grow(args, len(order)*8)
+	for _, p := range order {
+		if !p.dirty {
+			continue
+		}
+		state, err := p.st.Marshal()
+		if err != nil {
+			return []any{fmt.Errorf("encoding record %s: %w", p.id, err)}
+		}
+		args = append(args, p.id[:], kindArg(p.kind), p.team, num, int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state)
+	}
+	return args
+}
+
+// load reads the stored state of every record todo touches, a few
+// statements for the whole batch; records not stored start empty, of the
+// kind of their first change and in team.
+func (s *Store) load(ctx context.Context, tx *sql.Tx, todo []change.Change, team string) (map[ident.ID]*pending, []*pending, error) {
+	recs := make(map[ident.ID]*pending, len(todo))
+	order := make([]*pending, 0, len(todo))
+	ids := make([]any, 0, len(todo))
+	for i := range todo {
+		c := &todo[i]
+		if recs[c.ID] == nil {
+			p := &pending{id: c.ID, kind: c.Kind, team: team, nf: len(c.Fields)}
+			recs[c.ID] = p
+			order = append(order, p)
+			ids = append(ids, c.ID[:])
+		}
+	}
+	err := s.getRecs.chunks(ctx, tx, ids, func(st *sql.Stmt, a []any) error {
+		rows, err := st.QueryContext(ctx, a...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id    ident.ID
+				idb   []byte
+				kind  domain.Kind
+				team  string
+				state []byte
+			)
+			if err := rows.Scan(&idb, &kind, &team, &state); err != nil {
+				return err
+			}
+			copy(id[:], idb)
+			p := recs[id]
+			if p == nil || len(idb) != len(id) {
+				return fmt.Errorf("unexpected record %x", idb)
+			}
+			if p.st, err = merge.Unmarshal(state); err != nil {
+				return fmt.Errorf("record %s: %w", id, err)
+			}
+			p.kind, p.team = kind, team
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading records: %w", err)
+	}
+	for _, p := range order {
+		if p.st == nil {
+			// A new record: its first change brings its fields, the
+			// state's maps get room for them at once.
+			p.st = merge.NewStateCap(p.nf)
+		}
+	}
+	return recs, order, nil
+}
+
+// kindArgs are the kinds as statement arguments, boxed once.
+var kindArgs = func() map[domain.Kind]any {
+	m := make(map[domain.Kind]any, len(domain.Kinds))
+	for _, k := range domain.Kinds {
+		m[k] = string(k)
+	}
+	return m
+}()
+
+// kindArg returns k as a statement argument (a TEXT value).
+func kindArg(k domain.Kind) any {
+	if a, ok := kindArgs[k]; ok {
+		return a
+	}
+	return string(k)
+}
+
+// check refuses what no agent sends: the batch fails rather than losing a
+// change silently.
+func check(c *change.Change) error {
+	switch {
+	case !c.Kind.Valid():
+		return fmt.Errorf("unknown kind %q", c.Kind)
+	case !c.Op.Valid():
+		return fmt.Errorf("unknown operation %d", c.Op)
+	case c.ID.IsZero():
+		return errors.New("zero record id")
+	case c.HLC == 0:
+		return errors.New("zero stamp")
+	case c.HLC > math.MaxInt64 || c.Seq > math.MaxInt64:
+		return errors.New("stamp or sequence number out of range")
+	}
+	return nil
+}
+
+// withoutPersonal returns f without the personal fields of kind k (a copy
+// when some are dropped; f itself belongs to the caller).
+func withoutPersonal(k domain.Kind, f change.Fields) change.Fields {
+	personal := domain.PersonalFields(k)
+	var out change.Fields
+	for _, n := range personal {
+		if _, ok := f[n]; !ok {
+			continue
+		}
+		if out == nil {
+			out = make(change.Fields, len(f))
+			for n, v := range f {
+				out[n] = v
+			}
+		}
+		delete(out, n)
+	}
+	if out == nil {
+		return f
+	}
+	return out
+}
+
+// scrub removes the personal fields of an erased record from every
+// change of it in the log.
+func scrub(ctx context.Context, tx *sql.Tx, p *pending) error {
+	personal := domain.PersonalFields(p.kind)
+	if len(personal) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT hseq, fields FROM changes WHERE record_id = ? AND op = ?`, p.id[:], int(change.OpUpsert))
+	if err != nil {
+		return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
+	}
+	type upd struct {
+		hseq   int64
+		fields []byte
+	}
+	var upds []upd
+	for rows.Next() {
+		var (
+			hseq int64
+			raw  []byte
+			f    change.Fields
+		)
+		if err := rows.Scan(&hseq, &raw); err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
+		}
+		if err := change.Unmarshal(raw, &f); err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing change %d: %w", hseq, err)
+		}
+		n := len(f)
+		for _, k := range personal {
+			delete(f, k)
+		}
+		if len(f) == n {
+			continue
+		}
+		if raw, err = change.Marshal(f); err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing change %d: %w", hseq, err)
+		}
+		upds = append(upds, upd{hseq, raw})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
+	}
+	for _, u := range upds {
+		if _, err := tx.ExecContext(ctx, `UPDATE changes SET fields = ? WHERE hseq = ?`, u.fields, u.hseq); err != nil {
+			return fmt.Errorf("scrubbing change %d: %w", u.hseq, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"numeribus/hub/store"
+)
+
+// CreateEnrollment records a pending enrollment. A token hash already
+// recorded is refused.
+func (s *Store) CreateEnrollment(ctx context.Context, e store.Enrollment) error {
+	if e.Name == "" || e.Team == "" {
+		return errors.New("enrollment: name and team are required")
+	}
+	if e.ExpiresAt.IsZero() {
+		return errors.New("enrollment: an expiry time is required")
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO enrollments(token_hash, name, team, expires_at) VALUES (?, ?, ?, ?)`,
+		e.TokenHash[:], e.Name, e.Team, e.ExpiresAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("recording enrollment of %q: %w", e.Name, err)
+	}
+	return nil
+}
+
+// Enroll consumes the token and registers d (its id and keys) under the
+// enrollment's name and team, in one transaction. The token is checked
+// first (ErrBadToken, ErrTokenUsed, ErrTokenExpired when now is after the
+// expiry), then the name (ErrNameTaken, also when its device is revoked).
+// A device id already enrolled is refused: a device enrolls once.
+func (s *Store) Enroll(ctx context.Context, tokenHash [32]byte, d store.Device, now time.Time) (store.Device, error) {
+	if d.ID == "" {
+		return store.Device{}, errors.New("enrolling: the device id is empty")
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Device{}, fmt.Errorf("enrolling: %w", err)
+	}
+	defer tx.Rollback()
+	var (
+		name, team string
+		expires    int64
+		used       sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT name, team, expires_at, used_at FROM enrollments WHERE token_hash = ?`, tokenHash[:]).
+		Scan(&name, &team, &expires, &used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Device{}, store.ErrBadToken
+	case err != nil:
+		return store.Device{}, fmt.Errorf("enrolling: reading token: %w", err)
+	case used.Valid:
+		return store.Device{}, fmt.Errorf("%w (on %s)", store.ErrTokenUsed, fromMillis(used).Format(time.RFC3339))
+	case now.UnixMilli() > expires:
+		return store.Device{}, fmt.Errorf("%w (at %s)", store.ErrTokenExpired, time.UnixMilli(expires).UTC().Format(time.RFC3339))
+	}
+	var otherID, otherName string
+	err = tx.QueryRowContext(ctx, `SELECT id, name FROM devices WHERE name = ? OR id = ? ORDER BY name = ? DESC LIMIT 1`, name, d.ID, name).Scan(&otherID, &otherName)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return store.Device{}, fmt.Errorf("enrolling: %w", err)
+	case otherName == name:
+		return store.Device{}, fmt.Errorf("%w: %q", store.ErrNameTaken, name)
+	default:
+		return store.Device{}, fmt.Errorf("enrolling: device %s is already enrolled as %q; a device enrolls once (revoke it and enroll a new store)", d.ID, otherName)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO devices(id, name, team, device_key, push_key, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.ID, name, team, d.DeviceKey, d.PushKey, now.UnixMilli()); err != nil {
+		return store.Device{}, fmt.Errorf("enrolling %q: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE enrollments SET used_at = ?, used_by = ? WHERE token_hash = ?`,
+		now.UnixMilli(), d.ID, tokenHash[:]); err != nil {
+		return store.Device{}, fmt.Errorf("enrolling %q: consuming token: %w", name, err)
+	}
+	out, err := device(ctx, tx, d.ID)
+	if err != nil {
+		return store.Device{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Device{}, fmt.Errorf("enrolling %q: %w", name, err)
+	}
+	return out, nil
+}
+
+const deviceCols = `id, name, team, device_key, push_key, enrolled_at, revoked_at, last_seen, last_sync,
+	hwm, agent_version, clock_offset_ms, bytes_received, changes_received`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanDevice(r rowScanner) (store.Device, error) {
+	var (
+		d                     store.Device
+		enrolled              int64
+		revoked, seen, synced sql.NullInt64
+		hwm                   int64
+		deviceKey, pushKey    []byte
+	)
+	err := r.Scan(&d.ID, &d.Name, &d.Team, &deviceKey, &pushKey, &enrolled, &revoked, &seen, &synced,
+		&hwm, &d.AgentVersion, &d.ClockOffsetMs, &d.BytesReceived, &d.ChangesReceived)
+	if err != nil {
+		return d, err
+	}
+	d.DeviceKey, d.PushKey = deviceKey, pushKey
+	d.EnrolledAt = time.UnixMilli(enrolled).UTC()
+	d.RevokedAt, d.LastSeen, d.LastSync = fromMillis(revoked), fromMillis(seen), fromMillis(synced)
+	d.HWM = uint64(hwm)
+	return d, nil
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func device(ctx context.Context, q queryRower, id string) (store.Device, error) {
+	d, err := scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("%w: %s", store.ErrNoDevice, id)
+	}
+	if err != nil {
+		return d, fmt.Errorf("reading device %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// Device returns the device with id, or ErrNoDevice.
+func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
+	return device(ctx, s.r, id)
+}
+
+// Devices lists every device, revoked ones included, by name.
+func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing devices: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing devices: %w", err)
+	}
+	return out, nil
+}
+
+// Revoke cuts a device off by name. Revoking a revoked device keeps the
+// first revocation time.
+func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?`, now.UnixMilli(), name)
+	return affected(res, err, "revoking device", name)
+}
+
+// MarkSeen records an authenticated connection.
+func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_seen = ?, agent_version = ?, clock_offset_ms = ? WHERE id = ?`,
+		millis(seen.At), seen.AgentVersion, seen.ClockOffsetMs, deviceID)
+	return affected(res, err, "recording connection of", deviceID)
+}
+
+// MarkSynced records a complete round.
+func (s *Store) MarkSynced(ctx context.Context, deviceID string, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_sync = ? WHERE id = ?`, millis(at), deviceID)
+	return affected(res, err, "recording sync of", deviceID)
+}
+
+// affected turns an UPDATE of one device into ErrNoDevice when no row
+// matched.
+func affected(res sql.Result, err error, what, who string) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, who, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, who, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", store.ErrNoDevice, who)
+	}
+	return nil
+}

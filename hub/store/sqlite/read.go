@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
+	"numeribus/internal/merge"
+)
+
+// changeOverhead is what a change costs beside its fields, for the page
+// size: id, kind, op, stamp, device and sequence numbers.
+const changeOverhead = 40
+
+// ChangesSince returns, in hub order, the changes of team after cursor
+// not made by excludeDevice, up to about maxBytes of fields plus
+// changeOverhead bytes per change, and always at least one when any.
+func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []store.Logged, next uint64, more bool, err error) {
+	if cursor > 1<<63-1 {
+		return nil, cursor, false, fmt.Errorf("cursor %d out of range", cursor)
+	}
+	// The excluded device as its internal number; 0 (never a device)
+	// when unknown, which excludes nothing.
+	var exclude int64
+	err = s.r.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = ?`, excludeDevice).Scan(&exclude)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	// One row more than can fit tells whether more remain.
+	limit := max(maxBytes, 0)/changeOverhead + 2
+	rows, err := s.r.QueryContext(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
+		FROM changes c JOIN devices d ON d.num = c.device
+		WHERE c.team = ? AND c.hseq > ? AND c.device != ?
+		ORDER BY c.hseq LIMIT ?`, team, int64(cursor), exclude, limit)
+	if err != nil {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	defer rows.Close()
+	next = cursor
+	size := 0
+	for rows.Next() {
+		var (
+			l           store.Logged
+			hseq, h, ds int64
+			id, fields  []byte
+			op          int
+		)
+		if err := rows.Scan(&hseq, &l.Kind, &id, &op, &h, &l.Device, &ds, &fields); err != nil {
+			return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+		}
+		if size += len(fields) + changeOverhead; size > maxBytes && len(cs) > 0 {
+			more = true
+			break
+		}
+		if len(id) != len(l.ID) {
+			return nil, cursor, false, fmt.Errorf("change %d: record id of %d bytes", hseq, len(id))
+		}
+		copy(l.ID[:], id)
+		l.Op, l.HLC, l.Seq, l.HubSeq = change.Op(op), hlc.Timestamp(h), uint64(ds), uint64(hseq)
+		if err := change.Unmarshal(fields, &l.Fields); err != nil {
+			return nil, cursor, false, fmt.Errorf("decoding change %d: %w", hseq, err)
+		}
+		cs = append(cs, l)
+		next = l.HubSeq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	return cs, next, more, nil
+}
+
+// Stats returns consolidated counts: live (not deleted) records by kind,
+// by team and by origin device name; every logged change; every device
+// ever enrolled, revoked ones included.
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{
+		Records:  map[domain.Kind]int{},
+		ByTeam:   map[string]map[domain.Kind]int{},
+		ByDevice: map[string]map[domain.Kind]int{},
+	}
+	// One read transaction, so the counts agree with each other.
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return st, fmt.Errorf("reading stats: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT r.kind, r.team, d.name, count(*)
+		FROM records r JOIN devices d ON d.num = r.origin
+		WHERE r.deleted = 0 GROUP BY r.kind, r.team, d.name`)
+	if err != nil {
+		return st, fmt.Errorf("reading stats: %w", err)
+	}
+	defer rows.Close()
+	add := func(m map[string]map[domain.Kind]int, key string, k domain.Kind, n int) {
+		if m[key] == nil {
+			m[key] = map[domain.Kind]int{}
+		}
+		m[key][k] += n
+	}
+	for rows.Next() {
+		var (
+			k          domain.Kind
+			team, name string
+			n          int
+		)
+		if err := rows.Scan(&k, &team, &name, &n); err != nil {
+			return st, fmt.Errorf("reading stats: %w", err)
+		}
+		st.Records[k] += n
+		add(st.ByTeam, team, k, n)
+		add(st.ByDevice, name, k, n)
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("reading stats: %w", err)
+	}
+	var changes int64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM devices)`).Scan(&changes, &st.Devices); err != nil {
+		return st, fmt.Errorf("reading stats: %w", err)
+	}
+	st.Changes = uint64(changes)
+	return st, nil
+}
+
+// ErrNoRecord is returned by Record for an id the hub does not have.
+var ErrNoRecord = errors.New("record not found")
+
+// Record returns the kind, team and merged state of a record (tombstones
+// included), or ErrNoRecord. It implements storetest.Inspector.
+func (s *Store) Record(ctx context.Context, id ident.ID) (domain.Kind, string, *merge.State, error) {
+	var (
+		k     domain.Kind
+		team  string
+		state []byte
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT kind, team, state FROM records WHERE id = ?`, id[:]).Scan(&k, &team, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil, fmt.Errorf("%w: %s", ErrNoRecord, id)
+	}
+	if err != nil {
+		return "", "", nil, fmt.Errorf("reading record %s: %w", id, err)
+	}
+	st, err := merge.Unmarshal(state)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	return k, team, st, nil
+}

@@ -1,0 +1,273 @@
+// Package sqlite is the hub's store on one SQLite file (modernc, no cgo):
+// devices and enrollments, the merged state of every record, and the
+// hub's change log that agents pull from.
+//
+// Like the agent's store it keeps two handles on the file: a single
+// writer connection with immediate transactions, so writers queue in Go
+// instead of failing with SQLITE_BUSY, and a pool of read-only
+// connections that WAL lets run beside the writer. Schema migrations are
+// the numbered files of schema/hub, applied at Open.
+//
+// Unlike the agent, the hub keeps record states and change fields in
+// clear: it is where the data is consolidated. Erasure is therefore
+// enforced here too: an erase change strips the personal fields from the
+// record and from every earlier change of it in the log, and the WAL is
+// checkpointed so the erased bytes do not linger (secure_delete is on).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"numeribus/hub/store"
+	"numeribus/internal/sqlitex"
+	"numeribus/schema"
+)
+
+// ErrTooNew is returned by Open for a file written by a newer hub.
+var ErrTooNew = sqlitex.ErrTooNew
+
+// Options tune a store. The zero value is what production uses.
+type Options struct {
+	// Logger receives warnings about skipped changes (nil: discarded).
+	Logger *slog.Logger
+}
+
+// readConns is the size of the read pool.
+const readConns = 4
+
+// Store is an open hub store, safe for concurrent use.
+type Store struct {
+	path string
+	log  *slog.Logger
+
+	w *sql.DB // the single writer connection
+	r *sql.DB // read-only pool
+
+	// Statements of the ApplyBatch hot path, prepared once on the writer
+	// connection and bound to each transaction with Tx.StmtContext.
+	stDevice, stUpdDevice        *sql.Stmt
+	getRecs, putRecs, insChanges *multi
+
+	// Background checkpoints (see startCheckpointer): their connection,
+	// the request for one, and the end of the goroutine. ckMu is held
+	// by a checkpoint running, so that the one following an erasure is
+	// not refused as busy.
+	ck             *sql.DB
+	kick           chan struct{}
+	ckStop, ckDone chan struct{}
+	ckMu           sync.Mutex
+	closeOnce      sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Migrations returns the hub schema's migrations.
+func Migrations() ([]sqlitex.Migration, error) {
+	return sqlitex.Load(schema.Hub, "hub")
+}
+
+// Open opens the store at path, creating the file (mode 0600) if absent;
+// its directory must exist. Pending migrations are applied; a file from
+// a newer hub is refused with ErrTooNew.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mig, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("opening hub store: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("opening hub store: %s is not a directory", filepath.Dir(path))
+	}
+	// The file holds personal data in clear: create it readable by the
+	// hub's user only (SQLite gives the -wal and -shm files the same mode).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("creating hub store: %w", err)
+	}
+	w, err := sqlitex.OpenWriter(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sqlitex.Migrate(ctx, w, mig); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	r, err := sqlitex.OpenReader(path, readConns)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	s := &Store{path: path, log: log, w: w, r: r}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startCheckpointer(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Checkpoints: SQLite copies the WAL back into the database file, by
+// default on the connection that commits, once the WAL holds 1000 pages:
+// during a push that was a sixth of the writer's time, two fsyncs
+// included, while nothing else could commit. Here a goroutine on a
+// connection of its own runs PASSIVE checkpoints after commits (they never
+// block the writer, nor wait for readers), at most every ckptPause. The
+// writer's own automatic checkpoint stays as a backstop at walBackstop
+// pages: under a steady stream of commits the background checkpoint is
+// never done at the moment the writer begins, which is when SQLite
+// restarts the WAL from its beginning, so the writer restarts it itself
+// then, finding the pages already copied. The WAL thus stays under about
+// walBackstop pages, and a commit waits for the disk only there, not
+// every 1000 pages. Durability does not change: in WAL mode with
+// synchronous=NORMAL a commit reaches the disk at the next checkpoint,
+// which comes sooner now (a fraction of a second after a commit).
+const (
+	walBackstop = 8192 // pages of the WAL beyond which the writer checkpoints
+	ckptPause   = 50 * time.Millisecond
+)
+
+// startCheckpointer raises the writer's automatic checkpoint to the
+// backstop and starts the background checkpoints.
+func (s *Store) startCheckpointer(ctx context.Context) error {
+	// The writer pool holds its one connection for good (sqlitex), so the
+	// setting stays; were the connection replaced, the new one would
+	// checkpoint at SQLite's default, correct and only slower.
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walBackstop)); err != nil {
+		return fmt.Errorf("setting the checkpoint backstop: %w", err)
+	}
+	ck, err := sql.Open("sqlite", sqlitex.DSN(s.path, false))
+	if err != nil {
+		return fmt.Errorf("opening %s for checkpoints: %w", s.path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxIdleTime(0)
+	ck.SetConnMaxLifetime(0)
+	s.ck = ck
+	s.kick = make(chan struct{}, 1)
+	s.ckStop = make(chan struct{})
+	s.ckDone = make(chan struct{})
+	go s.checkpointer()
+	return nil
+}
+
+// checkpointed asks for a background checkpoint (after a commit).
+func (s *Store) checkpointed() {
+	select {
+	case s.kick <- struct{}{}:
+	default: // one is already asked for
+	}
+}
+
+func (s *Store) checkpointer() {
+	defer close(s.ckDone)
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	for {
+		select {
+		case <-s.ckStop:
+			return
+		case <-s.kick:
+		}
+		s.ckMu.Lock()
+		var busy, frames, done int
+		err := s.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
+		s.ckMu.Unlock()
+		if err != nil {
+			s.log.Warn("background checkpoint failed", "err", err)
+		}
+		pause.Reset(ckptPause)
+		select {
+		case <-s.ckStop:
+			return
+		case <-pause.C:
+		}
+	}
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	if s.stDevice, err = s.w.PrepareContext(ctx, `SELECT num, team, hwm, revoked_at FROM devices WHERE id = ?`); err != nil {
+		return fmt.Errorf("preparing: %w", err)
+	}
+	if s.stUpdDevice, err = s.w.PrepareContext(ctx, `UPDATE devices SET hwm = ?,
+		bytes_received = bytes_received + ?, changes_received = changes_received + ? WHERE num = ?`); err != nil {
+		return fmt.Errorf("preparing: %w", err)
+	}
+	if s.getRecs, err = prepareMulti(ctx, s.w, `SELECT id, kind, team, state FROM records WHERE id IN (`, 1, ", ", `)`); err != nil {
+		return err
+	}
+	// New records get their kind, team and origin; existing ones keep
+	// theirs and take the merged state.
+	if s.putRecs, err = prepareMulti(ctx, s.w, `INSERT INTO records(id, kind, team, origin, hlc, deleted, erased, state) VALUES `, 8, ", ",
+		` ON CONFLICT(id) DO UPDATE SET hlc = excluded.hlc, deleted = excluded.deleted, erased = excluded.erased, state = excluded.state`); err != nil {
+		return err
+	}
+	if s.insChanges, err = prepareMulti(ctx, s.w, `INSERT INTO changes(team, device, dseq, kind, record_id, op, hlc, fields) VALUES `, 8, ", ", ``); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store's connections.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.ckStop != nil {
+			close(s.ckStop)
+			<-s.ckDone
+		}
+	})
+	var errs []error
+	if s.ck != nil {
+		errs = append(errs, s.ck.Close())
+	}
+	for _, st := range []*sql.Stmt{s.stDevice, s.stUpdDevice} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, m := range []*multi{s.getRecs, s.putRecs, s.insChanges} {
+		if m != nil {
+			errs = append(errs, m.close())
+		}
+	}
+	errs = append(errs, s.w.Close(), s.r.Close())
+	return errors.Join(errs...)
+}
+
+// Times are stored as Unix milliseconds, NULL for the zero time.
+
+func millis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.Int64).UTC()
+}

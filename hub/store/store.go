@@ -1,0 +1,117 @@
+// Package store defines what the hub keeps: devices and their enrollment,
+// the merged state of every record, and the hub's change log that agents
+// pull from. The interface is about what the sync needs, not about SQL,
+// so that a PostgreSQL implementation can follow the SQLite one without
+// touching the sync code; both must pass the same conformance suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+)
+
+// Device is one enrolled laptop.
+type Device struct {
+	ID        string // the agent's device id (UUID text)
+	Name      string // unique, chosen at enrollment ("bus-3")
+	Team      string
+	DeviceKey []byte // Ed25519 public key for full sessions
+	PushKey   []byte // Ed25519 public key for push-only sessions
+	// EnvelopeKeyID names the hub X25519 key the device seals to.
+	EnrolledAt time.Time
+	RevokedAt  time.Time // zero: active
+
+	LastSeen        time.Time // last authenticated connection
+	LastSync        time.Time // last time the device was fully pushed and pulled
+	HWM             uint64    // highest device seq applied
+	AgentVersion    string
+	ClockOffsetMs   int64 // hub time − agent time at the last connection
+	BytesReceived   int64
+	ChangesReceived int64
+}
+
+// Revoked reports whether the device has been cut off.
+func (d *Device) Revoked() bool { return !d.RevokedAt.IsZero() }
+
+// Enrollment is a pending single-use enrollment token. Only the token's
+// SHA-256 is stored.
+type Enrollment struct {
+	TokenHash [32]byte
+	Name      string
+	Team      string
+	ExpiresAt time.Time
+}
+
+// Logged is a change as the hub logged it, with its hub sequence number.
+type Logged struct {
+	change.Change
+	HubSeq uint64
+}
+
+// Seen is what the hub learns at each authenticated connection.
+type Seen struct {
+	At            time.Time
+	AgentVersion  string
+	ClockOffsetMs int64
+}
+
+// Stats are consolidated counts for `hub stats` and scripts.
+type Stats struct {
+	Records map[domain.Kind]int            `json:"records"`
+	ByTeam  map[string]map[domain.Kind]int `json:"by_team"`
+	// ByDevice counts records by the device that created them.
+	ByDevice map[string]map[domain.Kind]int `json:"by_device"`
+	Changes  uint64                         `json:"changes"`
+	Devices  int                            `json:"devices"`
+}
+
+// Errors the sync maps to protocol error codes.
+var (
+	ErrBadToken     = errors.New("unknown enrollment token")
+	ErrTokenUsed    = errors.New("enrollment token already used")
+	ErrTokenExpired = errors.New("enrollment token expired")
+	ErrNameTaken    = errors.New("device name already enrolled")
+	ErrNoDevice     = errors.New("unknown device")
+	ErrGap          = errors.New("changes out of order: a gap after the device's high-water mark")
+	ErrForeign      = errors.New("change to a record of another team")
+)
+
+// Store is the hub's storage. Implementations are safe for concurrent use.
+type Store interface {
+	// CreateEnrollment records a pending enrollment.
+	CreateEnrollment(ctx context.Context, e Enrollment) error
+	// Enroll consumes the token whose hash is given and registers d
+	// under the enrollment's name and team; it returns the stored device.
+	Enroll(ctx context.Context, tokenHash [32]byte, d Device, now time.Time) (Device, error)
+	// Device returns the device with id, or ErrNoDevice.
+	Device(ctx context.Context, id string) (Device, error)
+	// Devices lists every device, by name.
+	Devices(ctx context.Context) ([]Device, error)
+	// Revoke cuts a device off by name.
+	Revoke(ctx context.Context, name string, now time.Time) error
+	// MarkSeen records an authenticated connection.
+	MarkSeen(ctx context.Context, deviceID string, s Seen) error
+	// MarkSynced records a complete round (everything pushed and pulled).
+	MarkSynced(ctx context.Context, deviceID string, at time.Time) error
+
+	// ApplyBatch merges changes from one device in one transaction.
+	// Changes at or below the device's high-water mark are skipped (a
+	// retry); the others must follow it without gap (ErrGap). Each
+	// applied change gets a hub sequence number. bytes is the wire size,
+	// for the device's counters. It returns the new high-water mark and
+	// how many changes were newly applied.
+	ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error)
+	// ChangesSince returns, in hub order, the changes after cursor that
+	// team may see, except those made by excludeDevice, up to about
+	// maxBytes of fields (at least one change when any). next is the
+	// cursor to ask from next; more says whether more remain.
+	ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []Logged, next uint64, more bool, err error)
+	// Stats returns consolidated counts.
+	Stats(ctx context.Context) (Stats, error)
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,876 @@
+// Package storetest is the conformance suite of hub stores: every
+// implementation of store.Store (SQLite now, PostgreSQL later) runs it from
+// its own tests, so the sync code can rely on the same behaviour from all.
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+//	}
+//
+// Stores that also implement [Inspector] get the merge checks on record
+// states; the others are checked through the change log and Stats only.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
+	"numeribus/internal/merge"
+)
+
+// Inspector is implemented by stores that can show a record's merged
+// state. The store.Store interface has no such read (yet); the suite uses
+// it, when present, to check the merge itself and not only the log.
+type Inspector interface {
+	Record(ctx context.Context, id ident.ID) (kind domain.Kind, team string, st *merge.State, err error)
+}
+
+// Run runs the suite. open must return a new, empty store; the suite
+// closes it.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"Enrollment", testEnrollment},
+		{"Revoke", testRevoke},
+		{"MarkSeenSynced", testMarkSeenSynced},
+		{"ApplyIdempotent", testApplyIdempotent},
+		{"ApplyUnknownOrRevokedDevice", testApplyUnknownDevice},
+		{"Gap", testGap},
+		{"FieldLevelMerge", testFieldLevelMerge},
+		{"DeleteTombstone", testDelete},
+		{"Erase", testErase},
+		{"EraseWithinOneBatch", testEraseOneBatch},
+		{"TeamIsolation", testTeamIsolation},
+		{"KindMismatchSkipped", testKindMismatch},
+		{"ExcludeOwnChanges", testExcludeOwn},
+		{"Paging", testPaging},
+		{"Stats", testStats},
+		{"Concurrent", testConcurrent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tc.fn(t, &env{t: t, s: s, ctx: context.Background()})
+		})
+	}
+}
+
+// base is the suite's clock: whole seconds, which every store keeps
+// exactly.
+var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+type env struct {
+	t   *testing.T
+	s   store.Store
+	ctx context.Context
+}
+
+func token() [32]byte {
+	var b [32]byte
+	rand.Read(b[:])
+	return sha256.Sum256(b[:])
+}
+
+func key() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}
+
+// enroll registers a new device named name in team.
+func (e *env) enroll(name, team string) store.Device {
+	e.t.Helper()
+	tok := token()
+	if err := e.s.CreateEnrollment(e.ctx, store.Enrollment{TokenHash: tok, Name: name, Team: team, ExpiresAt: base.Add(time.Hour)}); err != nil {
+		e.t.Fatalf("CreateEnrollment %s: %v", name, err)
+	}
+	d, err := e.s.Enroll(e.ctx, tok, store.Device{ID: ident.New().String(), DeviceKey: key(), PushKey: key()}, base)
+	if err != nil {
+		e.t.Fatalf("Enroll %s: %v", name, err)
+	}
+	return d
+}
+
+func (e *env) apply(dev string, cs []change.Change) (uint64, int) {
+	e.t.Helper()
+	hwm, n, err := e.s.ApplyBatch(e.ctx, dev, cs, 100)
+	if err != nil {
+		e.t.Fatalf("ApplyBatch: %v", err)
+	}
+	return hwm, n
+}
+
+// pull returns every change team may see, except dev's, in one call.
+func (e *env) pull(team, dev string) []store.Logged {
+	e.t.Helper()
+	cs, _, more, err := e.s.ChangesSince(e.ctx, team, dev, 0, 1<<30)
+	if err != nil {
+		e.t.Fatalf("ChangesSince: %v", err)
+	}
+	if more {
+		e.t.Fatal("ChangesSince: more after an unlimited page")
+	}
+	return cs
+}
+
+func (e *env) device(id string) store.Device {
+	e.t.Helper()
+	d, err := e.s.Device(e.ctx, id)
+	if err != nil {
+		e.t.Fatalf("Device: %v", err)
+	}
+	return d
+}
+
+// record returns a record's state, or skips the test when the store
+// cannot show it.
+func (e *env) record(id ident.ID) (domain.Kind, string, *merge.State) {
+	e.t.Helper()
+	in, ok := e.s.(Inspector)
+	if !ok {
+		e.t.Skip("the store does not implement storetest.Inspector")
+	}
+	k, team, st, err := in.Record(e.ctx, id)
+	if err != nil {
+		e.t.Fatalf("Record %s: %v", id, err)
+	}
+	return k, team, st
+}
+
+func raw(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := change.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fields(t *testing.T, m map[uint64]any) change.Fields {
+	t.Helper()
+	f := change.Fields{}
+	for n, v := range m {
+		if v == nil {
+			f[n] = change.Null
+		} else {
+			f[n] = raw(t, v)
+		}
+	}
+	return f
+}
+
+// Field numbers of a beneficiary used below (internal/domain).
+const (
+	fPrenom = 2 // personal
+	fNom    = 3 // personal
+	fNotes  = 8 // personal
+	fGenre  = 10
+	fStatut = 12
+)
+
+func upsert(t *testing.T, k domain.Kind, id ident.ID, seq uint64, ts hlc.Timestamp, m map[uint64]any) change.Change {
+	return change.Change{Kind: k, ID: id, Op: change.OpUpsert, Fields: fields(t, m), HLC: ts, Seq: seq}
+}
+
+func op(k domain.Kind, id ident.ID, o change.Op, seq uint64, ts hlc.Timestamp) change.Change {
+	return change.Change{Kind: k, ID: id, Op: o, HLC: ts, Seq: seq}
+}
+
+// stamp returns a plausible HLC n milliseconds after base.
+func stamp(n int) hlc.Timestamp { return hlc.FromTime(base.Add(time.Duration(n) * time.Millisecond)) }
+
+// series returns n upserts of new beneficiaries, seqs from..from+n-1.
+func series(t *testing.T, from uint64, n int) []change.Change {
+	out := make([]change.Change, n)
+	for i := range out {
+		seq := from + uint64(i)
+		out[i] = upsert(t, domain.KindBeneficiary, ident.New(), seq, stamp(int(seq)),
+			map[uint64]any{fGenre: "feminin", fStatut: "retraite", 9: fmt.Sprintf("88%03d", i%1000)})
+	}
+	return out
+}
+
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+func testEnrollment(t *testing.T, e *env) {
+	s, ctx := e.s, e.ctx
+	id := ident.New().String()
+	dk, pk := key(), key()
+	dev := store.Device{ID: id, DeviceKey: dk, PushKey: pk, Name: "ignored", Team: "ignored"}
+
+	_, err := s.Enroll(ctx, token(), dev, base)
+	wantErr(t, "unknown token", err, store.ErrBadToken)
+
+	tok := token()
+	if err := s.CreateEnrollment(ctx, store.Enrollment{TokenHash: tok, Name: "bus-1", Team: "cd88", ExpiresAt: base.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Enroll(ctx, tok, dev, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != id || d.Name != "bus-1" || d.Team != "cd88" || !bytes.Equal(d.DeviceKey, dk) || !bytes.Equal(d.PushKey, pk) ||
+		!d.EnrolledAt.Equal(base) || d.Revoked() || d.HWM != 0 {
+		t.Fatalf("enrolled device %+v", d)
+	}
+	got := e.device(id)
+	if got.ID != d.ID || got.Name != d.Name || got.Team != d.Team || !got.EnrolledAt.Equal(base) || !bytes.Equal(got.PushKey, pk) {
+		t.Fatalf("Device returned %+v, Enroll %+v", got, d)
+	}
+
+	_, err = s.Enroll(ctx, tok, store.Device{ID: ident.New().String(), DeviceKey: key(), PushKey: key()}, base)
+	wantErr(t, "used token", err, store.ErrTokenUsed)
+
+	// Expiry: valid up to and including ExpiresAt.
+	exp := token()
+	if err := s.CreateEnrollment(ctx, store.Enrollment{TokenHash: exp, Name: "bus-2", Team: "cd88", ExpiresAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Enroll(ctx, exp, store.Device{ID: ident.New().String(), DeviceKey: key(), PushKey: key()}, base.Add(time.Second))
+	wantErr(t, "expired token", err, store.ErrTokenExpired)
+	d2, err := s.Enroll(ctx, exp, store.Device{ID: ident.New().String(), DeviceKey: key(), PushKey: key()}, base)
+	if err != nil {
+		t.Fatalf("enrolling at the expiry instant: %v", err)
+	}
+
+	// A second token for a name already enrolled.
+	dup := token()
+	if err := s.CreateEnrollment(ctx, store.Enrollment{TokenHash: dup, Name: "bus-1", Team: "cd88", ExpiresAt: base.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the refusal does not consume the token
+		_, err = s.Enroll(ctx, dup, store.Device{ID: ident.New().String(), DeviceKey: key(), PushKey: key()}, base)
+		wantErr(t, "name taken", err, store.ErrNameTaken)
+	}
+
+	// The same device enrolling again, under another name.
+	again := token()
+	if err := s.CreateEnrollment(ctx, store.Enrollment{TokenHash: again, Name: "bus-9", Team: "cd88", ExpiresAt: base.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enroll(ctx, again, dev, base); err == nil {
+		t.Fatal("a device id enrolled twice")
+	}
+
+	_, err = s.Device(ctx, ident.New().String())
+	wantErr(t, "Device(unknown)", err, store.ErrNoDevice)
+
+	ds, err := s.Devices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 2 || ds[0].ID != d.ID || ds[1].ID != d2.ID {
+		t.Fatalf("Devices: %+v", ds)
+	}
+}
+
+func testRevoke(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	at := base.Add(24 * time.Hour)
+	if err := e.s.Revoke(e.ctx, "bus-b", at); err != nil {
+		t.Fatal(err)
+	}
+	got := e.device(b.ID)
+	if !got.Revoked() || !got.RevokedAt.Equal(at) {
+		t.Fatalf("revoked device %+v", got)
+	}
+	if da := e.device(a.ID); da.Revoked() {
+		t.Fatal("another device revoked")
+	}
+	wantErr(t, "Revoke(unknown)", e.s.Revoke(e.ctx, "bus-z", at), store.ErrNoDevice)
+}
+
+func testMarkSeenSynced(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	seen := store.Seen{At: base.Add(time.Minute), AgentVersion: "1.2.3", ClockOffsetMs: -4200}
+	if err := e.s.MarkSeen(e.ctx, a.ID, seen); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.MarkSynced(e.ctx, a.ID, base.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	d := e.device(a.ID)
+	if !d.LastSeen.Equal(seen.At) || d.AgentVersion != "1.2.3" || d.ClockOffsetMs != -4200 || !d.LastSync.Equal(base.Add(2*time.Minute)) {
+		t.Fatalf("device %+v", d)
+	}
+	unknown := ident.New().String()
+	wantErr(t, "MarkSeen(unknown)", e.s.MarkSeen(e.ctx, unknown, seen), store.ErrNoDevice)
+	wantErr(t, "MarkSynced(unknown)", e.s.MarkSynced(e.ctx, unknown, base), store.ErrNoDevice)
+}
+
+func testApplyIdempotent(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	cs := series(t, 1, 10)
+	cs[3].Device = "forged" // the store knows who pushes
+	if hwm, n := e.apply(a.ID, cs); hwm != 10 || n != 10 {
+		t.Fatalf("first apply: hwm %d applied %d", hwm, n)
+	}
+	if hwm, n := e.apply(a.ID, cs); hwm != 10 || n != 0 {
+		t.Fatalf("retry: hwm %d applied %d", hwm, n)
+	}
+	// A retry overlapping new changes applies only the new ones.
+	more := append(slices.Clone(cs[5:]), series(t, 11, 5)...)
+	if hwm, n := e.apply(a.ID, more); hwm != 15 || n != 5 {
+		t.Fatalf("overlap: hwm %d applied %d", hwm, n)
+	}
+	if hwm, n := e.apply(a.ID, nil); hwm != 15 || n != 0 {
+		t.Fatalf("empty batch: hwm %d applied %d", hwm, n)
+	}
+	d := e.device(a.ID)
+	if d.HWM != 15 || d.ChangesReceived != 15 || d.BytesReceived != 400 {
+		t.Fatalf("device counters %+v", d)
+	}
+	all := append(cs, more[5:]...)
+	got := e.pull("cd88", "")
+	if len(got) != len(all) {
+		t.Fatalf("%d changes logged, want %d", len(got), len(all))
+	}
+	for i, l := range got {
+		w := all[i]
+		if l.Kind != w.Kind || l.ID != w.ID || l.Op != w.Op || l.HLC != w.HLC || l.Seq != w.Seq || l.Device != a.ID {
+			t.Fatalf("change %d: got %+v, want %+v from %s", i, l.Change, w, a.ID)
+		}
+		if !equalFields(l.Fields, w.Fields) {
+			t.Fatalf("change %d: fields %v, want %v", i, l.Fields, w.Fields)
+		}
+		if i > 0 && l.HubSeq <= got[i-1].HubSeq {
+			t.Fatalf("hub sequence not increasing: %d after %d", l.HubSeq, got[i-1].HubSeq)
+		}
+	}
+	if cs[3].Device != "forged" {
+		t.Fatal("ApplyBatch modified the caller's changes")
+	}
+}
+
+func equalFields(a, b change.Fields) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for n, v := range a {
+		if !bytes.Equal(v, b[n]) {
+			return false
+		}
+	}
+	return true
+}
+
+func testApplyUnknownDevice(t *testing.T, e *env) {
+	_, _, err := e.s.ApplyBatch(e.ctx, ident.New().String(), series(t, 1, 1), 10)
+	wantErr(t, "unknown device", err, store.ErrNoDevice)
+	b := e.enroll("bus-b", "cd88")
+	if err := e.s.Revoke(e.ctx, "bus-b", base); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.ApplyBatch(e.ctx, b.ID, series(t, 1, 1), 10); err == nil {
+		t.Fatal("a revoked device pushed")
+	}
+	if got := e.pull("cd88", ""); len(got) != 0 {
+		t.Fatalf("%d changes logged", len(got))
+	}
+}
+
+func testGap(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	_, _, err := e.s.ApplyBatch(e.ctx, a.ID, series(t, 2, 3), 10)
+	wantErr(t, "first change after 0 is 2", err, store.ErrGap)
+	e.apply(a.ID, series(t, 1, 3))
+	// A gap in the middle: nothing of the batch is kept.
+	cs := append(series(t, 4, 3), series(t, 8, 3)...)
+	_, _, err = e.s.ApplyBatch(e.ctx, a.ID, cs, 10)
+	wantErr(t, "gap after 6", err, store.ErrGap)
+	if d := e.device(a.ID); d.HWM != 3 || d.ChangesReceived != 3 {
+		t.Fatalf("after a gap: %+v", d)
+	}
+	if got := e.pull("cd88", ""); len(got) != 3 {
+		t.Fatalf("after a gap: %d changes logged, want 3", len(got))
+	}
+	if hwm, n := e.apply(a.ID, cs[:3]); hwm != 6 || n != 3 {
+		t.Fatalf("after the gap, the right batch: hwm %d applied %d", hwm, n)
+	}
+}
+
+func testFieldLevelMerge(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	k := domain.KindBeneficiary
+	id := ident.New()
+	e.apply(a.ID, []change.Change{upsert(t, k, id, 1, stamp(10), map[uint64]any{fGenre: "feminin", fStatut: "retraite", fPrenom: "Léa"})})
+	// Concurrent edits of different fields: both stay, whatever the
+	// arrival order.
+	e.apply(b.ID, []change.Change{upsert(t, k, id, 1, stamp(20), map[uint64]any{fGenre: "non_communique"})})
+	e.apply(a.ID, []change.Change{upsert(t, k, id, 2, stamp(15), map[uint64]any{fStatut: "en_emploi"})})
+	// An older write to a field loses.
+	e.apply(b.ID, []change.Change{upsert(t, k, id, 2, stamp(12), map[uint64]any{fStatut: "etudiant"})})
+
+	// Same field, same HLC: the greater device id wins, whatever the
+	// Device field claims.
+	lo, hi := a, b
+	if lo.ID > hi.ID {
+		lo, hi = hi, lo
+	}
+	c1 := upsert(t, k, id, 0, stamp(30), map[uint64]any{fPrenom: "from-" + hi.Name})
+	c2 := upsert(t, k, id, 0, stamp(30), map[uint64]any{fPrenom: "from-" + lo.Name})
+	c2.Device = "zzzz-forged"
+	c1.Seq = e.device(hi.ID).HWM + 1
+	c2.Seq = e.device(lo.ID).HWM + 1
+	e.apply(hi.ID, []change.Change{c1})
+	e.apply(lo.ID, []change.Change{c2})
+
+	// Every change is in the log, from the right devices.
+	got := e.pull("cd88", "")
+	if len(got) != 6 {
+		t.Fatalf("%d changes logged, want 6", len(got))
+	}
+	if got[5].Device != lo.ID {
+		t.Fatalf("last change logged from %q, want %q", got[5].Device, lo.ID)
+	}
+
+	kind, team, st := e.record(id)
+	if kind != k || team != "cd88" {
+		t.Fatalf("record kind %q team %q", kind, team)
+	}
+	want := map[uint64]string{fGenre: "non_communique", fStatut: "en_emploi", fPrenom: "from-" + hi.Name}
+	for n, v := range want {
+		if !bytes.Equal(st.Fields[n], raw(t, v)) {
+			t.Errorf("field %d: got %x, want %q", n, st.Fields[n], v)
+		}
+	}
+	if st.Last != (hlc.Stamp{TS: stamp(30), Device: hi.ID}) {
+		t.Errorf("last stamp %v", st.Last)
+	}
+}
+
+func testDelete(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	k := domain.KindBeneficiary
+	id, other := ident.New(), ident.New()
+	e.apply(a.ID, []change.Change{
+		upsert(t, k, id, 1, stamp(1), map[uint64]any{fGenre: "feminin"}),
+		upsert(t, k, other, 2, stamp(2), map[uint64]any{fGenre: "masculin"}),
+		op(k, id, change.OpDelete, 3, stamp(3)),
+		upsert(t, k, id, 4, stamp(4), map[uint64]any{fGenre: "masculin"}), // no revival
+	})
+	got := e.pull("cd88", "")
+	if len(got) != 4 || got[2].Op != change.OpDelete || got[2].ID != id {
+		t.Fatalf("log %+v", got)
+	}
+	st, err := e.s.Stats(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records[k] != 1 {
+		t.Fatalf("live beneficiaries %d, want 1", st.Records[k])
+	}
+	_, _, rs := e.record(id)
+	if !rs.IsDeleted() {
+		t.Fatal("a later write revived a tombstone")
+	}
+}
+
+func testErase(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	k := domain.KindBeneficiary
+	id, keep := ident.New(), ident.New()
+	e.apply(a.ID, []change.Change{
+		upsert(t, k, id, 1, stamp(1), map[uint64]any{fPrenom: "Léa-Marie", fNom: "Roux-Dupont", fGenre: "feminin"}),
+		upsert(t, k, keep, 2, stamp(2), map[uint64]any{fPrenom: "Jeanne-Other", fGenre: "feminin"}),
+		upsert(t, k, id, 3, stamp(3), map[uint64]any{fNotes: "rappeler mardi", fStatut: "retraite"}),
+	})
+	e.apply(b.ID, []change.Change{op(k, id, change.OpErase, 1, stamp(5))})
+	// A's concurrent edit, made before it heard of the erasure.
+	e.apply(a.ID, []change.Change{upsert(t, k, id, 4, stamp(6), map[uint64]any{fNom: "Roux-Dupont", fStatut: "en_emploi"})})
+
+	personal := domain.PersonalFields(k)
+	for _, l := range e.pull("cd88", "") {
+		if l.ID != id {
+			if _, ok := l.Fields[fPrenom]; !ok {
+				t.Fatal("erasure stripped another record's change")
+			}
+			continue
+		}
+		for _, n := range personal {
+			if _, ok := l.Fields[n]; ok {
+				t.Fatalf("change %d (seq %d from %s) still carries personal field %d", l.HubSeq, l.Seq, l.Device, n)
+			}
+		}
+	}
+	// The non-personal fields of the erased record are still served.
+	var statut []byte
+	for _, l := range e.pull("cd88", b.ID) {
+		if l.ID == id && l.Fields[fStatut] != nil {
+			statut = l.Fields[fStatut]
+		}
+	}
+	if !bytes.Equal(statut, raw(t, "en_emploi")) {
+		t.Fatalf("statistics lost by the erasure: %x", statut)
+	}
+
+	_, _, st := e.record(id)
+	if !st.IsErased() {
+		t.Fatal("record not marked erased")
+	}
+	for _, n := range personal {
+		if _, ok := st.Fields[n]; ok {
+			t.Fatalf("record state keeps personal field %d", n)
+		}
+	}
+	if !bytes.Equal(st.Fields[fGenre], raw(t, "feminin")) || !bytes.Equal(st.Fields[fStatut], raw(t, "en_emploi")) {
+		t.Fatalf("record state lost its statistics: %v", st.Fields)
+	}
+}
+
+// A record created, edited and erased in one batch, then written again
+// with its identity by a device that had not heard of the erasure.
+func testEraseOneBatch(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	k := domain.KindBeneficiary
+	id := ident.New()
+	if hwm, n := e.apply(a.ID, []change.Change{
+		upsert(t, k, id, 1, stamp(1), map[uint64]any{fPrenom: "Léa-Marie", fGenre: "feminin"}),
+		upsert(t, k, id, 2, stamp(2), map[uint64]any{fNom: "Roux-Dupont"}),
+		op(k, id, change.OpErase, 3, stamp(3)),
+		upsert(t, k, id, 4, stamp(4), map[uint64]any{fNotes: "après", fStatut: "retraite"}),
+	}); hwm != 4 || n != 4 {
+		t.Fatalf("hwm %d applied %d", hwm, n)
+	}
+	e.apply(b.ID, []change.Change{upsert(t, k, id, 1, stamp(2), map[uint64]any{fPrenom: "Léa-Marie", fGenre: "masculin"})})
+	got := e.pull("cd88", "")
+	if len(got) != 5 {
+		t.Fatalf("%d changes logged, want 5", len(got))
+	}
+	for _, l := range got {
+		for _, n := range domain.PersonalFields(k) {
+			if _, ok := l.Fields[n]; ok {
+				t.Fatalf("change %d (seq %d) carries personal field %d", l.HubSeq, l.Seq, n)
+			}
+		}
+	}
+	if !bytes.Equal(got[4].Fields[fGenre], raw(t, "masculin")) {
+		t.Fatalf("the late write lost its statistics: %v", got[4].Fields)
+	}
+	_, _, st := e.record(id)
+	if _, ok := st.Fields[fPrenom]; ok || !st.IsErased() {
+		t.Fatalf("state %+v", st)
+	}
+	// B's genre is newer (stamp 2 > 1): statistics still merge.
+	if !bytes.Equal(st.Fields[fGenre], raw(t, "masculin")) || !bytes.Equal(st.Fields[fStatut], raw(t, "retraite")) {
+		t.Fatalf("state fields %v", st.Fields)
+	}
+}
+
+func testTeamIsolation(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd54")
+	cs := series(t, 1, 5)
+	e.apply(a.ID, cs)
+	if got := e.pull("cd54", b.ID); len(got) != 0 {
+		t.Fatalf("team cd54 sees %d changes of cd88", len(got))
+	}
+	if got := e.pull("cd54", ""); len(got) != 0 {
+		t.Fatalf("team cd54 sees %d changes of cd88", len(got))
+	}
+	// B writes to a record of A's team: skipped (not merged, not logged,
+	// not counted as applied), but its high-water mark moves on so that B
+	// is not stuck re-sending it.
+	foreign := upsert(t, domain.KindBeneficiary, cs[0].ID, 1, stamp(100), map[uint64]any{fGenre: "masculin"})
+	own := series(t, 2, 1)
+	if hwm, n := e.apply(b.ID, append([]change.Change{foreign}, own...)); hwm != 2 || n != 1 {
+		t.Fatalf("batch with a foreign change: hwm %d applied %d, want 2 and 1", hwm, n)
+	}
+	for _, l := range e.pull("cd88", a.ID) {
+		t.Fatalf("team cd88 received %+v", l)
+	}
+	if got := e.pull("cd88", ""); len(got) != 5 {
+		t.Fatalf("team cd88 has %d changes, want 5", len(got))
+	}
+	if got := e.pull("cd54", ""); len(got) != 1 || got[0].ID != own[0].ID {
+		t.Fatalf("team cd54 log %+v", got)
+	}
+	_, team, st := e.record(cs[0].ID)
+	if team != "cd88" || !bytes.Equal(st.Fields[fGenre], raw(t, "feminin")) {
+		t.Fatalf("foreign change merged: team %s fields %v", team, st.Fields)
+	}
+}
+
+func testKindMismatch(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	cs := series(t, 1, 1)
+	e.apply(a.ID, cs)
+	bad := upsert(t, domain.KindActivity, cs[0].ID, 2, stamp(10), map[uint64]any{2: "individuel"})
+	hwm, n := e.apply(a.ID, []change.Change{bad})
+	if hwm != 2 || n != 0 {
+		t.Fatalf("change naming another kind: hwm %d applied %d, want 2 and 0", hwm, n)
+	}
+	if got := e.pull("cd88", ""); len(got) != 1 {
+		t.Fatalf("%d changes logged, want 1", len(got))
+	}
+}
+
+func testExcludeOwn(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	e.apply(a.ID, series(t, 1, 3))
+	e.apply(b.ID, series(t, 1, 2))
+	e.apply(a.ID, series(t, 4, 1))
+	count := func(ls []store.Logged, dev string) int {
+		n := 0
+		for _, l := range ls {
+			if l.Device == dev {
+				n++
+			}
+		}
+		return n
+	}
+	if got := e.pull("cd88", a.ID); len(got) != 2 || count(got, b.ID) != 2 {
+		t.Fatalf("A pulls %d changes", len(got))
+	}
+	if got := e.pull("cd88", b.ID); len(got) != 4 || count(got, a.ID) != 4 {
+		t.Fatalf("B pulls %d changes", len(got))
+	}
+	if got := e.pull("cd88", ""); len(got) != 6 {
+		t.Fatalf("an admin pull has %d changes", len(got))
+	}
+}
+
+func testPaging(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	var cs []change.Change
+	for i := range 120 {
+		m := map[uint64]any{fGenre: "feminin"}
+		for j := range i % 7 {
+			m[uint64(20+j)] = fmt.Sprintf("%0*d", 10*(j+1), i) // sizes vary
+		}
+		cs = append(cs, upsert(t, domain.KindBeneficiary, ident.New(), uint64(i+1), stamp(i+1), m))
+	}
+	for i := 0; i < len(cs); i += 25 {
+		e.apply(a.ID, cs[i:min(i+25, len(cs))])
+	}
+	full := e.pull("cd88", b.ID)
+	if len(full) != len(cs) {
+		t.Fatalf("%d changes, want %d", len(full), len(cs))
+	}
+	for _, maxBytes := range []int{0, 1, 100, 300, 1000, 5000} {
+		var got []store.Logged
+		cursor := uint64(0)
+		for pages := 0; ; pages++ {
+			if pages > len(cs)+1 {
+				t.Fatalf("maxBytes %d: paging does not end", maxBytes)
+			}
+			page, next, more, err := e.s.ChangesSince(e.ctx, "cd88", b.ID, cursor, maxBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 && more {
+				t.Fatalf("maxBytes %d: empty page with more", maxBytes)
+			}
+			if len(page) > 0 {
+				if next != page[len(page)-1].HubSeq {
+					t.Fatalf("maxBytes %d: next %d, last change %d", maxBytes, next, page[len(page)-1].HubSeq)
+				}
+				size := 0
+				for _, l := range page {
+					fb, _ := change.Marshal(l.Fields)
+					size += len(fb)
+				}
+				if len(page) > 1 && size > maxBytes {
+					t.Fatalf("maxBytes %d: page of %d changes with %d bytes of fields", maxBytes, len(page), size)
+				}
+			} else if next != cursor {
+				t.Fatalf("maxBytes %d: empty page moved the cursor from %d to %d", maxBytes, cursor, next)
+			}
+			got = append(got, page...)
+			cursor = next
+			if !more {
+				break
+			}
+		}
+		if len(got) != len(full) {
+			t.Fatalf("maxBytes %d: pages hold %d changes, want %d", maxBytes, len(got), len(full))
+		}
+		for i := range got {
+			if got[i].HubSeq != full[i].HubSeq || got[i].ID != full[i].ID || !equalFields(got[i].Fields, full[i].Fields) {
+				t.Fatalf("maxBytes %d: change %d differs", maxBytes, i)
+			}
+		}
+		if maxBytes <= 1 && len(got) != len(cs) {
+			t.Fatal("tiny pages")
+		}
+	}
+	// From the last change: nothing, and the cursor stays.
+	last := full[len(full)-1].HubSeq
+	page, next, more, err := e.s.ChangesSince(e.ctx, "cd88", b.ID, last, 1000)
+	if err != nil || len(page) != 0 || next != last || more {
+		t.Fatalf("after the end: %d changes, next %d, more %v, err %v", len(page), next, more, err)
+	}
+	// A page that stops on the device's own changes still reports more
+	// only if others' remain.
+	page, next, more, err = e.s.ChangesSince(e.ctx, "cd88", a.ID, 0, 1000)
+	if err != nil || len(page) != 0 || next != 0 || more {
+		t.Fatalf("A's own changes only: %d changes, next %d, more %v, err %v", len(page), next, more, err)
+	}
+}
+
+func testStats(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	a2 := e.enroll("bus-a2", "cd88")
+	b := e.enroll("bus-b", "cd54")
+	e.enroll("bus-c", "cd54")
+	if err := e.s.Revoke(e.ctx, "bus-c", base); err != nil {
+		t.Fatal(err)
+	}
+	kb, ka := domain.KindBeneficiary, domain.KindActivity
+	ids := []ident.ID{ident.New(), ident.New(), ident.New(), ident.New(), ident.New(), ident.New()}
+	act := map[uint64]any{2: "individuel"}
+	e.apply(a.ID, []change.Change{
+		upsert(t, kb, ids[0], 1, stamp(1), map[uint64]any{fGenre: "feminin"}),
+		upsert(t, kb, ids[1], 2, stamp(2), map[uint64]any{fGenre: "feminin"}),
+		upsert(t, kb, ids[2], 3, stamp(3), map[uint64]any{fGenre: "feminin"}),
+		upsert(t, ka, ids[3], 4, stamp(4), act),
+		upsert(t, ka, ids[4], 5, stamp(5), act),
+	})
+	// Another device of the team edits and deletes A's records: they
+	// still count as A's.
+	e.apply(a2.ID, []change.Change{
+		upsert(t, kb, ids[0], 1, stamp(10), map[uint64]any{fStatut: "retraite"}),
+		op(kb, ids[1], change.OpDelete, 2, stamp(11)),
+	})
+	e.apply(b.ID, []change.Change{upsert(t, ka, ids[5], 1, stamp(6), act)})
+
+	st, err := e.s.Stats(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got, want map[domain.Kind]int) {
+		t.Helper()
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("%s[%s] = %d, want %d", what, k, got[k], n)
+			}
+		}
+		for k, n := range got {
+			if n != 0 && want[k] == 0 {
+				t.Errorf("%s[%s] = %d, want none", what, k, n)
+			}
+		}
+	}
+	check("Records", st.Records, map[domain.Kind]int{kb: 2, ka: 3})
+	check("ByTeam[cd88]", st.ByTeam["cd88"], map[domain.Kind]int{kb: 2, ka: 2})
+	check("ByTeam[cd54]", st.ByTeam["cd54"], map[domain.Kind]int{ka: 1})
+	check("ByDevice[bus-a]", st.ByDevice["bus-a"], map[domain.Kind]int{kb: 2, ka: 2})
+	check("ByDevice[bus-b]", st.ByDevice["bus-b"], map[domain.Kind]int{ka: 1})
+	check("ByDevice[bus-a2]", st.ByDevice["bus-a2"], nil)
+	if st.Changes != 8 {
+		t.Errorf("Changes = %d, want 8", st.Changes)
+	}
+	if st.Devices != 4 {
+		t.Errorf("Devices = %d, want 4", st.Devices)
+	}
+}
+
+func testConcurrent(t *testing.T, e *env) {
+	const (
+		devices = 4
+		batches = 20
+		size    = 50
+	)
+	var devs []store.Device
+	for i := range devices {
+		devs = append(devs, e.enroll(fmt.Sprintf("bus-%d", i), []string{"cd88", "cd54"}[i%2]))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, devices*2)
+	for _, d := range devs {
+		var todo [][]change.Change // made here: t.Fatal only on the test's goroutine
+		for i := range batches {
+			todo = append(todo, series(t, uint64(i*size+1), size))
+		}
+		wg.Go(func() {
+			for i, cs := range todo {
+				if _, _, err := e.s.ApplyBatch(e.ctx, d.ID, cs, 1000); err != nil {
+					errs <- fmt.Errorf("%s batch %d: %w", d.Name, i, err)
+					return
+				}
+			}
+		})
+		// A reader per device, pulling while the others write.
+		wg.Go(func() {
+			cursor := uint64(0)
+			for range batches {
+				page, next, _, err := e.s.ChangesSince(e.ctx, d.Team, d.ID, cursor, 4096)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, l := range page {
+					if l.HubSeq <= cursor || l.Device == d.ID {
+						errs <- fmt.Errorf("%s pulled %+v after %d", d.Name, l, cursor)
+						return
+					}
+					cursor = l.HubSeq
+				}
+				if next != cursor {
+					errs <- fmt.Errorf("next %d, last %d", next, cursor)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if got := e.device(d.ID); got.HWM != batches*size || got.ChangesReceived != batches*size {
+			t.Fatalf("%s: %+v", d.Name, got)
+		}
+	}
+	seen := map[uint64]bool{}
+	for _, team := range []string{"cd88", "cd54"} {
+		got := e.pull(team, "")
+		if len(got) != devices/2*batches*size {
+			t.Fatalf("team %s: %d changes", team, len(got))
+		}
+		for _, l := range got {
+			if seen[l.HubSeq] {
+				t.Fatalf("hub sequence %d given twice", l.HubSeq)
+			}
+			seen[l.HubSeq] = true
+		}
+	}
+	st, err := e.s.Stats(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Changes != devices*batches*size || st.Records[domain.KindBeneficiary] != devices*batches*size {
+		t.Fatalf("stats %+v", st)
+	}
+}

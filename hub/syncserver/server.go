@@ -1,0 +1,702 @@
+// Package syncserver is the hub's end of the sync protocol
+// (schema/sync.cddl, docs/PROTOCOL.md): it enrolls devices, authenticates
+// them by a signature over a fresh nonce bound to the TLS certificate,
+// applies their change batches through the store's merge, and serves the
+// changes of their team back.
+//
+// Each connection is owned by one goroutine that handles its frames and
+// writes the replies, in order. Once the device is authenticated, a second
+// goroutine, the connection's only reader, reads the next frames, decodes
+// them and converts their changes while the first applies the current
+// batch: the agent keeps several batches in flight, and decoding them
+// need not wait for the store. What the reader finds wrong is reported by
+// the owner in its turn, after the replies to the frames before it.
+// Keepalive pings go through WriteControl, which gorilla/websocket allows
+// concurrently. Every way a connection ends goes through one close path
+// that sends a close code and a reason.
+package syncserver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/wire"
+)
+
+// Close codes (RFC 6455 private range 4000–4999), mirrored by the agent.
+const (
+	CloseMalformed    = 4400
+	CloseUnauthorized = 4401
+	CloseRevoked      = 4403
+	CloseTooLarge     = 4413
+	CloseUpgrade      = 4426
+	CloseInternal     = 4500
+)
+
+// Options tune a server.
+type Options struct {
+	Logger *slog.Logger
+	// Fingerprint is the SHA-256 of the hub's TLS certificate, bound into
+	// every authentication signature (nil with --insecure).
+	Fingerprint []byte
+	// HubKey is the hub's X25519 public key given to enrolling agents.
+	HubKey []byte
+	// Open opens bodies sealed to the hub (nil: sealed bodies refused).
+	Open func(device string, keys map[uint64][]byte, c *wire.Change) ([]byte, error)
+	Now  func() time.Time
+	// PingEvery is the keepalive period (default 20 s); a peer silent for
+	// three periods is dropped.
+	PingEvery time.Duration
+	// MaxPull caps the bytes of one Changes reply (default 1 MiB).
+	MaxPull int
+}
+
+// Server serves /sync.
+type Server struct {
+	store store.Store
+	opt   Options
+	log   *slog.Logger
+	up    websocket.Upgrader
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// New returns a server on st.
+func New(st store.Store, opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.PingEvery == 0 {
+		opt.PingEvery = 20 * time.Second
+	}
+	if opt.MaxPull == 0 {
+		opt.MaxPull = 1 << 20
+	}
+	return &Server{
+		store: st, opt: opt, log: opt.Logger, conns: map[*conn]struct{}{},
+		up: websocket.Upgrader{
+			ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10,
+			// No permessage-deflate: the read limit would count compressed
+			// bytes (TECH-NOTES), and sealed bodies do not compress.
+			EnableCompression: false,
+			// Agents are not browsers; no Origin check applies.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+	}
+}
+
+// ServeHTTP upgrades to a websocket and runs the protocol.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{})}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.run(r.Context())
+}
+
+// WatchRevocations closes live connections of revoked devices, checking
+// the store every period (revocation happens in another process:
+// `hub revoke`). It returns when ctx ends.
+func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		live := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			live = append(live, c)
+		}
+		s.mu.Unlock()
+		for _, c := range live {
+			id := c.deviceID()
+			if id == "" {
+				continue
+			}
+			d, err := s.store.Device(ctx, id)
+			if err == nil && d.Revoked() {
+				c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
+			}
+		}
+	}
+}
+
+// Shutdown closes every connection with a "going away" close and waits
+// for their goroutines.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	for c := range s.conns {
+		c.closeWith(websocket.CloseGoingAway, "hub shutting down")
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// conn is one agent connection.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	remote string
+
+	// wmu serialises data frames: the connection's goroutine replies
+	// while the revocation watcher may send an Error.
+	wmu sync.Mutex
+
+	mu     sync.Mutex
+	device store.Device
+	mode   uint8
+	closed bool
+	done   chan struct{}
+}
+
+func (c *conn) deviceID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.device.ID
+}
+
+// closeWith sends a close frame with code and reason, then closes.
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.done)
+	c.mu.Unlock()
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.ws.Close()
+}
+
+// fail sends an Error message then closes with code.
+func (c *conn) fail(code int, errCode, msg string) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if !closed {
+		if b, err := wire.Encode(&wire.Error{Code: errCode, Message: msg}); err == nil {
+			c.wmu.Lock()
+			c.ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			c.ws.WriteMessage(websocket.BinaryMessage, b)
+			c.wmu.Unlock()
+		}
+	}
+	c.s.log.Info("sync connection refused or ended", "remote", c.remote, "device", c.deviceID(), "code", errCode, "reason", msg)
+	c.closeWith(code, errCode+": "+msg)
+}
+
+func (c *conn) send(m wire.Message) error {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return &encodeError{fmt.Errorf("encoding %T: %w", m, err)}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	return c.ws.WriteMessage(websocket.BinaryMessage, b)
+}
+
+// readAhead is how many frames the reader may hold decoded beyond the one
+// being handled: enough to cover the agent's window of batches in flight.
+const readAhead = 3
+
+// frameBufs holds the buffers frames are read into: decoding copies what
+// it keeps, so a buffer serves the next frame, of any connection, as soon
+// as its frame is decoded (an idle connection holds none). Buffers grown
+// beyond keepFrame by a rare big frame are left to the collector (pushes
+// are cut at 256 KiB by the agent).
+var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const keepFrame = 1 << 20
+
+// frame is one message read from the peer, ready to handle, or how the
+// connection ends at this point of the stream.
+type frame struct {
+	m    wire.Message
+	size int             // bytes of the frame
+	cs   []change.Change // a Push's changes, converted (nil otherwise)
+
+	// The end of the connection, when m is nil: lost (closed by the
+	// peer, a timeout, or by this side), or an error to report.
+	lost      bool
+	peerClose int  // the code of the peer's close frame, to echo (lost)
+	overLimit bool // a frame over wire.MaxFrame
+	code      int
+	errCode   string
+	msg       string
+	err       error
+}
+
+// end reports f's error to the peer, or closes a lost connection,
+// echoing the peer's close frame if it sent one.
+func (c *conn) end(f *frame) {
+	switch {
+	case f.peerClose != 0:
+		c.closeWith(f.peerClose, "")
+	case f.lost:
+		c.closeWith(websocket.CloseNormalClosure, "")
+	default:
+		if f.overLimit {
+			// What gorilla/websocket does at its read limit, which is
+			// not set (run): done here, in the frame's turn.
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(time.Second))
+		}
+		c.fail(f.code, f.errCode, f.msg)
+	}
+}
+
+func failed(code int, errCode, msg string, err error) frame {
+	if err == nil {
+		err = errors.New(msg)
+	}
+	return frame{code: code, errCode: errCode, msg: msg, err: err}
+}
+
+// next reads and decodes the next frame, waiting at most timeout for it
+// (pongs extend the wait). It reports nothing to the peer.
+func (c *conn) next(timeout time.Duration) frame {
+	c.ws.SetReadDeadline(time.Now().Add(timeout))
+	typ, r, err := c.ws.NextReader()
+	var b []byte
+	if err == nil {
+		buf := frameBufs.Get().(*[]byte)
+		defer func() {
+			if cap(b) <= keepFrame {
+				*buf = b[:0]
+				frameBufs.Put(buf)
+			}
+		}()
+		b, err = readAll(r, (*buf)[:0], wire.MaxFrame)
+	}
+	if err != nil {
+		// errOverLimit, or gorilla's for a length overflowing int64.
+		if errors.Is(err, errOverLimit) || errors.Is(err, websocket.ErrReadLimit) {
+			f := failed(CloseTooLarge, wire.CodeTooLarge, fmt.Sprintf("frame over %d bytes", wire.MaxFrame), err)
+			f.overLimit = errors.Is(err, errOverLimit)
+			return f
+		}
+		f := frame{lost: true, err: err}
+		if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
+			f.peerClose = ce.Code
+		}
+		return f
+	}
+	if typ != websocket.BinaryMessage {
+		return failed(CloseMalformed, wire.CodeMalformed, "text frame: one binary CBOR frame expected", nil)
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		code, ec := CloseMalformed, wire.CodeMalformed
+		if errors.Is(err, wire.ErrTooLarge) {
+			code, ec = CloseTooLarge, wire.CodeTooLarge
+		}
+		return failed(code, ec, err.Error(), err)
+	}
+	return frame{m: m, size: len(b)}
+}
+
+var errOverLimit = errors.New("frame over the limit")
+
+// readAll appends what r holds to b, growing it as needed, and fails with
+// errOverLimit once it has read more than limit bytes.
+func readAll(r io.Reader, b []byte, limit int) ([]byte, error) {
+	if cap(b) == 0 {
+		b = make([]byte, 0, 4096)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(cap(b), limit+1-len(b))) // doubles, up to limit+1
+		}
+		n, err := r.Read(b[len(b):min(cap(b), limit+1)])
+		b = b[:len(b)+n]
+		if len(b) > limit {
+			return b, errOverLimit
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// read returns the next message, or an error already reported to the peer.
+func (c *conn) read(timeout time.Duration) (wire.Message, int, error) {
+	f := c.next(timeout)
+	if f.m == nil {
+		c.end(&f)
+		return nil, 0, f.err
+	}
+	return f.m, f.size, nil
+}
+
+// reader reads frames into out, converting the changes of pushes, until
+// the connection ends (its last frame says how) or stop is closed. It is
+// the connection's only reader once started.
+func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
+	for {
+		f := c.next(3 * c.s.opt.PingEvery)
+		if p, ok := f.m.(*wire.Push); ok {
+			cs, bad := c.convert(p)
+			if bad != nil {
+				f = *bad
+			}
+			f.cs = cs
+		}
+		select {
+		case out <- f:
+		case <-stop:
+			return
+		}
+		if f.m == nil {
+			return
+		}
+	}
+}
+
+// convert returns the changes of p as the store takes them, opening
+// sealed bodies, or the error that refuses the batch.
+func (c *conn) convert(p *wire.Push) ([]change.Change, *frame) {
+	cs := make([]change.Change, 0, len(p.Changes))
+	for i := range p.Changes {
+		wc := &p.Changes[i]
+		if len(wc.Sealed) > 0 {
+			if c.s.opt.Open == nil {
+				f := failed(CloseMalformed, wire.CodeMalformed, "sealed change bodies are not accepted by this hub", nil)
+				return nil, &f
+			}
+			fields, err := c.s.opt.Open(c.device.ID, p.Keys, wc)
+			if err != nil {
+				f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
+				return nil, &f
+			}
+			wc.Fields, wc.Sealed, wc.KeyID = fields, nil, 0
+		}
+		ch, err := wc.ToChange()
+		if err != nil {
+			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
+			return nil, &f
+		}
+		ch.Device = c.device.ID
+		cs = append(cs, ch)
+	}
+	return cs, nil
+}
+
+func (c *conn) run(ctx context.Context) {
+	// The request's context ends only when ServeHTTP returns (a hijacked
+	// connection is no longer watched by net/http), so nothing cancels
+	// the store's work meanwhile; without a Done channel, the SQLite
+	// driver and database/sql skip a watcher goroutine per statement and
+	// transaction (and a progress handler polling for cancellation).
+	ctx = context.WithoutCancel(ctx)
+	// Frames are limited to wire.MaxFrame by next, not by gorilla, which
+	// would send its close (1009) from the reader, ahead of the replies
+	// to the frames read before.
+	c.ws.SetReadLimit(0)
+	c.ws.SetPongHandler(func(string) error {
+		c.ws.SetReadDeadline(time.Now().Add(3 * c.s.opt.PingEvery))
+		return nil
+	})
+	// The peer's close frame is answered in its turn, after the replies
+	// to the frames read before it (end), not by the reader as soon as
+	// it reads it: gorilla would then refuse those replies.
+	c.ws.SetCloseHandler(func(int, string) error { return nil })
+	first, _, err := c.read(15 * time.Second)
+	if err != nil {
+		return
+	}
+	switch m := first.(type) {
+	case *wire.Enroll:
+		c.enroll(ctx, m)
+		return
+	case *wire.Hello:
+		if !c.authenticate(ctx, m) {
+			return
+		}
+	default:
+		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
+		return
+	}
+	go c.keepalive()
+	in := make(chan frame, readAhead)
+	stop := make(chan struct{})
+	var reading sync.WaitGroup
+	reading.Go(func() { c.reader(in, stop) })
+	defer func() {
+		// Every return below has closed the connection, which ends a
+		// read in progress; stop ends a reader waiting to hand a frame.
+		c.closeWith(websocket.CloseNormalClosure, "")
+		close(stop)
+		reading.Wait()
+	}()
+	for {
+		f := <-in
+		select {
+		case <-c.done: // closed meanwhile (revoked, shutting down)
+			return
+		default:
+		}
+		if f.m == nil {
+			c.end(&f)
+			return
+		}
+		switch m := f.m.(type) {
+		case *wire.Push:
+			if !c.push(ctx, m, f.cs, f.size) {
+				return
+			}
+		case *wire.Pull:
+			if !c.pull(ctx, m) {
+				return
+			}
+		default:
+			c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("unexpected message type %d", m.Type()))
+			return
+		}
+	}
+}
+
+func (c *conn) keepalive() {
+	t := time.NewTicker(c.s.opt.PingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TokenHash is how enrollment tokens are stored.
+func TokenHash(token []byte) [32]byte { return sha256.Sum256(token) }
+
+func (c *conn) enroll(ctx context.Context, m *wire.Enroll) {
+	if m.Proto != wire.ProtocolVersion {
+		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(m.Proto))
+		return
+	}
+	if len(m.DeviceKey) != ed25519.PublicKeySize || len(m.PushKey) != ed25519.PublicKeySize || m.Device == "" {
+		c.fail(CloseMalformed, wire.CodeMalformed, "enrollment needs a device id and two Ed25519 public keys")
+		return
+	}
+	d, err := c.s.store.Enroll(ctx, TokenHash(m.Token), store.Device{
+		ID: m.Device, DeviceKey: m.DeviceKey, PushKey: m.PushKey, AgentVersion: m.AgentVersion,
+	}, c.s.opt.Now())
+	if err != nil {
+		code := wire.CodeBadToken
+		switch {
+		case errors.Is(err, store.ErrTokenUsed):
+			code = wire.CodeTokenUsed
+		case errors.Is(err, store.ErrTokenExpired):
+			code = wire.CodeTokenExpired
+		case errors.Is(err, store.ErrBadToken), errors.Is(err, store.ErrNameTaken):
+		default:
+			c.s.log.Error("enrollment failed", "err", err)
+			c.fail(CloseInternal, wire.CodeInternal, "internal error")
+			return
+		}
+		c.fail(CloseUnauthorized, code, err.Error())
+		return
+	}
+	c.s.log.Info("device enrolled", "device", d.ID, "name", d.Name, "team", d.Team)
+	if err := c.send(&wire.Enrolled{Name: d.Name, Team: d.Team, HubKey: c.s.opt.HubKey}); err == nil {
+		c.closeWith(websocket.CloseNormalClosure, "enrolled")
+	}
+}
+
+func upgradeMsg(got uint32) string {
+	return fmt.Sprintf("protocol %d is not supported: this hub speaks %d; upgrade the agent", got, wire.ProtocolVersion)
+}
+
+func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
+	if h.Proto != wire.ProtocolVersion {
+		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(h.Proto))
+		return false
+	}
+	if h.Mode != wire.ModeFull && h.Mode != wire.ModePush {
+		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("unknown session mode %d", h.Mode))
+		return false
+	}
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	now := c.s.opt.Now()
+	if err := c.send(&wire.Challenge{Nonce: nonce, HubTime: now.UnixMilli()}); err != nil {
+		c.closeWith(websocket.CloseNormalClosure, "")
+		return false
+	}
+	m, _, err := c.read(15 * time.Second)
+	if err != nil {
+		return false
+	}
+	auth, ok := m.(*wire.Auth)
+	if !ok {
+		c.fail(CloseMalformed, wire.CodeMalformed, "Auth expected after Challenge")
+		return false
+	}
+	d, err := c.s.store.Device(ctx, h.Device)
+	if errors.Is(err, store.ErrNoDevice) {
+		c.fail(CloseUnauthorized, wire.CodeUnknownDevice, "unknown device: enroll it first")
+		return false
+	}
+	if err != nil {
+		c.s.log.Error("reading device", "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
+	}
+	key := d.DeviceKey
+	if h.Mode == wire.ModePush {
+		key = d.PushKey
+	}
+	// A signature over another nonce (a replay) or another certificate
+	// (a relay through an interceptor) does not verify.
+	if len(key) != ed25519.PublicKeySize || !ed25519.Verify(key, wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode), auth.Sig) {
+		c.fail(CloseUnauthorized, wire.CodeUnauthorized, "bad signature")
+		return false
+	}
+	if d.Revoked() {
+		c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
+		return false
+	}
+	offset := now.UnixMilli() - h.AgentTime
+	if err := c.s.store.MarkSeen(ctx, d.ID, store.Seen{At: now, AgentVersion: h.AgentVersion, ClockOffsetMs: offset}); err != nil {
+		c.s.log.Error("recording contact", "device", d.ID, "err", err)
+	}
+	c.mu.Lock()
+	c.device, c.mode = d, h.Mode
+	c.mu.Unlock()
+	if abs(offset) > 2*60*1000 {
+		c.s.log.Warn("device clock off", "device", d.ID, "name", d.Name, "offset_ms", offset)
+	}
+	c.s.log.Info("device connected", "device", d.ID, "name", d.Name, "mode", h.Mode, "hwm", d.HWM)
+	if err := c.send(&wire.Welcome{HWM: d.HWM, HubTime: now.UnixMilli(), ClockOffset: offset, Team: d.Team, Name: d.Name}); err != nil {
+		c.closeWith(websocket.CloseNormalClosure, "")
+		return false
+	}
+	return true
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// push applies the changes of p, converted by the reader, and acks them.
+func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, size int) bool {
+	hwm, applied, err := c.s.store.ApplyBatch(ctx, c.device.ID, cs, size)
+	if errors.Is(err, store.ErrGap) {
+		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
+		return false
+	}
+	if err != nil {
+		c.s.log.Error("applying batch", "device", c.device.ID, "batch", p.Batch, "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
+	}
+	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied, "hwm", hwm, "bytes", size)
+	return c.reply(&wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)})
+}
+
+// reply sends m; a failure ends the connection through the close path.
+func (c *conn) reply(m wire.Message) bool {
+	err := c.send(m)
+	if err == nil {
+		return true
+	}
+	var ee *encodeError
+	if errors.As(err, &ee) {
+		c.s.log.Error("encoding a reply", "device", c.deviceID(), "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
+	}
+	c.s.log.Info("connection lost while replying", "device", c.deviceID(), "err", err)
+	c.closeWith(websocket.CloseNormalClosure, "")
+	return false
+}
+
+func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
+	if c.mode != wire.ModeFull {
+		c.fail(CloseRevoked, wire.CodeForbidden, "pull needs a full session (unlocked agent)")
+		return false
+	}
+	budget := int(p.Budget)
+	if budget <= 0 || budget > c.s.opt.MaxPull {
+		budget = c.s.opt.MaxPull
+	}
+	ls, next, more, err := c.s.store.ChangesSince(ctx, c.device.Team, c.device.ID, p.Cursor, budget)
+	if err != nil {
+		c.s.log.Error("reading changes", "device", c.device.ID, "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
+	}
+	out := &wire.Changes{Next: next, More: more, Changes: make([]wire.Change, 0, len(ls))}
+	for i := range ls {
+		wc, err := wire.FromChange(&ls[i].Change)
+		if err != nil {
+			c.s.log.Error("encoding change", "err", err)
+			c.fail(CloseInternal, wire.CodeInternal, "internal error")
+			return false
+		}
+		wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
+		out.Changes = append(out.Changes, wc)
+	}
+	if !more {
+		if err := c.s.store.MarkSynced(ctx, c.device.ID, c.s.opt.Now()); err != nil {
+			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
+		}
+	}
+	return c.reply(out)
+}
+
+// encodeError marks a reply that could not be encoded (a bug, not a
+// network failure).
+type encodeError struct{ err error }
+
+func (e *encodeError) Error() string { return e.err.Error() }
+func (e *encodeError) Unwrap() error { return e.err }

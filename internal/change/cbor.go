@@ -1,0 +1,149 @@
+package change
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+)
+
+// A few hand-written CBOR routines for the hot paths (every record saved,
+// every change applied): they produce exactly what Core Deterministic
+// Encoding produces, without reflection. They read only bytes this
+// package's encoder wrote; untrusted input goes through internal/wire.
+
+// AppendHead appends a CBOR head of major type major with argument n, in
+// its shortest form.
+func AppendHead(b []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(b, m|byte(n))
+	case n <= 0xff:
+		return append(b, m|24, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), n)
+}
+
+// head reads the head at b[i]: its argument and where the content starts.
+func head(b []byte, i int) (uint64, int, error) {
+	if i >= len(b) {
+		return 0, 0, errShort
+	}
+	switch ai := b[i] & 0x1f; {
+	case ai < 24:
+		return uint64(ai), i + 1, nil
+	case ai == 24 && i+2 <= len(b):
+		return uint64(b[i+1]), i + 2, nil
+	case ai == 25 && i+3 <= len(b):
+		return uint64(binary.BigEndian.Uint16(b[i+1:])), i + 3, nil
+	case ai == 26 && i+5 <= len(b):
+		return uint64(binary.BigEndian.Uint32(b[i+1:])), i + 5, nil
+	case ai == 27 && i+9 <= len(b):
+		return binary.BigEndian.Uint64(b[i+1:]), i + 9, nil
+	}
+	return 0, 0, errShort
+}
+
+var errShort = errors.New("cbor: truncated or indefinite item")
+
+// skip returns where the definite-length item at b[i] ends.
+func skip(b []byte, i int, depth int) (int, error) {
+	if depth > 32 {
+		return 0, errors.New("cbor: nested too deep")
+	}
+	if i >= len(b) {
+		return 0, errShort
+	}
+	major := b[i] >> 5
+	arg, j, err := head(b, i)
+	if err != nil {
+		return 0, err
+	}
+	switch major {
+	case 2, 3:
+		if arg > uint64(len(b)-j) {
+			return 0, errShort
+		}
+		return j + int(arg), nil
+	case 4, 5:
+		n := arg
+		if major == 5 {
+			n *= 2
+		}
+		if n > uint64(len(b)) {
+			return 0, errShort
+		}
+		for range n {
+			if j, err = skip(b, j, depth+1); err != nil {
+				return 0, err
+			}
+		}
+		return j, nil
+	case 6:
+		return skip(b, j, depth+1)
+	}
+	return j, nil
+}
+
+// splitMap splits an encoded map with unsigned integer keys into its
+// entries (values are sub-slices of b), leaving out key skip.
+func splitMap(b []byte, skipKey uint64) (Fields, error) {
+	if len(b) == 0 || b[0]>>5 != 5 {
+		return nil, errors.New("cbor: not a map")
+	}
+	n, i, err := head(b, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(len(b)) {
+		return nil, errShort
+	}
+	f := make(Fields, n)
+	for range n {
+		if i >= len(b) || b[i]>>5 != 0 {
+			return nil, errors.New("cbor: map key is not an unsigned integer")
+		}
+		var k uint64
+		if k, i, err = head(b, i); err != nil {
+			return nil, err
+		}
+		j, err := skip(b, i, 0)
+		if err != nil {
+			return nil, err
+		}
+		if k != skipKey {
+			f[k] = b[i:j:j]
+		}
+		i = j
+	}
+	return f, nil
+}
+
+// Encode returns the deterministic CBOR encoding of f: keys in
+// increasing order, values as they are.
+func (f Fields) Encode() []byte {
+	return f.AppendEncode(nil)
+}
+
+// AppendEncode appends the encoding of f to b.
+func (f Fields) AppendEncode(b []byte) []byte {
+	var buf [32]uint64
+	keys := buf[:0]
+	size := 1
+	for k, v := range f {
+		keys = append(keys, k)
+		size += 9 + len(v)
+	}
+	slices.Sort(keys)
+	b = slices.Grow(b, size)
+	b = AppendHead(b, 5, uint64(len(keys)))
+	for _, k := range keys {
+		b = AppendHead(b, 0, k)
+		b = append(b, f[k]...)
+	}
+	return b
+}

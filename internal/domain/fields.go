@@ -1,0 +1,71 @@
+package domain
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// Field describes one top-level field of a kind: its stable number (the
+// storage and wire identity), its JSON name, and whether it is personal
+// data (removed by an erasure).
+type Field struct {
+	Num      uint64
+	Name     string
+	Personal bool
+}
+
+// IDField is the number of the id field in every kind. It is carried
+// beside the fields of a change, never among them.
+const IDField = 1
+
+var fieldTables = map[Kind][]Field{}
+
+func init() {
+	for _, k := range Kinds {
+		t := reflect.TypeOf(New(k)).Elem()
+		var fs []Field
+		seen := map[uint64]bool{}
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			num, err := strconv.ParseUint(strings.Split(sf.Tag.Get("cbor"), ",")[0], 10, 64)
+			if err != nil || seen[num] {
+				panic(fmt.Sprintf("domain: %s.%s: cbor field number missing or repeated", t.Name(), sf.Name))
+			}
+			seen[num] = true
+			name := strings.Split(sf.Tag.Get("json"), ",")[0]
+			fs = append(fs, Field{Num: num, Name: name, Personal: sf.Tag.Get("personal") == "true"})
+		}
+		fieldTables[k] = fs
+	}
+}
+
+// Fields returns the fields of kind k in declaration order.
+func Fields(k Kind) []Field { return fieldTables[k] }
+
+// FieldByNum returns the field numbered num of kind k.
+func FieldByNum(k Kind, num uint64) (Field, bool) {
+	for _, f := range fieldTables[k] {
+		if f.Num == num {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+var personalTables = map[Kind][]uint64{}
+
+func init() {
+	for k, fs := range fieldTables {
+		for _, f := range fs {
+			if f.Personal {
+				personalTables[k] = append(personalTables[k], f.Num)
+			}
+		}
+	}
+}
+
+// PersonalFields returns the numbers of the personal fields of kind k:
+// what an erasure strips. The slice is shared: do not modify it.
+func PersonalFields(k Kind) []uint64 { return personalTables[k] }

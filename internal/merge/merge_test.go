@@ -1,0 +1,179 @@
+package merge
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
+)
+
+func raw(t testing.TB, v any) []byte {
+	b, err := change.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func upsert(t testing.TB, ts hlc.Timestamp, dev string, fields map[uint64]any) *change.Change {
+	f := change.Fields{}
+	for n, v := range fields {
+		if v == nil {
+			f[n] = change.Null
+		} else {
+			f[n] = raw(t, v)
+		}
+	}
+	return &change.Change{Kind: domain.KindBeneficiary, Op: change.OpUpsert, Fields: f, HLC: ts, Device: dev}
+}
+
+// Field numbers of Beneficiary used below.
+const (
+	fPrenom = 2
+	fNom    = 3
+	fGenre  = 10
+	fStatut = 12
+)
+
+func TestFieldLevelLastWriterWins(t *testing.T) {
+	s := NewState()
+	k := domain.KindBeneficiary
+	Apply(s, k, upsert(t, 10, "a", map[uint64]any{fGenre: "feminin", fStatut: "retraite"}))
+	// Two devices edit different fields concurrently: both edits stay.
+	Apply(s, k, upsert(t, 20, "a", map[uint64]any{fGenre: "non_communique"}))
+	Apply(s, k, upsert(t, 15, "b", map[uint64]any{fStatut: "en_emploi"}))
+	if !bytes.Equal(s.Fields[fGenre], raw(t, "non_communique")) || !bytes.Equal(s.Fields[fStatut], raw(t, "en_emploi")) {
+		t.Fatalf("fields %v", s.Fields)
+	}
+	// An older write to a field loses.
+	if Apply(s, k, upsert(t, 12, "z", map[uint64]any{fGenre: "masculin"})) {
+		t.Fatal("an older write changed the state")
+	}
+	// Same timestamp: the device id breaks the tie, the same everywhere.
+	Apply(s, k, upsert(t, 20, "b", map[uint64]any{fGenre: "masculin"}))
+	if !bytes.Equal(s.Fields[fGenre], raw(t, "masculin")) {
+		t.Fatal("tie not broken by device id")
+	}
+}
+
+func TestDeleteAndEraseAreFinal(t *testing.T) {
+	k := domain.KindBeneficiary
+	s := NewState()
+	Apply(s, k, upsert(t, 10, "a", map[uint64]any{fPrenom: "Léa", fNom: "Roux", fGenre: "feminin"}))
+	Apply(s, k, &change.Change{Op: change.OpErase, HLC: 5, Device: "b"}) // an erase stamped earlier still wins
+	if _, ok := s.Fields[fPrenom]; ok || !s.IsErased() {
+		t.Fatal("erase did not strip the identity")
+	}
+	Apply(s, k, upsert(t, 30, "a", map[uint64]any{fPrenom: "Léa", fGenre: "masculin"}))
+	if _, ok := s.Fields[fPrenom]; ok {
+		t.Fatal("identity written after erasure")
+	}
+	if !bytes.Equal(s.Fields[fGenre], raw(t, "masculin")) {
+		t.Fatal("statistics frozen by erasure")
+	}
+	Apply(s, k, &change.Change{Op: change.OpDelete, HLC: 40, Device: "a"})
+	Apply(s, k, upsert(t, 50, "a", map[uint64]any{fGenre: "feminin"}))
+	if !s.IsDeleted() {
+		t.Fatal("a later write revived a tombstone")
+	}
+}
+
+// Any order and any repetition of the same changes give the same state:
+// what makes sync retries and out-of-order arrival harmless.
+func TestMergeIsOrderIndependentAndIdempotent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	k := domain.KindBeneficiary
+	fields := []uint64{fPrenom, fNom, fGenre, fStatut}
+	values := []any{"a", "b", "c", nil, "feminin", "masculin"}
+	devices := []string{"dev-a", "dev-b", "dev-c"}
+	for trial := 0; trial < 300; trial++ {
+		var cs []*change.Change
+		for i := 0; i < 2+rng.IntN(12); i++ {
+			ts := hlc.Timestamp(1 + rng.IntN(8)) // many equal stamps on purpose; 0 is never issued
+			dev := devices[rng.IntN(len(devices))]
+			switch r := rng.IntN(10); {
+			case r == 0:
+				cs = append(cs, &change.Change{Op: change.OpErase, HLC: ts, Device: dev})
+			case r == 1:
+				cs = append(cs, &change.Change{Op: change.OpDelete, HLC: ts, Device: dev})
+			default:
+				m := map[uint64]any{}
+				for _, f := range fields {
+					if rng.IntN(2) == 0 {
+						m[f] = values[rng.IntN(len(values))]
+					}
+				}
+				cs = append(cs, upsert(t, ts, dev, m))
+			}
+		}
+		// Equal (stamp) pairs must carry equal content, as in reality
+		// (one device never reuses a stamp): drop later duplicates.
+		seen := map[hlc.Stamp]bool{}
+		uniq := cs[:0]
+		for _, c := range cs {
+			if !seen[c.Stamp()] {
+				seen[c.Stamp()] = true
+				uniq = append(uniq, c)
+			}
+		}
+		cs = uniq
+		ref := NewState()
+		for _, c := range cs {
+			Apply(ref, k, c)
+		}
+		for p := 0; p < 5; p++ {
+			s := NewState()
+			order := rng.Perm(len(cs))
+			for _, i := range order {
+				Apply(s, k, cs[i])
+				if rng.IntN(3) == 0 { // a retry delivers it again
+					Apply(s, k, cs[i])
+				}
+			}
+			if !reflect.DeepEqual(s, ref) {
+				t.Fatalf("trial %d: order %v gave\n%+v\nwant\n%+v", trial, order, s, ref)
+			}
+		}
+		// The stored form round-trips, and the hand-written encoder gives
+		// the bytes of the reflection-based one.
+		b, err := ref.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := ref.marshalReflect(); !bytes.Equal(b, want) {
+			t.Fatalf("trial %d: Marshal\n%x\nwant\n%x", trial, b, want)
+		}
+		back, err := Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, ref) {
+			t.Fatalf("state round trip:\n%+v\n%+v", back, ref)
+		}
+	}
+}
+
+func TestStoredStateIsCompact(t *testing.T) {
+	a := &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30, TypeLieu: "lieu_activite",
+		Commune: "88413", Thematiques: []string{"email", "navigation_sur_internet"}, Materiel: []string{"ordinateur"}}
+	f, err := change.Encode(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewState()
+	Apply(s, domain.KindActivity, &change.Change{Op: change.OpUpsert, Fields: f, HLC: hlc.FromTime(a.ID.Time()), Device: ident.New().String()})
+	b, _ := s.Marshal()
+	fb, _ := change.Marshal(f)
+	// One stamp and one device for all fields: the clocks cost little.
+	if over := len(b) - len(fb); over > 80 {
+		t.Fatalf("state of %d bytes for %d bytes of fields (+%d)", len(b), len(fb), over)
+	}
+	if _, err := Unmarshal([]byte{0xa2, 0x03, 0x81, 0x82, 0x01, 0x05, 0x04, 0xa1, 0x02, 0x00}); err == nil {
+		t.Fatal("stamp with an out-of-range device accepted")
+	}
+}

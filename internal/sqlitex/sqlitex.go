@@ -1,0 +1,175 @@
+// Package sqlitex opens SQLite files the way every store of this project
+// wants them (shared/TECH-NOTES.md): WAL, foreign keys, a busy timeout,
+// one writer connection with immediate transactions and a separate
+// read-only pool; and applies numbered, embedded migrations.
+package sqlitex
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// pragmas every connection gets. secure_delete overwrites freed content so
+// deleted (even sealed) bytes do not linger in the file; temp_store keeps
+// sorts and temporary tables in memory, never in a temp file.
+var pragmas = []string{
+	"busy_timeout(5000)",
+	"journal_mode(WAL)",
+	"synchronous(NORMAL)",
+	"foreign_keys(1)",
+	"secure_delete(1)",
+	"temp_store(MEMORY)",
+}
+
+// DSN returns the data source name for the file at p.
+func DSN(p string, readOnly bool) string {
+	q := url.Values{}
+	for _, pr := range pragmas {
+		q.Add("_pragma", pr)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: p}).EscapedPath() + "?" + q.Encode()
+}
+
+// OpenWriter opens the single writer connection.
+func OpenWriter(p string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", DSN(p, false))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s for writing: %w", p, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+// OpenReader opens a pool of read-only connections.
+func OpenReader(p string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", DSN(p, true))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s for reading: %w", p, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	return db, nil
+}
+
+// Migration is one numbered SQL file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// ErrTooNew is returned when the database was written by a newer binary.
+var ErrTooNew = errors.New("database schema is newer than this program")
+
+// Load reads NNNN_name.sql files from dir of fsys, in order, and checks
+// that versions run 1, 2, 3… without gaps.
+func Load(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading migrations: %w", err)
+	}
+	var ms []Migration
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", name)
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", name, err)
+		}
+		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
+	for i, m := range ms {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.Name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`
+
+// Version returns the schema version recorded in db (0 for a new file).
+func Version(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_migrations'`).Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	var v sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// CheckVersion refuses a database newer than the migrations known.
+func CheckVersion(ctx context.Context, db *sql.DB, ms []Migration) (int, error) {
+	v, err := Version(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	if v > len(ms) {
+		return v, fmt.Errorf("%w: the file is at version %d, this program knows up to %d; install the newer version of the program", ErrTooNew, v, len(ms))
+	}
+	return v, nil
+}
+
+// Migrate applies the migrations not yet recorded, each in its own
+// transaction with its record, and returns the resulting version.
+func Migrate(ctx context.Context, db *sql.DB, ms []Migration) (int, error) {
+	if _, err := db.ExecContext(ctx, createTable); err != nil {
+		return 0, fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	v, err := CheckVersion(ctx, db, ms)
+	if err != nil {
+		return v, err
+	}
+	for _, m := range ms[v:] {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return v, fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			tx.Rollback()
+			return v, fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
+			m.Version, m.Name, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			tx.Rollback()
+			return v, fmt.Errorf("recording migration %s: %w", m.Name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return v, fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		v = m.Version
+	}
+	return v, nil
+}
