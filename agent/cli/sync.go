@@ -8,6 +8,7 @@ import (
 
 	"numeribus/agent/store"
 	"numeribus/agent/syncclient"
+	"numeribus/agent/ui"
 )
 
 func (c *common) client(e *Env, s *store.Store, insecure bool, url string) *syncclient.Client {
@@ -80,8 +81,9 @@ var errSkew = errors.New("horloge du poste décalée : l'envoi attend le déverr
 
 func runServe(ctx context.Context, e *Env, args []string) error {
 	var c common
-	fs := newFlags(e, "serve", "--data DIR [--insecure]", &c)
+	fs := newFlags(e, "serve", "--data DIR [--listen ADRESSE] [--insecure]", &c)
 	insecure := fs.Bool("insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
+	listen := fs.String("listen", ui.DefaultAddr, "adresse de l'interface web locale (boucle locale uniquement)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -97,12 +99,42 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
+	ln, err := ui.Listen(*listen)
+	if err != nil {
+		return err
+	}
+	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: func(ctx context.Context) error {
+		_, err := c.client(e, s, *insecure, "").Sync(ctx)
+		return err
+	}})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- web.Serve(ctx, ln) }()
+	synced := make(chan error, 1)
+	go func() { synced <- c.client(e, s, *insecure, "").Run(ctx) }()
+	fmt.Fprintf(e.Stdout, "Interface web : http://%s/\n", ln.Addr())
 	fmt.Fprintf(e.Stdout, "Synchronisation en arrière-plan (%s) ; Ctrl-C pour arrêter.\n", map[bool]string{true: "verrouillé : envoi seulement", false: "déverrouillé"}[s.Locked()])
-	err = c.client(e, s, *insecure, "").Run(ctx)
+	// A sync loop that stops for good (not enrolled, revoked) leaves the
+	// web interface running: records are still made and kept locally.
+	var runErr error
+	select {
+	case runErr = <-synced:
+		if runErr != nil {
+			fmt.Fprintf(e.Stderr, "Synchronisation arrêtée : %v\n", syncErr(runErr))
+		}
+		err = <-served
+	case err = <-served:
+		cancel()
+		<-synced
+	}
+	if err != nil {
+		return fmt.Errorf("interface web : %w", err)
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
-	return syncErr(err)
+	return syncErr(runErr)
 }
 
 // syncErrors carries the exit code of a sync failure.

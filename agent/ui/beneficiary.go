@@ -1,0 +1,329 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"numeribus/agent/store"
+	"numeribus/internal/domain"
+	"numeribus/internal/ident"
+	"numeribus/internal/territoire"
+)
+
+// benefView is a beneficiary as lists and pages show it.
+type benefView struct {
+	ID, Name, Commune string
+	Identified        bool
+	B                 *domain.Beneficiary
+}
+
+func (s *Server) benefView(b *domain.Beneficiary) benefView {
+	v := benefView{ID: b.ID.String(), Name: displayName(b), Identified: b.Identified(), B: b}
+	if b.Commune != "" {
+		v.Commune = s.communeName(b.Commune)
+	}
+	return v
+}
+
+func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
+	p := s.page(r, "title_search", map[string]any{})
+	p.Form = newForm(nil)
+	s.render(w, r, http.StatusOK, "search", p)
+}
+
+// postSearch finds followed beneficiaries by name: the names are sealed,
+// so the search decrypts them here, comparing accent- and case-folded.
+// The query comes in a POST body so that no name lands in a URL.
+func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.PostFormValue("q"))
+	nq := territoire.Normalize(q)
+	var found []benefView
+	if nq != "" {
+		err := s.cfg.Store.List(r.Context(), domain.KindBeneficiary, false, func(it store.Item) error {
+			b := it.Record.(*domain.Beneficiary)
+			if !b.Identified() {
+				return nil
+			}
+			name := territoire.Normalize(b.Prenom + " " + b.Nom)
+			rev := territoire.Normalize(b.Nom + " " + b.Prenom)
+			if strings.Contains(name, nq) || strings.Contains(rev, nq) {
+				found = append(found, s.benefView(b))
+			}
+			return nil
+		})
+		if s.lockedErr(w, r, err) {
+			return
+		}
+	}
+	slices.SortFunc(found, func(a, b benefView) int { return strings.Compare(a.Name, b.Name) })
+	f := newForm(url.Values{"q": {q}})
+	p := s.page(r, "title_search", map[string]any{"Results": found, "Searched": true})
+	p.Form = f
+	s.render(w, r, http.StatusOK, "search", p)
+}
+
+func (s *Server) getBeneficiary(w http.ResponseWriter, r *http.Request) {
+	v := url.Values{}
+	suivi := r.URL.Query().Get("suivi") == "1"
+	if suivi {
+		v.Set("suivi", "1")
+		v.Set("consent.date", frDate(s.today()))
+		v["consent.finalites"] = []string{domain.FinaliteSuivi}
+	}
+	s.renderBeneficiary(w, r, http.StatusOK, newForm(v))
+}
+
+func (s *Server) renderBeneficiary(w http.ResponseWriter, r *http.Request, status int, f *form) {
+	key := "title_beneficiary_anon"
+	if f.Get("suivi") == "1" {
+		key = "title_beneficiary_suivi"
+	}
+	p := s.page(r, key, map[string]any{"Suivi": f.Get("suivi") == "1"})
+	p.Form = f
+	s.render(w, r, status, "beneficiary", p)
+}
+
+// ConsentTextVersion is the version of the information text the consent
+// screen shows.
+const ConsentTextVersion = "ui-v1"
+
+// postBeneficiary saves a beneficiary; in the followed flow, with the
+// consent given on the same screen, both in one transaction so that
+// identity never exists without its consent.
+func (s *Server) postBeneficiary(w http.ResponseWriter, r *http.Request) {
+	v := r.PostForm
+	delete(v, "csrf")
+	f := newForm(v)
+	var ps []domain.Problem
+	b := &domain.Beneficiary{ID: ident.New(), Commune: resolveCommune(s.terr, v.Get("commune")),
+		Genre: v.Get("genre"), TrancheAge: v.Get("tranche_age"), StatutSocial: v.Get("statut_social"),
+		Publics: v["publics"], Equipement: v.Get("equipement"), AccesInternet: v.Get("acces_internet")}
+	recs := []domain.Record{b}
+	prefixes := []string{""}
+	if v.Get("suivi") == "1" {
+		b.Prenom, b.Nom, b.Telephone = v.Get("prenom"), v.Get("nom"), v.Get("telephone")
+		b.Email, b.Adresse, b.Notes = v.Get("email"), v.Get("adresse"), v.Get("notes")
+		b.AnneeNaissance = intField(v, "annee_naissance", &ps)
+		c := &domain.Consent{ID: ident.New(), Beneficiaire: b.ID, Finalites: v["consent.finalites"],
+			Mode: v.Get("consent.mode"), Date: v.Get("consent.date"), TexteVersion: ConsentTextVersion}
+		recs = append(recs, c)
+		prefixes = append(prefixes, "consent.")
+	}
+	if len(ps) > 0 {
+		f.addProblems("", ps)
+		s.renderBeneficiary(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+	if !s.save(w, r, f, recs, prefixes) {
+		s.renderBeneficiary(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+	s.setFlash(sessionOf(r), tr("beneficiary_saved"))
+	http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
+}
+
+// consentView is one consent on a beneficiary's page.
+type consentView struct {
+	ID, Date, Mode, RetireLe string
+	Active, Withdrawn        []string
+}
+
+type activityView struct {
+	Date, Type, Themes string
+	Duree              int
+}
+
+type assessmentView struct {
+	Date      string
+	Domaines  []string // "Domaine : niveau"
+	Autonomie string
+}
+
+func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
+	id, err := ident.Parse(r.PathValue("id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	it, err := s.cfg.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if s.lockedErr(w, r, err) {
+		return
+	}
+	b, ok := it.Record.(*domain.Beneficiary)
+	if !ok || it.Deleted {
+		http.NotFound(w, r)
+		return
+	}
+	var consents []consentView
+	var acts []activityView
+	var assess []assessmentView
+	diag := false
+	err = s.cfg.Store.List(ctx, "", false, func(it store.Item) error {
+		switch rec := it.Record.(type) {
+		case *domain.Consent:
+			if rec.Beneficiaire != id {
+				return nil
+			}
+			cv := consentView{ID: rec.ID.String(), Date: frDate(rec.Date), Mode: rec.Mode, RetireLe: frDate(rec.RetireLe),
+				Active: rec.Active(), Withdrawn: rec.Retraits}
+			if slices.Contains(cv.Active, domain.FinaliteDiagnostic) {
+				diag = true
+			}
+			consents = append(consents, cv)
+		case *domain.Activity:
+			if rec.Beneficiaire == nil || *rec.Beneficiaire != id {
+				return nil
+			}
+			themes := make([]string, len(rec.Thematiques))
+			for i, t := range rec.Thematiques {
+				themes[i] = domain.Thematiques.Label(t)
+			}
+			acts = append(acts, activityView{Date: rec.Date, Type: domain.TypesActivite.Label(rec.Type), Duree: rec.Duree, Themes: strings.Join(themes, ", ")})
+		case *domain.Assessment:
+			if rec.Beneficiaire != id {
+				return nil
+			}
+			av := assessmentView{Date: rec.Date, Autonomie: domain.Autonomies.Label(rec.AutonomieGlobale)}
+			for _, d := range domain.DomainesCRCN.Codes {
+				if lv, ok := rec.Domaines[d.Code]; ok {
+					av.Domaines = append(av.Domaines, d.Label+" : "+domain.NiveauxCRCN.Label(lv))
+				}
+			}
+			assess = append(assess, av)
+		}
+		return nil
+	})
+	if s.lockedErr(w, r, err) {
+		return
+	}
+	// Newest first; dates shown as JJ/MM/AAAA.
+	slices.SortFunc(acts, func(a, b activityView) int { return strings.Compare(b.Date, a.Date) })
+	slices.SortFunc(assess, func(a, b assessmentView) int { return strings.Compare(b.Date, a.Date) })
+	for i := range acts {
+		acts[i].Date = frDate(acts[i].Date)
+	}
+	for i := range assess {
+		assess[i].Date = frDate(assess[i].Date)
+	}
+	p := s.page(r, "title_beneficiary_page", map[string]any{"B": s.benefView(b), "Erased": it.Erased,
+		"Consents": consents, "Activities": acts, "Assessments": assess, "CanDiagnose": diag})
+	s.render(w, r, http.StatusOK, "beneficiary_page", p)
+}
+
+// postWithdraw withdraws a consent (the purposes ticked, or all) today and
+// erases what it covered; the page then tells what was erased.
+func (s *Server) postWithdraw(w http.ResponseWriter, r *http.Request) {
+	id, err := ident.Parse(r.PathValue("id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	it, err := s.cfg.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if s.lockedErr(w, r, err) {
+		return
+	}
+	c, ok := it.Record.(*domain.Consent)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	eff, err := s.cfg.Store.WithdrawConsent(ctx, id, r.PostForm["finalites"], s.today())
+	if err != nil {
+		var ve *domain.ValidationError
+		if errors.As(err, &ve) {
+			s.setFlash(sessionOf(r), tr("withdraw_failed"))
+		} else if s.lockedErr(w, r, err) {
+			return
+		}
+	} else {
+		msg := tr("withdraw_done")
+		if eff.EraseIdentity {
+			msg += " " + tr("withdraw_identity_erased")
+		}
+		if eff.EraseAssessments {
+			msg += " " + tr("withdraw_assessments_erased")
+		}
+		if !eff.EraseIdentity && !eff.EraseAssessments {
+			msg += " " + tr("withdraw_nothing_erased")
+		}
+		s.setFlash(sessionOf(r), msg)
+	}
+	http.Redirect(w, r, "/beneficiaires/"+c.Beneficiaire.String(), http.StatusSeeOther)
+}
+
+func (s *Server) assessmentTarget(w http.ResponseWriter, r *http.Request) (*domain.Beneficiary, bool) {
+	id, err := ident.Parse(r.PathValue("id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	it, err := s.cfg.Store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	if s.lockedErr(w, r, err) {
+		return nil, false
+	}
+	b, ok := it.Record.(*domain.Beneficiary)
+	if !ok {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.assessmentTarget(w, r)
+	if !ok {
+		return
+	}
+	v := url.Values{"date": {frDate(s.today())}}
+	for _, d := range domain.DomainesCRCN.Codes {
+		v.Set("domaines."+d.Code, "non_evalue")
+	}
+	s.renderAssessment(w, r, http.StatusOK, b, newForm(v))
+}
+
+func (s *Server) renderAssessment(w http.ResponseWriter, r *http.Request, status int, b *domain.Beneficiary, f *form) {
+	p := s.page(r, "title_assessment", map[string]any{"B": s.benefView(b)})
+	p.Form = f
+	s.render(w, r, status, "assessment", p)
+}
+
+func (s *Server) postAssessment(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.assessmentTarget(w, r)
+	if !ok {
+		return
+	}
+	v := r.PostForm
+	delete(v, "csrf")
+	f := newForm(v)
+	a := &domain.Assessment{ID: ident.New(), Beneficiaire: b.ID, Date: v.Get("date"), Domaines: map[string]string{},
+		AutonomieGlobale: v.Get("autonomie_globale"), Besoins: v["besoins"], Equipement: v.Get("equipement"),
+		AccesInternet: v.Get("acces_internet"), Outil: v.Get("outil"), Commentaire: v.Get("commentaire"), Commune: b.Commune}
+	for _, d := range domain.DomainesCRCN.Codes {
+		if lv := v.Get("domaines." + d.Code); lv != "" {
+			a.Domaines[d.Code] = lv
+		}
+	}
+	if !s.save(w, r, f, []domain.Record{a}, []string{""}) {
+		s.renderAssessment(w, r, http.StatusUnprocessableEntity, b, f)
+		return
+	}
+	s.setFlash(sessionOf(r), tr("assessment_saved"))
+	http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
+}

@@ -1,0 +1,67 @@
+// Numéribus local UI: small helpers; every page works without them.
+(function () {
+  "use strict";
+  var token = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var body = document.body;
+
+  // Duration presets fill the duration field.
+  document.querySelectorAll("button.preset").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var input = document.getElementById(b.dataset.target);
+      if (!input) return;
+      input.value = b.dataset.value;
+      document.querySelectorAll("button.preset").forEach(function (o) { o.setAttribute("aria-pressed", o === b ? "true" : "false"); });
+      input.focus();
+    });
+  });
+
+  // Commune autocomplete: fills the datalist from /api/communes.
+  document.querySelectorAll("input[list=communes-list]").forEach(function (input) {
+    var list = document.getElementById("communes-list");
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (q.length < 2 || /^[0-9][0-9AB][0-9]{3}$/.test(q)) return;
+      timer = setTimeout(function () {
+        fetch("/api/communes?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (cs) {
+            list.textContent = "";
+            cs.forEach(function (c) {
+              var o = document.createElement("option");
+              o.value = c.code;
+              o.label = c.nom + " (" + c.departement + ")";
+              o.textContent = c.nom + " (" + c.departement + ")";
+              list.appendChild(o);
+            });
+          }).catch(function () {});
+      }, 150);
+    });
+  });
+
+  // After an error, bring the summary into view and focus.
+  var summary = document.getElementById("summary");
+  if (summary) summary.focus();
+
+  // Auto-lock: typing counts as activity for the server (at most once a
+  // minute); after the delay without any activity, leave the page so
+  // that no personal data stays on screen.
+  if (body.dataset.unlocked === "true") {
+    var delay = parseInt(body.dataset.autolock, 10) * 1000;
+    var lastPing = Date.now(), lastActivity = Date.now();
+    var activity = function () {
+      lastActivity = Date.now();
+      if (Date.now() - lastPing > 60000) {
+        lastPing = Date.now();
+        fetch("/api/ping", { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" }).catch(function () {});
+      }
+    };
+    ["keydown", "mousedown", "input", "touchstart"].forEach(function (e) { document.addEventListener(e, activity, true); });
+    if (delay > 0) {
+      setInterval(function () {
+        if (Date.now() - lastActivity > delay + 5000) window.location.replace("/unlock");
+      }, 5000);
+    }
+  }
+})();

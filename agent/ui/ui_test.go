@@ -1,0 +1,687 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"numeribus/agent/store"
+	"numeribus/internal/domain"
+	"numeribus/internal/ident"
+	"numeribus/internal/seal"
+)
+
+var testKDF = seal.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+
+const testPass = "phrase de passe de test"
+
+// clock is a movable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	st    *store.Store
+	ui    *Server
+	srv   *httptest.Server
+	clock *clock
+}
+
+// newEnv starts the UI over a real store, locked, in a temp dir.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, _, err := store.Create(context.Background(), t.TempDir(), []byte(testPass), store.Options{KDF: testKDF})
+	if err != nil {
+		t.Fatalf("store.Create: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.Lock()
+	c := &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.Local)}
+	ui := New(Config{Store: st, Now: c.Now, AutoLock: 15 * time.Minute})
+	srv := httptest.NewServer(ui.Handler())
+	t.Cleanup(srv.Close)
+	return &env{t: t, st: st, ui: ui, srv: srv, clock: c}
+}
+
+// seed writes records straight into the store (unlocking it if needed).
+func (e *env) seed(recs ...domain.Record) {
+	e.t.Helper()
+	if e.st.Locked() {
+		if err := e.st.Unlock(context.Background(), []byte(testPass)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if _, err := e.st.Save(context.Background(), recs...); err != nil {
+		e.t.Fatalf("seed: %v", err)
+	}
+}
+
+// browser is one HTTP client with its cookies.
+type browser struct {
+	e    *env
+	c    *http.Client
+	csrf string
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, c: &http.Client{Jar: jar}}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// do sends a request and returns status, final URL path and body; it
+// remembers the last CSRF token seen.
+func (b *browser) do(req *http.Request) (int, string, string) {
+	b.e.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := csrfRE.FindSubmatch(body); m != nil {
+		b.csrf = string(m[1])
+	}
+	return resp.StatusCode, resp.Request.URL.Path, string(body)
+}
+
+func (b *browser) get(path string) (int, string, string) {
+	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	return b.do(req)
+}
+
+// post sends a form with the current CSRF token (unless v has one).
+func (b *browser) post(path string, v url.Values) (int, string, string) {
+	if v == nil {
+		v = url.Values{}
+	}
+	if _, ok := v["csrf"]; !ok {
+		v.Set("csrf", b.csrf)
+	}
+	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+func (b *browser) unlock() {
+	b.e.t.Helper()
+	b.get("/unlock")
+	code, path, body := b.post("/unlock", url.Values{"secret": {testPass}})
+	if code != 200 || path != "/" {
+		b.e.t.Fatalf("unlock: %d %s\n%s", code, path, body)
+	}
+}
+
+func countKind(t *testing.T, st *store.Store, k domain.Kind) int {
+	t.Helper()
+	n := 0
+	if err := st.List(context.Background(), k, false, func(store.Item) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestUnlockWrongThenRight(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	if _, path, _ := b.get("/"); path != "/unlock" {
+		t.Fatalf("locked: / went to %s, want /unlock", path)
+	}
+	code, _, body := b.post("/unlock", url.Values{"secret": {"pas la bonne"}})
+	if code != http.StatusUnauthorized || !strings.Contains(body, fr["unlock_wrong"]) {
+		t.Fatalf("wrong passphrase: %d, body without the French error", code)
+	}
+	if !e.st.Locked() {
+		t.Fatal("store unlocked by a wrong passphrase")
+	}
+	b.unlock()
+	if e.st.Locked() {
+		t.Fatal("store still locked")
+	}
+	if _, path, body := b.get("/"); path != "/" || !strings.Contains(body, html.EscapeString(fr["title_today"])) {
+		t.Fatalf("after unlock: %s", path)
+	}
+}
+
+func TestSessionCookieAttributes(t *testing.T) {
+	e := newEnv(t)
+	resp, err := http.Get(e.srv.URL + "/unlock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var found bool
+	for _, c := range resp.Cookies() {
+		if c.Name == cookieName {
+			found = true
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
+				t.Fatalf("cookie %+v: want HttpOnly, SameSite=Strict, Path=/", c)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no session cookie")
+	}
+}
+
+// followed seeds an identified beneficiary with consent, an activity and
+// an assessment.
+func followed(e *env) (*domain.Beneficiary, *domain.Consent) {
+	b := &domain.Beneficiary{ID: ident.New(), Prenom: "Hélène", Nom: "Lefèvre-Garnier", Telephone: "0612345678",
+		Commune: "54395", Genre: "feminin"}
+	c := &domain.Consent{ID: ident.New(), Beneficiaire: b.ID, Finalites: []string{domain.FinaliteSuivi, domain.FinaliteDiagnostic},
+		Mode: "ecrit", Date: "2026-03-01"}
+	a := &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-01", Duree: 30, TypeLieu: "lieu_activite",
+		Commune: "54395", Thematiques: []string{"email"}, Beneficiaire: &b.ID, Notes: "Rappeler Hélène"}
+	d := &domain.Assessment{ID: ident.New(), Beneficiaire: b.ID, Date: "2026-03-01",
+		Domaines: map[string]string{"information_donnees": "1"}, Commentaire: "Hélène veut apprendre"}
+	e.seed(b, c, a, d)
+	return b, c
+}
+
+var personal = []string{"Hélène", "Lefèvre", "0612345678", "apprendre", "Rappeler"}
+
+func assertNoPersonal(t *testing.T, what, body string) {
+	t.Helper()
+	for _, p := range personal {
+		if strings.Contains(body, p) {
+			t.Fatalf("%s shows personal data %q", what, p)
+		}
+	}
+}
+
+func TestLockedServesNoPersonalData(t *testing.T) {
+	e := newEnv(t)
+	bn, cs := followed(e)
+	b := e.browser()
+	b.unlock()
+	page := "/beneficiaires/" + bn.ID.String()
+	if _, _, body := b.get(page); !strings.Contains(body, "Lefèvre") {
+		t.Fatal("unlocked: the beneficiary page does not show the name (test would prove nothing)")
+	}
+	// Another browser, while the store is unlocked for the first: nothing.
+	other := e.browser()
+	if _, path, body := other.get(page); path != "/unlock" {
+		t.Fatalf("second browser reached %s", path)
+	} else {
+		assertNoPersonal(t, "second browser", body)
+	}
+
+	b.post("/lock", nil)
+	if !e.st.Locked() {
+		t.Fatal("Lock button did not lock the store")
+	}
+	b.get("/unlock") // fresh token
+	gets := []string{"/", page, page + "/diagnostic", "/beneficiaires", "/beneficiaires/nouveau?suivi=1",
+		"/activites/nouvelle?type=individuel&beneficiaire=" + bn.ID.String()}
+	for _, p := range gets {
+		_, path, body := b.get(p)
+		if path != "/unlock" {
+			t.Errorf("locked: GET %s reached %s", p, path)
+		}
+		assertNoPersonal(t, "locked GET "+p, body)
+	}
+	for _, p := range []string{"/beneficiaires", "/consentements/" + cs.ID.String() + "/retrait"} {
+		_, path, body := b.post(p, url.Values{"q": {"Hélène"}})
+		if path != "/unlock" {
+			t.Errorf("locked: POST %s reached %s", p, path)
+		}
+		assertNoPersonal(t, "locked POST "+p, body)
+	}
+	for _, p := range []string{"/api/status", "/api/communes?q=nancy"} {
+		code, _, body := b.get(p)
+		if code != http.StatusLocked {
+			t.Errorf("locked: GET %s = %d, want 423", p, code)
+		}
+		assertNoPersonal(t, "locked API "+p, body)
+	}
+	if e.st.Locked() != true {
+		t.Fatal("store unlocked by the locked requests")
+	}
+	// The consent is untouched: the POST was refused.
+	e.seed()
+	it, err := e.st.Get(context.Background(), cs.ID)
+	if err != nil || len(it.Record.(*domain.Consent).Retraits) != 0 {
+		t.Fatalf("locked withdraw went through: %v", err)
+	}
+}
+
+func TestHostHeaderChecked(t *testing.T) {
+	e := newEnv(t)
+	u, _ := url.Parse(e.srv.URL)
+	for host, want := range map[string]int{
+		u.Host:                         http.StatusOK,
+		"localhost:" + u.Port():        http.StatusOK,
+		"evil.example:" + u.Port():     http.StatusForbidden,
+		"evil.example":                 http.StatusForbidden,
+		"127.0.0.1.nip.io:" + u.Port(): http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/unlock", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestOriginChecked(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.get("/unlock")
+	send := func(origin string) int {
+		v := url.Values{"secret": {testPass}, "csrf": {b.csrf}}
+		req, _ := http.NewRequest("POST", e.srv.URL+"/unlock", strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		defer func() { b.c.CheckRedirect = nil }()
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send("http://evil.example"); code != http.StatusForbidden {
+		t.Fatalf("foreign Origin: %d, want 403", code)
+	}
+	if !e.st.Locked() {
+		t.Fatal("a cross-origin request unlocked the store")
+	}
+	if code := send("null"); code != http.StatusForbidden {
+		t.Fatalf("Origin null: %d, want 403", code)
+	}
+	if code := send(e.srv.URL); code != http.StatusSeeOther {
+		t.Fatalf("own Origin: %d, want 303", code)
+	}
+}
+
+func TestCSRFTokenRequired(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.get("/unlock")
+	if code, _, _ := b.post("/unlock", url.Values{"secret": {testPass}, "csrf": {""}}); code != http.StatusForbidden {
+		t.Fatalf("unlock without token: %d, want 403", code)
+	}
+	if code, _, _ := b.post("/unlock", url.Values{"secret": {testPass}, "csrf": {"forged"}}); code != http.StatusForbidden {
+		t.Fatalf("unlock with a forged token: %d, want 403", code)
+	}
+	if !e.st.Locked() {
+		t.Fatal("unlocked without a CSRF token")
+	}
+	b.unlock()
+	form := activityForm()
+	form.Set("csrf", "")
+	if code, _, _ := b.post("/activites/nouvelle", form); code != http.StatusForbidden {
+		t.Fatalf("activity without token: %d, want 403", code)
+	}
+	// Another session's token is no good either.
+	other := e.browser()
+	other.get("/unlock")
+	form.Set("csrf", other.csrf)
+	if code, _, _ := b.post("/activites/nouvelle", form); code != http.StatusForbidden {
+		t.Fatalf("activity with another session's token: %d, want 403", code)
+	}
+	if code, _ := apiPost(t, b, "/api/activities", `{}`, ""); code != http.StatusForbidden {
+		t.Fatalf("API without X-CSRF-Token: %d, want 403", code)
+	}
+	if code, _, _ := b.post("/lock", url.Values{"csrf": {""}}); code != http.StatusForbidden || e.st.Locked() {
+		t.Fatalf("lock without token: %d", code)
+	}
+	if n := countKind(t, e.st, domain.KindActivity); n != 0 {
+		t.Fatalf("%d activities saved without a token", n)
+	}
+}
+
+func TestAutoLock(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	e.clock.Add(14 * time.Minute)
+	if _, path, _ := b.get("/"); path != "/" {
+		t.Fatalf("locked before the delay: %s", path)
+	}
+	e.clock.Add(14 * time.Minute) // 14 min after the last request
+	if e.st.Locked() {
+		t.Fatal("locked before the delay")
+	}
+	e.clock.Add(2 * time.Minute)
+	e.ui.idleCheck() // what the background ticker does
+	if !e.st.Locked() {
+		t.Fatal("store not locked after 16 minutes of inactivity")
+	}
+	if _, path, _ := b.get("/"); path != "/unlock" {
+		t.Fatalf("after auto-lock: %s", path)
+	}
+	// And on the next request alone, without the ticker.
+	b.unlock()
+	e.clock.Add(16 * time.Minute)
+	if _, path, _ := b.get("/"); path != "/unlock" || !e.st.Locked() {
+		t.Fatalf("next request after inactivity reached %s (locked %v)", path, e.st.Locked())
+	}
+}
+
+func activityForm() url.Values {
+	return url.Values{"flow": {"individuel"}, "date": {"02/03/2026"}, "duree": {"45"}, "type_lieu": {"lieu_activite"},
+		"commune": {"54395"}, "thematiques": {"email", "navigation_sur_internet"}, "materiel": {"ordinateur"},
+		"autonomie": {"partiellement_autonome"}, "notes": {"texte tapé à garder"}, "beneficiaire.genre": {"feminin"}}
+}
+
+func TestRecordActivity(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	if code, path, body := b.post("/activites/nouvelle", activityForm()); code != 200 || path != "/" || !strings.Contains(body, fr["activity_saved"]) {
+		t.Fatalf("save: %d %s", code, path)
+	}
+	var got *domain.Activity
+	e.st.List(context.Background(), domain.KindActivity, false, func(it store.Item) error {
+		got = it.Record.(*domain.Activity)
+		return nil
+	})
+	if got == nil || got.Date != "2026-03-02" || got.Duree != 45 || len(got.Thematiques) != 2 || got.Beneficiaire == nil {
+		t.Fatalf("saved activity: %+v", got)
+	}
+	if n := countKind(t, e.st, domain.KindBeneficiary); n != 1 {
+		t.Fatalf("%d beneficiaries, want the anonymous one", n)
+	}
+	// A commune typed by name resolves to its code.
+	f := activityForm()
+	f.Set("commune", "Nancy")
+	if _, path, _ := b.post("/activites/nouvelle", f); path != "/" {
+		t.Fatalf("commune by name: %s", path)
+	}
+}
+
+func TestActivityValidationKeepsTypedValues(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	f := activityForm()
+	f.Set("duree", "")
+	f.Set("commune", "99999")
+	code, _, body := b.post("/activites/nouvelle", f)
+	if code != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid activity: %d", code)
+	}
+	for _, want := range []string{
+		`id="f-duree"`, `aria-describedby="e-duree`, `id="e-duree"`, "durée en minutes",
+		`id="e-commune"`, "code INSEE de commune inconnu", `value="99999"`,
+		"texte tapé à garder", `value="email" checked`, `value="navigation_sur_internet" checked`,
+		`value="partiellement_autonome" checked`, `value="feminin" selected`, `value="02/03/2026"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("re-rendered form lacks %q", want)
+		}
+	}
+	if n := countKind(t, e.st, domain.KindActivity); n != 0 {
+		t.Fatalf("invalid activity saved")
+	}
+	// A number that is not one is caught before the store.
+	f.Set("duree", "trois quarts d'heure")
+	f.Set("commune", "54395")
+	code, _, body = b.post("/activites/nouvelle", f)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, fr["problem_not_number"]) || !strings.Contains(body, "trois quarts d&#39;heure") {
+		t.Fatalf("non-number duration: %d", code)
+	}
+}
+
+func TestRecordWorkshopWithoutPersonalData(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	if _, _, body := b.get("/activites/nouvelle?type=collectif"); strings.Contains(body, `name="prenom"`) || !strings.Contains(body, `name="participants.total"`) {
+		t.Fatal("workshop form: asks a name, or lacks the head count")
+	}
+	f := url.Values{"flow": {"collectif"}, "date": {"2026-03-02"}, "duree": {"90"}, "type_lieu": {"lieu_activite"},
+		"commune": {"54395"}, "thematiques": {"securite_numerique"}, "titre_atelier": {"Arnaques en ligne"}, "niveau": {"debutant"},
+		"participants.total": {"8"}, "participants.genre.feminin": {"5"}, "participants.genre.masculin": {"3"}}
+	if _, path, _ := b.post("/activites/nouvelle", f); path != "/" {
+		t.Fatalf("workshop not saved: %s", path)
+	}
+	f.Set("participants.genre.feminin", "9")
+	if code, _, body := b.post("/activites/nouvelle", f); code != http.StatusUnprocessableEntity || !strings.Contains(body, "dépasse le total") {
+		t.Fatalf("breakdown over total accepted: %d", code)
+	}
+	if n := countKind(t, e.st, domain.KindBeneficiary); n != 0 {
+		t.Fatalf("a workshop created %d beneficiaries", n)
+	}
+}
+
+func TestConsentedBeneficiaryAssessmentSearchWithdraw(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	b.get("/beneficiaires/nouveau?suivi=1")
+	f := url.Values{"suivi": {"1"}, "prenom": {"Hélène"}, "nom": {"Lefèvre-Garnier"}, "telephone": {"06 12 34 56 78"},
+		"consent.finalites": {domain.FinaliteDiagnostic}, "consent.mode": {"oral_trace"}, "consent.date": {"02/03/2026"},
+		"genre": {"feminin"}, "commune": {"54395"}}
+	code, _, body := b.post("/beneficiaires/nouveau", f)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "suivi nominatif") || !strings.Contains(body, `aria-describedby="e-prenom`) {
+		t.Fatalf("identity without suivi_nominatif consent: %d", code)
+	}
+	if !strings.Contains(body, `value="Lefèvre-Garnier"`) {
+		t.Fatal("typed name lost")
+	}
+	f["consent.finalites"] = []string{domain.FinaliteSuivi, domain.FinaliteDiagnostic}
+	code, path, body := b.post("/beneficiaires/nouveau", f)
+	if code != 200 || !strings.HasPrefix(path, "/beneficiaires/") || !strings.Contains(body, "Lefèvre-Garnier") {
+		t.Fatalf("consented beneficiary: %d %s", code, path)
+	}
+	page := path
+	if countKind(t, e.st, domain.KindConsent) != 1 {
+		t.Fatal("no consent saved")
+	}
+	// Assessment.
+	b.get(page + "/diagnostic")
+	af := url.Values{"date": {"02/03/2026"}, "domaines.information_donnees": {"1"}, "domaines.communication_collaboration": {"0"},
+		"domaines.creation_contenu": {"non_evalue"}, "domaines.protection_securite": {"2"}, "domaines.environnement_numerique": {"1"},
+		"autonomie_globale": {"partiellement_autonome"}, "besoins": {"email"}, "outil": {"pix"}, "commentaire": {"veut écrire à sa fille"}}
+	if _, p, body := b.post(page+"/diagnostic", af); p != page || !strings.Contains(body, "Information et données : Compétences de base") {
+		t.Fatalf("assessment: %s", p)
+	}
+	// Search, accent- and case-insensitive.
+	b.get("/beneficiaires")
+	if _, _, body := b.post("/beneficiaires", url.Values{"q": {"helene lefevre"}}); !strings.Contains(body, page) {
+		t.Fatal("search by name without accents did not find her")
+	}
+	if _, _, body := b.post("/beneficiaires", url.Values{"q": {"Dupont"}}); strings.Contains(body, page) {
+		t.Fatal("search found her under another name")
+	}
+	// Withdraw every purpose: identity and assessments erased.
+	_, _, body = b.get(page)
+	m := regexp.MustCompile(`/consentements/([0-9a-f-]+)/retrait`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no withdraw form")
+	}
+	_, p, body := b.post("/consentements/"+m[1]+"/retrait", nil)
+	if p != page || !strings.Contains(body, fr["withdraw_identity_erased"]) || !strings.Contains(body, fr["withdraw_assessments_erased"]) {
+		t.Fatalf("withdraw result: %s", p)
+	}
+	for _, s := range []string{"Hélène", "Lefèvre", "0612345678", "sa fille", "Information et données : Compétences de base"} {
+		if strings.Contains(body, s) {
+			t.Errorf("after withdrawal the page still shows %q", s)
+		}
+	}
+	if _, _, body := b.post("/beneficiaires", url.Values{"q": {"helene"}}); strings.Contains(body, page) {
+		t.Fatal("erased person still found by name")
+	}
+}
+
+func TestAssessmentRefusedWithoutDiagnosticConsent(t *testing.T) {
+	e := newEnv(t)
+	bn := &domain.Beneficiary{ID: ident.New(), Genre: "masculin"}
+	e.seed(bn)
+	b := e.browser()
+	b.unlock()
+	page := "/beneficiaires/" + bn.ID.String()
+	b.get(page + "/diagnostic")
+	code, _, body := b.post(page+"/diagnostic", url.Values{"date": {"02/03/2026"}, "commentaire": {"gardé"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "consentement « diagnostic »") || !strings.Contains(body, "gardé") {
+		t.Fatalf("assessment without consent: %d", code)
+	}
+}
+
+func apiPost(t *testing.T, b *browser, path, body, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("X-CSRF-Token", token)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestAPI(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	code, out := apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":30,"type_lieu":"a_distance","thematiques":["email"]}`, b.csrf)
+	if code != http.StatusCreated || out["id"] == nil {
+		t.Fatalf("API create: %d %v", code, out)
+	}
+	code, out = apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":0,"type_lieu":"domicile","thematiques":[]}`, b.csrf)
+	if code != http.StatusUnprocessableEntity || out["error"] != "invalid" {
+		t.Fatalf("API invalid: %d %v", code, out)
+	}
+	fields := map[string]bool{}
+	for _, p := range out["problems"].([]any) {
+		fields[p.(map[string]any)["field"].(string)] = true
+	}
+	for _, f := range []string{"duree", "commune", "thematiques"} {
+		if !fields[f] {
+			t.Errorf("API problems lack %s: %v", f, out["problems"])
+		}
+	}
+	_, _, body := b.get("/api/communes?q=nancy")
+	var cs []communeJSON
+	if err := json.Unmarshal([]byte(body), &cs); err != nil || len(cs) == 0 || cs[0].Code != "54395" {
+		t.Fatalf("communes: %v %v", err, cs)
+	}
+	code, _, body = b.get("/api/status")
+	if code != 200 || !strings.Contains(body, `"pending_changes":1`) {
+		t.Fatalf("status: %d %s", code, body)
+	}
+}
+
+func TestSyncIndicator(t *testing.T) {
+	e := newEnv(t)
+	var calls int
+	e.ui.cfg.Sync = func(context.Context) error { calls++; return nil }
+	b := e.browser()
+	b.unlock()
+	b.post("/activites/nouvelle", activityForm())
+	_, _, body := b.get("/")
+	for _, want := range []string{"2 modification(s) en attente", "Dernière synchronisation : jamais", fr["sync_offline"], html.EscapeString(fr["sync_not_enrolled"]), fr["sync_now"]} {
+		if !strings.Contains(body, want) {
+			t.Errorf("header lacks %q", want)
+		}
+	}
+	if _, path, body := b.post("/sync", url.Values{"back": {"/beneficiaires"}}); calls != 1 || path != "/beneficiaires" || !strings.Contains(body, fr["sync_done"]) {
+		t.Fatalf("sync now: calls %d, back to %s", calls, path)
+	}
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{10 * time.Second: "à l'instant", 5 * time.Minute: "il y a 5 minutes",
+		time.Hour: "il y a 1 heure", 49 * time.Hour: "il y a 2 jours"} {
+		if got := relTime(now, now.Add(-d)); got != want {
+			t.Errorf("relTime(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := plainSyncError("hub unreachable: dial tcp: connection refused"); got != fr["syncerr_unreachable"] {
+		t.Errorf("plain error: %q", got)
+	}
+}
+
+func TestTodayStops(t *testing.T) {
+	e := newEnv(t)
+	stop := &domain.TourStop{ID: ident.New(), Vehicule: "Numéribus 3", Date: "2026-03-02", HeureDebut: "09:00", HeureFin: "12:00",
+		Lieu: "Place de la mairie", Commune: "54395"}
+	other := &domain.TourStop{ID: ident.New(), Vehicule: "Numéribus 3", Date: "2026-03-03", Lieu: "Marché couvert", Commune: "54395"}
+	e.seed(stop, other)
+	b := e.browser()
+	b.unlock()
+	_, _, body := b.get("/")
+	if !strings.Contains(body, "Place de la mairie") || strings.Contains(body, "Marché couvert") {
+		t.Fatal("today's stops wrong")
+	}
+	_, _, body = b.get("/activites/nouvelle?type=individuel&arret=" + stop.ID.String())
+	for _, want := range []string{`name="arret" value="` + stop.ID.String(), `value="54395"`, `value="lieu_activite" checked`, `value="02/03/2026"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("activity from a stop lacks %q", want)
+		}
+	}
+}
+
+func TestEveryTextKeyExists(t *testing.T) {
+	e := newEnv(t)
+	bn, _ := followed(e)
+	b := e.browser()
+	_, _, body := b.get("/unlock")
+	pages := []string{body}
+	b.unlock()
+	for _, p := range []string{"/", "/activites/nouvelle?type=individuel", "/activites/nouvelle?type=collectif", "/activites/nouvelle?type=demarche",
+		"/beneficiaires", "/beneficiaires/nouveau", "/beneficiaires/nouveau?suivi=1", "/beneficiaires/" + bn.ID.String(),
+		"/beneficiaires/" + bn.ID.String() + "/diagnostic"} {
+		code, _, body := b.get(p)
+		if code != 200 {
+			t.Errorf("GET %s: %d", p, code)
+		}
+		pages = append(pages, body)
+	}
+	_, _, body = b.post("/activites/nouvelle", url.Values{"flow": {"collectif"}, "participants.genre.feminin": {"x"}})
+	pages = append(pages, body)
+	for _, p := range pages {
+		if i := strings.Index(p, "[["); i >= 0 {
+			t.Errorf("missing text key: %s", p[i:min(len(p), i+60)])
+		}
+	}
+}
+
+func TestListenRefusesNonLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "192.168.1.10:7070", "[::]:0", "example.com:7070"} {
+		if ln, err := Listen(addr); err == nil {
+			ln.Close()
+			t.Errorf("Listen(%q) accepted", addr)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0"} {
+		ln, err := Listen(addr)
+		if err != nil {
+			t.Errorf("Listen(%q): %v", addr, err)
+			continue
+		}
+		ln.Close()
+	}
+}
