@@ -103,16 +103,16 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: func(ctx context.Context) error {
-		_, err := c.client(e, s, *insecure, "").Sync(ctx)
-		return err
-	}})
+	// One client for the loop and the UI's "Synchroniser maintenant", so
+	// the device never opens two sessions with the hub at once.
+	cl := c.client(e, s, *insecure, "")
+	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: cl.SyncNow})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- web.Serve(ctx, ln) }()
 	synced := make(chan error, 1)
-	go func() { synced <- c.client(e, s, *insecure, "").Run(ctx) }()
+	go func() { synced <- cl.Run(ctx) }()
 	fmt.Fprintf(e.Stdout, "Interface web : http://%s/\n", ln.Addr())
 	fmt.Fprintf(e.Stdout, "Synchronisation en arrière-plan (%s) ; Ctrl-C pour arrêter.\n", map[bool]string{true: "verrouillé : envoi seulement", false: "déverrouillé"}[s.Locked()])
 	// A sync loop that stops for good (not enrolled, revoked) leaves the

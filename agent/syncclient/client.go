@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -58,9 +60,17 @@ type Client struct {
 	// AnswerTimeout bounds the wait for an ack or a page: a hub silent
 	// that long is taken for a cut connection (the next round resumes).
 	AnswerTimeout time.Duration
+
+	init    sync.Once
+	kick    chan chan error // SyncNow → the running loop
+	running atomic.Bool     // Run is active: SyncNow goes through it
 }
 
-func (c *Client) defaults() {
+// defaults fills unset options once: Run and SyncNow may start together.
+func (c *Client) defaults() { c.init.Do(c.setDefaults) }
+
+func (c *Client) setDefaults() {
+	c.kick = make(chan chan error)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}

@@ -29,13 +29,17 @@ const (
 // old) stop it.
 func (c *Client) Run(ctx context.Context) error {
 	c.defaults()
+	c.running.Store(true)
+	defer c.running.Store(false)
+	var asked chan error // a SyncNow waiting for the next attempt
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 2 * time.Second
 	b.MaxInterval = MaxBackoff
 	b.MaxElapsedTime = 0 // never give up: coverage comes back
 	b.RandomizationFactor = 0.5
 	for {
-		err := c.live(ctx, b)
+		err := c.live(ctx, b, asked)
+		asked = nil
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -56,16 +60,50 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
+		case asked = <-c.kick: // "Synchroniser maintenant": try at once
 		}
+	}
+}
+
+// SyncNow runs a round as soon as possible and returns its outcome. While
+// Run is active it asks the loop — which then syncs on its open
+// connection, or stops waiting out its backoff and dials at once — so
+// that the device never has two sessions with the hub at the same time.
+// Otherwise it runs Sync.
+func (c *Client) SyncNow(ctx context.Context) error {
+	c.defaults()
+	if !c.running.Load() {
+		_, err := c.Sync(ctx)
+		return err
+	}
+	reply := make(chan error, 1)
+	select {
+	case c.kick <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
 // live runs one connection: a first round, then push on change and pull
 // on a timer until the connection fails.
-func (c *Client) live(ctx context.Context, b backoff.BackOff) error {
+// asked, when not nil, receives the outcome of the first round.
+func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) error {
+	answer := func(err error) {
+		if asked != nil {
+			asked <- err // buffered
+			asked = nil
+		}
+	}
 	var rep Report
 	s, err := c.connect(ctx, &rep)
 	if err != nil {
+		answer(err)
 		return err
 	}
 	defer s.close()
@@ -83,7 +121,9 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff) error {
 		}
 		return c.Store.RecordSync(ctx, c.Now(), "")
 	}
-	if err := step(); err != nil {
+	err = step()
+	answer(err)
+	if err != nil {
 		return err
 	}
 	b.Reset()
@@ -96,6 +136,7 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff) error {
 			return nil
 		case <-c.Store.Changed():
 		case <-t.C:
+		case asked = <-c.kick:
 		case f, ok := <-s.in:
 			// Between rounds the hub speaks only to end the connection
 			// (revocation, shutdown).
@@ -108,9 +149,21 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff) error {
 			return fmt.Errorf("hub sent type %d between rounds", f.m.Type())
 		}
 		if c.Store.Locked() != (s.mode != wire.ModeFull) {
+			if asked != nil {
+				// The next connection answers, in the mode the lock allows.
+				go func(r chan error) {
+					select {
+					case c.kick <- r:
+					case <-ctx.Done():
+						r <- ctx.Err()
+					}
+				}(asked)
+			}
 			return errModeChanged // reconnect in the mode the lock allows
 		}
-		if err := step(); err != nil {
+		err := step()
+		answer(err)
+		if err != nil {
 			return err
 		}
 	}

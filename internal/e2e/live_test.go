@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,5 +46,63 @@ func TestLiveLoopPushesWithinSeconds(t *testing.T) {
 	ss, _ := a.st.SyncState(context.Background())
 	if ss.LastSync == "" || ss.LastError != "" {
 		t.Fatalf("sync state after live rounds: %+v", ss)
+	}
+}
+
+// "Synchroniser maintenant" while the loop is live syncs on the loop's
+// open connection — the team's news arrive at once, not at the next
+// 30-second pull — and opens no second session with the hub. With the hub
+// out of reach it answers at once instead of waiting out the backoff.
+func TestSyncNowGoesThroughTheLoop(t *testing.T) {
+	h := startHub(t)
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	b := newAgent(t, h, "bus-2", "cd88", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.cl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	connected := func() int { return strings.Count(h.logs.String(), "device connected") }
+	deadline := time.Now().Add(5 * time.Second)
+	for connected() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if connected() != 1 {
+		t.Fatalf("loop not connected: hub log:\n%s", h.logs.String())
+	}
+	time.Sleep(100 * time.Millisecond) // first round done, connection idle
+
+	b.save(t, stops(2)...)
+	b.sync(t)
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs { // a mediator clicking three times
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = a.cl.SyncNow(wctx) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("SyncNow: %v", err)
+		}
+	}
+	sameLines(t, "after SyncNow", a.lines(t), b.lines(t))
+	if n := connected(); n != 2 { // bus-1's loop and bus-2's one sync
+		t.Fatalf("%d sessions opened, want 2 (no second session for bus-1):\n%s", n, h.logs.String())
+	}
+
+	// Hub gone: the loop is in backoff; SyncNow answers at once.
+	h.stop()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := a.cl.SyncNow(wctx); err == nil {
+		t.Fatal("SyncNow with the hub stopped: no error")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("SyncNow took %v with the hub stopped", d)
 	}
 }
