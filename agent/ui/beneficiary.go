@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"numeribus/agent/store"
@@ -325,5 +326,94 @@ func (s *Server) postAssessment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setFlash(sessionOf(r), tr("assessment_saved"))
+	http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
+}
+
+// beneficiaryOf returns the live beneficiary named by the path's {id},
+// having answered the request itself when there is none.
+func (s *Server) beneficiaryOf(w http.ResponseWriter, r *http.Request) (*domain.Beneficiary, bool) {
+	id, err := ident.Parse(r.PathValue("id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	it, err := s.cfg.Store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	if s.lockedErr(w, r, err) {
+		return nil, false
+	}
+	b, ok := it.Record.(*domain.Beneficiary)
+	if !ok || it.Deleted {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	return b, true
+}
+
+// getConsent shows the consent screen for a person already recorded —
+// anonymously at a first visit, or followed for other purposes — who
+// agrees later to be followed by name or to a needs assessment.
+func (s *Server) getConsent(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.beneficiaryOf(w, r)
+	if !ok {
+		return
+	}
+	v := url.Values{"consent.date": {frDate(s.today())}, "consent.finalites": {domain.FinaliteSuivi}}
+	for name, val := range map[string]string{"prenom": b.Prenom, "nom": b.Nom, "telephone": b.Telephone,
+		"email": b.Email, "adresse": b.Adresse, "notes": b.Notes} {
+		if val != "" {
+			v.Set(name, val)
+		}
+	}
+	if b.AnneeNaissance != 0 {
+		v.Set("annee_naissance", strconv.Itoa(b.AnneeNaissance))
+	}
+	s.renderConsent(w, r, http.StatusOK, b, newForm(v))
+}
+
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, status int, b *domain.Beneficiary, f *form) {
+	p := s.page(r, "title_consent_later", map[string]any{"B": s.benefView(b)})
+	p.Form = f
+	s.render(w, r, status, "consent", p)
+}
+
+// postConsent records the consent and, when it covers follow-up by name,
+// the identity typed on the same screen — in one transaction, so that
+// identity never exists without its consent. Without suivi_nominatif the
+// identity fields are ignored, never stored.
+func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.beneficiaryOf(w, r)
+	if !ok {
+		return
+	}
+	v := r.PostForm
+	delete(v, "csrf")
+	f := newForm(v)
+	c := &domain.Consent{ID: ident.New(), Beneficiaire: b.ID, Finalites: v["consent.finalites"],
+		Mode: v.Get("consent.mode"), Date: v.Get("consent.date"), TexteVersion: ConsentTextVersion}
+	recs := []domain.Record{c}
+	prefixes := []string{"consent."}
+	var ps []domain.Problem
+	if slices.Contains(c.Finalites, domain.FinaliteSuivi) {
+		nb := *b
+		nb.Prenom, nb.Nom, nb.Telephone = v.Get("prenom"), v.Get("nom"), v.Get("telephone")
+		nb.Email, nb.Adresse, nb.Notes = v.Get("email"), v.Get("adresse"), v.Get("notes")
+		nb.AnneeNaissance = intField(v, "annee_naissance", &ps)
+		recs = []domain.Record{&nb, c}
+		prefixes = []string{"", "consent."}
+	}
+	if len(ps) > 0 {
+		f.addProblems("", ps)
+		s.renderConsent(w, r, http.StatusUnprocessableEntity, b, f)
+		return
+	}
+	if !s.save(w, r, f, recs, prefixes) {
+		s.renderConsent(w, r, http.StatusUnprocessableEntity, b, f)
+		return
+	}
+	s.setFlash(sessionOf(r), tr("consent_saved"))
 	http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
 }

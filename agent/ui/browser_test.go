@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,6 @@ func chromiumPath(t *testing.T) string {
 // data gone, lock and see no personal data. It saves PNG screenshots of
 // the main pages (in $NUMERIBUS_SCREENSHOTS when set).
 func TestBrowserMediatorJourney(t *testing.T) {
-	exe := chromiumPath(t)
 	shots := os.Getenv("NUMERIBUS_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -62,72 +62,8 @@ func TestBrowserMediatorJourney(t *testing.T) {
 	}
 	st.Lock()
 
-	ln, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- New(Config{Store: st}).Serve(srvCtx, ln) }()
-	defer func() {
-		stopSrv()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1366, 768))
-	limit, cancelLimit := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancelLimit()
-	actx, cancelAlloc := chromedp.NewExecAllocator(limit, opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	html := func() string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.OuterHTML(css("html")))
-		if err != nil {
-			t.Fatalf("page HTML: %v", err)
-		}
-		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	location := func() string {
-		t.Helper()
-		u, err := chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimPrefix(u, base)
-	}
+	c := newChrome(t, st, shots)
+	do, text, html, shot, location, base, ctx := c.do, c.text, c.html, c.shot, c.location, c.base, c.ctx
 
 	// Unlock.
 	do("open", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("#f-secret")))
@@ -255,4 +191,166 @@ func TestBrowserMediatorJourney(t *testing.T) {
 	}
 	shot("11-locked")
 	t.Logf("screenshots in %s", shots)
+}
+
+// chrome is a headless Chromium driving a UI server on a loopback port,
+// at the 1366×768 of the vehicles' laptops.
+type chrome struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string
+}
+
+// newChrome serves the UI for st and opens a browser on it; both stop at
+// the end of the test.
+func newChrome(t *testing.T, st *store.Store, shots string) *chrome {
+	t.Helper()
+	exe := chromiumPath(t)
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- New(Config{Store: st}).Serve(srvCtx, ln) }()
+	t.Cleanup(func() {
+		stopSrv()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1366, 768))
+	limit, cancelLimit := context.WithTimeout(context.Background(), 60*time.Second)
+	actx, cancelAlloc := chromedp.NewExecAllocator(limit, opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc(); cancelLimit() })
+	return &chrome{t: t, ctx: ctx, base: "http://" + ln.Addr().String(), shots: shots}
+}
+
+func (c *chrome) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	if err := chromedp.Do(c.ctx, steps...); err != nil {
+		c.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (c *chrome) text(sel string) string {
+	c.t.Helper()
+	s, err := chromedp.Run(c.ctx, chromedp.Text(css(sel)))
+	if err != nil {
+		c.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (c *chrome) html() string {
+	c.t.Helper()
+	s, err := chromedp.Run(c.ctx, chromedp.OuterHTML(css("html")))
+	if err != nil {
+		c.t.Fatalf("page HTML: %v", err)
+	}
+	return s
+}
+
+func (c *chrome) shot(name string) {
+	c.t.Helper()
+	png, err := chromedp.Run(c.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		c.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(c.shots, name+".png"), png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *chrome) location() string {
+	c.t.Helper()
+	u, err := chromedp.Run(c.ctx, chromedp.Location())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return strings.TrimPrefix(u, c.base)
+}
+
+// TestBrowserStopDemarcheZoomKeyboard starts a procedure from today's
+// tour stop (date, commune and stop filled in), checks the form at 200 %
+// zoom on a 1366×768 screen (no horizontal scrolling) and that keyboard
+// focus is visible, and finds the saved activity tied to its stop.
+func TestBrowserStopDemarcheZoomKeyboard(t *testing.T) {
+	shots := os.Getenv("NUMERIBUS_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	ctx := context.Background()
+	st, _, err := store.Create(ctx, t.TempDir(), []byte(testPass), store.Options{KDF: testKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stop := &domain.TourStop{ID: ident.New(), Vehicule: "Numéribus 3", Date: time.Now().Format(domain.DateLayout),
+		HeureDebut: "09:30", HeureFin: "12:00", Lieu: "Place de la mairie", Commune: "54395"}
+	if _, err := st.Save(ctx, stop); err != nil {
+		t.Fatal(err)
+	}
+	st.Lock()
+	c := newChrome(t, st, shots)
+
+	c.do("unlock", chromedp.Navigate(c.base+"/unlock"), chromedp.WaitVisible(css("#f-secret")),
+		chromedp.SendKeys(css("#f-secret"), testPass), chromedp.Click(css("main form button[type=submit]")),
+		chromedp.WaitVisible(css("#h-stops")))
+	if !strings.Contains(c.text("main"), "Place de la mairie") {
+		t.Fatal("today's stop not listed")
+	}
+
+	// Keyboard: the first Tab lands on the skip link, visibly outlined.
+	c.do("tab", chromedp.KeyEvent("\t"))
+	focus, err := chromedp.Run(c.ctx, chromedp.Evaluate[string](
+		`(e => e.className + "|" + getComputedStyle(e).outlineStyle + "|" + getComputedStyle(e).outlineWidth)(document.activeElement)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parts := strings.Split(focus, "|"); len(parts) != 3 || parts[0] != "skip" || parts[1] == "none" || parts[2] == "0px" {
+		t.Fatalf("first Tab: focused %q (class|outline style|width), want the skip link with a visible outline", focus)
+	}
+
+	c.do("start at the stop", chromedp.Click(css(`a[href*="type=demarche&arret=`+stop.ID.String()+`"]`)),
+		chromedp.WaitVisible(css("#activity-form")))
+	if v, _ := chromedp.Run(c.ctx, chromedp.Value(css("#f-commune"))); v != "54395" {
+		t.Fatalf("commune from the stop: %q", v)
+	}
+
+	// 200 % zoom of a 1366×768 screen: a 683×384 CSS-pixel viewport.
+	c.do("zoom 200%", chromedp.EmulateViewport(683, 384, chromedp.EmulateScale(2)), chromedp.WaitVisible(css("#activity-form")))
+	over, err := chromedp.Run(c.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if over > 0 {
+		t.Fatalf("at 200%% zoom the page scrolls sideways by %d px", over)
+	}
+	c.do("fill", chromedp.Click(css(`button.preset[data-value="30"]`)),
+		chromedp.Click(css("#f-demarches-social_sante")),
+		chromedp.SendKeys(css("#f-precisions_demarche"), "demande de RSA"))
+	c.shot("12-demarche-zoom-200")
+	c.do("save", chromedp.Click(css("#activity-form button[type=submit]")), chromedp.WaitVisible(css("#flash")))
+	if f := c.text("#flash"); !strings.Contains(f, "Activité enregistrée") {
+		t.Fatalf("after saving: %q", f)
+	}
+
+	var got *domain.Activity
+	if err := st.List(ctx, domain.KindActivity, false, func(it store.Item) error {
+		got = it.Record.(*domain.Activity)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Arret == nil || *got.Arret != stop.ID || got.Commune != "54395" || got.Date != stop.Date ||
+		!slices.Contains(got.Thematiques, domain.ThemeDemarches) || !slices.Equal(got.Demarches, []string{"social_sante"}) ||
+		got.PrecisionsDemarche != "demande de RSA" || got.Duree != 30 {
+		t.Fatalf("saved activity: %+v", got)
+	}
 }

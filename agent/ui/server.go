@@ -162,6 +162,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /beneficiaires/{id}", s.getBeneficiaryPage)
 	mux.HandleFunc("GET /beneficiaires/{id}/diagnostic", s.getAssessment)
 	mux.HandleFunc("POST /beneficiaires/{id}/diagnostic", s.postAssessment)
+	mux.HandleFunc("GET /beneficiaires/{id}/consentement", s.getConsent)
+	mux.HandleFunc("POST /beneficiaires/{id}/consentement", s.postConsent)
 	mux.HandleFunc("POST /consentements/{id}/retrait", s.postWithdraw)
 	mux.HandleFunc("GET /api/communes", s.apiCommunes)
 	mux.HandleFunc("GET /api/status", s.apiStatus)

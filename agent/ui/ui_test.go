@@ -685,3 +685,40 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// A person helped anonymously at a first visit agrees later to be
+// followed: the consent screen of their page records the consent and the
+// identity together. Without suivi_nominatif, a typed name is not kept.
+func TestConsentGivenLaterToAnAnonymousPerson(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	b.get("/beneficiaires/nouveau")
+	code, page, body := b.post("/beneficiaires/nouveau", url.Values{"genre": {"masculin"}, "commune": {"54395"}})
+	if code != 200 || !strings.HasPrefix(page, "/beneficiaires/") || !strings.Contains(body, page+"/consentement") {
+		t.Fatalf("anonymous person: %d %s (consent link shown: %v)", code, page, strings.Contains(body, page+"/consentement"))
+	}
+	if _, _, form := b.get(page + "/consentement"); !strings.Contains(form, `id="consent-form"`) {
+		t.Fatal("no consent form")
+	}
+	// Assessment only: a name typed by mistake is not stored.
+	f := url.Values{"consent.finalites": {domain.FinaliteDiagnostic}, "consent.mode": {"oral_trace"},
+		"consent.date": {"02/03/2026"}, "prenom": {"Gaston"}, "nom": {"Lagaffe"}}
+	if code, p, body := b.post(page+"/consentement", f); code != 200 || p != page || strings.Contains(body, "Lagaffe") {
+		t.Fatalf("assessment consent: %d %s (name shown: %v)", code, p, strings.Contains(body, "Lagaffe"))
+	}
+	// Follow-up by name: identity stored with its consent.
+	f["consent.finalites"] = []string{domain.FinaliteSuivi}
+	if code, p, body := b.post(page+"/consentement", f); code != 200 || p != page || !strings.Contains(body, "Gaston Lagaffe") {
+		t.Fatalf("follow-up consent: %d %s", code, p)
+	}
+	if n := countKind(t, e.st, domain.KindConsent); n != 2 {
+		t.Fatalf("%d consents, want 2", n)
+	}
+	// A missing mode keeps what was typed and says which field.
+	delete(f, "consent.mode")
+	code, _, body = b.post(page+"/consentement", f)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `value="Lagaffe"`) || !strings.Contains(body, `id="e-consent-mode"`) {
+		t.Fatalf("missing mode: %d", code)
+	}
+}
