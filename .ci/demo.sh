@@ -21,13 +21,28 @@ CODE=$("$BIN/hub" enroll --data "$DIR/hub" --device numeribus-1 --team cd88 --js
 "$BIN/agent" init --data "$DIR/agent" "${P[@]}" | grep -v '^$'
 "$BIN/agent" enroll --data "$DIR/agent" "${P[@]}" "$CODE"
 "$BIN/agent" seed --data "$DIR/agent" "${P[@]}" --n 300 --seed 1
+# A coordinator plans today's stop at the hub; the sync brings it to the laptop.
+"$BIN/hub" plan add --data "$DIR/hub" --team cd88 --vehicle "Numéribus 1" --date "$(date +%F)" \
+  --start 09:30 --end 12:00 --place "Place de la mairie" --commune 88160
+printf 'demo-coordinateur\n' > "$DIR/coordinator-password"
+"$BIN/hub" user add --data "$DIR/hub" --email coordination@cd88.fr --role coordinator --territory dep:88 \
+  --password-file "$DIR/coordinator-password"
 "$BIN/agent" sync --data "$DIR/agent" "${P[@]}"
 "$BIN/agent" status --data "$DIR/agent"
 echo
-echo "== hub stats (hub stats --data $DIR/hub --json)"
-"$BIN/hub" stats --data "$DIR/hub" --json
+echo "== hub stats (add --json for scripts)"
+"$BIN/hub" stats --data "$DIR/hub"
 "$BIN/hub" devices --data "$DIR/hub"
 if [ -n "${DEMO_ONESHOT:-}" ]; then exit 0; fi
+
+# The mediator's web interface, unlocked, syncing in the background.
+"$BIN/agent" serve --data "$DIR/agent" "${P[@]}" --listen 127.0.0.1:0 >"$DIR/agent.log" 2>&1 &
+AGENT=$!
+cleanup() { kill "$AGENT" "$HUB" 2>/dev/null; wait "$AGENT" "$HUB" 2>/dev/null; echo "demo stopped"; }
+for _ in $(seq 100); do grep -q "Interface web" "$DIR/agent.log" 2>/dev/null && break; sleep 0.1; done
+HUBADDR=$(sed -n 's/.*hub listening on \([^ ]*\) .*/\1/p' "$DIR/hub.log" | head -1)
 echo
-echo "The hub keeps running ($(grep -o 'wss://[^ ]*' "$DIR/hub.log" | head -1)); Ctrl-C to stop."
+echo "Mediator's interface: $(grep -o 'http://[^ ]*' "$DIR/agent.log" | head -1) (passphrase: demo-passphrase)"
+echo "Coordinators' dashboard: https://$HUBADDR/ (self-signed certificate; coordination@cd88.fr / demo-coordinateur)"
+echo "Ctrl-C to stop."
 wait "$HUB"

@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,10 +20,13 @@ import (
 	"time"
 
 	"numeribus/hub/certs"
+	"numeribus/hub/dashboard"
+	"numeribus/hub/enrollment"
+	hreport "numeribus/hub/report"
 	"numeribus/hub/store"
 	"numeribus/hub/store/sqlite"
 	"numeribus/hub/syncserver"
-	"numeribus/internal/enrollcode"
+	"numeribus/internal/domain"
 )
 
 // Exit codes, as the agent's (docs/CLI.md).
@@ -61,11 +63,13 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"serve", "runs the hub: sync endpoint (wss), later the dashboard", runServe},
+		{"serve", "runs the hub: sync endpoint (wss) and the coordinators' dashboard", runServe},
 		{"enroll", "prints a one-time enrollment code for a laptop", runEnroll},
 		{"revoke", "cuts a device off, live connections included", runRevoke},
 		{"devices", "lists enrolled devices and their sync freshness", runDevices},
 		{"stats", "consolidated counts (activities, beneficiaries, …)", runStats},
+		{"plan", "plans tour stops of a team's vehicles: add, list (planned vs made), cancel", runPlan},
+		{"user", "dashboard accounts: user add, user list, user disable, user token", runUser},
 		{"version", "prints the version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
 			return nil
@@ -165,7 +169,7 @@ func runEnroll(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "enroll", "--data DIR --device NAME --team TEAM [--expires 168h] [--url URL] [--json]", &data)
 	name := fs.String("device", "", "device name, unique (e.g. bus-3)")
 	team := fs.String("team", "", "team the device belongs to (e.g. cd88)")
-	expires := fs.Duration("expires", 7*24*time.Hour, "validity of the code")
+	expires := fs.Duration("expires", enrollment.DefaultTTL, "validity of the code")
 	pubURL := fs.String("url", "", "hub address the agent dials (default: the one `hub serve` announced)")
 	asJSON := fs.Bool("json", false, "print one JSON object with the code and its expiry")
 	if err := parse(fs, args); err != nil {
@@ -195,16 +199,11 @@ func runEnroll(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	token := make([]byte, 24)
-	rand.Read(token)
-	exp := time.Now().Add(*expires)
-	if err := st.CreateEnrollment(ctx, store.Enrollment{TokenHash: syncserver.TokenHash(token), Name: *name, Team: *team, ExpiresAt: exp}); err != nil {
-		return err
-	}
-	code, err := enrollcode.Encode(enrollcode.Code{URL: u, Token: token, Fingerprint: fp, ExpiresUnix: exp.Unix()})
+	is, err := enrollment.Issue(ctx, st, enrollment.Request{Name: *name, Team: *team, URL: u, Fingerprint: fp, TTL: *expires})
 	if err != nil {
 		return err
 	}
+	code, exp := is.Code, is.Expires
 	if *asJSON {
 		return json.NewEncoder(e.Stdout).Encode(map[string]any{"code": code, "expires": exp.UTC().Format(time.RFC3339), "device": *name, "team": *team, "url": u})
 	}
@@ -288,11 +287,36 @@ func ts(t time.Time) string {
 
 func runStats(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "stats", "--data DIR [--json]", &data)
+	fs := newFlags(e, "stats", "--data DIR [--json] [--from AAAA-MM-JJ] [--to AAAA-MM-JJ] [--territory CODE] [--team T]", &data)
 	asJSON := fs.Bool("json", false, "JSON output")
+	from := fs.String("from", "", "first day of the period (AAAA-MM-JJ; default: a year before --to)")
+	to := fs.String("to", "", "last day of the period (AAAA-MM-JJ; default: today)")
+	territory := fs.String("territory", "", "commune, EPCI, département or région: com:54395, epci:245400676, dep:54, reg:44")
+	team := fs.String("team", "", "team")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	// The overview is hub/report's, as the dashboard and the exports
+	// compute it: the same filter gives the same numbers.
+	var f hreport.Filter
+	for _, d := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--from", *from, &f.From}, {"--to", *to, &f.To}} {
+		if d.v == "" {
+			continue
+		}
+		t, ok := domain.ParseDate(d.v)
+		if !ok {
+			return usagef("%s %q: expected a date AAAA-MM-JJ", d.flag, d.v)
+		}
+		*d.dst = t
+	}
+	t, err := hreport.ParseTerritory(*territory)
+	if err != nil {
+		return usagef("--territory: %v", err)
+	}
+	f.Territory, f.Team = t, *team
 	st, err := openStore(ctx, e, data)
 	if err != nil {
 		return err
@@ -302,10 +326,20 @@ func runStats(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ov, err := hreport.ComputeOverview(ctx, st, f, hreport.Scope{}, hreport.Options{})
+	if err != nil {
+		if errors.Is(err, hreport.ErrBadFilter) {
+			return usagef("%v", err)
+		}
+		return err
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return enc.Encode(struct {
+			store.Stats
+			Overview *hreport.Overview `json:"overview"`
+		}{s, ov})
 	}
 	fmt.Fprintf(e.Stdout, "devices: %d, changes: %d\n", s.Devices, s.Changes)
 	var ks []string
@@ -314,6 +348,10 @@ func runStats(ctx context.Context, e *Env, args []string) error {
 	}
 	sort.Strings(ks)
 	fmt.Fprintln(e.Stdout, strings.Join(ks, "\n"))
+	h := ov.Headline
+	fmt.Fprintf(e.Stdout, "du %s au %s: %d accompagnements (%d activités: %d individuelles, %d ateliers), %d bénéficiaires, %.1f h, %d communes\n",
+		hreport.FormatDay(ov.Filter.FromDay()), hreport.FormatDay(ov.Filter.ToDay()), h.Accompagnements, h.Activites, h.Individuels, h.Collectifs,
+		ov.Beneficiaires.Distincts, h.Heures, h.Communes)
 	return nil
 }
 
@@ -327,12 +365,13 @@ type Server struct {
 
 func runServe(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "serve", "--data DIR [--listen ADDR] [--insecure] [--public-url URL]", &data)
+	fs := newFlags(e, "serve", "--data DIR [--listen ADDR] [--insecure] [--public-url URL] [--stale-after 120h]", &data)
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on (host:port; port 0 picks one)")
 	insecure := fs.Bool("insecure", false, "plain ws:// without TLS — loopback only, for demos and tests")
 	public := fs.String("public-url", "", "address agents dial (default from --listen)")
 	certFile := fs.String("cert", "", "TLS certificate (PEM); default: one the hub makes in DIR")
 	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
+	staleAfter := fs.Duration("stale-after", dashboard.DefaultStaleAfter, "dashboard: a device without a sync for longer is shown late")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -381,6 +420,24 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/sync", ss)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	// The dashboard takes every other path; /sync and /healthz, more
+	// specific, keep going to their handlers.
+	// The SQLite store is all three: devices, accounts, report facts.
+	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
+	if *public != "" {
+		h, err := dashboard.HostOf(*public)
+		if err != nil {
+			ln.Close()
+			return usagef("--public-url: %v", err)
+		}
+		dcfg.Hosts = append(dcfg.Hosts, h)
+	}
+	dash, err := dashboard.New(dcfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	mux.Handle("/", dash.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(e.Logger.Handler(), slog.LevelWarn)}
 	if tlsCert != nil {
 		srv.TLSConfig = tlsCert.ServerConfig()
@@ -389,6 +446,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go ss.WatchRevocations(wctx, time.Second)
+	go dash.CleanSessions(wctx, time.Hour)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCert != nil {

@@ -19,6 +19,9 @@ func (s *Store) CreateEnrollment(ctx context.Context, e store.Enrollment) error 
 	if e.ExpiresAt.IsZero() {
 		return errors.New("enrollment: an expiry time is required")
 	}
+	if e.Name == HubDeviceName {
+		return fmt.Errorf("enrollment: the name %q is reserved for the hub's own changes (plan.go)", e.Name)
+	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO enrollments(token_hash, name, team, expires_at) VALUES (?, ?, ?, ?)`,
 		e.TokenHash[:], e.Name, e.Team, e.ExpiresAt.UnixMilli())
 	if err != nil {
@@ -132,9 +135,10 @@ func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
 	return device(ctx, s.r, id)
 }
 
-// Devices lists every device, revoked ones included, by name.
+// Devices lists every device, revoked ones included, by name; not the
+// hub's own row, which no laptop is (plan.go).
 func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE `+notHubSQL+` ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("listing devices: %w", err)
 	}
@@ -154,9 +158,10 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 }
 
 // Revoke cuts a device off by name. Revoking a revoked device keeps the
-// first revocation time.
+// first revocation time. The hub's own row is no device to revoke
+// (ErrNoDevice).
 func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?`, now.UnixMilli(), name)
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE name = ? AND `+notHubSQL, now.UnixMilli(), name)
 	return affected(res, err, "revoking device", name)
 }
 

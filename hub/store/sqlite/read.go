@@ -76,8 +76,9 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 }
 
 // Stats returns consolidated counts: live (not deleted) records by kind,
-// by team and by origin device name; every logged change; every device
-// ever enrolled, revoked ones included.
+// by team and by origin device name (records planned at the hub under
+// HubDeviceName); every logged change; every device ever enrolled,
+// revoked ones included, not the hub's own row (plan.go).
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	st := store.Stats{
 		Records:  map[domain.Kind]int{},
@@ -120,7 +121,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 		return st, fmt.Errorf("reading stats: %w", err)
 	}
 	var changes int64
-	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM devices)`).Scan(&changes, &st.Devices); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM devices WHERE `+notHubSQL+`)`).Scan(&changes, &st.Devices); err != nil {
 		return st, fmt.Errorf("reading stats: %w", err)
 	}
 	st.Changes = uint64(changes)

@@ -117,6 +117,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.backfillFacts(ctx); err != nil { // a hub upgraded to the fact tables
+		s.Close()
+		return nil, err
+	}
 	if err := s.startCheckpointer(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -1,0 +1,196 @@
+package dashboard
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"numeribus/hub/accounts"
+	"numeribus/hub/report"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+func staticFS() fs.FS {
+	sub, err := fs.Sub(assets, "static")
+	if err != nil {
+		panic(err) // the directory is embedded above
+	}
+	return sub
+}
+
+// paris is the time zone dates are shown in: coordinators read local
+// times. Without the zone database (a minimal container) UTC is used.
+var paris = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		return time.UTC
+	}
+	return l
+}()
+
+var funcs = template.FuncMap{
+	"t": tr,
+	"datetime": func(t time.Time) string {
+		if t.IsZero() {
+			return tr("never")
+		}
+		return t.In(paris).Format("02/01/2006 15:04")
+	},
+	"num":     frInt,
+	"dec":     frDec,
+	"pct":     frPct,
+	"roleLbl": func(r accounts.Role) string { return tr("role_" + string(r)) },
+	"join":    strings.Join,
+	// frdate shows an ISO date (AAAA-MM-JJ) as JJ/MM/AAAA.
+	"frdate": func(iso string) string {
+		if t, err := time.Parse("2006-01-02", iso); err == nil {
+			return t.Format("02/01/2006")
+		}
+		return iso
+	},
+	// areas names the territories a report counted.
+	"areas": func(ts []report.Territory) string {
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = t.Name() + " (" + t.String() + ")"
+		}
+		return strings.Join(names, ", ")
+	},
+}
+
+// parsePages parses each page with the layout and the partials.
+func parsePages() (map[string]*template.Template, error) {
+	base, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard templates: %w", err)
+	}
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard templates: %w", err)
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(path.Base(n), ".html")
+		if name == "layout" || name == "partials" {
+			continue
+		}
+		b, err := base.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("dashboard templates: %w", err)
+		}
+		if pages[name], err = b.ParseFS(assets, n); err != nil {
+			return nil, fmt.Errorf("dashboard template %s: %w", n, err)
+		}
+	}
+	return pages, nil
+}
+
+// page is what every page's template gets.
+type page struct {
+	Title string
+	CSRF  string
+	Path  string
+	User  *accounts.User // nil on the login page
+	Flash string
+	Error string
+	Data  any
+}
+
+func (s *Server) page(r *http.Request, titleKey string, data any) *page {
+	wh := whoOf(r)
+	p := &page{Title: tr(titleKey), Path: r.URL.Path, User: &wh.user, Data: data}
+	if wh.session != nil {
+		p.CSRF = wh.session.CSRF
+	}
+	return p
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.fail(w, r, fmt.Errorf("no page template %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.fail(w, r, fmt.Errorf("rendering page %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// fail answers an unexpected error with a plain French message; the
+// detail goes to the log.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("dashboard request failed", "path", r.URL.Path, "err", err)
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": tr("internal_error")})
+		return
+	}
+	http.Error(w, tr("internal_error"), http.StatusInternalServerError)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// frInt writes an integer the French way: 12 345 (narrow no-break
+// space between thousands).
+func frInt(v any) string {
+	var n int64
+	switch x := v.(type) {
+	case int:
+		n = int64(x)
+	case int64:
+		n = x
+	case uint64:
+		n = int64(x)
+	default:
+		return fmt.Sprint(v)
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	d := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range d {
+		if i > 0 && (len(d)-i)%3 == 0 {
+			b.WriteString("\u202f")
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "−" + b.String()
+	}
+	return b.String()
+}
+
+// frDec writes a number with one decimal and a comma: 12,5.
+func frDec(f float64) string {
+	return strings.Replace(strconv.FormatFloat(f, 'f', 1, 64), ".", ",", 1)
+}
+
+// frPct writes a ratio (0..1) as a French percentage: 42,5 %.
+func frPct(f float64) string { return frDec(f*100) + "\u202f%" }

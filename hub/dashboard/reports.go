@@ -1,0 +1,417 @@
+package dashboard
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"numeribus/hub/accounts"
+	"numeribus/hub/report"
+)
+
+// reportRoutes mounts the indicator pages (overview, coverage, tournées,
+// exports) and their read-only JSON API, all built on hub/report so that
+// a filter gives the same numbers on a page, in its API answer and in
+// its CSV.
+func (s *Server) reportRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /apercu", s.authed(s.getOverview))
+	mux.Handle("GET /api/overview", s.authed(s.apiOverview))
+	mux.Handle("GET /couverture", s.authed(s.getCoverage))
+	mux.Handle("GET /api/coverage", s.authed(s.apiCoverage))
+	mux.Handle("GET /tournees", s.authed(s.getTours))
+	mux.Handle("GET /api/vehicles", s.authed(s.apiVehicles))
+	mux.Handle("GET /exports", s.authed(s.getExports))
+	mux.Handle("GET /exports/{file}", s.authed(s.getExport))
+}
+
+// filterForm is the filter as typed, to show it again.
+type filterForm struct {
+	From, To, Territory, Team, Vehicle, Mediateur string
+}
+
+// Query returns the filter as a query string, for links to the same
+// selection on another page or in a CSV.
+func (f filterForm) Query() string {
+	v := url.Values{}
+	for k, x := range map[string]string{"du": f.From, "au": f.To, "territoire": f.Territory, "equipe": f.Team, "vehicule": f.Vehicle, "mediateur": f.Mediateur} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+// errFilter is a filter the user must correct; its message is French.
+type errFilter struct {
+	status int
+	msg    string
+}
+
+func (e *errFilter) Error() string { return e.msg }
+
+// readFilter reads the filter of a report request. A viewer may not
+// filter by mediator: a mediator's activity is personal data about them.
+func (s *Server) readFilter(r *http.Request) (report.Filter, filterForm, error) {
+	q := r.URL.Query()
+	ff := filterForm{From: strings.TrimSpace(q.Get("du")), To: strings.TrimSpace(q.Get("au")), Territory: strings.TrimSpace(q.Get("territoire")),
+		Team: strings.TrimSpace(q.Get("equipe")), Vehicle: strings.TrimSpace(q.Get("vehicule")), Mediateur: strings.TrimSpace(q.Get("mediateur"))}
+	var f report.Filter
+	for _, d := range []struct {
+		in  string
+		out *time.Time
+	}{{ff.From, &f.From}, {ff.To, &f.To}} {
+		if d.in == "" {
+			continue
+		}
+		t, err := time.Parse("2006-01-02", d.in)
+		if err != nil {
+			return f, ff, &errFilter{http.StatusBadRequest, tr("filter_bad_date", d.in)}
+		}
+		*d.out = t
+	}
+	if ff.Territory != "" {
+		t, err := report.ParseTerritory(ff.Territory)
+		if err != nil {
+			return f, ff, &errFilter{http.StatusBadRequest, tr("filter_bad_territory", ff.Territory)}
+		}
+		f.Territory = t
+	}
+	f.Team, f.Vehicle, f.Mediateur = ff.Team, ff.Vehicle, ff.Mediateur
+	if f.Mediateur != "" && !whoOf(r).user.Role.SeesPersonalData() {
+		return f, ff, &errFilter{http.StatusForbidden, tr("filter_no_mediator")}
+	}
+	return f, ff, nil
+}
+
+// scopeOf is what the user may see, as report.Scope: an admin
+// everything; a coordinator, and a viewer given territories, those
+// territories only.
+func scopeOf(u *accounts.User) (report.Scope, error) {
+	if !u.Territorial() {
+		return report.Scope{}, nil
+	}
+	sc, err := report.ParseScope(u.Territories, nil)
+	if err != nil {
+		return sc, err
+	}
+	if len(sc.Territories) == 0 {
+		// Never "everything" by accident: a territorial user without a
+		// readable territory sees nothing.
+		return sc, &errFilter{http.StatusForbidden, tr("scope_empty")}
+	}
+	return sc, nil
+}
+
+// reportError turns the errors of a report into a status and a French
+// message; an unexpected error is logged and shown as internal.
+func (s *Server) reportError(r *http.Request, err error) (int, string) {
+	var ef *errFilter
+	switch {
+	case errors.As(err, &ef):
+		if ef.status == http.StatusForbidden {
+			s.audit(r, accounts.ActionDenied, r.URL.RequestURI())
+		}
+		return ef.status, ef.msg
+	case errors.Is(err, report.ErrOutOfScope):
+		s.audit(r, accounts.ActionDenied, r.URL.RequestURI())
+		return http.StatusForbidden, tr("filter_out_of_scope")
+	case errors.Is(err, report.ErrUnknownTerritory):
+		return http.StatusBadRequest, tr("filter_bad_territory", r.URL.Query().Get("territoire"))
+	case errors.Is(err, report.ErrBadFilter):
+		return http.StatusBadRequest, tr("filter_bad_period")
+	}
+	s.log.Error("report failed", "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError, tr("internal_error")
+}
+
+// auditReport records a report read that touches personal data: a
+// filter on a mediator.
+func (s *Server) auditReport(r *http.Request, f report.Filter) {
+	if f.Mediateur != "" {
+		s.audit(r, accounts.ActionPersonalRead, r.URL.RequestURI())
+	}
+}
+
+func (s *Server) options() report.Options { return report.Options{Now: s.cfg.Now} }
+
+// reportPage is what every report page gets besides its report.
+type reportPage struct {
+	Filter     filterForm
+	Applied    report.Applied
+	Scope      []string // the user's territories, named
+	Mediators  bool     // whether the mediator filter is offered
+	Problem    string
+	ExportLink string
+}
+
+func (s *Server) reportPage(r *http.Request, ff filterForm) reportPage {
+	u := &whoOf(r).user
+	rp := reportPage{Filter: ff, Mediators: u.Role.SeesPersonalData()}
+	if u.Territorial() {
+		for _, c := range u.Territories {
+			if t, err := report.ParseTerritory(c); err == nil {
+				rp.Scope = append(rp.Scope, t.Name()+" ("+t.String()+")")
+			}
+		}
+	}
+	return rp
+}
+
+// withApplied fills the form's empty dates with the period the report
+// used, so that the reader sees which dates the defaults meant.
+func (rp *reportPage) withApplied(a report.Applied) {
+	rp.Applied = a
+	if rp.Filter.From == "" {
+		rp.Filter.From = a.From
+	}
+	if rp.Filter.To == "" {
+		rp.Filter.To = a.To
+	}
+}
+
+type overviewData struct {
+	reportPage
+	O      *report.Overview
+	Tiles  []tile
+	Months Chart
+	Themes Chart
+}
+
+// tile is one headline figure with its previous-period comparison.
+type tile struct {
+	ID, Label, Value, Delta string
+}
+
+func (s *Server) computeOverview(r *http.Request) (*report.Overview, report.Filter, filterForm, error) {
+	f, ff, err := s.readFilter(r)
+	if err != nil {
+		return nil, f, ff, err
+	}
+	sc, err := scopeOf(&whoOf(r).user)
+	if err != nil {
+		return nil, f, ff, err
+	}
+	ov, err := report.ComputeOverview(r.Context(), s.cfg.Reports, f, sc, s.options())
+	return ov, f, ff, err
+}
+
+func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) {
+	if !s.reportsReady(w, r) {
+		return
+	}
+	ov, f, ff, err := s.computeOverview(r)
+	d := overviewData{reportPage: s.reportPage(r, ff)}
+	p := s.page(r, "title_overview", &d)
+	if err != nil {
+		status, msg := s.reportError(r, err)
+		d.Problem = msg
+		s.render(w, r, status, "overview", p)
+		return
+	}
+	s.auditReport(r, f)
+	d.withApplied(ov.Filter)
+	d.O = ov
+	d.ExportLink = "/exports/indicateurs.csv" + d.Filter.Query()
+	h, prev := ov.Headline, ov.Previous
+	d.Tiles = []tile{
+		{"accompagnements", tr("ind_accompagnements"), frInt(h.Accompagnements), delta(h.Accompagnements, prev.Accompagnements)},
+		{"activites", tr("ind_activites"), frInt(h.Activites), delta(h.Activites, prev.Activites)},
+		{"individuels", tr("ind_individuels"), frInt(h.Individuels), delta(h.Individuels, prev.Individuels)},
+		{"collectifs", tr("ind_collectifs"), frInt(h.Collectifs), delta(h.Collectifs, prev.Collectifs)},
+		{"beneficiaires", tr("ind_beneficiaires"), frInt(h.Beneficiaires), delta(h.Beneficiaires, prev.Beneficiaires)},
+		{"heures", tr("ind_heures"), frDec(h.Heures), delta(h.Minutes, prev.Minutes)},
+		{"communes", tr("ind_communes"), frInt(h.Communes), delta(h.Communes, prev.Communes)},
+		{"pass", tr("ind_pass"), frInt(h.PassNumerique), delta(h.PassNumerique, prev.PassNumerique)},
+	}
+	d.Months = Chart{Title: tr("chart_months"), Desc: tr("chart_months_desc")}
+	for _, m := range ov.Mois {
+		d.Months.Bars = append(d.Months.Bars, Bar{Label: m.Label, Value: float64(m.Accompagnements)})
+	}
+	d.Themes = Chart{Title: tr("chart_themes"), Desc: tr("chart_themes_desc")}
+	for _, c := range ov.Thematiques {
+		if c.Count > 0 && len(d.Themes.Bars) < 12 {
+			d.Themes.Bars = append(d.Themes.Bars, Bar{Label: c.Label, Value: float64(c.Count)})
+		}
+	}
+	s.render(w, r, http.StatusOK, "overview", p)
+}
+
+// delta writes the change from the previous period: "+12 % par rapport
+// à la période précédente (40)".
+func delta(now, before int) string {
+	switch {
+	case before == 0 && now == 0:
+		return tr("delta_none")
+	case before == 0:
+		return tr("delta_new")
+	}
+	pct := float64(now-before) / float64(before)
+	sign := "+"
+	if pct < 0 {
+		sign = "−"
+		pct = -pct
+	}
+	return tr("delta", sign+frPct(pct), frInt(before))
+}
+
+func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request) {
+	if !s.reportsReady(w, r) {
+		return
+	}
+	ov, f, _, err := s.computeOverview(r)
+	if err != nil {
+		status, msg := s.reportError(r, err)
+		writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
+		return
+	}
+	s.auditReport(r, f)
+	writeJSON(w, http.StatusOK, ov)
+}
+
+// reportsReady answers 503 when the hub's store cannot compute reports.
+func (s *Server) reportsReady(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Reports != nil {
+		return true
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": tr("reports_unavailable")})
+	} else {
+		http.Error(w, tr("reports_unavailable"), http.StatusServiceUnavailable)
+	}
+	return false
+}
+
+type coverageData struct {
+	reportPage
+	C      *report.Coverage
+	Groups Chart
+}
+
+// report runs one of the report package's computations with the
+// request's filter and the user's scope.
+func runReport[T any](s *Server, r *http.Request, compute func(*http.Request, report.Filter, report.Scope) (T, error)) (T, report.Filter, filterForm, error) {
+	var zero T
+	f, ff, err := s.readFilter(r)
+	if err != nil {
+		return zero, f, ff, err
+	}
+	sc, err := scopeOf(&whoOf(r).user)
+	if err != nil {
+		return zero, f, ff, err
+	}
+	v, err := compute(r, f, sc)
+	return v, f, ff, err
+}
+
+func (s *Server) coverage(r *http.Request, f report.Filter, sc report.Scope) (*report.Coverage, error) {
+	return report.ComputeCoverage(r.Context(), s.cfg.Reports, f, sc, s.options())
+}
+
+func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) {
+	if !s.reportsReady(w, r) {
+		return
+	}
+	c, f, ff, err := runReport(s, r, s.coverage)
+	d := coverageData{reportPage: s.reportPage(r, ff)}
+	p := s.page(r, "title_coverage", &d)
+	if err != nil {
+		status, msg := s.reportError(r, err)
+		d.Problem = msg
+		s.render(w, r, status, "coverage", p)
+		return
+	}
+	s.auditReport(r, f)
+	d.withApplied(c.Filter)
+	d.C = c
+	title := tr("chart_cover_epci")
+	if c.NiveauGroupes == "commune" {
+		title = tr("chart_cover_commune")
+	}
+	d.Groups = Chart{Title: title, Desc: tr("chart_cover_desc"), Format: func(v float64) string { return frPct(v) }}
+	for _, g := range c.Groupes {
+		d.Groups.Bars = append(d.Groups.Bars, Bar{Label: g.Label, Value: g.Part, Note: tr("cover_note", g.Visitees, g.Communes)})
+	}
+	s.render(w, r, http.StatusOK, "coverage", p)
+}
+
+func (s *Server) apiCoverage(w http.ResponseWriter, r *http.Request) {
+	if !s.reportsReady(w, r) {
+		return
+	}
+	c, f, _, err := runReport(s, r, s.coverage)
+	if err != nil {
+		status, msg := s.reportError(r, err)
+		writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
+		return
+	}
+	s.auditReport(r, f)
+	writeJSON(w, http.StatusOK, c)
+}
+
+type toursData struct {
+	reportPage
+	V      *report.Vehicles
+	Stops  Chart
+	Viewer bool
+}
+
+// vehicles computes the vehicles report; a viewer's has no mediators
+// (names of people), a reader with them is audited.
+func (s *Server) vehicles(r *http.Request, f report.Filter, sc report.Scope) (*report.Vehicles, error) {
+	v, err := report.ComputeVehicles(r.Context(), s.cfg.Reports, f, sc, s.options())
+	if err != nil {
+		return nil, err
+	}
+	if !whoOf(r).user.Role.SeesPersonalData() {
+		v.Mediateurs = nil
+	} else if len(v.Mediateurs) > 0 {
+		s.audit(r, accounts.ActionPersonalRead, "mediateurs "+r.URL.RequestURI())
+	}
+	return v, nil
+}
+
+func (s *Server) getTours(w http.ResponseWriter, r *http.Request) {
+	if !s.reportsReady(w, r) {
+		return
+	}
+	v, f, ff, err := runReport(s, r, s.vehicles)
+	d := toursData{reportPage: s.reportPage(r, ff), Viewer: !whoOf(r).user.Role.SeesPersonalData()}
+	p := s.page(r, "title_tours", &d)
+	if err != nil {
+		status, msg := s.reportError(r, err)
+		d.Problem = msg
+		s.render(w, r, status, "tours", p)
+		return
+	}
+	s.auditReport(r, f)
+	d.withApplied(v.Filter)
+	d.V = v
+	d.Stops = Chart{Title: tr("chart_vehicles"), Desc: tr("chart_vehicles_desc")}
+	for _, row := range v.Vehicules {
+		label := row.Vehicule
+		if label == "" {
+			label = tr("vehicle_of_device", row.Appareil)
+		}
+		d.Stops.Bars = append(d.Stops.Bars, Bar{Label: label, Value: float64(row.Accompagnements)})
+	}
+	s.render(w, r, http.StatusOK, "tours", p)
+}
+
+func (s *Server) apiVehicles(w http.ResponseWriter, r *http.Request) {
+	if !s.reportsReady(w, r) {
+		return
+	}
+	v, f, _, err := runReport(s, r, s.vehicles)
+	if err != nil {
+		status, msg := s.reportError(r, err)
+		writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
+		return
+	}
+	s.auditReport(r, f)
+	writeJSON(w, http.StatusOK, v)
+}
