@@ -185,9 +185,6 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 	if err := s.putRecs.exec(ctx, tx, args); err != nil {
 		return start, 0, fmt.Errorf("writing records of device %s: %w", deviceID, err)
 	}
-	if err := s.putFacts(ctx, tx, order); err != nil { // hub/report's facts, in step with the records
-		return start, 0, fmt.Errorf("device %s: %w", deviceID, err)
-	}
 	for _, p := range order {
 		if p.scrub {
 			if err := scrub(ctx, tx, p); err != nil {

@@ -16,10 +16,10 @@ import (
 
 // The fact tables (schema/hub/0002_facts.sql) hold the statistical fields
 // of every live record in indexed columns, for hub/report. They are
-// rewritten from the merged state of each record a batch touches, in the
-// batch's transaction (putFacts, called by ApplyBatch), so that the
-// indicators always agree with the records; an existing hub builds them
-// from its records once, at open (backfillFacts).
+// rewritten from the merged state of each record the change log names,
+// following the log (facts_follow.go), so that the indicators always agree
+// with the records; an existing hub builds them from its records once, at
+// open (backfillFacts).
 //
 // Facts are derived data and must never stop the sync: a record whose
 // state does not decode gets no facts (and a warning), it does not fail
@@ -182,21 +182,6 @@ func (t *factTable) put(ctx context.Context, tx *sql.Tx, args []any) error {
 			args = args[n*wd:]
 		}
 		st.Close()
-	}
-	return nil
-}
-
-// putFacts rewrites the facts of the records a batch merged, in its
-// transaction (ApplyBatch's hook).
-func (s *Store) putFacts(ctx context.Context, tx *sql.Tx, order []*pending) error {
-	w := s.newFactWriter()
-	for _, p := range order {
-		if p.dirty {
-			w.add(p.id, p.kind, p.team, p.st)
-		}
-	}
-	if err := w.flush(ctx, tx); err != nil {
-		return fmt.Errorf("writing facts: %w", err)
 	}
 	return nil
 }
@@ -375,7 +360,12 @@ func (s *Store) rebuildFacts(ctx context.Context, tx *sql.Tx) (int, error) {
 			return total, err
 		}
 		if len(recs) == 0 {
-			return total, nil
+			// The facts now cover the whole change log.
+			var end int64
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(hseq), 0) FROM changes`).Scan(&end); err != nil {
+				return total, err
+			}
+			return total, setFactsCursor(ctx, tx, end)
 		}
 		w := s.newFactWriter()
 		for _, r := range recs {

@@ -186,9 +186,13 @@ func allTeams(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	return teams, rows.Err()
 }
 
-// readTx runs fn in a read-only transaction, so a report's queries see one
-// state of the facts.
+// readTx brings the facts up to the end of the change log, then runs fn
+// in a read-only transaction, so a report's queries see one state of the
+// facts.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.catchUpFacts(ctx); err != nil {
+		return err
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err

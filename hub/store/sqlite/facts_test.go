@@ -386,8 +386,30 @@ func TestFactsBackfillAtOpen(t *testing.T) {
 		t.Errorf("after backfill\n%s\nwant\n%s", after, before)
 	}
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM facts_meta`).Scan(&n); err != nil || n != 0 {
+	if err := s.r.QueryRow(`SELECT count(*) FROM facts_meta WHERE key = 'backfill'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("backfill flag left: %d %v", n, err)
+	}
+}
+
+// Facts are written off the ingest path: with no report asked for, the
+// background follower brings them to the end of the change log shortly
+// after the pushes pause, and records its cursor with them.
+func TestFactsFollowTheLog(t *testing.T) {
+	w := seedFacts(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var end, cursor, facts int64
+		if err := w.s.r.QueryRow(`SELECT (SELECT max(hseq) FROM changes),
+			coalesce((SELECT value FROM facts_meta WHERE key = 'hseq'), 0), (SELECT count(*) FROM activity_facts)`).Scan(&end, &cursor, &facts); err != nil {
+			t.Fatal(err)
+		}
+		if end > 0 && cursor == end && facts > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("facts not caught up in the background: log end %d, cursor %d, %d activity facts", end, cursor, facts)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"numeribus/hub/store"
@@ -66,6 +67,12 @@ type Store struct {
 	ckStop, ckDone chan struct{}
 	ckMu           sync.Mutex
 	closeOnce      sync.Once
+
+	// The fact tables' follower (facts_follow.go): facts cover the change
+	// log up to factsAt; factsMu serialises catch-ups.
+	factsAt                         atomic.Int64
+	factsMu                         sync.Mutex
+	factsKick, factsStop, factsDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,6 +132,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startFactsFollower()
 	return s, nil
 }
 
@@ -175,6 +183,7 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 
 // checkpointed asks for a background checkpoint (after a commit).
 func (s *Store) checkpointed() {
+	s.factsChanged()
 	select {
 	case s.kick <- struct{}{}:
 	default: // one is already asked for
@@ -237,6 +246,10 @@ func (s *Store) Path() string { return s.path }
 // Close closes the store's connections.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.factsStop != nil {
+			close(s.factsStop)
+			<-s.factsDone
+		}
 		if s.ckStop != nil {
 			close(s.ckStop)
 			<-s.ckDone
