@@ -5,6 +5,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X numeribus/agent/cli.Version=$(VERSION) -X numeribus/hub/cli.Version=$(VERSION)
 BENCH_OUT ?= .bench/results.json
 BENCH_SYNC_OUT ?= .bench/sync.json
+BENCH_REPORT_OUT ?= .bench/report.json
 DEMO_DIR  ?= demo-data
 # Packages with storage, sync or ordering code: always run with -race.
 # The end-to-end sync tests (internal/e2e) run here only, under the race
@@ -42,10 +43,11 @@ lint: ## gofmt and go vet
 	 if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent) and $(BENCH_SYNC_OUT) (sync)
-	@mkdir -p $(dir $(BENCH_OUT)) $(dir $(BENCH_SYNC_OUT))
+bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent), $(BENCH_SYNC_OUT) (sync), $(BENCH_REPORT_OUT) (dashboard)
+	@mkdir -p $(dir $(BENCH_OUT)) $(dir $(BENCH_SYNC_OUT)) $(dir $(BENCH_REPORT_OUT))
 	$(GO) run ./agent/agentbench -out $(BENCH_OUT)
 	NUMERIBUS_BENCH_SYNC_OUT=$(abspath $(BENCH_SYNC_OUT)) $(GO) test ./internal/e2e -run '^$$' -bench '^BenchmarkSync$$' -benchtime 1x -timeout 20m
+	NUMERIBUS_BENCH_REPORT_OUT=$(abspath $(BENCH_REPORT_OUT)) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkOverview1M$$' -benchtime 1x -timeout 20m
 
 demo: build ## a hub on loopback, an enrolled agent, seeded and synced, the hub's stats (Ctrl-C stops)
 	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) bash .ci/demo.sh
