@@ -26,6 +26,9 @@ type VehicleRow struct {
 	// Arrets: stops made — realised stops of the vehicle, and stops an
 	// activity of it was recorded at.
 	Arrets int `json:"arrets"`
+	// Planifies: stops planned for the vehicle in the period (at the hub
+	// or on a laptop), made or not — to set against Arrets.
+	Planifies int `json:"planifies"`
 	// Communes: distinct communes of its activities and realised stops.
 	Communes   int    `json:"communes"`
 	Mediateurs int    `json:"mediateurs"`
@@ -120,10 +123,14 @@ func ComputeVehicles(ctx context.Context, src Source, f Filter, s Scope, o Optio
 	// mediator filter only the stops of their activities do.
 	if q.Mediateur == "" {
 		err = src.TourStops(ctx, q, func(t *TourStopFact) error {
-			if !t.Realise || t.Vehicule == "" {
+			if t.Vehicule == "" {
 				return nil
 			}
 			v := veh(t.Vehicule, "")
+			v.row.Planifies++
+			if !t.Realise {
+				return nil
+			}
 			v.stops[t.ID] = struct{}{}
 			if t.Commune != "" {
 				v.communes[t.Commune] = struct{}{}

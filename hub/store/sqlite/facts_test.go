@@ -436,6 +436,16 @@ func TestCoverageAndVehicles(t *testing.T) {
 	if err != nil || cv.Visitees != 2 || cv.NiveauGroupes != "epci" {
 		t.Errorf("dep coverage: %v %+v", err, cv)
 	}
+	// Stops of Numéribus 3: one made and one not, from its laptop, and
+	// one planned at the hub (a hub-authored change the facts follow too).
+	w.apply(t, w.dev54, change.OpUpsert, &domain.TourStop{ID: newID(31), Vehicule: "Numéribus 3", Date: "2026-03-02",
+		Lieu: "Place de la mairie", Commune: "54395", Realise: true})
+	w.apply(t, w.dev54, change.OpUpsert, &domain.TourStop{ID: newID(32), Vehicule: "Numéribus 3", Date: "2026-03-09",
+		Lieu: "Salle des fêtes", Commune: "54329"})
+	if _, err := w.s.PlanStops(ctx, "cd54", []domain.TourStop{{Vehicule: "Numéribus 3", Date: "2026-06-01",
+		Lieu: "Médiathèque", Commune: "54395", Equipe: "cd54"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	vs, err := report.ComputeVehicles(ctx, w.s, year2026, report.Scope{}, report.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -446,7 +456,8 @@ func TestCoverageAndVehicles(t *testing.T) {
 			n3 = &vs.Vehicules[i]
 		}
 	}
-	if n3 == nil || n3.Activites != 3 || n3.Accompagnements != 10 || n3.Communes != 2 || n3.Mediateurs != 2 || n3.Dernier != "2026-04-01" {
+	if n3 == nil || n3.Activites != 3 || n3.Accompagnements != 10 || n3.Communes != 2 || n3.Mediateurs != 2 || n3.Dernier != "2026-04-01" ||
+		n3.Planifies != 3 || n3.Arrets != 1 {
 		t.Errorf("vehicles: %+v", vs.Vehicules)
 	}
 }
