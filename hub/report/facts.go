@@ -48,9 +48,13 @@ type Query struct {
 	Teams     []string
 	Vehicle   string // "" for any
 	Mediateur string // "" for any
-	// Light asks only for the fields of [ActivityFact.Light]: cheaper
-	// scans for the comparison period.
+	// Light asks only for the fields of [Light]: cheaper scans for the
+	// comparison period.
 	Light bool
+	// Statistical asks only for the fields of [Statistical], those the
+	// overview aggregates: a million-activity hub's département-year scan
+	// skips the places, team, device, vehicle, mediator and stop columns.
+	Statistical bool
 }
 
 // ActivityFact is the statistical content of one activity: what the
@@ -95,6 +99,10 @@ type ActivityFact struct {
 // Light lists the fields a [Query] with Light fills: Day, Commune, Type,
 // Duree, Participants, Beneficiaires, PassNumerique.
 const Light = "Day, Commune, Type, Duree, Participants, Beneficiaires, PassNumerique"
+
+// Statistical lists the fields a [Query] with Statistical fills: all but
+// ID, EPCI, Departement, Region, Team, Device, Vehicule, Mediateur and Arret.
+const Statistical = "all but ID, EPCI, Departement, Region, Team, Device, Vehicule, Mediateur, Arret"
 
 // BeneficiaryFact is the statistical content of one beneficiary.
 type BeneficiaryFact struct {

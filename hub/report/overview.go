@@ -1,8 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"numeribus/internal/domain"
@@ -281,9 +285,15 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 		b                                                                             Beneficiaires
 		orientes                                                                      int
 	)
+	// Meanwhile, on another read connection, the assessments and the
+	// previous period, which need nothing from the main scan.
+	side := make(chan sideResult, 1) // buffered: an early return leaks nothing
+	go func() { side <- overviewSide(ctx, src, q) }()
+
 	scan := q
 	scan.From = min(q.From, seriesFrom)
-	err = src.Activities(ctx, scan, func(a *ActivityFact) error {
+	scan.Statistical = true
+	perActivity := func(a *ActivityFact) error {
 		if a.Day >= seriesFrom {
 			m := &months[monthIndex(seriesStart, a.Day)]
 			m.m.Activites++
@@ -325,6 +335,16 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 			b.SansFiche++
 		}
 		return nil
+	}
+	// The scan's two halves of days run on two connections at once, the
+	// tallies serialised: reading the rows is most of the cost.
+	var scanMu sync.Mutex
+	err = inDayHalves(scan, func(part Query) error {
+		return src.Activities(ctx, part, func(a *ActivityFact) error {
+			scanMu.Lock()
+			defer scanMu.Unlock()
+			return perActivity(a)
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overview: reading activities: %w", err)
@@ -355,7 +375,7 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 		ids = append(ids, id)
 	}
 	known := 0
-	err = src.Beneficiaries(ctx, ids, func(bf *BeneficiaryFact) error {
+	countPerson := func(bf *BeneficiaryFact) error {
 		if _, ok := cur.bens[bf.ID]; !ok {
 			return nil
 		}
@@ -371,10 +391,23 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 		statuts.add(orNC(bf.StatutSocial), 1, 0)
 		residence.add(bf.Commune, 1, 0)
 		return nil
+	}
+	// Sorted ids walk the index in order; two halves read on two
+	// connections at once (the side work is done by now), the callback
+	// serialised.
+	slices.SortFunc(ids, func(a, b ident.ID) int { return bytes.Compare(a[:], b[:]) })
+	var mu sync.Mutex
+	err = inHalves(ids, func(part []ident.ID) error {
+		return src.Beneficiaries(ctx, part, func(bf *BeneficiaryFact) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return countPerson(bf)
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overview: reading beneficiaries: %w", err)
 	}
+
 	// Records deleted since: counted, their fields unknown.
 	unknown := len(cur.bens) - known
 	for _, t := range []tally{genres, ages, statuts} {
@@ -392,21 +425,67 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 	ov.StatutsSociaux = statuts.ranked(domain.StatutsSociaux.Codes)
 	ov.CommunesResidence = residence.communes()
 
-	if ov.Diagnostics, err = diagnostics(ctx, src, q); err != nil {
-		return nil, err
+	sr := <-side
+	if sr.err != nil {
+		return nil, sr.err
 	}
+	ov.Diagnostics, ov.Previous = sr.diag, sr.prev
+	return ov, nil
+}
 
-	// The period of equal length just before.
+// inDayHalves runs fn on the two halves of q's days at once (on q alone
+// when it spans less than two months).
+func inDayHalves(q Query, fn func(Query) error) error {
+	from, to := DayTime(q.From), DayTime(q.To)
+	if to.Sub(from) < 60*24*time.Hour {
+		return fn(q)
+	}
+	first, second := q, q
+	first.To = DayOf(from.Add(to.Sub(from) / 2))
+	second.From = DayOf(DayTime(first.To).AddDate(0, 0, 1))
+	other := make(chan error, 1)
+	go func() { other <- fn(second) }()
+	err := fn(first)
+	return errors.Join(err, <-other)
+}
+
+// inHalves runs fn on the two halves of ids at once (on one when few).
+func inHalves(ids []ident.ID, fn func([]ident.ID) error) error {
+	if len(ids) < 2048 {
+		return fn(ids)
+	}
+	half := len(ids) / 2
+	other := make(chan error, 1)
+	go func() { other <- fn(ids[half:]) }()
+	err := fn(ids[:half])
+	return errors.Join(err, <-other)
+}
+
+// sideResult is what overviewSide computes.
+type sideResult struct {
+	diag Diagnostics
+	prev Headline
+	err  error
+}
+
+// overviewSide computes the assessments part and the headline of the
+// period of equal length just before q's.
+func overviewSide(ctx context.Context, src Source, q Query) sideResult {
+	var r sideResult
+	if r.diag, r.err = diagnostics(ctx, src, q); r.err != nil {
+		return r
+	}
 	n := int(DayTime(q.To).Sub(DayTime(q.From)).Hours()/24+0.5) + 1
 	prevTo := DayTime(q.From).AddDate(0, 0, -1)
 	prev := q
 	prev.From, prev.To, prev.Light = DayOf(prevTo.AddDate(0, 0, -(n-1))), DayOf(prevTo), true
 	ph := newHeadline(prev.From, prev.To)
 	if err := src.Activities(ctx, prev, func(a *ActivityFact) error { ph.add(a); return nil }); err != nil {
-		return nil, fmt.Errorf("overview: reading the previous period: %w", err)
+		r.err = fmt.Errorf("overview: reading the previous period: %w", err)
+		return r
 	}
-	ov.Previous = ph.done()
-	return ov, nil
+	r.prev = ph.done()
+	return r
 }
 
 // diagnostics computes the assessments part. Assessments have no vehicle:

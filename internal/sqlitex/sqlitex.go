@@ -32,10 +32,11 @@ var pragmas = []string{
 	"temp_store(MEMORY)",
 }
 
-// DSN returns the data source name for the file at p.
-func DSN(p string, readOnly bool) string {
+// DSN returns the data source name for the file at p; extra pragmas
+// follow the defaults.
+func DSN(p string, readOnly bool, extra ...string) string {
 	q := url.Values{}
-	for _, pr := range pragmas {
+	for _, pr := range append(pragmas[:len(pragmas):len(pragmas)], extra...) {
 		q.Add("_pragma", pr)
 	}
 	if readOnly {
@@ -60,8 +61,8 @@ func OpenWriter(p string) (*sql.DB, error) {
 }
 
 // OpenReader opens a pool of read-only connections.
-func OpenReader(p string, conns int) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", DSN(p, true))
+func OpenReader(p string, conns int, extra ...string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", DSN(p, true, extra...))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s for reading: %w", p, err)
 	}

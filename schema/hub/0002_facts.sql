@@ -73,7 +73,10 @@ CREATE TABLE beneficiary_facts (
     tranche_age   TEXT NOT NULL,
     statut_social TEXT NOT NULL,
     suivi         INTEGER NOT NULL,
-    premier       INTEGER NOT NULL
+    premier       INTEGER NOT NULL,
+    -- Day of the person's first individual activity (NULL: none), kept by
+    -- the facts follower so that "nouveaux" needs no look-up per person.
+    premiere_activite INTEGER
 ) WITHOUT ROWID;
 
 -- Assessments and stops are clustered like activities, for the same

@@ -360,6 +360,10 @@ func (s *Store) rebuildFacts(ctx context.Context, tx *sql.Tx) (int, error) {
 			return total, err
 		}
 		if len(recs) == 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE beneficiary_facts SET premiere_activite =
+				(SELECT min(day) FROM activity_facts a WHERE a.beneficiaire = beneficiary_facts.id)`); err != nil {
+				return total, err
+			}
 			// The facts now cover the whole change log.
 			var end int64
 			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(hseq), 0) FROM changes`).Scan(&end); err != nil {

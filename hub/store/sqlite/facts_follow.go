@@ -72,6 +72,12 @@ func (s *Store) factsStep(ctx context.Context) error {
 		return err
 	}
 	if to > from {
+		// The people whose first activity may change: those of the
+		// activities before and after this step, and those rewritten.
+		people, err := stepPeople(ctx, tx, from, to, nil)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, kind, team, state FROM records
 			WHERE id IN (SELECT record_id FROM changes WHERE hseq > ? AND hseq <= ?)`, from, to)
 		if err != nil {
@@ -101,6 +107,12 @@ func (s *Store) factsStep(ctx context.Context) error {
 			return err
 		}
 		if err := w.flush(ctx, tx); err != nil {
+			return err
+		}
+		if people, err = stepPeople(ctx, tx, from, to, people); err != nil {
+			return err
+		}
+		if err := setFirstActivities(ctx, tx, people); err != nil {
 			return err
 		}
 		if err := setFactsCursor(ctx, tx, to); err != nil {
@@ -181,4 +193,49 @@ func (s *Store) factsFollower() {
 			s.log.Warn("facts follower", "err", err)
 		}
 	}
+}
+
+// stepPeople adds to people the beneficiaries of the activities changed
+// in (from, to] as their facts stand now, and the beneficiaries changed.
+func stepPeople(ctx context.Context, tx *sql.Tx, from, to int64, people map[ident.ID]struct{}) (map[ident.ID]struct{}, error) {
+	if people == nil {
+		people = map[ident.ID]struct{}{}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT beneficiaire FROM activity_facts
+		WHERE id IN (SELECT record_id FROM changes WHERE hseq > ?1 AND hseq <= ?2 AND kind = 'activity') AND beneficiaire IS NOT NULL
+		UNION SELECT record_id FROM changes WHERE hseq > ?1 AND hseq <= ?2 AND kind = 'beneficiary'`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("finding the people of a facts step: %w", err)
+	}
+	defer rows.Close()
+	var idb []byte
+	for rows.Next() {
+		if err := rows.Scan(&idb); err != nil {
+			return nil, err
+		}
+		var id ident.ID
+		copy(id[:], idb)
+		people[id] = struct{}{}
+	}
+	return people, rows.Err()
+}
+
+// setFirstActivities recomputes the day of the first individual activity
+// of each person (an index seek each, on activity_facts(beneficiaire, day)).
+func setFirstActivities(ctx context.Context, tx *sql.Tx, people map[ident.ID]struct{}) error {
+	if len(people) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `UPDATE beneficiary_facts
+		SET premiere_activite = (SELECT min(day) FROM activity_facts WHERE beneficiaire = ?1) WHERE id = ?1`)
+	if err != nil {
+		return fmt.Errorf("first activities: %w", err)
+	}
+	defer st.Close()
+	for id := range people {
+		if _, err := st.ExecContext(ctx, id[:]); err != nil {
+			return fmt.Errorf("first activities: %w", err)
+		}
+	}
+	return nil
 }

@@ -205,21 +205,28 @@ const activityCols = `id, day, commune, epci, departement, region, team, device,
 	type_lieu, participants, beneficiaire, suivis, thematiques, demarches, materiel, structure_partenaire, autonomie,
 	oriente, structure_redirection, niveau, pass_numerique, arret, deja_accompagne, genres, tranches_age, statuts_sociaux`
 
+const activityStatCols = `day, commune, type, duree, type_lieu, participants, beneficiaire, suivis, thematiques,
+	demarches, materiel, structure_partenaire, autonomie, oriente, structure_redirection, niveau, pass_numerique,
+	deja_accompagne, genres, tranches_age, statuts_sociaux`
+
 const activityLightCols = `id, day, commune, type, duree, participants, beneficiaire, suivis, pass_numerique`
 
 // Activities implements report.Source.
 func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.ActivityFact) error) error {
 	return s.readTx(ctx, func(tx *sql.Tx) error {
 		cols := activityCols
-		if q.Light {
+		switch {
+		case q.Light:
 			cols = activityLightCols
+		case q.Statistical:
+			cols = activityStatCols
 		}
 		fq, err := s.buildQuery(ctx, tx, "activity_facts", cols, q, tableOpts{vehicule: true, mediateur: true})
 		if err != nil {
 			return err
 		}
 		devices := map[int64]string{}
-		if !q.Light {
+		if !q.Light && !q.Statistical {
 			if devices, err = deviceNames(ctx, tx); err != nil {
 				return err
 			}
@@ -238,9 +245,14 @@ func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.
 			them, dem, mat          int64
 		)
 		for rows.Next() {
-			if q.Light {
+			switch {
+			case q.Light:
 				err = rows.Scan(&id, &a.Day, &a.Commune, &a.Type, &a.Duree, &a.Participants, &ben, &suivis, &a.PassNumerique)
-			} else {
+			case q.Statistical:
+				err = rows.Scan(&a.Day, &a.Commune, &a.Type, &a.Duree, &a.TypeLieu, &a.Participants, &ben, &suivis,
+					&them, &dem, &mat, &a.StructurePartenaire, &a.Autonomie, &oriente, &a.StructureRedirection,
+					&a.Niveau, &a.PassNumerique, &a.DejaAccompagne, &genres, &tranches, &stats)
+			default:
 				err = rows.Scan(&id, &a.Day, &a.Commune, &a.EPCI, &a.Departement, &a.Region, &a.Team, &device,
 					&a.Vehicule, &a.Mediateur, &a.Type, &a.Duree, &a.TypeLieu, &a.Participants, &ben, &suivis,
 					&them, &dem, &mat, &a.StructurePartenaire, &a.Autonomie, &oriente, &a.StructureRedirection,
@@ -259,7 +271,7 @@ func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.
 				suivis = suivis[16:]
 			}
 			if !q.Light {
-				a.Device = devices[device]
+				a.Device = devices[device] // "" for Statistical
 				a.Thematiques, a.Demarches, a.Materiel = report.Set(them), report.Set(dem), report.Set(mat)
 				a.Oriente = oriente
 				a.Arret = ident.ID{}
@@ -336,8 +348,7 @@ func (s *Store) Beneficiaries(ctx context.Context, ids []ident.ID, fn func(*repo
 			if st == nil {
 				var err error
 				st, err = tx.PrepareContext(ctx, `SELECT b.id, b.commune, b.genre, b.tranche_age, b.statut_social, b.suivi, b.premier,
-					(SELECT min(a.day) FROM activity_facts a WHERE a.beneficiaire = b.id)
-					FROM beneficiary_facts b WHERE b.id IN (`+placeholders(n)+`)`)
+					b.premiere_activite FROM beneficiary_facts b WHERE b.id IN (`+placeholders(n)+`)`)
 				if err != nil {
 					return fmt.Errorf("reading beneficiary facts: %w", err)
 				}

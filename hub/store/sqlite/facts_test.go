@@ -359,6 +359,37 @@ func TestActivitiesCSV(t *testing.T) {
 	}
 }
 
+// "Nouveaux" rests on each person's first activity, which the facts
+// follower keeps: deleting the 2025 session of the followed person makes
+// her new in 2026; the backfill at open computes the same.
+func TestNewPeopleFollowDeletes(t *testing.T) {
+	w := seedFacts(t)
+	f := year2026
+	f.Territory = mustTerritory(t, "dep:54")
+	if got := overview(t, w.s, f, report.Scope{}).Beneficiaires.Nouveaux; got != 1 {
+		t.Fatalf("nouveaux before: %d, want 1", got)
+	}
+	w.apply(t, w.dev54, change.OpDelete, &domain.Activity{ID: newID(14)})
+	if got := overview(t, w.s, f, report.Scope{}).Beneficiaires.Nouveaux; got != 2 {
+		t.Fatalf("nouveaux after deleting her 2025 session: %d, want 2", got)
+	}
+	if _, err := w.s.w.Exec(`UPDATE beneficiary_facts SET premiere_activite = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.w.Exec(`INSERT INTO facts_meta(key, value) VALUES ('backfill', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	w.s.Close()
+	s, err := Open(context.Background(), w.path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := overview(t, s, f, report.Scope{}).Beneficiaires.Nouveaux; got != 2 {
+		t.Fatalf("nouveaux after the backfill: %d, want 2", got)
+	}
+}
+
 func TestFactsBackfillAtOpen(t *testing.T) {
 	w := seedFacts(t)
 	ctx := context.Background()

@@ -45,6 +45,13 @@ type Options struct {
 // readConns is the size of the read pool.
 const readConns = 4
 
+// readPragmas size the read connections for the dashboard's reports, which
+// scan a territory's year of facts (about 125,000 rows for a département
+// on a hub of a million activities): the file is mapped rather than read
+// page by page with a system call each, and each connection keeps a
+// larger page cache between requests.
+var readPragmas = []string{"mmap_size(1073741824)", "cache_size(-32768)"}
+
 // Store is an open hub store, safe for concurrent use.
 type Store struct {
 	path string
@@ -114,7 +121,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	r, err := sqlitex.OpenReader(path, readConns)
+	r, err := sqlitex.OpenReader(path, readConns, readPragmas...)
 	if err != nil {
 		w.Close()
 		return nil, err
