@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,25 @@ func (b *browser) html() string {
 		b.t.Fatalf("page HTML: %v", err)
 	}
 	return s
+}
+
+// waitURL waits until the page's address holds part and the page is
+// loaded: a form submitted by a click navigates asynchronously, and the
+// page before may hold the very elements the next step waits for.
+func (b *browser) waitURL(part string) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](
+			`location.href.includes(`+strconv.Quote(part)+`) && document.readyState === "complete"`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("page address never held %q (last error: %v)", part, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (b *browser) location() string {
@@ -222,7 +242,10 @@ func TestBrowserReports(t *testing.T) {
 	b.do("overview", chromedp.Navigate(b.base+"/apercu"), chromedp.WaitVisible(css("#filter-form")),
 		chromedp.SetValue(css("#f-du"), "2026-03-01"), chromedp.SetValue(css("#f-au"), "2026-05-31"),
 		chromedp.SendKeys(css("#f-territoire"), "54"),
-		chromedp.Click(css("#filter-submit")), chromedp.WaitVisible(css("#applied")))
+		chromedp.Click(css("#filter-submit")))
+	// The page before the submit has #applied too: wait for the new one.
+	b.waitURL("du=2026-03-01")
+	b.do("filtered overview", chromedp.WaitVisible(css("#applied")))
 	if v := b.text("#tile-accompagnements .value"); v != itoa(seed54Acc) {
 		t.Fatalf("accompagnements shown %q, want %d", v, seed54Acc)
 	}
