@@ -18,9 +18,12 @@ import (
 // an error from fn stops the iteration and is returned.
 type Source interface {
 	// Activities calls fn for each activity matching q, in no particular
-	// order. With q.Light only the fields of [ActivityFact.Light] are
+	// order. With q.Statistical only the fields of [Statistical] are
 	// filled.
 	Activities(ctx context.Context, q Query, fn func(*ActivityFact) error) error
+	// Sums returns the totals of the activities matching q, computed in
+	// the source (a headline needs no row by row reading).
+	Sums(ctx context.Context, q Query) (Sums, error)
 	// Beneficiaries calls fn for the facts of the beneficiaries of ids that
 	// are known (a deleted record has none), in no particular order.
 	Beneficiaries(ctx context.Context, ids []ident.ID, fn func(*BeneficiaryFact) error) error
@@ -48,9 +51,6 @@ type Query struct {
 	Teams     []string
 	Vehicle   string // "" for any
 	Mediateur string // "" for any
-	// Light asks only for the fields of [Light]: cheaper scans for the
-	// comparison period.
-	Light bool
 	// Statistical asks only for the fields of [Statistical], those the
 	// overview aggregates: a million-activity hub's département-year scan
 	// skips the places, team, device, vehicle, mediator and stop columns.
@@ -96,9 +96,15 @@ type ActivityFact struct {
 	Genres, TranchesAge, StatutsSociaux []int
 }
 
-// Light lists the fields a [Query] with Light fills: Day, Commune, Type,
-// Duree, Participants, Beneficiaires, PassNumerique.
-const Light = "Day, Commune, Type, Duree, Participants, Beneficiaires, PassNumerique"
+// Sums are the totals of a set of activities: what a [Headline] shows.
+type Sums struct {
+	Activites, Collectifs int
+	Participants          int // accompagnements
+	Minutes               int
+	PassNumerique         int
+	Communes              int // distinct, activities without one aside
+	Beneficiaires         int // distinct beneficiary records, workshop participants included
+}
 
 // Statistical lists the fields a [Query] with Statistical fills: all but
 // ID, EPCI, Departement, Region, Team, Device, Vehicule, Mediateur and Arret.

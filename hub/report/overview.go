@@ -478,13 +478,16 @@ func overviewSide(ctx context.Context, src Source, q Query) sideResult {
 	n := int(DayTime(q.To).Sub(DayTime(q.From)).Hours()/24+0.5) + 1
 	prevTo := DayTime(q.From).AddDate(0, 0, -1)
 	prev := q
-	prev.From, prev.To, prev.Light = DayOf(prevTo.AddDate(0, 0, -(n-1))), DayOf(prevTo), true
-	ph := newHeadline(prev.From, prev.To)
-	if err := src.Activities(ctx, prev, func(a *ActivityFact) error { ph.add(a); return nil }); err != nil {
+	prev.From, prev.To = DayOf(prevTo.AddDate(0, 0, -(n-1))), DayOf(prevTo)
+	sums, err := src.Sums(ctx, prev)
+	if err != nil {
 		r.err = fmt.Errorf("overview: reading the previous period: %w", err)
 		return r
 	}
-	r.prev = ph.done()
+	r.prev = Headline{From: isoDay(prev.From), To: isoDay(prev.To), Accompagnements: sums.Participants,
+		Activites: sums.Activites, Individuels: sums.Activites - sums.Collectifs, Collectifs: sums.Collectifs,
+		Beneficiaires: sums.Beneficiaires, Minutes: sums.Minutes, Heures: hours(sums.Minutes),
+		PassNumerique: sums.PassNumerique, Communes: sums.Communes}
 	return r
 }
 

@@ -209,16 +209,51 @@ const activityStatCols = `day, commune, type, duree, type_lieu, participants, be
 	demarches, materiel, structure_partenaire, autonomie, oriente, structure_redirection, niveau, pass_numerique,
 	deja_accompagne, genres, tranches_age, statuts_sociaux`
 
-const activityLightCols = `id, day, commune, type, duree, participants, beneficiaire, suivis, pass_numerique`
+// Sums implements report.Source: the totals in SQL, and in Go only the
+// set of people, from the two id columns of the rows that have any.
+func (s *Store) Sums(ctx context.Context, q report.Query) (report.Sums, error) {
+	var sums report.Sums
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		fq, err := s.buildQuery(ctx, tx, "activity_facts", "type, participants, duree, pass_numerique, commune, beneficiaire, suivis",
+			q, tableOpts{vehicule: true, mediateur: true})
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(type = 'collectif'), 0), coalesce(sum(participants), 0),
+			coalesce(sum(duree), 0), coalesce(sum(pass_numerique), 0), count(DISTINCT nullif(commune, '')) FROM (`+fq.sql+`)`, fq.args...).
+			Scan(&sums.Activites, &sums.Collectifs, &sums.Participants, &sums.Minutes, &sums.PassNumerique, &sums.Communes); err != nil {
+			return fmt.Errorf("summing activity facts: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT beneficiaire, suivis FROM (`+fq.sql+`)
+			WHERE beneficiaire IS NOT NULL OR length(suivis) >= 16`, fq.args...)
+		if err != nil {
+			return fmt.Errorf("summing activity facts: %w", err)
+		}
+		defer rows.Close()
+		people := map[ident.ID]struct{}{}
+		var ben, suivis []byte
+		for rows.Next() {
+			if err := rows.Scan(&ben, &suivis); err != nil {
+				return fmt.Errorf("summing activity facts: %w", err)
+			}
+			if len(ben) == len(ident.ID{}) {
+				people[ident.ID(ben)] = struct{}{}
+			}
+			for ; len(suivis) >= 16; suivis = suivis[16:] {
+				people[ident.ID(suivis[:16])] = struct{}{}
+			}
+		}
+		sums.Beneficiaires = len(people)
+		return rows.Err()
+	})
+	return sums, err
+}
 
 // Activities implements report.Source.
 func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.ActivityFact) error) error {
 	return s.readTx(ctx, func(tx *sql.Tx) error {
 		cols := activityCols
-		switch {
-		case q.Light:
-			cols = activityLightCols
-		case q.Statistical:
+		if q.Statistical {
 			cols = activityStatCols
 		}
 		fq, err := s.buildQuery(ctx, tx, "activity_facts", cols, q, tableOpts{vehicule: true, mediateur: true})
@@ -226,7 +261,7 @@ func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.
 			return err
 		}
 		devices := map[int64]string{}
-		if !q.Light && !q.Statistical {
+		if !q.Statistical {
 			if devices, err = deviceNames(ctx, tx); err != nil {
 				return err
 			}
@@ -246,8 +281,6 @@ func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.
 		)
 		for rows.Next() {
 			switch {
-			case q.Light:
-				err = rows.Scan(&id, &a.Day, &a.Commune, &a.Type, &a.Duree, &a.Participants, &ben, &suivis, &a.PassNumerique)
 			case q.Statistical:
 				err = rows.Scan(&a.Day, &a.Commune, &a.Type, &a.Duree, &a.TypeLieu, &a.Participants, &ben, &suivis,
 					&them, &dem, &mat, &a.StructurePartenaire, &a.Autonomie, &oriente, &a.StructureRedirection,
@@ -270,18 +303,16 @@ func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.
 				a.Beneficiaires = append(a.Beneficiaires, ident.ID(suivis[:16]))
 				suivis = suivis[16:]
 			}
-			if !q.Light {
-				a.Device = devices[device] // "" for Statistical
-				a.Thematiques, a.Demarches, a.Materiel = report.Set(them), report.Set(dem), report.Set(mat)
-				a.Oriente = oriente
-				a.Arret = ident.ID{}
-				if len(arret) == len(a.Arret) {
-					a.Arret = ident.ID(arret)
-				}
-				a.Genres = counts(domain.Genres, genres, a.Genres)
-				a.TranchesAge = counts(domain.TranchesAge, tranches, a.TranchesAge)
-				a.StatutsSociaux = counts(domain.StatutsSociaux, stats, a.StatutsSociaux)
+			a.Device = devices[device] // "" for Statistical
+			a.Thematiques, a.Demarches, a.Materiel = report.Set(them), report.Set(dem), report.Set(mat)
+			a.Oriente = oriente
+			a.Arret = ident.ID{}
+			if len(arret) == len(a.Arret) {
+				a.Arret = ident.ID(arret)
 			}
+			a.Genres = counts(domain.Genres, genres, a.Genres)
+			a.TranchesAge = counts(domain.TranchesAge, tranches, a.TranchesAge)
+			a.StatutsSociaux = counts(domain.StatutsSociaux, stats, a.StatutsSociaux)
 			if err := fn(&a); err != nil {
 				return err
 			}
