@@ -32,7 +32,7 @@ const (
 	// factsQuiet is how long the follower waits for the pushes to pause,
 	// factsMaxWait how long at most it lets facts lag behind.
 	factsQuiet   = 300 * time.Millisecond
-	factsMaxWait = 3 * time.Second
+	factsMaxWait = 30 * time.Second
 )
 
 // catchUpFacts writes the facts of every record changed since the facts'
