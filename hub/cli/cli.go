@@ -423,7 +423,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
 	// The SQLite store is all three: devices, accounts, report facts.
-	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
+	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Plans: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
 	if *public != "" {
 		h, err := dashboard.HostOf(*public)
 		if err != nil {

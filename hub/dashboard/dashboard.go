@@ -45,7 +45,10 @@ type Config struct {
 	// Reports computes the indicators (the hub's SQLite store over its
 	// fact tables); without it the indicator pages answer 503.
 	Reports report.Source
-	Logger  *slog.Logger
+	// Plans plans tour stops (the hub's SQLite store); without it the
+	// tournées page only reports.
+	Plans  Planner
+	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
 	// StaleAfter flags devices without a sync for longer

@@ -72,6 +72,7 @@ func newEnv(t testing.TB, tlsOn bool, opts ...envOpt) *env {
 	cfg := Config{Store: st, Accounts: st, Now: c.Now, SyncURL: "ws://127.0.0.1:9/sync",
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))}
 	cfg.Reports = st
+	cfg.Plans = st
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
+	"numeribus/internal/territoire"
 )
 
 //go:embed templates/*.html static/*
@@ -52,12 +53,13 @@ var funcs = template.FuncMap{
 	"pct":     frPct,
 	"roleLbl": func(r accounts.Role) string { return tr("role_" + string(r)) },
 	"join":    strings.Join,
-	// frdate shows an ISO date (AAAA-MM-JJ) as JJ/MM/AAAA.
-	"frdate": func(iso string) string {
-		if t, err := time.Parse("2006-01-02", iso); err == nil {
-			return t.Format("02/01/2006")
+	"frdate":  frDate,
+	// communeName shows an INSEE code as "Nom (code)".
+	"communeName": func(code string) string {
+		if c, ok := territoire.Default().Commune(code); ok {
+			return c.Nom + " (" + code + ")"
 		}
-		return iso
+		return code
 	},
 	// areas names the territories a report counted.
 	"areas": func(ts []report.Territory) string {
@@ -67,6 +69,14 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(names, ", ")
 	},
+}
+
+// frDate shows an ISO date (AAAA-MM-JJ) as JJ/MM/AAAA.
+func frDate(iso string) string {
+	if t, err := time.Parse("2006-01-02", iso); err == nil {
+		return t.Format("02/01/2006")
+	}
+	return iso
 }
 
 // parsePages parses each page with the layout and the partials.

@@ -21,6 +21,8 @@ func (s *Server) reportRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /couverture", s.authed(s.getCoverage))
 	mux.Handle("GET /api/coverage", s.authed(s.apiCoverage))
 	mux.Handle("GET /tournees", s.authed(s.getTours))
+	mux.Handle("POST /tournees/planifier", s.authed(s.postPlan))
+	mux.Handle("POST /tournees/{id}/annuler", s.authed(s.postCancel))
 	mux.Handle("GET /api/vehicles", s.authed(s.apiVehicles))
 	mux.Handle("GET /exports", s.authed(s.getExports))
 	mux.Handle("GET /exports/{file}", s.authed(s.getExport))
@@ -358,6 +360,7 @@ type toursData struct {
 	V      *report.Vehicles
 	Stops  Chart
 	Viewer bool
+	Plan   planView
 }
 
 // vehicles computes the vehicles report; a viewer's has no mediators
@@ -376,11 +379,21 @@ func (s *Server) vehicles(r *http.Request, f report.Filter, sc report.Scope) (*r
 }
 
 func (s *Server) getTours(w http.ResponseWriter, r *http.Request) {
+	s.showTours(w, r, http.StatusOK, planForm{}, "")
+}
+
+// showTours renders the tournées page: vehicles and mediators over the
+// filter's period, the stops planned (from the period's start to its end,
+// or six months ahead when no end is asked) and, for administrators and
+// coordinators, the form to plan one.
+func (s *Server) showTours(w http.ResponseWriter, r *http.Request, status int, form planForm, done string) {
 	if !s.reportsReady(w, r) {
 		return
 	}
 	v, f, ff, err := runReport(s, r, s.vehicles)
-	d := toursData{reportPage: s.reportPage(r, ff), Viewer: !whoOf(r).user.Role.SeesPersonalData()}
+	u := &whoOf(r).user
+	d := toursData{reportPage: s.reportPage(r, ff), Viewer: !u.Role.SeesPersonalData(),
+		Plan: planView{CanPlan: s.cfg.Plans != nil && canPlan(u), Form: form, Done: done}}
 	p := s.page(r, "title_tours", &d)
 	if err != nil {
 		status, msg := s.reportError(r, err)
@@ -399,7 +412,14 @@ func (s *Server) getTours(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Stops.Bars = append(d.Stops.Bars, Bar{Label: label, Value: float64(row.Accompagnements)})
 	}
-	s.render(w, r, http.StatusOK, "tours", p)
+	to := v.Filter.To
+	if r.URL.Query().Get("au") == "" {
+		to = s.cfg.Now().AddDate(0, 6, 0).Format("2006-01-02")
+	}
+	if d.Plan.Stops, err = s.plannedStops(r, v.Filter.From, to, strings.TrimSpace(f.Team), v.Filter.Vehicle); err != nil {
+		s.log.Error("listing planned stops failed", "err", err)
+	}
+	s.render(w, r, status, "tours", p)
 }
 
 func (s *Server) apiVehicles(w http.ResponseWriter, r *http.Request) {
