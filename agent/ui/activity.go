@@ -83,6 +83,10 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	flow := flowOf(q.Get("type"))
 	v := url.Values{"flow": {flow}, "date": {frDate(s.today())}, "type_lieu": {"lieu_activite"}}
+	if veh, med := s.crew(sessionOf(r)); veh != "" || med != "" {
+		v.Set("vehicule", veh)
+		v.Set("mediateur", med)
+	}
 	if flow == "demarche" {
 		v.Set("thematiques", domain.ThemeDemarches)
 	}
@@ -94,7 +98,9 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 		}
 		if st, ok := it.Record.(*domain.TourStop); err == nil && ok {
 			v.Set("arret", st.ID.String())
-			v.Set("vehicule", st.Vehicule)
+			if st.Vehicule != "" {
+				v.Set("vehicule", st.Vehicule)
+			}
 			v.Set("commune", st.Commune)
 			v.Set("date", frDate(st.Date))
 		}
@@ -137,6 +143,7 @@ func (s *Server) postActivity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := recs[len(recs)-1].(*domain.Activity)
+	s.setCrew(sessionOf(r), a.Vehicule, a.Mediateur)
 	s.setFlash(sessionOf(r), tr("activity_saved"))
 	if a.Beneficiaire != nil && v.Get("beneficiaire") != "" {
 		http.Redirect(w, r, "/beneficiaires/"+a.Beneficiaire.String(), http.StatusSeeOther)
@@ -269,7 +276,7 @@ func buildActivity(x *territoire.Index, v url.Values, today string) ([]domain.Re
 		Type: "individuel", Date: v.Get("date"), TypeLieu: v.Get("type_lieu"),
 		Commune: resolveCommune(x, v.Get("commune")), Materiel: v["materiel"], Thematiques: v["thematiques"],
 		PrecisionsDemarche: v.Get("precisions_demarche"), StructurePartenaire: v.Get("structure_partenaire"),
-		Notes: v.Get("notes"), Vehicule: v.Get("vehicule"),
+		Notes: v.Get("notes"), Vehicule: v.Get("vehicule"), Mediateur: v.Get("mediateur"),
 	}
 	if flow == "collectif" {
 		a.Type = "collectif"

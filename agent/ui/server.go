@@ -70,6 +70,9 @@ type session struct {
 	authed   bool
 	flash    string
 	created  time.Time
+	// The vehicle and mediator of the last activity saved, offered for
+	// the next one: a laptop serves one crew for a day.
+	vehicule, mediateur string
 }
 
 const (
@@ -339,6 +342,19 @@ func randToken() string {
 }
 
 // setFlash leaves a message for the session's next page.
+// crew returns the vehicle and mediator of the session's last activity.
+func (s *Server) crew(se *session) (vehicule, mediateur string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return se.vehicule, se.mediateur
+}
+
+func (s *Server) setCrew(se *session, vehicule, mediateur string) {
+	s.mu.Lock()
+	se.vehicule, se.mediateur = vehicule, mediateur
+	s.mu.Unlock()
+}
+
 func (s *Server) setFlash(se *session, msg string) {
 	s.mu.Lock()
 	se.flash = msg

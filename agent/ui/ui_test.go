@@ -396,15 +396,23 @@ func TestRecordActivity(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	b.unlock()
-	if code, path, body := b.post("/activites/nouvelle", activityForm()); code != 200 || path != "/" || !strings.Contains(body, fr["activity_saved"]) {
+	first := activityForm()
+	first.Set("vehicule", "Numéribus 3")
+	first.Set("mediateur", "Camille D.")
+	if code, path, body := b.post("/activites/nouvelle", first); code != 200 || path != "/" || !strings.Contains(body, fr["activity_saved"]) {
 		t.Fatalf("save: %d %s", code, path)
+	}
+	// The crew is offered again for the next activity.
+	if _, _, form := b.get("/activites/nouvelle?type=individuel"); !strings.Contains(form, `value="Numéribus 3"`) || !strings.Contains(form, `value="Camille D."`) {
+		t.Fatal("vehicle and mediator not offered for the next activity")
 	}
 	var got *domain.Activity
 	e.st.List(context.Background(), domain.KindActivity, false, func(it store.Item) error {
 		got = it.Record.(*domain.Activity)
 		return nil
 	})
-	if got == nil || got.Date != "2026-03-02" || got.Duree != 45 || len(got.Thematiques) != 2 || got.Beneficiaire == nil {
+	if got == nil || got.Date != "2026-03-02" || got.Duree != 45 || len(got.Thematiques) != 2 || got.Beneficiaire == nil ||
+		got.Vehicule != "Numéribus 3" || got.Mediateur != "Camille D." {
 		t.Fatalf("saved activity: %+v", got)
 	}
 	if n := countKind(t, e.st, domain.KindBeneficiary); n != 1 {
