@@ -265,30 +265,8 @@ func (s *Server) postWithdraw(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/beneficiaires/"+c.Beneficiaire.String(), http.StatusSeeOther)
 }
 
-func (s *Server) assessmentTarget(w http.ResponseWriter, r *http.Request) (*domain.Beneficiary, bool) {
-	id, err := ident.Parse(r.PathValue("id"))
-	if err != nil {
-		http.NotFound(w, r)
-		return nil, false
-	}
-	it, err := s.cfg.Store.Get(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		http.NotFound(w, r)
-		return nil, false
-	}
-	if s.lockedErr(w, r, err) {
-		return nil, false
-	}
-	b, ok := it.Record.(*domain.Beneficiary)
-	if !ok {
-		http.NotFound(w, r)
-		return nil, false
-	}
-	return b, true
-}
-
 func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.assessmentTarget(w, r)
+	b, ok := s.beneficiaryOf(w, r)
 	if !ok {
 		return
 	}
@@ -306,7 +284,7 @@ func (s *Server) renderAssessment(w http.ResponseWriter, r *http.Request, status
 }
 
 func (s *Server) postAssessment(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.assessmentTarget(w, r)
+	b, ok := s.beneficiaryOf(w, r)
 	if !ok {
 		return
 	}
