@@ -2,9 +2,6 @@ package ui
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,27 +10,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"numeribus/agent/store"
+	"numeribus/internal/browsertest"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 )
 
-type css = chromedp.CSS
-
-// chromiumPath finds a Chromium; without one the browser tests fail on
-// CI (env CI set) and skip, saying so, elsewhere.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("browser tests need Chromium (apt-get install -y chromium) and CI is set")
-	}
-	t.Skip("browser tests skipped: no Chromium found (apt-get install -y chromium); they run when it is installed")
-	return ""
-}
+type css = browsertest.CSS
 
 // TestBrowserMediatorJourney drives the UI in headless Chromium the way a
 // mediator does: unlock, record an individual activity and a workshop,
@@ -42,13 +24,6 @@ func chromiumPath(t *testing.T) string {
 // data gone, lock and see no personal data. It saves PNG screenshots of
 // the main pages (in $NUMERIBUS_SCREENSHOTS when set).
 func TestBrowserMediatorJourney(t *testing.T) {
-	shots := os.Getenv("NUMERIBUS_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
 	st, _, err := store.Create(context.Background(), t.TempDir(), []byte(testPass), store.Options{KDF: testKDF})
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +37,8 @@ func TestBrowserMediatorJourney(t *testing.T) {
 	}
 	st.Lock()
 
-	c := newChrome(t, st, shots)
-	do, text, html, shot, location, base, ctx := c.do, c.text, c.html, c.shot, c.location, c.base, c.ctx
+	c := newChrome(t, st)
+	do, text, html, shot, location, base, ctx := c.Do, c.Text, c.HTML, c.Shot, c.Location, c.Base, c.Ctx
 
 	// Unlock.
 	do("open", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("#f-secret")))
@@ -190,23 +165,14 @@ func TestBrowserMediatorJourney(t *testing.T) {
 		}
 	}
 	shot("11-locked")
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", c.Shots)
 }
 
-// chrome is a headless Chromium driving a UI server on a loopback port,
-// at the 1366×768 of the vehicles' laptops.
-type chrome struct {
-	t     *testing.T
-	ctx   context.Context
-	base  string
-	shots string
-}
-
-// newChrome serves the UI for st and opens a browser on it; both stop at
+// newChrome serves the UI for st on a loopback port and opens a
+// browser on it, at the 1366×768 of the vehicles' laptops; both stop at
 // the end of the test.
-func newChrome(t *testing.T, st *store.Store, shots string) *chrome {
+func newChrome(t *testing.T, st *store.Store) *browsertest.Browser {
 	t.Helper()
-	exe := chromiumPath(t)
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -220,60 +186,7 @@ func newChrome(t *testing.T, st *store.Store, shots string) *chrome {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1366, 768))
-	limit, cancelLimit := context.WithTimeout(context.Background(), 60*time.Second)
-	actx, cancelAlloc := chromedp.NewExecAllocator(limit, opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc(); cancelLimit() })
-	return &chrome{t: t, ctx: ctx, base: "http://" + ln.Addr().String(), shots: shots}
-}
-
-func (c *chrome) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	c.t.Helper()
-	if err := chromedp.Do(c.ctx, steps...); err != nil {
-		c.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func (c *chrome) text(sel string) string {
-	c.t.Helper()
-	s, err := chromedp.Run(c.ctx, chromedp.Text(css(sel)))
-	if err != nil {
-		c.t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
-}
-
-func (c *chrome) html() string {
-	c.t.Helper()
-	s, err := chromedp.Run(c.ctx, chromedp.OuterHTML(css("html")))
-	if err != nil {
-		c.t.Fatalf("page HTML: %v", err)
-	}
-	return s
-}
-
-func (c *chrome) shot(name string) {
-	c.t.Helper()
-	png, err := chromedp.Run(c.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		c.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(c.shots, name+".png"), png, 0o644); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *chrome) location() string {
-	c.t.Helper()
-	u, err := chromedp.Run(c.ctx, chromedp.Location())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return strings.TrimPrefix(u, c.base)
+	return browsertest.New(t, "http://"+ln.Addr().String(), 1366, 768, 60*time.Second)
 }
 
 // TestBrowserStopDemarcheZoomKeyboard starts a procedure from today's
@@ -281,10 +194,6 @@ func (c *chrome) location() string {
 // zoom on a 1366×768 screen (no horizontal scrolling) and that keyboard
 // focus is visible, and finds the saved activity tied to its stop.
 func TestBrowserStopDemarcheZoomKeyboard(t *testing.T) {
-	shots := os.Getenv("NUMERIBUS_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
 	ctx := context.Background()
 	st, _, err := store.Create(ctx, t.TempDir(), []byte(testPass), store.Options{KDF: testKDF})
 	if err != nil {
@@ -297,18 +206,18 @@ func TestBrowserStopDemarcheZoomKeyboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Lock()
-	c := newChrome(t, st, shots)
+	c := newChrome(t, st)
 
-	c.do("unlock", chromedp.Navigate(c.base+"/unlock"), chromedp.WaitVisible(css("#f-secret")),
+	c.Do("unlock", chromedp.Navigate(c.Base+"/unlock"), chromedp.WaitVisible(css("#f-secret")),
 		chromedp.SendKeys(css("#f-secret"), testPass), chromedp.Click(css("main form button[type=submit]")),
 		chromedp.WaitVisible(css("#h-stops")))
-	if !strings.Contains(c.text("main"), "Place de la mairie") {
+	if !strings.Contains(c.Text("main"), "Place de la mairie") {
 		t.Fatal("today's stop not listed")
 	}
 
 	// Keyboard: the first Tab lands on the skip link, visibly outlined.
-	c.do("tab", chromedp.KeyEvent("\t"))
-	focus, err := chromedp.Run(c.ctx, chromedp.Evaluate[string](
+	c.Do("tab", chromedp.KeyEvent("\t"))
+	focus, err := chromedp.Run(c.Ctx, chromedp.Evaluate[string](
 		`(e => e.className + "|" + getComputedStyle(e).outlineStyle + "|" + getComputedStyle(e).outlineWidth)(document.activeElement)`))
 	if err != nil {
 		t.Fatal(err)
@@ -317,27 +226,27 @@ func TestBrowserStopDemarcheZoomKeyboard(t *testing.T) {
 		t.Fatalf("first Tab: focused %q (class|outline style|width), want the skip link with a visible outline", focus)
 	}
 
-	c.do("start at the stop", chromedp.Click(css(`a[href*="type=demarche&arret=`+stop.ID.String()+`"]`)),
+	c.Do("start at the stop", chromedp.Click(css(`a[href*="type=demarche&arret=`+stop.ID.String()+`"]`)),
 		chromedp.WaitVisible(css("#activity-form")))
-	if v, _ := chromedp.Run(c.ctx, chromedp.Value(css("#f-commune"))); v != "54395" {
+	if v, _ := chromedp.Run(c.Ctx, chromedp.Value(css("#f-commune"))); v != "54395" {
 		t.Fatalf("commune from the stop: %q", v)
 	}
 
 	// 200 % zoom of a 1366×768 screen: a 683×384 CSS-pixel viewport.
-	c.do("zoom 200%", chromedp.EmulateViewport(683, 384, chromedp.EmulateScale(2)), chromedp.WaitVisible(css("#activity-form")))
-	over, err := chromedp.Run(c.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+	c.Do("zoom 200%", chromedp.EmulateViewport(683, 384, chromedp.EmulateScale(2)), chromedp.WaitVisible(css("#activity-form")))
+	over, err := chromedp.Run(c.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if over > 0 {
 		t.Fatalf("at 200%% zoom the page scrolls sideways by %d px", over)
 	}
-	c.do("fill", chromedp.Click(css(`button.preset[data-value="30"]`)),
+	c.Do("fill", chromedp.Click(css(`button.preset[data-value="30"]`)),
 		chromedp.Click(css("#f-demarches-social_sante")),
 		chromedp.SendKeys(css("#f-precisions_demarche"), "demande de RSA"))
-	c.shot("12-demarche-zoom-200")
-	c.do("save", chromedp.Click(css("#activity-form button[type=submit]")), chromedp.WaitVisible(css("#flash")))
-	if f := c.text("#flash"); !strings.Contains(f, "Activité enregistrée") {
+	c.Shot("12-demarche-zoom-200")
+	c.Do("save", chromedp.Click(css("#activity-form button[type=submit]")), chromedp.WaitVisible(css("#flash")))
+	if f := c.Text("#flash"); !strings.Contains(f, "Activité enregistrée") {
 		t.Fatalf("after saving: %q", f)
 	}
 
