@@ -4,7 +4,7 @@
 // so that the same filter gives the same numbers everywhere.
 //
 // It holds no SQL. A [Source] (hub/store/sqlite implements it over the
-// fact tables ApplyBatch keeps in step with the merged records) hands out
+// fact tables that follow the hub's change log) hands out
 // facts — the statistical fields of each live record, never a personal
 // one — matching a [Query]; this package turns a user's [Filter] and
 // [Scope] into that query and the facts into [Overview], [Coverage] and

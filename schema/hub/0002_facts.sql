@@ -3,8 +3,9 @@
 -- The merged records keep their state as CBOR (records.state), which no
 -- query can filter or count on. The fact tables below hold, per live
 -- record, the statistical fields of its merged state in plain indexed
--- columns: ApplyBatch rewrites a record's facts in the transaction that
--- merges it, so they never lag behind the records. They are derived data:
+-- columns, rewritten by a follower of the change log (facts_meta.hseq is
+-- how far it went), which every report brings to the log's end first, so
+-- reports never lag behind the records. They are derived data:
 -- deleting every fact row and setting facts_meta.backfill to 1 rebuilds
 -- them at the next open.
 --

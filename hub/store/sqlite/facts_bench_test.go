@@ -28,7 +28,7 @@ import (
 // départements (88, 54, 23, 48), each département a team of its own, with
 // their beneficiaries, assessments and stops: records are written
 // directly (not through the sync), then the facts are built by the
-// backfill ApplyBatch's fact code shares. It then times, on that file,
+// backfill (the fact writer the change-log follower uses too). It then times, on that file,
 // report.ComputeOverview, ComputeCoverage and ComputeVehicles for one
 // département and one year (target: the overview under 1 s), and writes
 // the figures as JSON (internal/benchreport) to
