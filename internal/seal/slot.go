@@ -45,6 +45,7 @@ var ErrWrongSecret = errors.New("wrong passphrase or recovery code")
 
 func (s *Slot) kek(secret []byte) []byte {
 	p := s.Params
+	prefault(int(p.MemoryKiB) << 10)
 	return argon2.IDKey(secret, s.Salt, p.Time, p.MemoryKiB, p.Threads, KeySize)
 }
 
