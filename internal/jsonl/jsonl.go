@@ -20,6 +20,9 @@ import (
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 )
@@ -68,8 +71,8 @@ func DecodeLine(line []byte) (domain.Record, error) {
 		// The slow way, for lines written by hand (spaces, kind last…)
 		// and for the precise error message.
 		var env envelope
-		if err := json.Unmarshal(line, &env); err != nil {
-			return nil, fmt.Errorf("JSON invalide : %w", err)
+		if err := jsonv2.Unmarshal(line, &env); err != nil {
+			return nil, decodeError("", err)
 		}
 		if env.Kind == nil {
 			return nil, fmt.Errorf(`membre "kind" manquant (un de %s)`, kindList())
@@ -80,18 +83,9 @@ func DecodeLine(line []byte) (domain.Record, error) {
 	if r == nil {
 		return nil, fmt.Errorf(`kind %q inconnu (un de %s)`, kind, kindList())
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
 	v := withKind(r)
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("JSON invalide : %w", err)
-		}
-		return nil, fmt.Errorf("%s : %w", kind, err)
-	}
-	if dec.More() {
-		return nil, errors.New("JSON invalide : plusieurs objets JSON sur une ligne")
+	if err := jsonv2.Unmarshal(line, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, decodeError(kind, err)
 	}
 	if got := decodedKind(v); got != kind {
 		return nil, fmt.Errorf(`kind %q ambigu : la ligne dit aussi %q`, kind, got)
@@ -101,6 +95,75 @@ func DecodeLine(line []byte) (domain.Record, error) {
 		r.SetRecordID(deriveID(r))
 	}
 	return r, nil
+}
+
+// decodeError says in French what is wrong with a line the decoder
+// refused: bad syntax, a member twice, an unknown member, a value of the
+// wrong type.
+func decodeError(kind domain.Kind, err error) error {
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
+	switch {
+	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
+		return fmt.Errorf("membre %q en double", syn.JSONPointer.LastToken())
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("JSON invalide : %w", err)
+	case errors.As(err, &sem) && errors.Is(sem.Err, jsonv2.ErrUnknownName):
+		return fmt.Errorf("%s : membre %q inconnu", kind, sem.JSONPointer.LastToken())
+	case errors.As(err, &sem) && sem.JSONPointer != "":
+		member := sem.JSONPointer.LastToken()
+		if sem.Err != nil {
+			val := ""
+			if len(sem.JSONValue) > 0 {
+				val = " " + string(sem.JSONValue)
+			}
+			return fmt.Errorf("%s : membre %q, valeur%s refusée : %w", kind, member, val, sem.Err)
+		}
+		return fmt.Errorf("%s : membre %q : attendu %s, trouvé %s", kind, member, goKindFR(sem.GoType), jsonKindFR(sem.JSONKind))
+	}
+	return fmt.Errorf("%s : %w", kind, err)
+}
+
+// goKindFR names in French the JSON a Go type reads.
+func goKindFR(t reflect.Type) string {
+	if t == nil {
+		return "une autre valeur"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "un nombre entier"
+	case reflect.Float32, reflect.Float64:
+		return "un nombre"
+	case reflect.String:
+		return "un texte entre guillemets"
+	case reflect.Bool:
+		return "true ou false"
+	case reflect.Slice:
+		return "une liste [...]"
+	case reflect.Struct, reflect.Map:
+		return "un objet {...}"
+	}
+	return "une autre valeur"
+}
+
+// jsonKindFR names in French the kind of a JSON value.
+func jsonKindFR(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "un texte"
+	case '0':
+		return "un nombre"
+	case 't', 'f':
+		return "un booléen"
+	case 'n':
+		return "null"
+	case '[':
+		return "une liste"
+	case '{':
+		return "un objet"
+	}
+	return "autre chose"
 }
 
 // quickKind reads the kind of a line shaped as EncodeLine writes it,
@@ -236,56 +299,142 @@ type Line struct {
 	Record domain.Record
 }
 
-// ReadAll reads every line of rd, then decodes them on every core, and
-// returns the records in file order, or Errors listing every bad line.
+// ReadAll reads and decodes every line of rd on every core, and returns
+// the records in file order, or Errors listing every bad line.
 func ReadAll(rd io.Reader) ([]Line, error) {
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64*1024), MaxLine+1)
+	var out []Line
+	err := ReadChunks(rd, DefaultChunk, func(lines []Line) error {
+		out = append(out, lines...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DefaultChunk is the run of lines ReadChunks decodes at a time: large
+// enough to spread over the cores, small enough for the consumer to start
+// early.
+const DefaultChunk = 1024
+
+// ReadChunks reads rd and decodes its lines on every core, calling fn with
+// each run of up to n decoded lines, in file order, while the following
+// runs are being read and decoded. Once a line is bad fn is no longer
+// called, but every line is still decoded so that the returned Errors
+// list every bad one. An error from fn, or an I/O error, stops the reading
+// and is returned.
+func ReadChunks(rd io.Reader, n int, fn func([]Line) error) error {
+	if n < 1 {
+		n = DefaultChunk
+	}
 	type raw struct {
 		n int
 		b []byte
 	}
-	var raws []raw
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		raws = append(raws, raw{n, bytes.Clone(line)})
+	type result struct {
+		lines []Line
+		errs  Errors
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, Errors{&LineError{Line: n + 1, Err: fmt.Errorf("ligne trop longue (au plus %d octets)", MaxLine)}}
-		}
-		return nil, fmt.Errorf("lecture : %w", err)
+	type job struct {
+		raws []raw
+		out  chan result
 	}
-	out := make([]Line, len(raws))
-	errs := make([]error, len(raws))
-	workers := min(runtime.GOMAXPROCS(0), 1+len(raws)/256)
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan job)
+	// order bounds the read-ahead: a few runs per worker.
+	order := make(chan chan result, 2*workers)
+	stop := make(chan struct{})
+	var readErr error // set by the reader before it closes order
 	var wg sync.WaitGroup
-	for w := range workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(raws); i += workers {
-				out[i].N = raws[i].n
-				out[i].Record, errs[i] = DecodeLine(raws[i].b)
+			for j := range jobs {
+				var r result
+				r.lines = make([]Line, 0, len(j.raws))
+				for _, x := range j.raws {
+					rec, err := DecodeLine(x.b)
+					if err != nil {
+						r.errs = append(r.errs, &LineError{Line: x.n, Err: err})
+						continue
+					}
+					r.lines = append(r.lines, Line{N: x.n, Record: rec})
+				}
+				j.out <- r
 			}
 		}()
 	}
-	wg.Wait()
-	var le Errors
-	for i, err := range errs {
-		if err != nil {
-			le = append(le, &LineError{Line: raws[i].n, Err: err})
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		sc := bufio.NewScanner(rd)
+		sc.Buffer(make([]byte, 64*1024), MaxLine+1)
+		lineNo := 0
+		var batch []raw
+		send := func() bool {
+			if len(batch) == 0 {
+				return true
+			}
+			j := job{raws: batch, out: make(chan result, 1)}
+			batch = nil
+			select {
+			case order <- j.out:
+			case <-stop:
+				return false
+			}
+			jobs <- j
+			return true
+		}
+		for sc.Scan() {
+			lineNo++
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) == 0 || line[0] == '#' {
+				continue
+			}
+			batch = append(batch, raw{lineNo, bytes.Clone(line)})
+			if len(batch) == n && !send() {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				readErr = Errors{&LineError{Line: lineNo + 1, Err: fmt.Errorf("ligne trop longue (au plus %d octets)", MaxLine)}}
+			} else {
+				readErr = fmt.Errorf("lecture : %w", err)
+			}
+			return
+		}
+		send()
+	}()
+	var errs Errors
+	var fnErr error
+	for out := range order {
+		r := <-out
+		errs = append(errs, r.errs...)
+		if fnErr == nil && len(errs) == 0 {
+			fnErr = fn(r.lines)
+		}
+		if fnErr != nil {
+			// The reader stops at its next run (not waited for: it may
+			// be blocked reading a pipe); the workers end with jobs.
+			close(stop)
+			return fnErr
 		}
 	}
-	if len(le) > 0 {
-		return nil, le
+	wg.Wait()
+	switch {
+	case readErr != nil:
+		var le Errors
+		if errors.As(readErr, &le) {
+			return append(errs, le...)
+		}
+		return readErr
+	case len(errs) > 0:
+		return errs
 	}
-	return out, nil
+	return nil
 }
 
 // EncodeLine returns the JSON line of a record (without the newline), in

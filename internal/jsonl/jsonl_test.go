@@ -3,6 +3,7 @@ package jsonl
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,12 +39,15 @@ func TestDecodeLineErrors(t *testing.T) {
 	tests := []struct{ line, want string }{
 		{`{"type":"individuel"}`, `"kind" manquant`},
 		{`{"kind":"visite"}`, `kind "visite" inconnu`},
-		{`{"kind":"activity","couleur":"bleu"}`, `unknown field "couleur"`},
+		{`{"kind":"activity","couleur":"bleu"}`, `membre "couleur" inconnu`},
+		{`{"kind":"activity","Duree":30}`, `membre "Duree" inconnu`},
+		{`{"kind":"activity","duree":30,"duree":45}`, `membre "duree" en double`},
 		{`{"kind":"activity","duree":"trente"}`, `activity`},
 		{`{"kind":"activity"`, `JSON invalide`},
 		{`{"kind":"activity"} {"kind":"activity"}`, `JSON invalide`},
 		{`{"kind":"beneficiary","id":"pas-un-uuid"}`, `UUID`},
-		{`{"kind":"activity","kind":"tourstop"}`, `ambigu`},
+		{`{"kind":"activity","kind":"tourstop"}`, `membre "kind" en double`},
+		{`{"type":"individuel","kind":"activity","kind":"tourstop"}`, `membre "kind" en double`},
 		{`{"kind":"activit\u0079","duree":"x"}`, `activity`},
 	}
 	for _, tt := range tests {
@@ -93,6 +97,61 @@ func TestReadAllKeepsOrderAndReportsEveryLine(t *testing.T) {
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 2 || errs[0].Line != 1001 || errs[1].Line != 1003 {
 		t.Fatalf("errors: %v", err)
+	}
+}
+
+func TestReadChunksStreamsInOrder(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 2500; i++ {
+		b.WriteString(strings.Replace(activityLine, `"duree":30`, `"duree":`+strconv.Itoa(i+1), 1) + "\n")
+	}
+	next := 1
+	calls := 0
+	err := ReadChunks(strings.NewReader(b.String()), 1000, func(lines []Line) error {
+		calls++
+		if len(lines) > 1000 {
+			t.Fatalf("run of %d lines, want at most 1000", len(lines))
+		}
+		for _, l := range lines {
+			if l.N != next || l.Record.(*domain.Activity).Duree != next {
+				t.Fatalf("line %d arrives as %d", next, l.N)
+			}
+			next++
+		}
+		return nil
+	})
+	if err != nil || calls != 3 || next != 2501 {
+		t.Fatalf("err %v, %d calls, %d lines", err, calls, next-1)
+	}
+
+	// After a bad line no run is handed over, every bad line is listed.
+	bad := "nope\n" + b.String() + "{\"kind\":\"x\"}\n"
+	err = ReadChunks(strings.NewReader(bad), 1000, func([]Line) error {
+		t.Fatal("a run was handed over after a bad line")
+		return nil
+	})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 2 || errs[0].Line != 1 || errs[1].Line != 2502 {
+		t.Fatalf("errors: %v", err)
+	}
+}
+
+func TestReadChunksStopsOnConsumerError(t *testing.T) {
+	// A pipe that is never closed: the consumer's error must come back
+	// without waiting for the end of the input.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		for i := 0; i < 10; i++ {
+			if _, err := io.WriteString(pw, activityLine+"\n"); err != nil {
+				return
+			}
+		}
+	}()
+	boom := errors.New("disque plein")
+	err := ReadChunks(pr, 5, func([]Line) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want the consumer's error", err)
 	}
 }
 
