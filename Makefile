@@ -10,7 +10,7 @@ DEMO_DIR  ?= demo-data
 # Packages with storage, sync or ordering code: always run with -race.
 # The end-to-end sync tests (internal/e2e) run here only, under the race
 # detector: they exercise the sync client and server concurrently.
-RACE_PKGS := ./agent/store/... ./agent/syncclient/... ./hub/... ./internal/hlc/... ./internal/merge/... \
+RACE_PKGS := ./agent/store/... ./agent/importer/... ./internal/jsonl/... ./agent/syncclient/... ./hub/... ./internal/hlc/... ./internal/merge/... \
              ./internal/seal/... ./internal/sqlitex/... ./internal/wire/... ./internal/e2e/...
 # An execution count, not a duration: with a duration Go 1.26's fuzz
 # coordinator can fail a clean run with "context deadline exceeded" at the

@@ -60,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.n, "n", 20000, "records imported in one batch (import throughput, size per record)")
 	fs.IntVar(&c.saves, "saves", 2000, "single-record saves timed (save latency)")
 	fs.Uint64Var(&c.seed, "seed", 1, "fixture seed")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the import's store.Save to this file")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the first import to this file")
 	fs.StringVar(&c.agentBin, "agent", "", "time this agent binary (e.g. bin/agent from make build) instead of building ./agent")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run: n=300, saves=50 unless given")
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +162,16 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(math.Ceil(p/100*float64(len(s)))) - 1
 	return s[max(0, min(i, len(s)-1))]
+}
+
+func medianFloat(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"numeribus/agent/importer"
 	"numeribus/agent/store"
 	"numeribus/internal/domain"
 	"numeribus/internal/fixture"
@@ -68,36 +69,19 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	// Decode the whole file first: a syntax error anywhere means nothing
-	// is written, and every bad line is reported at once.
-	decoded, err := jsonl.ReadAll(bufio.NewReaderSize(in, 1<<16))
-	if err != nil {
-		return err
-	}
-	recs := make([]domain.Record, len(decoded))
-	lines := make([]int, len(decoded))
-	for i, l := range decoded {
-		recs[i], lines[i] = l.Record, l.N
-	}
 	s, err := c.openUnlocked(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res, err := s.Save(ctx, recs...)
-	var be *store.BatchError
-	if errors.As(err, &be) {
-		var le jsonl.Errors
-		for _, it := range be.Items {
-			le = append(le, &jsonl.LineError{Line: lines[it.Index], Err: it.Err})
-		}
-		return le
-	}
+	// Decoded and written as it is read, in one transaction: a bad line
+	// anywhere means nothing is written, and every bad line is reported.
+	rep, err := importer.Import(ctx, s, bufio.NewReaderSize(in, 1<<16))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "%s : %d lu(s), %d créé(s), %d mis à jour, %d inchangé(s)\n",
-		name, len(recs), res.Created, res.Updated, res.Unchanged)
+		name, rep.Read, rep.Created, rep.Updated, rep.Unchanged)
 	return nil
 }
 

@@ -18,11 +18,16 @@ func (w *writeTx) sealForHub(k domain.Kind, id ident.ID, seq uint64, fields []by
 	if err != nil || env == nil {
 		return nil, nil, err
 	}
-	b, err := env.env.Key.Seal(nil, fields, seal.OutboxAD(string(k), id, seq))
+	b, err := sealHub(env, k, id, seq, fields)
 	if err != nil {
 		return nil, nil, err
 	}
 	return b, env.id, nil
+}
+
+// sealHub seals a change's fields with the session's envelope key.
+func sealHub(env *envelope, k domain.Kind, id ident.ID, seq uint64, fields []byte) ([]byte, error) {
+	return env.env.Key.Seal(nil, fields, seal.OutboxAD(string(k), id, seq))
 }
 
 // envelope returns the envelope of this unlocked session, made on first

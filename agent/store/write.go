@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -58,7 +59,8 @@ var ErrConflict = errors.New("conflict with the stored record")
 // together or not at all.
 type writeTx struct {
 	s      *Store
-	ctx    context.Context
+	ctx    context.Context // for statements: never cancelled
+	done   context.Context // the caller's, checked between steps
 	tx     *sql.Tx
 	seq    uint64
 	kinds  map[ident.ID]domain.Kind // records touched in this transaction
@@ -69,13 +71,19 @@ type writeTx struct {
 	wasErased map[ident.ID]bool
 	// newEnv: this transaction recorded the session's envelope key.
 	newEnv bool
-	// absent holds ids known not to be stored (checked in bulk by Save),
-	// which need no lookup.
+	// absent holds ids that were not stored when the transaction began
+	// (checked in bulk by Save): unless written since (w.kinds), they
+	// need no lookup.
 	absent map[ident.ID]bool
 	// clockMoved asks the commit to persist the clock even without a
 	// new change (remote changes observed, stamps corrected).
 	clockMoved bool
 	res        Result
+
+	// Rows deferred by a batch write (see batch.go); nil otherwise.
+	pending     []deferred
+	cached      map[ident.ID]cachedRecord
+	lastPending map[ident.ID]int
 
 	getRec, putRec, putChange *sql.Stmt
 }
@@ -91,7 +99,12 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 	if err != nil {
 		return Result{}, fmt.Errorf("starting write: %w", err)
 	}
-	w := &writeTx{s: s, ctx: ctx, tx: tx, seq: s.seq, kinds: map[ident.ID]domain.Kind{}, wasErased: map[ident.ID]bool{}}
+	// Statements run without the caller's cancellation: with a
+	// cancellable context the driver watches it from a new goroutine for
+	// every statement, a third of an import's SQL time. Cancelling still
+	// ends the write: database/sql rolls the transaction back, and long
+	// writes check w.done between runs.
+	w := &writeTx{s: s, ctx: context.WithoutCancel(ctx), done: ctx, tx: tx, seq: s.seq, kinds: map[ident.ID]domain.Kind{}, wasErased: map[ident.ID]bool{}}
 	if err := w.prepare(); err != nil {
 		tx.Rollback()
 		return Result{}, err
@@ -102,9 +115,17 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 		if w.newEnv {
 			s.env = nil // its envkeys row is gone with the rollback
 		}
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// database/sql rolled back on cancellation: the statement
+			// that failed next is not the cause.
+			return Result{}, fmt.Errorf("write abandoned: %w", cerr)
+		}
 		return Result{}, err
 	}
 	if err := fn(w); err != nil {
+		return fail(err)
+	}
+	if err := w.flush(); err != nil {
 		return fail(err)
 	}
 	if w.seq != s.seq || w.clockMoved {
@@ -152,6 +173,9 @@ func (w *writeTx) prepare() error {
 
 // load returns the stored state of id, or found=false.
 func (w *writeTx) load(id ident.ID) (st *merge.State, k domain.Kind, found bool, err error) {
+	if c, ok := w.cached[id]; ok {
+		return c.st, c.k, true, nil
+	}
 	var body []byte
 	err = w.getRec.QueryRowContext(w.ctx, id[:]).Scan(&k, &body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -171,6 +195,11 @@ func (w *writeTx) apply(st *merge.State, c *change.Change) error {
 	c.HLC = w.s.clock.Now()
 	c.Device = w.s.device
 	merge.Apply(st, c.Kind, c)
+	if w.cached != nil {
+		w.deferApply(st, c)
+		w.noteApplied(c)
+		return nil
+	}
 	if err := w.saveState(c.Kind, c.ID, st); err != nil {
 		return err
 	}
@@ -189,12 +218,17 @@ func (w *writeTx) apply(st *merge.State, c *change.Change) error {
 	if _, err := w.putChange.ExecContext(w.ctx, int64(c.Seq), int64(c.HLC), string(c.Kind), c.ID[:], int(c.Op), cbody, hbody, hkey); err != nil {
 		return fmt.Errorf("logging change %d: %w", c.Seq, err)
 	}
+	w.noteApplied(c)
+	return nil
+}
+
+// noteApplied counts a logged change in the result.
+func (w *writeTx) noteApplied(c *change.Change) {
 	if w.res.FirstSeq == 0 {
 		w.res.FirstSeq = c.Seq
 	}
 	w.res.LastSeq = c.Seq
 	w.kinds[c.ID] = c.Kind
-	return nil
 }
 
 // saveState seals and writes a record's state.
@@ -241,9 +275,8 @@ func (w *writeTx) putEncoded(r domain.Record, fields change.Fields) error {
 	var st *merge.State
 	var stored domain.Kind
 	found := true
-	if w.absent[id] {
-		found = false
-		delete(w.absent, id) // written now: a second occurrence must load it
+	if _, inTx := w.kinds[id]; w.absent[id] && !inTx {
+		found = false // a second occurrence is in w.kinds: loaded
 	} else {
 		var err error
 		if st, stored, found, err = w.load(id); err != nil {
@@ -291,34 +324,135 @@ func (w *writeTx) putEncoded(r domain.Record, fields change.Fields) error {
 // nothing is written and the *BatchError lists every problem.
 func (s *Store) Save(ctx context.Context, recs ...domain.Record) (Result, error) {
 	fields, encErrs := encodeAll(recs)
-	return s.write(ctx, func(w *writeTx) error {
-		var be BatchError
-		if err := w.markAbsent(recs); err != nil {
+	one := make(chan encodedRun, 1)
+	one <- encodedRun{recs: recs, fields: fields, errs: encErrs}
+	close(one)
+	return s.write(ctx, func(w *writeTx) error { return w.saveRuns(one) })
+}
+
+// SaveStream is Save for records that arrive in runs on in — a file being
+// decoded: each run is encoded, merged and its rows written while the
+// next ones are read, all in one transaction committed once in is closed.
+// Indexes in a *BatchError count from the first record of the first run.
+// To abandon the write (a bad line further down the file), cancel ctx
+// before closing in: nothing is written. SaveStream reads in until it is
+// closed, even after a failure, so the sender never blocks.
+func (s *Store) SaveStream(ctx context.Context, in <-chan []domain.Record) (Result, error) {
+	runs := make(chan encodedRun, 1)
+	go func() {
+		defer close(runs)
+		for recs := range in {
+			fields, errs := encodeAll(recs)
+			runs <- encodedRun{recs: recs, fields: fields, errs: errs}
+		}
+	}()
+	res, err := s.write(ctx, func(w *writeTx) error { return w.saveRuns(runs) })
+	for range runs { // drained: the encoder, then the sender, are released
+	}
+	return res, err
+}
+
+// encodedRun is a run of records and their encoded fields.
+type encodedRun struct {
+	recs   []domain.Record
+	fields []change.Fields
+	errs   []error
+	absent map[ident.ID]bool // see writeTx.absent; set by saveRuns
+	err    error             // looking up absent
+}
+
+// saveRuns merges every run into the transaction, then validates the
+// whole batch. It consumes runs to the end unless the transaction fails.
+func (w *writeTx) saveRuns(encoded <-chan encodedRun) error {
+	// Built before any row is deferred, the consent index then follows
+	// the batch's consents (put): validation needs no query that could
+	// miss an unflushed row.
+	idx, err := w.consentIndex()
+	if err != nil {
+		return fmt.Errorf("reading consents: %w", err)
+	}
+	// Which records are new is looked up on a read connection, beside the
+	// writer: with the write lock held, its snapshot is the store as the
+	// transaction began, and w.kinds tells what the batch wrote since.
+	looked := make(chan encodedRun, 1)
+	go func() {
+		defer close(looked)
+		for run := range encoded {
+			if run.err == nil {
+				run.absent, run.err = lookupAbsent(w.ctx, w.s.r, run.recs)
+			}
+			looked <- run
+		}
+	}()
+	defer func() {
+		go func() { // on an early return: the lookups end with runs
+			for range looked {
+			}
+		}()
+	}()
+	runs := looked
+	var be BatchError
+	var all []domain.Record
+	run, ok := <-runs
+	for ok {
+		if err := w.done.Err(); err != nil {
 			return err
 		}
-		for i, r := range recs {
-			err := encErrs[i]
+		if run.err != nil {
+			return run.err
+		}
+		w.absent = run.absent
+		w.deferRows(len(run.recs))
+		for i, r := range run.recs {
+			err := run.errs[i]
 			if err == nil {
-				err = w.putEncoded(r, fields[i])
+				err = w.putEncoded(r, run.fields[i])
 			}
 			if err != nil {
-				be.Items = append(be.Items, ItemError{i, err})
+				be.Items = append(be.Items, ItemError{len(all) + i, err})
 			}
 		}
-		for i, r := range recs {
-			err := r.Validate(w)
-			if w.wasErased[r.RecordID()] {
-				err = withoutPersonal(r.Kind(), err)
+		all = append(all, run.recs...)
+		// The last run's rows are flushed beside validation, below; the
+		// others as soon as they are merged.
+		select {
+		case run, ok = <-runs:
+			if !ok {
+				continue
 			}
-			if err != nil {
-				be.Items = append(be.Items, ItemError{i, err})
+			if err := w.flush(); err != nil {
+				return err
 			}
+		default:
+			if err := w.flush(); err != nil {
+				return err
+			}
+			run, ok = <-runs
 		}
-		if len(be.Items) > 0 {
-			return &be
-		}
-		return nil
-	})
+	}
+	if err := w.done.Err(); err != nil {
+		return err
+	}
+	// Validation sees the store as the batch leaves it (rolled back if
+	// anything fails) and runs on the spare cores while the writer
+	// inserts the last rows.
+	var invalid []ItemError
+	validated := make(chan struct{})
+	go func() {
+		defer close(validated)
+		invalid = w.validateAll(all, idx)
+	}()
+	err = w.flush()
+	<-validated
+	if err != nil {
+		return err
+	}
+	be.Items = append(be.Items, invalid...)
+	if len(be.Items) > 0 {
+		slices.SortStableFunc(be.Items, func(a, b ItemError) int { return a.Index - b.Index })
+		return &be
+	}
+	return nil
 }
 
 // encodeAll encodes records on every core: normalizing and encoding is
@@ -341,15 +475,18 @@ func encodeAll(recs []domain.Record) ([]change.Fields, []error) {
 	return fields, errs
 }
 
-// markAbsent finds, in a few queries, which records of a batch are not
-// stored yet, so that creating them needs no lookup each.
-func (w *writeTx) markAbsent(recs []domain.Record) error {
+// lookupAbsent finds, in a few queries, which records of a run are not
+// stored yet, so that creating them needs no lookup each. Runs too short
+// to gain from it get nil (every record is looked up).
+func lookupAbsent(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, recs []domain.Record) (map[ident.ID]bool, error) {
 	if len(recs) < 64 {
-		return nil
+		return nil, nil
 	}
-	w.absent = make(map[ident.ID]bool, len(recs))
+	absent := make(map[ident.ID]bool, len(recs))
 	for _, r := range recs {
-		w.absent[r.RecordID()] = true
+		absent[r.RecordID()] = true
 	}
 	const chunk = 500
 	args := make([]any, 0, chunk)
@@ -360,27 +497,27 @@ func (w *writeTx) markAbsent(recs []domain.Record) error {
 			id := r.RecordID()
 			args = append(args, id[:])
 		}
-		q := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
-		rows, err := w.tx.QueryContext(w.ctx, q, args...)
+		query := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
+		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
-			return fmt.Errorf("checking existing records: %w", err)
+			return nil, fmt.Errorf("checking existing records: %w", err)
 		}
 		for rows.Next() {
 			var b []byte
 			if err := rows.Scan(&b); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			var id ident.ID
 			copy(id[:], b)
-			delete(w.absent, id)
+			delete(absent, id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return absent, nil
 }
 
 // withoutPersonal drops the problems about personal fields from a
@@ -440,13 +577,21 @@ func (w *writeTx) KindOf(id ident.ID) domain.Kind {
 	if k, ok := w.kinds[id]; ok {
 		return k
 	}
+	k := w.storedKind(id)
+	if k != "" {
+		w.kinds[id] = k
+	}
+	return k
+}
+
+// storedKind returns the kind of a stored live record, or "".
+func (w *writeTx) storedKind(id ident.ID) domain.Kind {
 	var k domain.Kind
 	var deleted bool
 	err := w.tx.QueryRowContext(w.ctx, `SELECT kind, deleted FROM records WHERE id = ?`, id[:]).Scan(&k, &deleted)
 	if err != nil || deleted {
 		return ""
 	}
-	w.kinds[id] = k
 	return k
 }
 
