@@ -97,7 +97,8 @@ func (w *writeTx) flush() error {
 	stop := make(chan struct{})
 	defer close(stop)
 	var next atomic.Int64
-	for range min(max(1, runtime.GOMAXPROCS(0)-1), nChunks) {
+	// A single chunk (a form's save) is sealed by the writer alone.
+	for range min(max(1, runtime.GOMAXPROCS(0)-1), nChunks-1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -193,23 +194,30 @@ func (w *writeTx) insertRow(d *deferred, env *envelope) error {
 func (w *writeTx) validateAll(recs []domain.Record, idx *consentIndex) []ItemError {
 	env := &batchEnv{w: w, idx: idx, stored: map[ident.ID]domain.Kind{}}
 	errs := make([]error, len(recs))
-	workers := min(max(1, runtime.GOMAXPROCS(0)-1), 1+len(recs)/256)
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < len(recs); i += workers {
-				r := recs[i]
-				err := r.Validate(env)
-				if w.wasErased[r.RecordID()] {
-					err = withoutPersonal(r.Kind(), err)
-				}
-				errs[i] = err
+	validate := func(k, workers int) {
+		for i := k; i < len(recs); i += workers {
+			r := recs[i]
+			err := r.Validate(env)
+			if w.wasErased[r.RecordID()] {
+				err = withoutPersonal(r.Kind(), err)
 			}
-		}()
+			errs[i] = err
+		}
 	}
-	wg.Wait()
+	workers := min(max(1, runtime.GOMAXPROCS(0)-1), 1+len(recs)/256)
+	if workers == 1 {
+		validate(0, 1)
+	} else {
+		var wg sync.WaitGroup
+		for k := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				validate(k, workers)
+			}()
+		}
+		wg.Wait()
+	}
 	var out []ItemError
 	for i, err := range errs {
 		if err != nil {

@@ -75,6 +75,8 @@ type writeTx struct {
 	// (checked in bulk by Save): unless written since (w.kinds), they
 	// need no lookup.
 	absent map[ident.ID]bool
+	// allNew: the store held no record when the transaction began.
+	allNew bool
 	// clockMoved asks the commit to persist the clock even without a
 	// new change (remote changes observed, stamps corrected).
 	clockMoved bool
@@ -275,7 +277,7 @@ func (w *writeTx) putEncoded(r domain.Record, fields change.Fields) error {
 	var st *merge.State
 	var stored domain.Kind
 	found := true
-	if _, inTx := w.kinds[id]; w.absent[id] && !inTx {
+	if _, inTx := w.kinds[id]; (w.allNew || w.absent[id]) && !inTx {
 		found = false // a second occurrence is in w.kinds: loaded
 	} else {
 		var err error
@@ -374,11 +376,17 @@ func (w *writeTx) saveRuns(encoded <-chan encodedRun) error {
 	// Which records are new is looked up on a read connection, beside the
 	// writer: with the write lock held, its snapshot is the store as the
 	// transaction began, and w.kinds tells what the batch wrote since.
+	// Into an empty store (a laptop's first import) every record is new.
+	var stored bool
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT EXISTS (SELECT 1 FROM records)`).Scan(&stored); err != nil {
+		return fmt.Errorf("reading records: %w", err)
+	}
+	w.allNew = !stored
 	looked := make(chan encodedRun, 1)
 	go func() {
 		defer close(looked)
 		for run := range encoded {
-			if run.err == nil {
+			if run.err == nil && stored {
 				run.absent, run.err = lookupAbsent(w.ctx, w.s.r, run.recs)
 			}
 			looked <- run
@@ -437,15 +445,22 @@ func (w *writeTx) saveRuns(encoded <-chan encodedRun) error {
 	// anything fails) and runs on the spare cores while the writer
 	// inserts the last rows.
 	var invalid []ItemError
-	validated := make(chan struct{})
-	go func() {
-		defer close(validated)
+	if len(all) < 64 { // a form's save: no goroutine to start
+		if err := w.flush(); err != nil {
+			return err
+		}
 		invalid = w.validateAll(all, idx)
-	}()
-	err = w.flush()
-	<-validated
-	if err != nil {
-		return err
+	} else {
+		validated := make(chan struct{})
+		go func() {
+			defer close(validated)
+			invalid = w.validateAll(all, idx)
+		}()
+		err = w.flush()
+		<-validated
+		if err != nil {
+			return err
+		}
 	}
 	be.Items = append(be.Items, invalid...)
 	if len(be.Items) > 0 {
