@@ -56,6 +56,7 @@ func TestBenchQuick(t *testing.T) {
 		"import_records_per_s", "raw_insert_rows_per_s", "import_vs_raw_ratio",
 		"raw_insert_with_changes_records_per_s", "import_vs_raw_one_row_ratio",
 		"import_ms", "import_decode_alone_ms", "import_decode_us_per_record",
+		"import_nonempty_records_per_s", "import_nonempty_vs_raw_ratio",
 		"db_bytes_per_record", "json_bytes_per_record",
 		"record_body_avg_bytes", "change_body_avg_bytes",
 		"unlock_ms", "unlock_warm_ms", "cold_start_status_ms", "cold_start_list_ms",

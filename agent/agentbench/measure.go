@@ -274,6 +274,21 @@ func benchImport(ctx context.Context, c config, dir, rawDir string, res *benchre
 		buf.WriteByte('\n')
 	}
 	input := buf.Bytes()
+	// A second file, other records, imported into a store already holding
+	// the first: every record is looked up.
+	set2, err := fixtureFor(c.n, c.seed+1, func(s *fixture.Set) int { return len(s.Records()) })
+	if err != nil {
+		return err
+	}
+	var buf2 bytes.Buffer
+	for _, r := range set2.Records()[:c.n] {
+		line, err := jsonl.EncodeLine(r)
+		if err != nil {
+			return err
+		}
+		buf2.Write(line)
+		buf2.WriteByte('\n')
+	}
 
 	// Decoding alone, for the table (the import decodes again, streaming
 	// into the store).
@@ -285,6 +300,7 @@ func benchImport(ctx context.Context, c config, dir, rawDir string, res *benchre
 	decode := time.Since(t0)
 
 	var imports, raws, rawRecs []time.Duration
+	var nonEmpty, nonEmptyRaw time.Duration
 	var ratios, oneRowRatios []float64
 	var dbBytes int64
 	var recBody, chgBody float64
@@ -298,6 +314,12 @@ func benchImport(ctx context.Context, c config, dir, rawDir string, res *benchre
 		total, err := timeImport(ctx, c, d, input, n, round == 0)
 		if err != nil {
 			return err
+		}
+		var second time.Duration
+		if round == 1 {
+			if second, err = timeImportInto(ctx, d, buf2.Bytes(), n); err != nil {
+				return fmt.Errorf("second import: %w", err)
+			}
 		}
 		if round == 0 {
 			if dbBytes, recBody, chgBody, err = storeSizes(ctx, dir); err != nil {
@@ -316,6 +338,9 @@ func benchImport(ctx context.Context, c config, dir, rawDir string, res *benchre
 		}
 		imports, raws, rawRecs = append(imports, total), append(raws, both), append(rawRecs, one)
 		ratios = append(ratios, ratio(both, total))
+		if round == 1 {
+			nonEmpty, nonEmptyRaw = second, both
+		}
 		oneRowRatios = append(oneRowRatios, ratio(one, total))
 		os.RemoveAll(bothDir)
 		os.RemoveAll(oneDir)
@@ -331,6 +356,8 @@ func benchImport(ctx context.Context, c config, dir, rawDir string, res *benchre
 	res.Add("raw_insert_rows_per_s", "raw insert, records rows only (median)", rate(median(rawRecs)), "rows/s")
 	res.Add("import_vs_raw_one_row_ratio", "import / raw insert of records rows only", medianFloat(oneRowRatios), "x")
 	res.Add("import_ms", "import: whole file (median)", ms(median(imports)), "ms")
+	res.Add("import_nonempty_records_per_s", "import into a store holding as many other records", rate(nonEmpty), "rec/s")
+	res.Add("import_nonempty_vs_raw_ratio", "the same / raw insert of the same rows (its round)", ratio(nonEmptyRaw, nonEmpty), "x")
 	res.Add("import_decode_alone_ms", "JSONL decode alone (not streamed)", ms(decode), "ms")
 	res.Add("import_decode_us_per_record", "JSONL decode alone per record", float64(decode.Microseconds())/float64(n), "µs")
 	res.Add("db_bytes_per_record", "database bytes per record", float64(dbBytes)/float64(n), "B")
@@ -363,6 +390,29 @@ func timeImport(ctx context.Context, c config, dir string, input []byte, n int, 
 	stop()
 	if err != nil {
 		return 0, fmt.Errorf("importing: %w", err)
+	}
+	if rep.Created != n {
+		return 0, fmt.Errorf("import created %d records of %d", rep.Created, n)
+	}
+	return total, s.Close()
+}
+
+// timeImportInto times the import of input into the existing store of dir.
+func timeImportInto(ctx context.Context, dir string, input []byte, n int) (time.Duration, error) {
+	s, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if err := s.Unlock(ctx, []byte(passphrase)); err != nil {
+		return 0, err
+	}
+	runtime.GC()
+	t0 := time.Now()
+	rep, err := importer.Import(ctx, s, bufio.NewReaderSize(bytes.NewReader(input), 1<<16))
+	total := time.Since(t0)
+	if err != nil {
+		return 0, err
 	}
 	if rep.Created != n {
 		return 0, fmt.Errorf("import created %d records of %d", rep.Created, n)
