@@ -107,10 +107,6 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 	// ends the write: database/sql rolls the transaction back, and long
 	// writes check w.done between runs.
 	w := &writeTx{s: s, ctx: context.WithoutCancel(ctx), done: ctx, tx: tx, seq: s.seq, kinds: map[ident.ID]domain.Kind{}, wasErased: map[ident.ID]bool{}}
-	if err := w.prepare(); err != nil {
-		tx.Rollback()
-		return Result{}, err
-	}
 	fail := func(err error) (Result, error) {
 		tx.Rollback()
 		s.consents = nil // may hold this transaction's consents
@@ -123,6 +119,9 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 			return Result{}, fmt.Errorf("write abandoned: %w", cerr)
 		}
 		return Result{}, err
+	}
+	if err := w.prepare(); err != nil {
+		return fail(err)
 	}
 	if err := fn(w); err != nil {
 		return fail(err)
