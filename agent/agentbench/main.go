@@ -164,18 +164,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-func medianFloat(xs []float64) float64 {
+// median of durations or ratios.
+func median[T time.Duration | float64](xs []T) T {
 	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
 	slices.Sort(s)
 	n := len(s)
 	if n%2 == 1 {
