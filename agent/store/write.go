@@ -384,9 +384,11 @@ func (w *writeTx) saveRuns(encoded <-chan encodedRun) error {
 	looked := make(chan encodedRun, 1)
 	go func() {
 		defer close(looked)
+		finder := &absentFinder{db: w.s.r}
+		defer finder.close()
 		for run := range encoded {
 			if run.err == nil && stored {
-				run.absent, run.err = lookupAbsent(w.ctx, w.s.r, run.recs)
+				run.absent, run.err = finder.find(w.ctx, run.recs)
 			}
 			looked <- run
 		}
@@ -489,12 +491,19 @@ func encodeAll(recs []domain.Record) ([]change.Fields, []error) {
 	return fields, errs
 }
 
-// lookupAbsent finds, in a few queries, which records of a run are not
-// stored yet, so that creating them needs no lookup each. Runs too short
-// to gain from it get nil (every record is looked up).
-func lookupAbsent(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, recs []domain.Record) (map[ident.ID]bool, error) {
+// absentFinder finds, in a few queries on the read pool, which records of
+// a run are not stored yet, so that creating them needs no lookup each.
+type absentFinder struct {
+	db   *sql.DB
+	full *sql.Stmt // the query of a whole chunk, prepared once per batch
+}
+
+// absentChunk is how many ids one query checks.
+const absentChunk = 512
+
+// find returns the ids of recs that are not stored, or nil for runs too
+// short to gain from it (every record is looked up).
+func (f *absentFinder) find(ctx context.Context, recs []domain.Record) (map[ident.ID]bool, error) {
 	if len(recs) < 64 {
 		return nil, nil
 	}
@@ -502,17 +511,15 @@ func lookupAbsent(ctx context.Context, q interface {
 	for _, r := range recs {
 		absent[r.RecordID()] = true
 	}
-	const chunk = 500
-	args := make([]any, 0, chunk)
-	for start := 0; start < len(recs); start += chunk {
-		part := recs[start:min(start+chunk, len(recs))]
+	args := make([]any, 0, absentChunk)
+	for start := 0; start < len(recs); start += absentChunk {
+		part := recs[start:min(start+absentChunk, len(recs))]
 		args = args[:0]
 		for _, r := range part {
 			id := r.RecordID()
 			args = append(args, id[:])
 		}
-		query := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
-		rows, err := q.QueryContext(ctx, query, args...)
+		rows, err := f.query(ctx, args)
 		if err != nil {
 			return nil, fmt.Errorf("checking existing records: %w", err)
 		}
@@ -532,6 +539,28 @@ func lookupAbsent(ctx context.Context, q interface {
 		}
 	}
 	return absent, nil
+}
+
+func (f *absentFinder) query(ctx context.Context, ids []any) (*sql.Rows, error) {
+	q := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
+	if len(ids) != absentChunk {
+		return f.db.QueryContext(ctx, q, ids...)
+	}
+	if f.full == nil {
+		// Parsing a 512-parameter query costs about a millisecond.
+		st, err := f.db.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		f.full = st
+	}
+	return f.full.QueryContext(ctx, ids...)
+}
+
+func (f *absentFinder) close() {
+	if f.full != nil {
+		f.full.Close()
+	}
 }
 
 // withoutPersonal drops the problems about personal fields from a
