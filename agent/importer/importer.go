@@ -20,6 +20,9 @@ type Report struct {
 	store.Result
 }
 
+// errStoreEnded stops the reading when the store has given up.
+var errStoreEnded = errors.New("store write ended")
+
 // Import reads r and writes its records to s, which must be unlocked.
 // A bad line, or a record refused by the store, writes nothing and is
 // returned in a jsonl.Errors naming the lines.
@@ -37,21 +40,30 @@ func Import(ctx context.Context, s *store.Store, r io.Reader) (Report, error) {
 		res, err := s.SaveStream(ctx, in)
 		done <- saved{res, err}
 	}()
+	var out saved
+	finished := false
 	readErr := jsonl.ReadChunks(r, jsonl.DefaultChunk, func(run []jsonl.Line) error {
 		recs := make([]domain.Record, len(run))
 		for i, l := range run {
 			recs[i] = l.Record
 			lines = append(lines, l.N)
 		}
-		in <- recs // SaveStream reads in to the end, even after a failure
-		return nil
+		select {
+		case in <- recs:
+			return nil
+		case out = <-done: // the store failed (disk full…): stop reading
+			finished = true
+			return errStoreEnded
+		}
 	})
-	if readErr != nil {
+	if readErr != nil && !errors.Is(readErr, errStoreEnded) {
 		cancel() // before close: the store writes nothing
 	}
 	close(in)
-	out := <-done
-	if readErr != nil {
+	if !finished {
+		out = <-done
+	}
+	if readErr != nil && !errors.Is(readErr, errStoreEnded) {
 		return Report{}, readErr
 	}
 	var be *store.BatchError

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"numeribus/internal/domain"
@@ -167,4 +169,54 @@ func TestSaveStreamCancelledWritesNothing(t *testing.T) {
 	storeEmpty(t, s)
 	// The store still takes writes.
 	mustSave(t, s, &domain.TourStop{ID: ident.New(), Vehicule: "Numéribus 1", Date: "2026-03-02", Commune: "88160", Lieu: "Mairie"})
+}
+
+func TestSaveStreamFullDiskFailsFastAndWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, _ := mustCreate(t)
+	// SQLite's "database or disk is full", a few pages from now.
+	var pages int
+	if err := s.w.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+40)); err != nil {
+		t.Fatal(err)
+	}
+	recs := fixture.Generate(fixture.Options{N: 1500, Seed: 8}).Records()
+	const runs = 30 // of 100: far more than 40 pages
+	in := make(chan []domain.Record)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.SaveStream(ctx, in)
+		done <- err
+	}()
+	var err error
+	sent := 0
+send:
+	for sent < runs {
+		start := sent * 100 % len(recs)
+		select {
+		case in <- recs[start:min(start+100, len(recs))]:
+			sent++
+		case err = <-done:
+			break send
+		}
+	}
+	if sent == runs {
+		close(in)
+		t.Fatalf("SaveStream took every run (%v), want it to give up at the first full page", <-done)
+	}
+	if err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("got %v, want the full disk", err)
+	}
+	// The sender is never blocked: the rest is read and dropped.
+	for range 3 {
+		in <- recs[:10]
+	}
+	close(in)
+	storeEmpty(t, s)
+	if _, err := s.w.Exec(`PRAGMA max_page_count = 1073741823`); err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, s, recs[0])
 }

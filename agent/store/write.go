@@ -336,20 +336,29 @@ func (s *Store) Save(ctx context.Context, recs ...domain.Record) (Result, error)
 // next ones are read, all in one transaction committed once in is closed.
 // Indexes in a *BatchError count from the first record of the first run.
 // To abandon the write (a bad line further down the file), cancel ctx
-// before closing in: nothing is written. SaveStream reads in until it is
-// closed, even after a failure, so the sender never blocks.
+// before closing in: nothing is written. SaveStream returns as soon as the
+// write fails, but in is still read (and dropped) until it is closed, so
+// the sender never blocks.
 func (s *Store) SaveStream(ctx context.Context, in <-chan []domain.Record) (Result, error) {
 	runs := make(chan encodedRun, 1)
+	ended := make(chan struct{})
 	go func() {
 		defer close(runs)
 		for recs := range in {
+			select {
+			case <-ended:
+				continue // failed: the rest is dropped
+			default:
+			}
 			fields, errs := encodeAll(recs)
-			runs <- encodedRun{recs: recs, fields: fields, errs: errs}
+			select {
+			case runs <- encodedRun{recs: recs, fields: fields, errs: errs}:
+			case <-ended:
+			}
 		}
 	}()
 	res, err := s.write(ctx, func(w *writeTx) error { return w.saveRuns(runs) })
-	for range runs { // drained: the encoder, then the sender, are released
-	}
+	close(ended)
 	return res, err
 }
 
