@@ -257,42 +257,6 @@ func deriveID(r domain.Record) ident.ID {
 	return ident.Derive(at, string(r.Kind()), string(canon))
 }
 
-// Read decodes every line of rd, calling fn for each record with its line
-// number. Blank lines and lines starting with # are skipped. All line
-// errors are collected and returned together as Errors; an I/O error
-// stops the reading.
-func Read(rd io.Reader, fn func(line int, r domain.Record) error) error {
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64*1024), MaxLine+1)
-	var errs Errors
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		r, err := DecodeLine(line)
-		if err == nil {
-			err = fn(n, r)
-		}
-		if err != nil {
-			errs = append(errs, &LineError{Line: n, Err: err})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			errs = append(errs, &LineError{Line: n + 1, Err: fmt.Errorf("ligne trop longue (au plus %d octets)", MaxLine)})
-			return errs
-		}
-		return fmt.Errorf("lecture : %w", err)
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
-}
-
 // Line is a decoded line.
 type Line struct {
 	N      int // line number, from 1

@@ -58,22 +58,16 @@ func TestDecodeLineErrors(t *testing.T) {
 	}
 }
 
-func TestReadCollectsEveryLineError(t *testing.T) {
-	in := activityLine + "\n\n# commentaire\n{\"kind\":\"x\"}\n" + activityLine + "\nnot json\n"
-	var lines []int
-	err := Read(strings.NewReader(in), func(n int, r domain.Record) error {
-		lines = append(lines, n)
-		return nil
-	})
+func TestReadSkipsCommentsAndRefusesOverlongLines(t *testing.T) {
+	in := "# export du 2 mars\n\n" + activityLine + "\n  \n# fin\n" + activityLine + "\n"
+	lines, err := ReadAll(strings.NewReader(in))
+	if err != nil || len(lines) != 2 || lines[0].N != 3 || lines[1].N != 6 {
+		t.Fatalf("ReadAll: %+v, %v", lines, err)
+	}
+	long := activityLine + "\n" + `{"kind":"activity","notes":"` + strings.Repeat("x", MaxLine) + `"}`
+	_, err = ReadAll(strings.NewReader(long))
 	var errs Errors
-	if !errors.As(err, &errs) || len(errs) != 2 || errs[0].Line != 4 || errs[1].Line != 6 {
-		t.Fatalf("errors %v", err)
-	}
-	if len(lines) != 2 || lines[0] != 1 || lines[1] != 5 {
-		t.Fatalf("records at lines %v", lines)
-	}
-	long := `{"kind":"activity","notes":"` + strings.Repeat("x", MaxLine) + `"}`
-	if err := Read(strings.NewReader(long), func(int, domain.Record) error { return nil }); err == nil || !strings.Contains(err.Error(), "trop longue") {
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Line != 2 || !strings.Contains(err.Error(), "trop longue") {
 		t.Fatalf("over-long line: %v", err)
 	}
 }
