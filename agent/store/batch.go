@@ -142,28 +142,11 @@ func (w *writeTx) flush() error {
 // reads the entry's state and change, which nothing mutates any more.
 func (w *writeTx) sealRow(d *deferred, env *envelope) {
 	if d.lastRec {
-		raw, err := d.st.Marshal()
-		if err != nil {
-			d.err = err
-			return
-		}
-		if d.recBody, err = w.s.key.Seal(nil, raw, recordAD(d.k, d.id)); err != nil {
-			d.err = err
+		if d.recBody, d.err = w.sealState(d.k, d.id, d.st); d.err != nil {
 			return
 		}
 	}
-	fields, err := change.Marshal(d.c.Fields)
-	if err != nil {
-		d.err = err
-		return
-	}
-	if d.chgBody, err = w.s.key.Seal(nil, fields, changeAD(d.k, d.id, d.c.Seq)); err != nil {
-		d.err = err
-		return
-	}
-	if env != nil {
-		d.hubBody, d.err = sealHub(env, d.k, d.id, d.c.Seq, fields)
-	}
+	d.chgBody, d.hubBody, d.err = w.sealChange(d.c, env)
 }
 
 // insertRow writes a sealed entry's rows.
@@ -172,19 +155,11 @@ func (w *writeTx) insertRow(d *deferred, env *envelope) error {
 		return fmt.Errorf("sealing %s %s: %w", d.k, d.id, d.err)
 	}
 	if d.lastRec {
-		if _, err := w.putRec.ExecContext(w.ctx, d.id[:], string(d.k), int64(d.st.Last.TS), d.st.IsDeleted(), d.st.IsErased(), d.recBody); err != nil {
-			return fmt.Errorf("writing record %s: %w", d.id, err)
+		if err := w.putState(d.k, d.id, d.st, d.recBody); err != nil {
+			return err
 		}
 	}
-	var hubKey any
-	if env != nil {
-		hubKey = env.id
-	}
-	c := d.c
-	if _, err := w.putChange.ExecContext(w.ctx, int64(c.Seq), int64(c.HLC), string(c.Kind), c.ID[:], int(c.Op), d.chgBody, d.hubBody, hubKey); err != nil {
-		return fmt.Errorf("logging change %d: %w", c.Seq, err)
-	}
-	return nil
+	return w.logChange(d.c, d.chgBody, d.hubBody, env)
 }
 
 // validateAll validates recs on the spare cores and returns their

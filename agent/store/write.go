@@ -204,20 +204,16 @@ func (w *writeTx) apply(st *merge.State, c *change.Change) error {
 	if err := w.saveState(c.Kind, c.ID, st); err != nil {
 		return err
 	}
-	fields, err := change.Marshal(c.Fields)
+	env, err := w.envelope()
 	if err != nil {
 		return err
 	}
-	cbody, err := w.s.key.Seal(nil, fields, changeAD(c.Kind, c.ID, c.Seq))
+	body, hub, err := w.sealChange(c, env)
 	if err != nil {
 		return err
 	}
-	hbody, hkey, err := w.sealForHub(c.Kind, c.ID, c.Seq, fields)
-	if err != nil {
+	if err := w.logChange(c, body, hub, env); err != nil {
 		return err
-	}
-	if _, err := w.putChange.ExecContext(w.ctx, int64(c.Seq), int64(c.HLC), string(c.Kind), c.ID[:], int(c.Op), cbody, hbody, hkey); err != nil {
-		return fmt.Errorf("logging change %d: %w", c.Seq, err)
 	}
 	w.noteApplied(c)
 	return nil
@@ -234,16 +230,55 @@ func (w *writeTx) noteApplied(c *change.Change) {
 
 // saveState seals and writes a record's state.
 func (w *writeTx) saveState(k domain.Kind, id ident.ID, st *merge.State) error {
+	body, err := w.sealState(k, id, st)
+	if err != nil {
+		return err
+	}
+	return w.putState(k, id, st, body)
+}
+
+// sealState returns the sealed body of a record's merged state. Safe on
+// several goroutines (batch.go).
+func (w *writeTx) sealState(k domain.Kind, id ident.ID, st *merge.State) ([]byte, error) {
 	raw, err := st.Marshal()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	body, err := w.s.key.Seal(nil, raw, recordAD(k, id))
+	return w.s.key.Seal(nil, raw, recordAD(k, id))
+}
+
+// sealChange returns the sealed body of c's fields and, once enrolled
+// (env), their copy sealed to the hub. Safe on several goroutines.
+func (w *writeTx) sealChange(c *change.Change, env *envelope) (body, hub []byte, err error) {
+	fields, err := change.Marshal(c.Fields)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	if body, err = w.s.key.Seal(nil, fields, changeAD(c.Kind, c.ID, c.Seq)); err != nil {
+		return nil, nil, err
+	}
+	if env != nil {
+		hub, err = sealHub(env, c.Kind, c.ID, c.Seq, fields)
+	}
+	return body, hub, err
+}
+
+// putState writes a record row.
+func (w *writeTx) putState(k domain.Kind, id ident.ID, st *merge.State, body []byte) error {
 	if _, err := w.putRec.ExecContext(w.ctx, id[:], string(k), int64(st.Last.TS), st.IsDeleted(), st.IsErased(), body); err != nil {
 		return fmt.Errorf("writing record %s: %w", id, err)
+	}
+	return nil
+}
+
+// logChange writes a change row.
+func (w *writeTx) logChange(c *change.Change, body, hub []byte, env *envelope) error {
+	var hubKey any
+	if env != nil {
+		hubKey = env.id
+	}
+	if _, err := w.putChange.ExecContext(w.ctx, int64(c.Seq), int64(c.HLC), string(c.Kind), c.ID[:], int(c.Op), body, hub, hubKey); err != nil {
+		return fmt.Errorf("logging change %d: %w", c.Seq, err)
 	}
 	return nil
 }
@@ -402,11 +437,14 @@ func (w *writeTx) saveRuns(encoded <-chan encodedRun) error {
 			looked <- run
 		}
 	}()
+	consumed := false
 	defer func() {
-		go func() { // on an early return: the lookups end with runs
-			for range looked {
-			}
-		}()
+		if !consumed {
+			go func() { // an early return: the lookups end with runs
+				for range looked {
+				}
+			}()
+		}
 	}()
 	runs := looked
 	var be BatchError
@@ -448,6 +486,7 @@ func (w *writeTx) saveRuns(encoded <-chan encodedRun) error {
 			run, ok = <-runs
 		}
 	}
+	consumed = true
 	if err := w.done.Err(); err != nil {
 		return err
 	}
