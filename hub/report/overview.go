@@ -338,13 +338,9 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 	}
 	// The scan's two halves of days run on two connections at once, the
 	// tallies serialised: reading the rows is most of the cost.
-	var scanMu sync.Mutex
+	tallyActivity := serialized(perActivity)
 	err = inDayHalves(scan, func(part Query) error {
-		return src.Activities(ctx, part, func(a *ActivityFact) error {
-			scanMu.Lock()
-			defer scanMu.Unlock()
-			return perActivity(a)
-		})
+		return src.Activities(ctx, part, tallyActivity)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overview: reading activities: %w", err)
@@ -396,13 +392,9 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 	// connections at once (the side work is done by now), the callback
 	// serialised.
 	slices.SortFunc(ids, func(a, b ident.ID) int { return bytes.Compare(a[:], b[:]) })
-	var mu sync.Mutex
+	tallyPerson := serialized(countPerson)
 	err = inHalves(ids, func(part []ident.ID) error {
-		return src.Beneficiaries(ctx, part, func(bf *BeneficiaryFact) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return countPerson(bf)
-		})
+		return src.Beneficiaries(ctx, part, tallyPerson)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overview: reading beneficiaries: %w", err)
@@ -443,10 +435,7 @@ func inDayHalves(q Query, fn func(Query) error) error {
 	first, second := q, q
 	first.To = DayOf(from.Add(to.Sub(from) / 2))
 	second.From = DayOf(DayTime(first.To).AddDate(0, 0, 1))
-	other := make(chan error, 1)
-	go func() { other <- fn(second) }()
-	err := fn(first)
-	return errors.Join(err, <-other)
+	return concurrently(first, second, fn)
 }
 
 // inHalves runs fn on the two halves of ids at once (on one when few).
@@ -455,10 +444,26 @@ func inHalves(ids []ident.ID, fn func([]ident.ID) error) error {
 		return fn(ids)
 	}
 	half := len(ids) / 2
+	return concurrently(ids[:half], ids[half:], fn)
+}
+
+// concurrently runs fn on a and b at once.
+func concurrently[T any](a, b T, fn func(T) error) error {
 	other := make(chan error, 1)
-	go func() { other <- fn(ids[half:]) }()
-	err := fn(ids[:half])
+	go func() { other <- fn(b) }()
+	err := fn(a)
 	return errors.Join(err, <-other)
+}
+
+// serialized returns fn behind a mutex: the callbacks of the two halves
+// tally into the same maps.
+func serialized[T any](fn func(T) error) func(T) error {
+	var mu sync.Mutex
+	return func(v T) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(v)
+	}
 }
 
 // sideResult is what overviewSide computes.
