@@ -248,7 +248,7 @@ func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 // importRounds is how many times the import and its raw baselines are
 // timed, side by side: on a shared VM one run of each swings by ±30 %,
 // pairs measured together much less.
-const importRounds = 3
+const importRounds = 5
 
 // benchImport does what `agent import` does (the JSONL file streamed into
 // one store transaction) and compares it to raw inserts of the rows it
