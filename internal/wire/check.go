@@ -28,7 +28,7 @@ func (m *Challenge) check() error { return checkLen("nonce", m.Nonce, NonceSize)
 
 func (m *Auth) check() error { return checkLen("signature", m.Sig, SigSize) }
 
-func (m *Welcome) check() error { return nil }
+func (m *Welcome) check() error { return checkTag("last tag", m.LastTag) }
 
 func (m *Push) check() error {
 	if len(m.Changes) > MaxChanges {
@@ -63,9 +63,12 @@ func (m *Push) check() error {
 
 func (m *Ack) check() error { return nil }
 
-func (m *Pull) check() error { return nil }
+func (m *Pull) check() error { return checkTag("tag", m.Tag) }
 
 func (m *Changes) check() error {
+	if err := checkTag("tag", m.Tag); err != nil {
+		return err
+	}
 	if len(m.Changes) > MaxChanges {
 		return fmt.Errorf("%d changes, the limit is %d", len(m.Changes), MaxChanges)
 	}

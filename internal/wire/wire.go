@@ -35,7 +35,18 @@ import (
 
 // ProtocolVersion is the version of the protocol this package speaks. It is
 // bumped on any incompatible change.
-const ProtocolVersion = 1
+//
+// Version 2 adds the divergence checks (docs/PROTOCOL.md, "A store that
+// went back in time"): Welcome.LastTag, Pull.Tag and Pull.Own,
+// Changes.Tag and Changes.Reset. A version 1 agent decodes none of them,
+// so the hub sends them only in sessions opened with Proto ≥ 2.
+const ProtocolVersion = 2
+
+// MinProtocol is the oldest agent protocol a hub still serves.
+const MinProtocol = 1
+
+// TagSize is the size of a change tag (see [ChangeTag], [LogTag]).
+const TagSize = 16
 
 // MaxFrame is the largest frame in bytes, for either side. The websocket
 // read limit uses it too.
@@ -150,6 +161,10 @@ type Welcome struct {
 	ClockOffset int64  `cbor:"3,keyasint,omitempty"` // hub time − agent time, ms, as measured by the hub
 	Team        string `cbor:"4,keyasint,omitempty"`
 	Name        string `cbor:"5,keyasint,omitempty"` // device name at the hub
+	// LastTag is ChangeTag of the device's change at HWM as the hub holds
+	// it (absent when HWM is 0): the agent compares it with its own change
+	// at that seq to tell whether its store went back in time.
+	LastTag []byte `cbor:"6,keyasint,omitempty"`
 }
 
 // Push sends a batch of the device's own changes: agent → hub. Pushed
@@ -173,6 +188,8 @@ type Ack struct {
 type Pull struct {
 	Cursor uint64 `cbor:"1,keyasint,omitempty"` // last hub seq the agent holds
 	Budget uint32 `cbor:"2,keyasint,omitempty"` // max bytes of changes in the reply (the hub also stays within MaxFrame and MaxChanges)
+	Tag    []byte `cbor:"3,keyasint,omitempty"` // Changes.Tag the hub gave with Cursor: proves the cursor is still in the hub's log
+	Own    bool   `cbor:"4,keyasint,omitempty"` // include this device's own changes (recovery after a restore)
 }
 
 // Changes answers a Pull: hub → agent. Every change carries its origin
@@ -181,6 +198,11 @@ type Changes struct {
 	Changes []Change `cbor:"1,keyasint,omitempty"`
 	Next    uint64   `cbor:"2,keyasint,omitempty"` // cursor to ask from next
 	More    bool     `cbor:"3,keyasint,omitempty"`
+	Tag     []byte   `cbor:"4,keyasint,omitempty"` // LogTag of the hub log entry at Next (absent when Next is 0)
+	// Reset says the Pull's cursor is not in the hub's log (the hub was
+	// restored from a backup): this page starts again from cursor 0, and
+	// Next may be lower than the cursor asked from.
+	Reset bool `cbor:"5,keyasint,omitempty"`
 }
 
 // Error reports a failure, either way; the connection then closes.

@@ -86,7 +86,7 @@ func golden(t testing.TB) []struct {
 		name string
 		msg  Message
 	}{
-		{"hello", &Hello{Proto: ProtocolVersion, AgentVersion: "0.9.1", Device: device, AgentTime: 1795422600123, Mode: ModeFull}},
+		{"hello", &Hello{Proto: 1, AgentVersion: "0.9.1", Device: device, AgentTime: 1795422600123, Mode: ModeFull}},
 		{"challenge", &Challenge{Nonce: seq(0x10, NonceSize), HubTime: 1795422600456}},
 		{"auth", &Auth{Sig: seq(0x40, SigSize)}},
 		{"welcome", &Welcome{HWM: 41, HubTime: 1795422600789, ClockOffset: -333, Team: "cd88", Name: "Numéribus 1 — portable A"}},
@@ -102,7 +102,7 @@ func golden(t testing.TB) []struct {
 			{Kind: 3, ID: id1, Op: 3, HLC: ts + 5, Seq: 10, Device: deviceB, HubSeq: 1002},
 		}, Next: 1002, More: true}},
 		{"error", &Error{Code: CodeProtocolTooOld, Message: "mettez l'agent à jour (protocole 1 requis)"}},
-		{"enroll", &Enroll{Proto: ProtocolVersion, Token: []byte("K7QF-2M9D-XR4T"), Device: device, DeviceKey: seq(0x20, KeySize), PushKey: seq(0x60, KeySize), AgentVersion: "0.9.1"}},
+		{"enroll", &Enroll{Proto: 1, Token: []byte("K7QF-2M9D-XR4T"), Device: device, DeviceKey: seq(0x20, KeySize), PushKey: seq(0x60, KeySize), AgentVersion: "0.9.1"}},
 		{"enrolled", &Enrolled{Name: "Numéribus 1 — portable A", Team: "cd88", HubKey: seq(0xc0, KeySize)}},
 	}
 }
