@@ -110,6 +110,13 @@ type Store interface {
 	// maxBytes of fields (at least one change when any). next is the
 	// cursor to ask from next; more says whether more remain.
 	ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []Logged, next uint64, more bool, err error)
+	// DeviceChangeTag returns wire.ChangeTag of the change the device
+	// logged with seq, or nil when the hub holds none: the agent compares
+	// it with its own at the handshake (docs/PROTOCOL.md, divergence).
+	DeviceChangeTag(ctx context.Context, deviceID string, seq uint64) ([]byte, error)
+	// LogTag returns wire.LogTag of the hub log entry hubSeq, or nil when
+	// the log holds none: a pull cursor is checked against it.
+	LogTag(ctx context.Context, hubSeq uint64) ([]byte, error)
 	// Stats returns consolidated counts.
 	Stats(ctx context.Context) (Stats, error)
 	// Close releases the store.

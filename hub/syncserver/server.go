@@ -17,6 +17,7 @@
 package syncserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -180,6 +181,7 @@ type conn struct {
 	mu     sync.Mutex
 	device store.Device
 	mode   uint8
+	proto  uint32 // the agent's protocol version (Hello.Proto)
 	closed bool
 	done   chan struct{}
 }
@@ -516,7 +518,7 @@ func (c *conn) keepalive() {
 func TokenHash(token []byte) [32]byte { return sha256.Sum256(token) }
 
 func (c *conn) enroll(ctx context.Context, m *wire.Enroll) {
-	if m.Proto != wire.ProtocolVersion {
+	if m.Proto < wire.MinProtocol || m.Proto > wire.ProtocolVersion {
 		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(m.Proto))
 		return
 	}
@@ -554,7 +556,7 @@ func upgradeMsg(got uint32) string {
 }
 
 func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
-	if h.Proto != wire.ProtocolVersion {
+	if h.Proto < wire.MinProtocol || h.Proto > wire.ProtocolVersion {
 		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(h.Proto))
 		return false
 	}
@@ -607,13 +609,21 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 		c.s.log.Error("recording contact", "device", d.ID, "err", err)
 	}
 	c.mu.Lock()
-	c.device, c.mode = d, h.Mode
+	c.device, c.mode, c.proto = d, h.Mode, h.Proto
 	c.mu.Unlock()
 	if abs(offset) > 2*60*1000 {
 		c.s.log.Warn("device clock off", "device", d.ID, "name", d.Name, "offset_ms", offset)
 	}
 	c.s.log.Info("device connected", "device", d.ID, "name", d.Name, "mode", h.Mode, "hwm", d.HWM)
-	if err := c.send(&wire.Welcome{HWM: d.HWM, HubTime: now.UnixMilli(), ClockOffset: offset, Team: d.Team, Name: d.Name}); err != nil {
+	w := &wire.Welcome{HWM: d.HWM, HubTime: now.UnixMilli(), ClockOffset: offset, Team: d.Team, Name: d.Name}
+	if h.Proto >= 2 && d.HWM > 0 {
+		if w.LastTag, err = c.s.store.DeviceChangeTag(ctx, d.ID, d.HWM); err != nil {
+			c.s.log.Error("reading the device's last change", "device", d.ID, "err", err)
+			c.fail(CloseInternal, wire.CodeInternal, "internal error")
+			return false
+		}
+	}
+	if err := c.send(w); err != nil {
 		c.closeWith(websocket.CloseNormalClosure, "")
 		return false
 	}
@@ -669,13 +679,30 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 	if budget <= 0 || budget > c.s.opt.MaxPull {
 		budget = c.s.opt.MaxPull
 	}
-	ls, next, more, err := c.s.store.ChangesSince(ctx, c.device.Team, c.device.ID, p.Cursor, budget)
+	cursor, reset, err := c.checkCursor(ctx, p)
+	if err != nil {
+		c.s.log.Error("checking a pull cursor", "device", c.device.ID, "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
+	}
+	exclude := c.device.ID
+	if p.Own {
+		exclude = "" // recovery: the agent lost some of its own changes
+	}
+	ls, next, more, err := c.s.store.ChangesSince(ctx, c.device.Team, exclude, cursor, budget)
 	if err != nil {
 		c.s.log.Error("reading changes", "device", c.device.ID, "err", err)
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
-	out := &wire.Changes{Next: next, More: more, Changes: make([]wire.Change, 0, len(ls))}
+	out := &wire.Changes{Next: next, More: more, Reset: reset, Changes: make([]wire.Change, 0, len(ls))}
+	if c.proto >= 2 {
+		if out.Tag, err = c.s.store.LogTag(ctx, next); err != nil {
+			c.s.log.Error("reading a log tag", "device", c.device.ID, "err", err)
+			c.fail(CloseInternal, wire.CodeInternal, "internal error")
+			return false
+		}
+	}
 	for i := range ls {
 		wc, err := wire.FromChange(&ls[i].Change)
 		if err != nil {
@@ -692,6 +719,29 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 		}
 	}
 	return c.reply(out)
+}
+
+// checkCursor returns the cursor to serve p from. A version 2 agent's
+// cursor comes with the tag of the log entry it points at: when this hub's
+// log holds no such entry, or another change there (the hub was restored
+// from a backup, then logged new work at those numbers), the pull starts
+// again from 0 and the reply says so (reset). Applying changes is
+// idempotent, so the agent loses nothing and gets the changes it had
+// missed. A version 1 agent sends no tag and is served as before.
+func (c *conn) checkCursor(ctx context.Context, p *wire.Pull) (cursor uint64, reset bool, err error) {
+	if c.proto < 2 || p.Cursor == 0 {
+		return p.Cursor, false, nil
+	}
+	tag, err := c.s.store.LogTag(ctx, p.Cursor)
+	if err != nil {
+		return 0, false, err
+	}
+	if tag != nil && bytes.Equal(tag, p.Tag) {
+		return p.Cursor, false, nil
+	}
+	c.s.log.Warn("pull cursor not in this hub's log (hub restored?): starting the device again from 0",
+		"device", c.device.ID, "cursor", p.Cursor)
+	return 0, true, nil
 }
 
 // encodeError marks a reply that could not be encoded (a bug, not a

@@ -1,0 +1,57 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"numeribus/internal/ident"
+	"numeribus/internal/wire"
+)
+
+// DeviceChangeTag returns wire.ChangeTag of the change the device logged
+// with seq, or nil when the hub holds none.
+func (s *Store) DeviceChangeTag(ctx context.Context, deviceID string, seq uint64) ([]byte, error) {
+	var (
+		h  int64
+		id []byte
+		op int
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+		WHERE d.id = ? AND c.dseq = ?`, deviceID, int64(seq)).Scan(&h, &id, &op)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading change %d of device %s: %w", seq, deviceID, err)
+	}
+	var rid ident.ID
+	copy(rid[:], id)
+	return wire.ChangeTag(seq, uint64(h), rid, uint8(op)), nil
+}
+
+// LogTag returns wire.LogTag of the hub log entry hubSeq, or nil when the
+// log holds none.
+func (s *Store) LogTag(ctx context.Context, hubSeq uint64) ([]byte, error) {
+	if hubSeq == 0 || hubSeq > 1<<63-1 {
+		return nil, nil
+	}
+	var (
+		dev   string
+		ds, h int64
+		id    []byte
+		op    int
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT d.id, c.dseq, c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+		WHERE c.hseq = ?`, int64(hubSeq)).Scan(&dev, &ds, &h, &id, &op)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading log entry %d: %w", hubSeq, err)
+	}
+	var rid ident.ID
+	copy(rid[:], id)
+	return wire.LogTag(hubSeq, dev, uint64(ds), uint64(h), rid, uint8(op)), nil
+}
