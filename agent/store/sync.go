@@ -111,13 +111,17 @@ type SyncState struct {
 	LastContact   string `json:"last_contact,omitempty"` // last authenticated connection
 	LastError     string `json:"last_error,omitempty"`
 	ClockOffsetMs int64  `json:"clock_offset_ms"` // hub − agent, at the last connection
+	PullTag       []byte `json:"-"`               // the hub's tag of the pull cursor
+	// Recovering: the store went back in time, and pulls fetch this
+	// device's own changes back from the hub until one goes through.
+	Recovering bool `json:"recovering,omitempty"`
 }
 
 // SyncState reads the sync state.
 func (s *Store) SyncState(ctx context.Context) (SyncState, error) {
 	var st SyncState
-	rows, err := s.r.QueryContext(ctx, `SELECT key, CAST(value AS TEXT) FROM meta WHERE key IN (?, ?, ?, ?, ?)`,
-		metaPullCursor, metaLastSync, metaLastError, metaClockOffset, metaLastContact)
+	rows, err := s.r.QueryContext(ctx, `SELECT key, CAST(value AS TEXT) FROM meta WHERE key IN (?, ?, ?, ?, ?, ?, ?)`,
+		metaPullCursor, metaLastSync, metaLastError, metaClockOffset, metaLastContact, metaPullTag, metaPullOwn)
 	if err != nil {
 		return st, fmt.Errorf("reading sync state: %w", err)
 	}
@@ -138,6 +142,10 @@ func (s *Store) SyncState(ctx context.Context) (SyncState, error) {
 			st.ClockOffsetMs, _ = strconv.ParseInt(v, 10, 64)
 		case metaLastContact:
 			st.LastContact = v
+		case metaPullTag:
+			st.PullTag = []byte(v)
+		case metaPullOwn:
+			st.Recovering = v == "1"
 		}
 	}
 	return st, rows.Err()
@@ -200,10 +208,11 @@ func (s *Store) RecordSync(ctx context.Context, at time.Time, errMsg string) err
 }
 
 // ApplyRemote merges changes pulled from the hub (made by other devices of
-// the team) in one transaction, with the cursor they end at: a crash
-// leaves either both or neither. They do not enter this device's outbox.
-// An erase also scrubs this device's own logged changes of that record.
-func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint64) error {
+// the team, or its own during a recovery) in one transaction, with the
+// cursor they end at and the hub's tag of that cursor: a crash leaves
+// either all or none. They do not enter this device's outbox. An erase
+// also scrubs this device's own logged changes of that record.
+func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint64, tag []byte) error {
 	_, err := s.write(ctx, func(w *writeTx) error {
 		for i := range cs {
 			c := &cs[i]
@@ -236,13 +245,25 @@ func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint
 		if err := w.scrubLog(); err != nil {
 			return err
 		}
-		if err := setMeta(w.ctx, w.tx, map[string]any{metaPullCursor: cursor}); err != nil {
+		if err := setMeta(w.ctx, w.tx, map[string]any{metaPullCursor: cursor, metaPullTag: append([]byte{}, tag...)}); err != nil {
 			return err
 		}
 		w.clockMoved = true
 		return nil
 	})
 	return err
+}
+
+// EndPullRecovery records that a pull including this device's own changes
+// went through to the end (see Renumber).
+func (s *Store) EndPullRecovery(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, err := s.writer(ctx)
+	if err != nil {
+		return err
+	}
+	return setMeta(ctx, w, map[string]any{metaPullOwn: "0"})
 }
 
 // ClockOffset returns the correction the clock currently applies.

@@ -12,6 +12,7 @@
 package syncclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -121,6 +122,11 @@ type Report struct {
 	PullSkipped     bool // locked: pull waits for the next unlock
 	PushSkippedSkew bool // locked with a wrong clock: push waits too
 	PushIncomplete  bool // locked: changes from before enrollment wait for an unlock
+	// Recovery after one side went back in time (docs/PROTOCOL.md).
+	Renumbered          int    // changes renumbered after the hub's mark (this store went back)
+	Resent              uint64 // acknowledged changes sent again (the hub went back)
+	PullReset           bool   // the hub's log went back: pulled again from the start
+	PushSkippedDiverged bool   // locked, and the store went back: push waits for an unlock
 }
 
 // session is one authenticated connection.
@@ -305,6 +311,74 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 	return s, nil
 }
 
+// align compares this device's change numbers with the hub's, from the
+// welcome's high-water mark H and the hub's tag of its change H:
+//
+//   - the store holds change H, with the same tag: the usual case; the
+//     outbox is acked up to H (an ack lost in a cut). If H is below what
+//     the store had acked, the hub went back (restored from a backup): the
+//     acknowledged mark goes back to H and the changes after it go out
+//     again.
+//   - the store has no change H, or another one there: the store went back
+//     in time (restored copy, lost WAL tail) and reused numbers the hub had
+//     seen for new work. Its changes after its own acknowledged mark are
+//     renumbered after H, so they reach the hub, and the next pulls fetch
+//     back this device's changes that the store lost.
+//
+// Nothing is lost and nothing doubled: re-sent changes the hub already
+// holds merge to the same state (docs/PROTOCOL.md).
+func (s *session) align(ctx context.Context) error {
+	st := s.c.Store
+	last, acked, err := st.Seqs(ctx)
+	if err != nil {
+		return err
+	}
+	h := s.welcome.HWM
+	var mine []byte
+	if h > 0 && h <= last {
+		if mine, err = st.ChangeTag(ctx, h); err != nil {
+			return err
+		}
+	}
+	forked := h > last || (h > 0 && s.welcome.LastTag != nil && !bytes.Equal(mine, s.welcome.LastTag))
+	switch {
+	case forked:
+		return s.renumber(ctx, last, acked, h)
+	case h < acked:
+		s.c.Log.Warn("the hub lacks changes it had acknowledged (restored from a backup?): sending them again", "hwm", h, "acked", acked)
+		s.rep.Resent = acked - h
+		return st.Rewind(ctx, h)
+	case h > acked:
+		return st.Ack(ctx, h)
+	}
+	return nil
+}
+
+// renumber moves the store's unacknowledged changes after the hub's mark h.
+// When the store's own mark is above h too (both sides went back), nothing
+// below is known to match, and every change is sent again.
+func (s *session) renumber(ctx context.Context, last, acked, h uint64) error {
+	if s.mode != wire.ModeFull {
+		// Bodies are sealed to their numbers: renumbering waits for an
+		// unlock, and so does the push (it would be taken for a retry).
+		s.c.Log.Warn("this store went back in time: sending waits for an unlock", "hwm", h, "last", last)
+		s.rep.PushSkippedDiverged = true
+		return nil
+	}
+	from := acked
+	if from >= h {
+		from = 0
+	}
+	n, err := s.c.Store.Renumber(ctx, from, h)
+	if err != nil {
+		return fmt.Errorf("renumbering changes after a restore: %w", err)
+	}
+	s.c.Log.Warn("this store went back in time (restored copy, damaged journal?): its changes are renumbered after the hub's and its lost changes pulled back",
+		"hwm", h, "last", last, "acked", acked, "renumbered", n)
+	s.rep.Renumbered = n
+	return nil
+}
+
 // Sync runs one full round: push everything pending, then pull
 // everything new (pull only when unlocked). It records the outcome in the
 // store for `agent status`.
@@ -352,22 +426,13 @@ func (s *session) close() {
 }
 
 // reconcile brings the outbox in line with what the hub holds (its ack
-// may have been lost in a cut) and corrects a wrong clock.
+// may have been lost in a cut; either side may have gone back in time)
+// and corrects a wrong clock.
 func (s *session) reconcile(ctx context.Context) error {
-	st := s.c.Store
-	last, acked, err := st.Seqs(ctx)
-	if err != nil {
+	if err := s.align(ctx); err != nil {
 		return err
 	}
-	if hwm := s.welcome.HWM; hwm > acked {
-		if hwm > last {
-			s.c.Log.Warn("hub holds changes this device does not remember (restored from an old copy?)", "hwm", hwm, "last", last)
-			hwm = last
-		}
-		if err := st.Ack(ctx, hwm); err != nil {
-			return err
-		}
-	}
+	st := s.c.Store
 	offset := time.Duration(s.welcome.ClockOffset) * time.Millisecond
 	if d := offset - st.ClockOffset(); d > SkewThreshold || d < -SkewThreshold {
 		if s.mode != wire.ModeFull {

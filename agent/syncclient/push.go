@@ -1,6 +1,7 @@
 package syncclient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,7 @@ type inflight struct {
 // push sends the outbox in batches bounded by bytes and count, keeping up
 // to Window batches in flight, and records each ack in the store.
 func (s *session) push(ctx context.Context) error {
-	if s.rep.PushSkippedSkew {
+	if s.rep.PushSkippedSkew || s.rep.PushSkippedDiverged {
 		return nil
 	}
 	st := s.c.Store
@@ -175,9 +176,9 @@ func (s *session) pull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor := ss.PullCursor
+	cursor, tag, own := ss.PullCursor, ss.PullTag, ss.Recovering
 	for {
-		n, err := send(s.ws, &wire.Pull{Cursor: cursor, Budget: uint32(s.c.PullBudget)})
+		n, err := send(s.ws, &wire.Pull{Cursor: cursor, Tag: tag, Own: own, Budget: uint32(s.c.PullBudget)})
 		if err != nil {
 			return err
 		}
@@ -201,17 +202,25 @@ func (s *session) pull(ctx context.Context) error {
 			}
 			cs = append(cs, ch)
 		}
-		if page.Next < cursor {
+		if page.Reset {
+			// The hub's log no longer holds our cursor (restored from a
+			// backup): it starts us again from 0; applying is idempotent.
+			s.c.Log.Warn("the hub's log went back (restored?): pulling again from the start", "cursor", cursor, "next", page.Next)
+			s.rep.PullReset = true
+		} else if page.Next < cursor {
 			return fmt.Errorf("hub moved the cursor back from %d to %d", cursor, page.Next)
 		}
-		if len(cs) > 0 || page.Next != cursor {
-			if err := st.ApplyRemote(ctx, cs, page.Next); err != nil {
+		if len(cs) > 0 || page.Next != cursor || !bytes.Equal(page.Tag, tag) {
+			if err := st.ApplyRemote(ctx, cs, page.Next, page.Tag); err != nil {
 				return err
 			}
 		}
 		s.rep.Pulled += len(cs)
-		cursor = page.Next
+		cursor, tag = page.Next, page.Tag
 		if !page.More {
+			if own {
+				return st.EndPullRecovery(ctx)
+			}
 			return nil
 		}
 	}
