@@ -28,6 +28,7 @@ import (
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
+	"numeribus/internal/wire"
 )
 
 // Inspector is implemented by stores that can show a record's merged
@@ -60,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Paging", testPaging},
 		{"Stats", testStats},
 		{"Concurrent", testConcurrent},
+		{"Tags", testTags},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -872,5 +874,46 @@ func testConcurrent(t *testing.T, e *env) {
 	}
 	if st.Changes != devices*batches*size || st.Records[domain.KindBeneficiary] != devices*batches*size {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// The divergence checks' look-ups: a device's change by its seq and a log
+// entry by its hub seq, tagged exactly as internal/wire computes them, and
+// nil where the store holds none.
+func testTags(t *testing.T, e *env) {
+	d := e.enroll("bus-1", "cd88")
+	cs := series(t, 1, 3)
+	e.apply(d.ID, cs)
+	for _, c := range cs {
+		got, err := e.s.DeviceChangeTag(e.ctx, d.ID, c.Seq)
+		if err != nil {
+			t.Fatalf("DeviceChangeTag %d: %v", c.Seq, err)
+		}
+		if want := wire.ChangeTag(c.Seq, uint64(c.HLC), c.ID, uint8(c.Op)); !bytes.Equal(got, want) {
+			t.Errorf("DeviceChangeTag %d = %x, want %x", c.Seq, got, want)
+		}
+	}
+	if got, err := e.s.DeviceChangeTag(e.ctx, d.ID, 4); err != nil || got != nil {
+		t.Errorf("DeviceChangeTag beyond the mark = %x, %v; want nil", got, err)
+	}
+	other := e.enroll("bus-2", "cd88")
+	ls := e.pull("cd88", other.ID)
+	if len(ls) != len(cs) {
+		t.Fatalf("pulled %d changes, want %d", len(ls), len(cs))
+	}
+	for _, l := range ls {
+		got, err := e.s.LogTag(e.ctx, l.HubSeq)
+		if err != nil {
+			t.Fatalf("LogTag %d: %v", l.HubSeq, err)
+		}
+		if want := wire.LogTag(l.HubSeq, d.ID, l.Seq, uint64(l.HLC), l.ID, uint8(l.Op)); !bytes.Equal(got, want) {
+			t.Errorf("LogTag %d = %x, want %x", l.HubSeq, got, want)
+		}
+	}
+	last := ls[len(ls)-1].HubSeq
+	for _, hs := range []uint64{0, last + 1, 1 << 62} {
+		if got, err := e.s.LogTag(e.ctx, hs); err != nil || got != nil {
+			t.Errorf("LogTag %d = %x, %v; want nil", hs, got, err)
+		}
 	}
 }
