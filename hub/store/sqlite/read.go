@@ -12,6 +12,7 @@ import (
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
+	"numeribus/internal/wire"
 )
 
 // changeOverhead is what a change costs beside its fields, for the page
@@ -32,8 +33,11 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
-	// One row more than can fit tells whether more remain.
-	limit := max(maxBytes, 0)/changeOverhead + 2
+	// One row more than can fit tells whether more remain. A page never
+	// holds more changes than the agent's decoder takes (wire.MaxChanges):
+	// one-field edits are small, and a page of them cut by bytes alone
+	// failed to encode, which blocked the team's pulls for good.
+	limit := min(max(maxBytes, 0)/changeOverhead+2, wire.MaxChanges+1)
 	rows, err := s.r.QueryContext(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
 		FROM changes c JOIN devices d ON d.num = c.device
 		WHERE c.team = ? AND c.hseq > ? AND c.device != ?
@@ -54,7 +58,7 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 		if err := rows.Scan(&hseq, &l.Kind, &id, &op, &h, &l.Device, &ds, &fields); err != nil {
 			return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 		}
-		if size += len(fields) + changeOverhead; size > maxBytes && len(cs) > 0 {
+		if size += len(fields) + changeOverhead; (size > maxBytes || len(cs) == wire.MaxChanges) && len(cs) > 0 {
 			more = true
 			break
 		}

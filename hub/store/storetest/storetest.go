@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Stats", testStats},
 		{"Concurrent", testConcurrent},
 		{"Tags", testTags},
+		{"PageWithinWireLimits", testPageWithinWireLimits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -915,5 +916,60 @@ func testTags(t *testing.T, e *env) {
 		if got, err := e.s.LogTag(e.ctx, hs); err != nil || got != nil {
 			t.Errorf("LogTag %d = %x, %v; want nil", hs, got, err)
 		}
+	}
+}
+
+// Thousands of one-field edits: a page cut by bytes alone held more changes
+// than the protocol allows, the hub failed to encode it and the team's
+// pulls were stuck for good. Every page must encode and decode under the
+// wire's limits, and paging must reach the end.
+func testPageWithinWireLimits(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	n := wire.MaxChanges + 2000
+	id := ident.New()
+	cs := make([]change.Change, n)
+	for i := range cs {
+		cs[i] = upsert(t, domain.KindBeneficiary, id, uint64(i+1), stamp(i+1), map[uint64]any{fStatut: "retraite"})
+	}
+	for i := 0; i < n; i += 2000 {
+		e.apply(a.ID, cs[i:min(i+2000, n)])
+	}
+	cursor, total := uint64(0), 0
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		ls, next, more, err := e.s.ChangesSince(e.ctx, "cd88", b.ID, cursor, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) > wire.MaxChanges {
+			t.Fatalf("a page of %d changes, the wire allows %d", len(ls), wire.MaxChanges)
+		}
+		out := &wire.Changes{Next: next, More: more}
+		for i := range ls {
+			wc, err := wire.FromChange(&ls[i].Change)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
+			out.Changes = append(out.Changes, wc)
+		}
+		frame, err := wire.Encode(out)
+		if err != nil {
+			t.Fatalf("page %d does not encode: %v", pages, err)
+		}
+		if _, err := wire.Decode(frame); err != nil {
+			t.Fatalf("page %d does not decode: %v", pages, err)
+		}
+		total += len(ls)
+		cursor = next
+		if !more {
+			break
+		}
+	}
+	if total != n {
+		t.Fatalf("pulled %d changes, want %d", total, n)
 	}
 }
