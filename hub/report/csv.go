@@ -25,14 +25,52 @@ import (
 // BOM is the UTF-8 byte order mark starting every export.
 const BOM = "\ufeff"
 
-func newCSV(w io.Writer) (*csv.Writer, *bufio.Writer, error) {
+func newCSV(w io.Writer) (*safeCSV, *bufio.Writer, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if _, err := bw.WriteString(BOM); err != nil {
 		return nil, nil, err
 	}
 	cw := csv.NewWriter(bw)
 	cw.Comma = ';'
-	return cw, bw, nil
+	return &safeCSV{cw}, bw, nil
+}
+
+// safeCSV is the one CSV writer of the exports: every cell goes through
+// Cell, so no text typed on a laptop reaches a coordinator's spreadsheet
+// as a formula.
+type safeCSV struct{ *csv.Writer }
+
+func (w *safeCSV) Write(rec []string) error {
+	for i, c := range rec {
+		rec[i] = Cell(c)
+	}
+	return w.Writer.Write(rec)
+}
+
+func (w *safeCSV) WriteAll(recs [][]string) error {
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// Cell neutralises a spreadsheet formula, following OWASP's CSV injection
+// guidance: a cell starting with =, +, -, @, a tab or a carriage return is
+// prefixed with a single quote, which spreadsheets show as text. A plain
+// number ("-12", "-3,5") is no formula and stays as it is, so negative
+// figures still add up. Every export format (CSV now, XLSX later) writes
+// its text cells through Cell.
+func Cell(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return s
+	}
+	if _, err := strconv.ParseFloat(strings.Replace(s, ",", ".", 1), 64); err == nil {
+		return s
+	}
+	return "'" + s
 }
 
 // ActivityColumns are the columns of the activity export (shared/DOMAIN.md,
