@@ -37,10 +37,10 @@ func (b *Beneficiary) RecordID() ident.ID      { return b.ID }
 func (b *Beneficiary) SetRecordID(id ident.ID) { b.ID = id }
 
 // Identified reports whether any identifying field is filled.
-func (b *Beneficiary) Identified() bool {
-	return b.Prenom != "" || b.Nom != "" || b.Telephone != "" || b.Email != "" ||
-		b.AnneeNaissance != 0 || b.Adresse != "" || b.Notes != ""
-}
+//
+// It reads the `personal` tags, so a personal field added later counts
+// without a second list to keep in step.
+func (b *Beneficiary) Identified() bool { return hasPersonal(b) }
 
 // Normalize trims, lower-cases the e-mail, compacts the phone number and
 // derives tranche_age from annee_naissance, at the year of the first

@@ -66,6 +66,19 @@ func init() {
 	}
 }
 
+// hasPersonal reports whether r, a pointer to a record struct, sets any
+// field tagged personal: the one list of what identifies someone.
+func hasPersonal(r Record) bool {
+	v := reflect.ValueOf(r).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("personal") == "true" && !v.Field(i).IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
 // PersonalFields returns the numbers of the personal fields of kind k:
 // what an erasure strips. The slice is shared: do not modify it.
 func PersonalFields(k Kind) []uint64 { return personalTables[k] }
