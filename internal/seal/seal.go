@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -61,6 +62,13 @@ func KeyFrom(b []byte) (*Key, error) {
 	return k, nil
 }
 
+// nonceSource is where nonces come from: the operating system's CSPRNG.
+// XChaCha20's 24-byte random nonces make a collision negligible over any
+// store's lifetime; a repeated nonce would reveal the XOR of two
+// plaintexts. A variable only so that a test can prove the nonces are
+// read from it.
+var nonceSource io.Reader = rand.Reader
+
 // Seal appends nonce‖ciphertext‖tag of plaintext, bound to ad, to dst.
 func (k *Key) Seal(dst, plaintext, ad []byte) ([]byte, error) {
 	k.mu.RLock()
@@ -75,7 +83,7 @@ func (k *Key) Seal(dst, plaintext, ad []byte) ([]byte, error) {
 	n := len(dst)
 	dst = append(dst, make([]byte, chacha20poly1305.NonceSizeX)...)
 	nonce := dst[n:]
-	if _, err := rand.Read(nonce); err != nil {
+	if _, err := io.ReadFull(nonceSource, nonce); err != nil {
 		return nil, fmt.Errorf("seal: drawing a nonce: %w", err)
 	}
 	return aead.Seal(dst, nonce, plaintext, ad), nil
