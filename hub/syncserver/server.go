@@ -581,11 +581,8 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 		return false
 	}
 	d, err := c.s.store.Device(ctx, h.Device)
-	if errors.Is(err, store.ErrNoDevice) {
-		c.fail(CloseUnauthorized, wire.CodeUnknownDevice, "unknown device: enroll it first")
-		return false
-	}
-	if err != nil {
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNoDevice) {
 		c.s.log.Error("reading device", "err", err)
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
@@ -594,10 +591,17 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 	if h.Mode == wire.ModePush {
 		key = d.PushKey
 	}
+	if !known || len(key) != ed25519.PublicKeySize {
+		// An unknown device is refused exactly like a bad signature, after
+		// the same verification work, so that the answer does not tell
+		// whether a device id exists.
+		key = unknownDeviceKey
+	}
 	// A signature over another nonce (a replay) or another certificate
 	// (a relay through an interceptor) does not verify.
-	if len(key) != ed25519.PublicKeySize || !ed25519.Verify(key, wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode), auth.Sig) {
-		c.fail(CloseUnauthorized, wire.CodeUnauthorized, "bad signature")
+	if !ed25519.Verify(key, wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode), auth.Sig) || !known {
+		c.s.log.Info("authentication failed", "device", h.Device, "known", known)
+		c.fail(CloseUnauthorized, wire.CodeUnauthorized, authFailed)
 		return false
 	}
 	if d.Revoked() {
@@ -629,6 +633,14 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 	}
 	return true
 }
+
+// authFailed is the one answer to an unknown device and to a bad
+// signature.
+const authFailed = "unknown device or bad signature: enroll this device again if it was removed from the hub"
+
+// unknownDeviceKey stands in for the key of a device the hub does not
+// know: a fixed, valid public key whose private half nobody holds.
+var unknownDeviceKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 
 func abs(x int64) int64 {
 	if x < 0 {

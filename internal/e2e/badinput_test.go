@@ -97,7 +97,20 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Hello{Proto: wire.ProtocolVersion, Device: "01900000-0000-7000-8000-000000000000", Mode: wire.ModeFull}))
 			ws.ReadMessage()
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Auth{Sig: make([]byte, 64)}))
-		}, wire.CodeUnknownDevice, 4401},
+		}, wire.CodeUnauthorized, 4401}, // the same answer as a bad signature
+		{"unknown device, valid signature by some key", func(ws *websocket.Conn, fp []byte) {
+			dev := "01900000-0000-7000-8000-000000000000"
+			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Hello{Proto: wire.ProtocolVersion, Device: dev, Mode: wire.ModeFull}))
+			_, b, _ := ws.ReadMessage()
+			m, _ := wire.Decode(b)
+			ch, _ := m.(*wire.Challenge)
+			var nonce []byte
+			if ch != nil {
+				nonce = ch.Nonce
+			}
+			key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Auth{Sig: ed25519.Sign(key, wire.AuthMessage(nonce, fp, dev, wire.ModeFull))}))
+		}, wire.CodeUnauthorized, 4401},
 		{"replayed signature", func(ws *websocket.Conn, fp []byte) {
 			// A signature made for another nonce (captured from an earlier
 			// session) does not open this one.
