@@ -182,7 +182,7 @@ func Fatal(err error) bool {
 		return true
 	case errors.As(err, &re):
 		switch re.Code {
-		case "revoked", "protocol_too_old", "unknown_device", "unauthorized":
+		case "revoked", "protocol_too_old", "unknown_device", "unauthorized", "bad_token", "token_used", "token_expired":
 			return true
 		}
 	}
