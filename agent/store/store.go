@@ -129,6 +129,14 @@ func create(ctx context.Context, dir, p string, passphrase []byte, opts Options)
 	if err != nil {
 		return nil, "", err
 	}
+	// SQLite gives -wal and -shm the mode of the database file: made
+	// 0600 here, before SQLite creates it with the umask's 0644, no file
+	// of the store is readable by other accounts of the laptop.
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, "", fmt.Errorf("creating %s: %w", p, err)
+	}
+	f.Close()
 	w, err := sqlitex.OpenWriter(p)
 	if err != nil {
 		return nil, "", err
