@@ -42,7 +42,7 @@ func (s *Store) Enroll(ctx context.Context, h Hub, deviceKey ed25519.PrivateKey)
 			return err
 		}
 		_, err = w.tx.ExecContext(ctx, `INSERT INTO hub(id, url, cert_fingerprint, hub_key, device_name, team, device_key, push_key, enrolled_at)
-			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`, h.URL, h.CertFingerprint, h.HubKey, h.DeviceName, h.Team, sealed,
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`, h.URL, append([]byte{}, h.CertFingerprint...), h.HubKey, h.DeviceName, h.Team, sealed,
 			h.PushKey.Seed(), time.Now().UTC().Format(time.RFC3339))
 		if err != nil {
 			return fmt.Errorf("recording enrollment: %w", err)

@@ -26,3 +26,13 @@ func TestEnrollWithAUsedCodeIsARefusal(t *testing.T) {
 		t.Fatalf("enroll with a used code: %v, want exit %d\n%s", err, agentcli.ExitRefused, out)
 	}
 }
+
+// A demo hub without TLS (`hub serve --insecure`, loopback only) enrolls
+// agents and syncs with them: its code carries no certificate to pin.
+func TestInsecureHubEnrollsAndSyncs(t *testing.T) {
+	h := startHub(t, "--insecure")
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	a.save(t, records(5, 31)...)
+	a.sync(t)
+	sameLines(t, "hub and agent", hubLines(t, h, "cd88"), a.lines(t))
+}
