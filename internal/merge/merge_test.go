@@ -177,3 +177,51 @@ func TestStoredStateIsCompact(t *testing.T) {
 		t.Fatal("stamp with an out-of-range device accepted")
 	}
 }
+
+// For every personal field of every kind: an erase strips it, and no write
+// of it, before or after the erase, in any order, brings it back; the
+// anonymous fields keep following the last writer.
+func TestEraseStripsEveryPersonalFieldForGood(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 0
+	for _, k := range domain.Kinds {
+		personal := map[uint64]bool{}
+		for _, f := range domain.PersonalFields(k) {
+			personal[f] = true
+		}
+		for _, f := range domain.PersonalFields(k) {
+			n++
+			var anon uint64
+			for _, fd := range domain.Fields(k) {
+				if !personal[fd.Num] && fd.Num != domain.IDField {
+					anon = fd.Num
+					break
+				}
+			}
+			cs := []*change.Change{{Kind: k, Op: change.OpErase, HLC: 50, Device: "b"}}
+			for i := range 6 {
+				c := upsert(t, hlc.Timestamp(10+20*i), "a", map[uint64]any{f: "Léa Roux"})
+				c.Kind = k
+				if anon != 0 {
+					c.Fields[anon] = raw(t, i)
+				}
+				cs = append(cs, c)
+			}
+			for trial := range 10 {
+				s := NewState()
+				for _, i := range rng.Perm(len(cs)) {
+					Apply(s, k, cs[i])
+				}
+				if _, ok := s.Fields[f]; ok {
+					t.Fatalf("%s field %d: present after an erase (order %d)", k, f, trial)
+				}
+				if anon != 0 && !bytes.Equal(s.Fields[anon], raw(t, 5)) {
+					t.Fatalf("%s: anonymous field %d frozen by the erase", k, anon)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d personal fields checked", n)
+	}
+}
