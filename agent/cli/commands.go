@@ -106,19 +106,19 @@ func runList(ctx context.Context, e *Env, args []string) error {
 	out := bufio.NewWriter(e.Stdout)
 	defer out.Flush()
 	if *asJSON {
-		return s.List(ctx, k, *deleted, func(it store.Item) error {
+		return listed(e, s.List(ctx, k, *deleted, func(it store.Item) error {
 			line, err := jsonl.EncodeLine(it.Record)
 			if err != nil {
 				return err
 			}
 			out.Write(line)
 			return out.WriteByte('\n')
-		})
+		}))
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintln(tw, "TYPE\tIDENTIFIANT\tDATE\tRÉSUMÉ")
-	return s.List(ctx, k, *deleted, func(it store.Item) error {
+	return listed(e, s.List(ctx, k, *deleted, func(it store.Item) error {
 		date, sum := summary(it.Record)
 		if it.Deleted {
 			sum = "[supprimé] " + sum
@@ -128,7 +128,17 @@ func runList(ctx context.Context, e *Env, args []string) error {
 		}
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Record.Kind().Label(), it.Record.RecordID(), date, sum)
 		return err
-	})
+	}))
+}
+
+// listed reports records List could not open, after the others were
+// listed, as a warning: they are named, and the command succeeds.
+func listed(e *Env, err error) error {
+	if ue, ok := errors.AsType[*store.UnreadableError](err); ok {
+		fmt.Fprintf(e.Stderr, "agent : attention : %v\n", ue)
+		return nil
+	}
+	return err
 }
 
 func communeName(code string) string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
@@ -103,6 +104,7 @@ func (s *Store) List(ctx context.Context, k domain.Kind, tombstones bool, fn fun
 	if k != "" {
 		kinds = []domain.Kind{k}
 	}
+	var bad UnreadableError
 	for _, k := range kinds {
 		err := s.scanKind(ctx, s.r, k, func(id ident.ID, st *merge.State) error {
 			if st.IsDeleted() && !tombstones {
@@ -110,7 +112,9 @@ func (s *Store) List(ctx context.Context, k domain.Kind, tombstones bool, fn fun
 			}
 			it, err := item(k, id, st)
 			if err != nil {
-				return err
+				s.log.Warn("record that does not decode skipped", "kind", k, "id", id, "err", err)
+				bad.IDs = append(bad.IDs, id)
+				return nil
 			}
 			return fn(it)
 		})
@@ -118,5 +122,21 @@ func (s *Store) List(ctx context.Context, k domain.Kind, tombstones bool, fn fun
 			return err
 		}
 	}
+	if len(bad.IDs) > 0 {
+		return &bad
+	}
 	return nil
+}
+
+// UnreadableError is what List returns, after listing every other record,
+// when some stored records do not decode (written by a newer or faulty
+// agent): one such record must not hide the others.
+type UnreadableError struct{ IDs []ident.ID }
+
+func (e *UnreadableError) Error() string {
+	ids := make([]string, len(e.IDs))
+	for i, id := range e.IDs {
+		ids[i] = id.String()
+	}
+	return fmt.Sprintf("%d enregistrement(s) illisible(s) ignoré(s) : %s", len(e.IDs), strings.Join(ids, ", "))
 }

@@ -212,10 +212,22 @@ func (s *Store) RecordSync(ctx context.Context, at time.Time, errMsg string) err
 // cursor they end at and the hub's tag of that cursor: a crash leaves
 // either all or none. They do not enter this device's outbox. An erase
 // also scrubs this device's own logged changes of that record.
-func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint64, tag []byte) error {
-	_, err := s.write(ctx, func(w *writeTx) error {
+//
+// A change whose fields do not decode as its kind (unknown field numbers,
+// values of the wrong type) is skipped, logged without its values, and
+// counted in skipped: the rest of the page is applied.
+func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint64, tag []byte) (skipped int, err error) {
+	_, err = s.write(ctx, func(w *writeTx) error {
+		skipped = 0 // a retried transaction counts again
 		for i := range cs {
 			c := &cs[i]
+			if err := c.CheckFields(); err != nil {
+				// One bad record from a teammate (or a hostile device) must
+				// not stop the others: it is skipped and reported.
+				w.s.log.Warn("pulled change that does not decode skipped", "kind", c.Kind, "id", c.ID, "device", c.Device, "err", err)
+				skipped++
+				continue
+			}
 			st, k, found, err := w.load(c.ID)
 			if err != nil {
 				return err
@@ -251,7 +263,7 @@ func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint
 		w.clockMoved = true
 		return nil
 	})
-	return err
+	return skipped, err
 }
 
 // EndPullRecovery records that a pull including this device's own changes

@@ -211,9 +211,11 @@ func (s *session) pull(ctx context.Context) error {
 			return fmt.Errorf("hub moved the cursor back from %d to %d", cursor, page.Next)
 		}
 		if len(cs) > 0 || page.Next != cursor || !bytes.Equal(page.Tag, tag) {
-			if err := st.ApplyRemote(ctx, cs, page.Next, page.Tag); err != nil {
+			skipped, err := st.ApplyRemote(ctx, cs, page.Next, page.Tag)
+			if err != nil {
 				return err
 			}
+			s.rep.Unreadable += skipped
 		}
 		s.rep.Pulled += len(cs)
 		cursor, tag = page.Next, page.Tag

@@ -46,7 +46,9 @@ func (s *Server) getToday(w http.ResponseWriter, r *http.Request) {
 // lockedErr handles a store error: locked → back to /unlock; other → 500.
 // It reports whether the request is answered.
 func (s *Server) lockedErr(w http.ResponseWriter, r *http.Request, err error) bool {
-	if err == nil {
+	if _, ok := errors.AsType[*store.UnreadableError](err); err == nil || ok {
+		// Records that do not decode were skipped and logged by the
+		// store: the page shows the others.
 		return false
 	}
 	if errors.Is(err, store.ErrLocked) {

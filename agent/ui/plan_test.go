@@ -33,7 +33,7 @@ func TestTodayShowsStopPlannedAtHub(t *testing.T) {
 		cs = append(cs, change.Change{Kind: domain.KindTourStop, ID: s.ID, Op: change.OpUpsert, Fields: f,
 			HLC: hlc.FromTime(e.clock.Now()) + hlc.Timestamp(i), Device: ident.New().String(), Seq: uint64(i + 1)})
 	}
-	if err := e.st.ApplyRemote(ctx, cs, 2, nil); err != nil {
+	if _, err := e.st.ApplyRemote(ctx, cs, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()

@@ -139,6 +139,24 @@ func Decode(k domain.Kind, id ident.ID, f Fields) (domain.Record, error) {
 	return r, nil
 }
 
+// CheckFields checks that an upsert's fields are fields of its kind, with
+// values of the right types: what both the hub (on a push) and an agent
+// (on a pull) check before merging a change from another device, so that
+// no laptop ends up holding a record it cannot open. It does not check
+// the domain rules that need the whole record.
+func (c *Change) CheckFields() error {
+	if c.Op != OpUpsert || len(c.Fields) == 0 {
+		return nil
+	}
+	for n := range c.Fields {
+		if _, ok := domain.FieldByNum(c.Kind, n); !ok || n == domain.IDField {
+			return fmt.Errorf("%s has no field %d", c.Kind, n)
+		}
+	}
+	_, err := Decode(c.Kind, c.ID, c.Fields)
+	return err
+}
+
 // Diff returns the fields of next that differ from prev, with Null for
 // fields prev had and next lacks. An empty result means no change.
 func Diff(prev, next Fields) Fields {
