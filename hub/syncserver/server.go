@@ -419,6 +419,11 @@ func (c *conn) convert(p *wire.Push) ([]change.Change, *frame) {
 			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
 			return nil, &f
 		}
+		if err := ch.CheckFields(); err != nil {
+			// The team's laptops would store a record they cannot open.
+			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: invalid record content: %v", wc.Seq, err), err)
+			return nil, &f
+		}
 		ch.Device = c.device.ID
 		cs = append(cs, ch)
 	}

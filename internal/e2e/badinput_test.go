@@ -13,7 +13,9 @@ import (
 
 	"numeribus/agent/syncclient"
 	"numeribus/hub/certs"
+	"numeribus/internal/change"
 	"numeribus/internal/enrollcode"
+	"numeribus/internal/ident"
 	"numeribus/internal/tlspin"
 	"numeribus/internal/wire"
 )
@@ -120,6 +122,30 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 			ws.ReadMessage()
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Auth{Sig: old}))
 		}, wire.CodeUnauthorized, 4401},
+		{"a record that does not decode", func(ws *websocket.Conn, fp []byte) {
+			// A duration typed as text, with the next seq, from a device
+			// whose key is good: the team must never receive it.
+			key, _ := good.st.DeviceKey(context.Background())
+			ws.WriteMessage(websocket.BinaryMessage, hello)
+			_, b, _ := ws.ReadMessage()
+			m, _ := wire.Decode(b)
+			ch, _ := m.(*wire.Challenge)
+			if ch == nil {
+				t.Fatal("no challenge")
+			}
+			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Auth{Sig: ed25519.Sign(key, wire.AuthMessage(ch.Nonce, fp, good.st.Device(), wire.ModeFull))}))
+			_, b, _ = ws.ReadMessage()
+			m, _ = wire.Decode(b)
+			w, _ := m.(*wire.Welcome)
+			if w == nil {
+				t.Fatal("no welcome")
+			}
+			last := w.HWM
+			duree, _ := change.Marshal("abc")
+			fields, _ := wire.EncodeFields(change.Fields{4: duree})
+			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Push{Batch: 1, Changes: []wire.Change{
+				{Kind: 1, ID: ident.New(), Op: 1, HLC: 1 << 40, Seq: last + 1, Fields: fields}}}))
+		}, wire.CodeMalformed, 4400},
 		{"push before auth", func(ws *websocket.Conn, _ []byte) {
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Push{Batch: 1}))
 		}, wire.CodeMalformed, 4400},
