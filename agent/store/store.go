@@ -69,6 +69,10 @@ type Store struct {
 	device   string
 	seq      uint64
 	consents *consentIndex // nil until first needed after unlock
+	// dataVersion is the writer's PRAGMA data_version at the last write
+	// (when versionKnown): if it moved, another process wrote (catchUp).
+	dataVersion  int64
+	versionKnown bool
 
 	notify chan struct{} // a token after each commit that logged changes
 
@@ -291,6 +295,7 @@ func (s *Store) unlockWith(ctx context.Context, key *seal.Key) error {
 	s.clock = hlc.New(s.opts.Wall, hlc.Timestamp(m.HLC))
 	s.clock.SetOffset(time.Duration(m.ClockApplied) * time.Millisecond)
 	s.consents = nil
+	s.versionKnown = false
 	return nil
 }
 

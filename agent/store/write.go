@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
 	"numeribus/internal/territoire"
@@ -101,6 +103,13 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 	if err != nil {
 		return Result{}, fmt.Errorf("starting write: %w", err)
 	}
+	// The write lock is held from BEGIN: another process on this store
+	// (`agent seed` beside `agent serve`) waits here, and what it
+	// committed before is read now.
+	if err := s.catchUp(ctx, tx); err != nil {
+		tx.Rollback()
+		return Result{}, err
+	}
 	// Statements run without the caller's cancellation: with a
 	// cancellable context the driver watches it from a new goroutine for
 	// every statement, a third of an import's SQL time. Cancelling still
@@ -155,6 +164,61 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 		}
 	}
 	return w.res, nil
+}
+
+// catchUp takes the last seq and clock from the store as this
+// transaction begins, and drops what this process keeps in memory when
+// another connection — another process — committed since its last write:
+// seqs are allocated, and stamps issued, after every change already
+// logged, whoever logged it. One query per transaction.
+func (s *Store) catchUp(ctx context.Context, tx *sql.Tx) error {
+	var (
+		version int64
+		seq, h  uint64
+		applied int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT data_version FROM pragma_data_version),
+		(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?),
+		(SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?),
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0)`,
+		metaLastSeq, metaHLC, metaClockApplied).Scan(&version, &seq, &h, &applied)
+	if err != nil {
+		return fmt.Errorf("reading the sequence: %w", err)
+	}
+	// data_version changes when another connection commits, never for
+	// this one's own commits. The seq is compared too: it cannot miss a
+	// write that logged changes, even on a reopened connection.
+	foreign := !s.versionKnown || version != s.dataVersion || seq != s.seq
+	s.dataVersion, s.versionKnown = version, true
+	if !foreign {
+		return nil
+	}
+	if seq > s.seq {
+		select { // changes to push that this process did not log
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+	s.seq = seq
+	offset := time.Duration(applied) * time.Millisecond
+	if offset != s.clock.Offset() {
+		// The other process restamped the outbox (RestampPending): start
+		// again from its corrected clock, as a restart would.
+		s.clock = hlc.New(s.opts.Wall, hlc.Timestamp(h))
+		s.clock.SetOffset(offset)
+	} else {
+		s.clock.Observe(hlc.Timestamp(h))
+	}
+	// Caches of what the other process may have changed: consents, and
+	// the hub (an enrollment). Our envkeys row stays valid, but the hub
+	// key it seals to may not be.
+	s.consents = nil
+	s.hubKnown, s.hubKey = false, nil
+	if s.env != nil {
+		s.env.env.Key.Wipe()
+		s.env = nil
+	}
+	return nil
 }
 
 func (w *writeTx) prepare() error {
