@@ -61,6 +61,10 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	lastSeen time.Time // last user request of an unlocked session
+
+	// createMu makes a create form's id check and save one step
+	// (formid.go).
+	createMu sync.Mutex
 }
 
 // session is one browser's session: its CSRF token, whether it unlocked
