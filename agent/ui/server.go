@@ -42,7 +42,12 @@ type Config struct {
 	Store *store.Store
 	// Sync runs one sync round now ("Synchroniser maintenant"); nil
 	// when the agent has no hub.
-	Sync   func(ctx context.Context) error
+	Sync func(ctx context.Context) error
+	// Live reports the sync loop's connection as it is now: whether one
+	// is open with the hub, and when the hub was last heard (ack, page,
+	// keepalive ping). Nil when no loop runs: the header then goes by the
+	// last contact recorded in the store.
+	Live   func() (connected bool, lastContact time.Time)
 	Logger *slog.Logger
 	// AutoLock locks the store after this much inactivity
 	// (DefaultAutoLock when zero).

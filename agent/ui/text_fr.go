@@ -52,6 +52,7 @@ var fr = map[string]string{
 	"sync_not_enrolled": "Poste non inscrit auprès d'un hub",
 	"sync_pending":      "%d modification(s) en attente d'envoi",
 	"sync_last":         "Dernière synchronisation : %s",
+	"sync_contact":      "Dernier contact avec le hub : %s",
 	"sync_never":        "jamais",
 	"sync_error":        "Dernier problème : %s",
 	"sync_now":          "Synchroniser maintenant",

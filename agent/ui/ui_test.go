@@ -752,3 +752,71 @@ func TestConsentGivenLaterToAnAnonymousPerson(t *testing.T) {
 		t.Fatalf("missing mode: %d", code)
 	}
 }
+
+// The header follows the sync loop's live connection: online while it is
+// open and the hub heard (pings every 20 s), even long after the
+// handshake the store recorded; offline as soon as it is gone, or when
+// the hub has been silent too long.
+func TestHeaderFollowsTheLiveConnection(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	handshake := e.clock.Now()
+	if err := e.st.RecordContact(ctx, handshake, 0); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	connected, heard := true, handshake
+	e.ui.cfg.Live = func() (bool, time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		return connected, heard
+	}
+	set := func(c bool, h time.Time) {
+		mu.Lock()
+		connected, heard = c, h
+		mu.Unlock()
+	}
+	b := e.browser()
+	b.unlock()
+	status := func() (bool, string) {
+		t.Helper()
+		code, _, body := b.get("/api/status")
+		var st struct {
+			Sync syncView `json:"sync"`
+		}
+		if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+			t.Fatalf("status: %d %v %s", code, err, body)
+		}
+		return st.Sync.Online, st.Sync.LastContact
+	}
+	// Ten minutes on the open connection, pinged all along.
+	for range 20 {
+		e.clock.Add(30 * time.Second)
+		set(true, e.clock.Now().Add(-5*time.Second))
+	}
+	if online, last := status(); !online || last != fr["rel_now"] {
+		t.Fatalf("10 min into a live connection: online %v, last contact %q", online, last)
+	}
+	if _, _, page := b.get("/"); !strings.Contains(page, fr["sync_online"]) {
+		t.Fatal("header does not say online")
+	}
+	// The connection drops: offline at once, last contact kept.
+	set(false, e.clock.Now().Add(-5*time.Second))
+	e.clock.Add(3 * time.Minute)
+	if online, last := status(); online || last != "il y a 3 minutes" {
+		t.Fatalf("connection gone: online %v, last contact %q", online, last)
+	}
+	// Open but silent for longer than OnlineWithin: a dead link.
+	set(true, e.clock.Now().Add(-OnlineWithin-time.Second))
+	if online, _ := status(); online {
+		t.Fatal("a connection silent for over 2 minutes shows online")
+	}
+	// Without a loop, a recent contact recorded in the store counts.
+	e.ui.cfg.Live = nil
+	if err := e.st.RecordContact(ctx, e.clock.Now().Add(-time.Minute), 0); err != nil {
+		t.Fatal(err)
+	}
+	if online, last := status(); !online || last != "il y a 1 minute" {
+		t.Fatalf("no loop, contact 1 min ago: online %v, last contact %q", online, last)
+	}
+}
