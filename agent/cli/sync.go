@@ -106,7 +106,10 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	// One client for the loop and the UI's "Synchroniser maintenant", so
 	// the device never opens two sessions with the hub at once.
 	cl := c.client(e, s, *insecure, "")
-	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: cl.SyncNow})
+	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: cl.SyncNow, Live: func() (bool, time.Time) {
+		l := cl.Liveness()
+		return l.Connected, l.LastContact
+	}})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)

@@ -65,6 +65,7 @@ type Client struct {
 	init    sync.Once
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
+	alive   liveness        // Run's connection, for the UI (liveness.go)
 }
 
 // defaults fills unset options once: Run and SyncNow may start together.

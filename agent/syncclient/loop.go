@@ -107,6 +107,9 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 		return err
 	}
 	defer s.close()
+	c.alive.connected(c.Now())
+	defer c.alive.disconnected()
+	c.watchPings(s)
 	step := func() error {
 		if err := s.reconcile(ctx); err != nil {
 			return err
@@ -118,6 +121,9 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 			if err := s.pull(ctx); err != nil {
 				return err
 			}
+		}
+		if err := c.heardRound(ctx, s); err != nil {
+			return err
 		}
 		return c.Store.RecordSync(ctx, c.Now(), "")
 	}

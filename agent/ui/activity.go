@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -84,7 +85,7 @@ func flowOf(v string) string {
 func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	flow := flowOf(q.Get("type"))
-	v := url.Values{"flow": {flow}, "date": {frDate(s.today())}, "type_lieu": {"lieu_activite"}}
+	v := withFormID(url.Values{"flow": {flow}, "date": {frDate(s.today())}, "type_lieu": {"lieu_activite"}})
 	if veh, med := s.crew(sessionOf(r)); veh != "" || med != "" {
 		v.Set("vehicule", veh)
 		v.Set("mediateur", med)
@@ -134,32 +135,58 @@ func (s *Server) postActivity(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
 	delete(v, "csrf")
 	f := newForm(v)
-	recs, prefixes, local := buildActivity(s.terr, v, s.today())
+	fid, ok := formIDOf(f)
+	if !ok {
+		s.renderActivity(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+	recs, prefixes, local := buildActivity(s.terr, fid, v, s.today())
 	if len(local) > 0 {
 		f.addProblems("", local)
 		s.renderActivity(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
-	if done := s.save(w, r, f, recs, prefixes); !done {
-		s.renderActivity(w, r, http.StatusUnprocessableEntity, f)
+	fresh := make([]ident.ID, 0, 2)
+	for i := len(recs) - 1; i >= 0; i-- { // the activity first
+		fresh = append(fresh, recs[i].RecordID())
+	}
+	ctx, cancel := saveContext(r)
+	defer cancel()
+	out, status, stored := s.createOnce(ctx, r, f, fresh, recs, prefixes, func(rec domain.Record) bool {
+		_, ok := rec.(*domain.Activity)
+		return ok
+	})
+	switch out {
+	case refused:
+		s.renderActivity(w, r, status, f)
+		return
+	case alreadyStored:
+		a := stored.(*domain.Activity)
+		s.setFlash(sessionOf(r), tr("activity_already"))
+		http.Redirect(w, r, activityDone(a, v), http.StatusSeeOther)
 		return
 	}
 	a := recs[len(recs)-1].(*domain.Activity)
 	s.setCrew(sessionOf(r), a.Vehicule, a.Mediateur)
 	s.setFlash(sessionOf(r), tr("activity_saved"))
+	http.Redirect(w, r, activityDone(a, v), http.StatusSeeOther)
+}
+
+// activityDone is where a saved activity leads: the followed person's
+// page when the form was for one, else today's page.
+func activityDone(a *domain.Activity, v url.Values) string {
 	if a.Beneficiaire != nil && v.Get("beneficiaire") != "" {
-		http.Redirect(w, r, "/beneficiaires/"+a.Beneficiaire.String(), http.StatusSeeOther)
-		return
+		return "/beneficiaires/" + a.Beneficiaire.String()
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return "/"
 }
 
 // save writes recs in one transaction and reports success. Otherwise the
 // validation problems land on f (record i's fields prefixed by
 // prefixes[i]), or a general message when the failure is not about a
 // field; the form is then shown again with what was typed.
-func (s *Server) save(w http.ResponseWriter, r *http.Request, f *form, recs []domain.Record, prefixes []string) bool {
-	_, err := s.cfg.Store.Save(r.Context(), recs...)
+func (s *Server) save(ctx context.Context, r *http.Request, f *form, recs []domain.Record, prefixes []string) bool {
+	_, err := s.cfg.Store.Save(ctx, recs...)
 	if err == nil {
 		return true
 	}
@@ -267,14 +294,15 @@ func counts(v url.Values, field, list string, ps *[]domain.Problem) map[string]i
 	return m
 }
 
-// buildActivity makes the records of the activity form: the activity,
-// preceded by an anonymous beneficiary when an individual session gives
-// statistical fields about the person. It returns the problems found
-// before any record exists (a number that is not one, a bad reference).
-func buildActivity(x *territoire.Index, v url.Values, today string) ([]domain.Record, []string, []domain.Problem) {
+// buildActivity makes the records of the activity form fid: the activity
+// (id fid), preceded by an anonymous beneficiary when an individual
+// session gives statistical fields about the person. It returns the
+// problems found before any record exists (a number that is not one, a
+// bad reference).
+func buildActivity(x *territoire.Index, fid ident.ID, v url.Values, today string) ([]domain.Record, []string, []domain.Problem) {
 	var ps []domain.Problem
 	flow := flowOf(v.Get("flow"))
-	a := &domain.Activity{
+	a := &domain.Activity{ID: fid,
 		Type: "individuel", Date: v.Get("date"), TypeLieu: v.Get("type_lieu"),
 		Commune: resolveCommune(x, v.Get("commune")), Materiel: v["materiel"], Thematiques: v["thematiques"],
 		PrecisionsDemarche: v.Get("precisions_demarche"), StructurePartenaire: v.Get("structure_partenaire"),
@@ -299,7 +327,7 @@ func buildActivity(x *territoire.Index, v url.Values, today string) ([]domain.Re
 				StructureDeRedirection: v.Get("orientation.structure_de_redirection")}
 		}
 		if a.Beneficiaire == nil {
-			b := &domain.Beneficiary{ID: ident.New(), Genre: v.Get("beneficiaire.genre"),
+			b := &domain.Beneficiary{ID: formRecordID(fid, "beneficiaire"), Genre: v.Get("beneficiaire.genre"),
 				TrancheAge: v.Get("beneficiaire.tranche_age"), StatutSocial: v.Get("beneficiaire.statut_social")}
 			if b.Genre != "" || b.TrancheAge != "" || b.StatutSocial != "" {
 				b.Commune = a.Commune

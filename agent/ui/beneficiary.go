@@ -67,7 +67,7 @@ func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getBeneficiary(w http.ResponseWriter, r *http.Request) {
-	v := url.Values{}
+	v := withFormID(url.Values{})
 	suivi := r.URL.Query().Get("suivi") == "1"
 	if suivi {
 		v.Set("suivi", "1")
@@ -98,28 +98,46 @@ func (s *Server) postBeneficiary(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
 	delete(v, "csrf")
 	f := newForm(v)
+	fid, ok := formIDOf(f)
+	if !ok {
+		s.renderBeneficiary(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
 	var ps []domain.Problem
-	b := &domain.Beneficiary{ID: ident.New(), Commune: resolveCommune(s.terr, v.Get("commune")),
+	b := &domain.Beneficiary{ID: fid, Commune: resolveCommune(s.terr, v.Get("commune")),
 		Genre: v.Get("genre"), TrancheAge: v.Get("tranche_age"), StatutSocial: v.Get("statut_social"),
 		Publics: v["publics"], Equipement: v.Get("equipement"), AccesInternet: v.Get("acces_internet")}
 	recs := []domain.Record{b}
 	prefixes := []string{""}
+	fresh := []ident.ID{fid}
 	if v.Get("suivi") == "1" {
 		b.Prenom, b.Nom, b.Telephone = v.Get("prenom"), v.Get("nom"), v.Get("telephone")
 		b.Email, b.Adresse, b.Notes = v.Get("email"), v.Get("adresse"), v.Get("notes")
 		b.AnneeNaissance = intField(v, "annee_naissance", &ps)
-		c := &domain.Consent{ID: ident.New(), Beneficiaire: b.ID, Finalites: v["consent.finalites"],
+		c := &domain.Consent{ID: formRecordID(fid, "consentement"), Beneficiaire: b.ID, Finalites: v["consent.finalites"],
 			Mode: v.Get("consent.mode"), Date: v.Get("consent.date"), TexteVersion: ConsentTextVersion}
 		recs = append(recs, c)
 		prefixes = append(prefixes, "consent.")
+		fresh = append(fresh, c.ID)
 	}
 	if len(ps) > 0 {
 		f.addProblems("", ps)
 		s.renderBeneficiary(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
-	if !s.save(w, r, f, recs, prefixes) {
-		s.renderBeneficiary(w, r, http.StatusUnprocessableEntity, f)
+	ctx, cancel := saveContext(r)
+	defer cancel()
+	out, status, _ := s.createOnce(ctx, r, f, fresh, recs, prefixes, func(rec domain.Record) bool {
+		_, ok := rec.(*domain.Beneficiary)
+		return ok
+	})
+	switch out {
+	case refused:
+		s.renderBeneficiary(w, r, status, f)
+		return
+	case alreadyStored:
+		s.setFlash(sessionOf(r), tr("beneficiary_already"))
+		http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
 		return
 	}
 	s.setFlash(sessionOf(r), tr("beneficiary_saved"))
@@ -241,7 +259,9 @@ func (s *Server) postWithdraw(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	eff, err := s.cfg.Store.WithdrawConsent(ctx, id, r.PostForm["finalites"], s.today())
+	wctx, cancel := saveContext(r)
+	defer cancel()
+	eff, err := s.cfg.Store.WithdrawConsent(wctx, id, r.PostForm["finalites"], s.today())
 	if err != nil {
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -270,7 +290,7 @@ func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := url.Values{"date": {frDate(s.today())}}
+	v := withFormID(url.Values{"date": {frDate(s.today())}})
 	for _, d := range domain.DomainesCRCN.Codes {
 		v.Set("domaines."+d.Code, "non_evalue")
 	}
@@ -291,7 +311,12 @@ func (s *Server) postAssessment(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
 	delete(v, "csrf")
 	f := newForm(v)
-	a := &domain.Assessment{ID: ident.New(), Beneficiaire: b.ID, Date: v.Get("date"), Domaines: map[string]string{},
+	fid, ok := formIDOf(f)
+	if !ok {
+		s.renderAssessment(w, r, http.StatusUnprocessableEntity, b, f)
+		return
+	}
+	a := &domain.Assessment{ID: fid, Beneficiaire: b.ID, Date: v.Get("date"), Domaines: map[string]string{},
 		AutonomieGlobale: v.Get("autonomie_globale"), Besoins: v["besoins"], Equipement: v.Get("equipement"),
 		AccesInternet: v.Get("acces_internet"), Outil: v.Get("outil"), Commentaire: v.Get("commentaire"), Commune: b.Commune}
 	for _, d := range domain.DomainesCRCN.Codes {
@@ -299,8 +324,19 @@ func (s *Server) postAssessment(w http.ResponseWriter, r *http.Request) {
 			a.Domaines[d.Code] = lv
 		}
 	}
-	if !s.save(w, r, f, []domain.Record{a}, []string{""}) {
-		s.renderAssessment(w, r, http.StatusUnprocessableEntity, b, f)
+	ctx, cancel := saveContext(r)
+	defer cancel()
+	out, status, _ := s.createOnce(ctx, r, f, []ident.ID{fid}, []domain.Record{a}, []string{""}, func(rec domain.Record) bool {
+		st, ok := rec.(*domain.Assessment)
+		return ok && st.Beneficiaire == b.ID
+	})
+	switch out {
+	case refused:
+		s.renderAssessment(w, r, status, b, f)
+		return
+	case alreadyStored:
+		s.setFlash(sessionOf(r), tr("assessment_already"))
+		http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
 		return
 	}
 	s.setFlash(sessionOf(r), tr("assessment_saved"))
@@ -339,7 +375,7 @@ func (s *Server) getConsent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := url.Values{"consent.date": {frDate(s.today())}, "consent.finalites": {domain.FinaliteSuivi}}
+	v := withFormID(url.Values{"consent.date": {frDate(s.today())}, "consent.finalites": {domain.FinaliteSuivi}})
 	for name, val := range map[string]string{"prenom": b.Prenom, "nom": b.Nom, "telephone": b.Telephone,
 		"email": b.Email, "adresse": b.Adresse, "notes": b.Notes} {
 		if val != "" {
@@ -370,7 +406,12 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
 	delete(v, "csrf")
 	f := newForm(v)
-	c := &domain.Consent{ID: ident.New(), Beneficiaire: b.ID, Finalites: v["consent.finalites"],
+	fid, ok := formIDOf(f)
+	if !ok {
+		s.renderConsent(w, r, http.StatusUnprocessableEntity, b, f)
+		return
+	}
+	c := &domain.Consent{ID: fid, Beneficiaire: b.ID, Finalites: v["consent.finalites"],
 		Mode: v.Get("consent.mode"), Date: v.Get("consent.date"), TexteVersion: ConsentTextVersion}
 	recs := []domain.Record{c}
 	prefixes := []string{"consent."}
@@ -388,8 +429,19 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) {
 		s.renderConsent(w, r, http.StatusUnprocessableEntity, b, f)
 		return
 	}
-	if !s.save(w, r, f, recs, prefixes) {
-		s.renderConsent(w, r, http.StatusUnprocessableEntity, b, f)
+	ctx, cancel := saveContext(r)
+	defer cancel()
+	out, status, _ := s.createOnce(ctx, r, f, []ident.ID{fid}, recs, prefixes, func(rec domain.Record) bool {
+		st, ok := rec.(*domain.Consent)
+		return ok && st.Beneficiaire == b.ID
+	})
+	switch out {
+	case refused:
+		s.renderConsent(w, r, status, b, f)
+		return
+	case alreadyStored:
+		s.setFlash(sessionOf(r), tr("consent_already"))
+		http.Redirect(w, r, "/beneficiaires/"+b.ID.String(), http.StatusSeeOther)
 		return
 	}
 	s.setFlash(sessionOf(r), tr("consent_saved"))

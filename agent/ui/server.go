@@ -42,7 +42,12 @@ type Config struct {
 	Store *store.Store
 	// Sync runs one sync round now ("Synchroniser maintenant"); nil
 	// when the agent has no hub.
-	Sync   func(ctx context.Context) error
+	Sync func(ctx context.Context) error
+	// Live reports the sync loop's connection as it is now: whether one
+	// is open with the hub, and when the hub was last heard (ack, page,
+	// keepalive ping). Nil when no loop runs: the header then goes by the
+	// last contact recorded in the store.
+	Live   func() (connected bool, lastContact time.Time)
 	Logger *slog.Logger
 	// AutoLock locks the store after this much inactivity
 	// (DefaultAutoLock when zero).
@@ -61,6 +66,10 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	lastSeen time.Time // last user request of an unlocked session
+
+	// createMu makes a create form's id check and save one step
+	// (formid.go).
+	createMu sync.Mutex
 }
 
 // session is one browser's session: its CSRF token, whether it unlocked

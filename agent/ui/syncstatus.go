@@ -10,19 +10,22 @@ import (
 )
 
 // OnlineWithin is how recent the last contact with the hub must be for
-// the agent to show as online.
+// the agent to show as online. With a live connection the hub pings every
+// 20 s; without Config.Live, a round recorded in the store counts.
 const OnlineWithin = 2 * time.Minute
 
 // syncView is the sync indicator of every page's header. It holds no
 // personal data and is readable while locked.
 type syncView struct {
-	Pending    uint64 `json:"pending_changes"`
-	LastSync   string `json:"last_sync_text"` // relative, in French
-	Online     bool   `json:"online"`
-	LastError  string `json:"last_error_text,omitempty"`
-	Device     string `json:"hub_device,omitempty"`
-	Enrolled   bool   `json:"enrolled"`
-	CanSyncNow bool   `json:"can_sync_now"`
+	Pending  uint64 `json:"pending_changes"`
+	LastSync string `json:"last_sync_text"` // relative, in French
+	Online   bool   `json:"online"`
+	// LastContact is the last exchange with the hub, relative, in French.
+	LastContact string `json:"last_contact_text"`
+	LastError   string `json:"last_error_text,omitempty"`
+	Device      string `json:"hub_device,omitempty"`
+	Enrolled    bool   `json:"enrolled"`
+	CanSyncNow  bool   `json:"can_sync_now"`
 }
 
 func (s *Server) syncView(r *http.Request) syncView {
@@ -33,16 +36,34 @@ func (s *Server) syncView(r *http.Request) syncView {
 		v.Pending = last - min(acked, last)
 	}
 	v.LastSync = tr("sync_never")
+	var contact time.Time
 	if st, err := s.cfg.Store.SyncState(ctx); err == nil {
 		if t, err := time.Parse(time.RFC3339, st.LastSync); err == nil {
 			v.LastSync = relTime(now, t)
 		}
 		if t, err := time.Parse(time.RFC3339, st.LastContact); err == nil {
-			v.Online = now.Sub(t) < OnlineWithin
+			contact = t
 		}
 		if st.LastError != "" {
 			v.LastError = plainSyncError(st.LastError)
 		}
+	}
+	// The store's contact is written at the handshake and about once a
+	// minute after; the live loop knows better, from memory, and knows
+	// when its connection is gone. Without a loop, a recent recorded
+	// contact (a round of « Synchroniser maintenant ») counts.
+	connected := true
+	if s.cfg.Live != nil {
+		var heard time.Time
+		connected, heard = s.cfg.Live()
+		if heard.After(contact) {
+			contact = heard
+		}
+	}
+	v.Online = connected && !contact.IsZero() && now.Sub(contact) < OnlineWithin
+	v.LastContact = tr("sync_never")
+	if !contact.IsZero() {
+		v.LastContact = relTime(now, contact)
 	}
 	if h, err := s.cfg.Store.Hub(ctx); err == nil {
 		v.Enrolled, v.Device = true, h.DeviceName

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -80,6 +81,9 @@ type browser struct {
 	e    *env
 	c    *http.Client
 	csrf string
+	// formID is the form_id of the last page, if it had one: posting
+	// again without loading the form again resubmits that form.
+	formID string
 }
 
 func (e *env) browser() *browser {
@@ -87,7 +91,10 @@ func (e *env) browser() *browser {
 	return &browser{e: e, c: &http.Client{Jar: jar}}
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	formIDRE = regexp.MustCompile(`name="form_id" value="([^"]+)"`)
+)
 
 // do sends a request and returns status, final URL path and body; it
 // remembers the last CSRF token seen.
@@ -102,6 +109,10 @@ func (b *browser) do(req *http.Request) (int, string, string) {
 	if m := csrfRE.FindSubmatch(body); m != nil {
 		b.csrf = string(m[1])
 	}
+	b.formID = ""
+	if m := formIDRE.FindSubmatch(body); m != nil {
+		b.formID = string(m[1])
+	}
 	return resp.StatusCode, resp.Request.URL.Path, string(body)
 }
 
@@ -110,13 +121,18 @@ func (b *browser) get(path string) (int, string, string) {
 	return b.do(req)
 }
 
-// post sends a form with the current CSRF token (unless v has one).
+// post sends a form with the current CSRF token and the form_id of the
+// last page (unless v has them), as a browser submits the form shown.
 func (b *browser) post(path string, v url.Values) (int, string, string) {
+	v = maps.Clone(v) // the caller's values stay as they are, for the next post
 	if v == nil {
 		v = url.Values{}
 	}
 	if _, ok := v["csrf"]; !ok {
 		v.Set("csrf", b.csrf)
+	}
+	if _, ok := v["form_id"]; !ok && b.formID != "" {
+		v.Set("form_id", b.formID)
 	}
 	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -399,6 +415,7 @@ func TestRecordActivity(t *testing.T) {
 	first := activityForm()
 	first.Set("vehicule", "Numéribus 3")
 	first.Set("mediateur", "Camille D.")
+	b.get("/activites/nouvelle")
 	if code, path, body := b.post("/activites/nouvelle", first); code != 200 || path != "/" || !strings.Contains(body, fr["activity_saved"]) {
 		t.Fatalf("save: %d %s", code, path)
 	}
@@ -433,6 +450,7 @@ func TestActivityValidationKeepsTypedValues(t *testing.T) {
 	f := activityForm()
 	f.Set("duree", "")
 	f.Set("commune", "99999")
+	b.get("/activites/nouvelle")
 	code, _, body := b.post("/activites/nouvelle", f)
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid activity: %d", code)
@@ -473,6 +491,7 @@ func TestRecordWorkshopWithoutPersonalData(t *testing.T) {
 		t.Fatalf("workshop not saved: %s", path)
 	}
 	f.Set("participants.genre.feminin", "9")
+	b.get("/activites/nouvelle?type=collectif")
 	if code, _, body := b.post("/activites/nouvelle", f); code != http.StatusUnprocessableEntity || !strings.Contains(body, "dépasse le total") {
 		t.Fatalf("breakdown over total accepted: %d", code)
 	}
@@ -610,6 +629,7 @@ func TestSyncIndicator(t *testing.T) {
 	e.ui.cfg.Sync = func(context.Context) error { calls++; return nil }
 	b := e.browser()
 	b.unlock()
+	b.get("/activites/nouvelle")
 	b.post("/activites/nouvelle", activityForm())
 	_, _, body := b.get("/")
 	for _, want := range []string{"2 modification(s) en attente", "Dernière synchronisation : jamais", fr["sync_offline"], html.EscapeString(fr["sync_not_enrolled"]), fr["sync_now"]} {
@@ -717,6 +737,7 @@ func TestConsentGivenLaterToAnAnonymousPerson(t *testing.T) {
 	}
 	// Follow-up by name: identity stored with its consent.
 	f["consent.finalites"] = []string{domain.FinaliteSuivi}
+	b.get(page + "/consentement")
 	if code, p, body := b.post(page+"/consentement", f); code != 200 || p != page || !strings.Contains(body, "Gaston Lagaffe") {
 		t.Fatalf("follow-up consent: %d %s", code, p)
 	}
@@ -725,8 +746,77 @@ func TestConsentGivenLaterToAnAnonymousPerson(t *testing.T) {
 	}
 	// A missing mode keeps what was typed and says which field.
 	delete(f, "consent.mode")
+	b.get(page + "/consentement")
 	code, _, body = b.post(page+"/consentement", f)
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `value="Lagaffe"`) || !strings.Contains(body, `id="e-consent-mode"`) {
 		t.Fatalf("missing mode: %d", code)
+	}
+}
+
+// The header follows the sync loop's live connection: online while it is
+// open and the hub heard (pings every 20 s), even long after the
+// handshake the store recorded; offline as soon as it is gone, or when
+// the hub has been silent too long.
+func TestHeaderFollowsTheLiveConnection(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	handshake := e.clock.Now()
+	if err := e.st.RecordContact(ctx, handshake, 0); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	connected, heard := true, handshake
+	e.ui.cfg.Live = func() (bool, time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		return connected, heard
+	}
+	set := func(c bool, h time.Time) {
+		mu.Lock()
+		connected, heard = c, h
+		mu.Unlock()
+	}
+	b := e.browser()
+	b.unlock()
+	status := func() (bool, string) {
+		t.Helper()
+		code, _, body := b.get("/api/status")
+		var st struct {
+			Sync syncView `json:"sync"`
+		}
+		if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+			t.Fatalf("status: %d %v %s", code, err, body)
+		}
+		return st.Sync.Online, st.Sync.LastContact
+	}
+	// Ten minutes on the open connection, pinged all along.
+	for range 20 {
+		e.clock.Add(30 * time.Second)
+		set(true, e.clock.Now().Add(-5*time.Second))
+	}
+	if online, last := status(); !online || last != fr["rel_now"] {
+		t.Fatalf("10 min into a live connection: online %v, last contact %q", online, last)
+	}
+	if _, _, page := b.get("/"); !strings.Contains(page, fr["sync_online"]) {
+		t.Fatal("header does not say online")
+	}
+	// The connection drops: offline at once, last contact kept.
+	set(false, e.clock.Now().Add(-5*time.Second))
+	e.clock.Add(3 * time.Minute)
+	if online, last := status(); online || last != "il y a 3 minutes" {
+		t.Fatalf("connection gone: online %v, last contact %q", online, last)
+	}
+	// Open but silent for longer than OnlineWithin: a dead link.
+	set(true, e.clock.Now().Add(-OnlineWithin-time.Second))
+	if online, _ := status(); online {
+		t.Fatal("a connection silent for over 2 minutes shows online")
+	}
+	// Without a loop, a recent contact recorded in the store counts.
+	e.ui.cfg.Live = nil
+	if err := e.st.RecordContact(ctx, e.clock.Now().Add(-time.Minute), 0); err != nil {
+		t.Fatal(err)
+	}
+	if online, last := status(); !online || last != "il y a 1 minute" {
+		t.Fatalf("no loop, contact 1 min ago: online %v, last contact %q", online, last)
 	}
 }

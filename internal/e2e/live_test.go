@@ -106,3 +106,54 @@ func TestSyncNowGoesThroughTheLoop(t *testing.T) {
 		t.Fatalf("SyncNow took %v with the hub stopped", d)
 	}
 }
+
+// While the loop holds its connection open, the agent is online and its
+// last contact follows every round — in memory for the UI's header, in
+// the store at most once a minute for `agent status` — not the handshake
+// alone; when the loop stops, it is offline.
+func TestLiveLoopKeepsContact(t *testing.T) {
+	h := startHub(t)
+	var mu sync.Mutex
+	skip := time.Duration(0)
+	wall := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skip) }
+	later := func(d time.Duration) { mu.Lock(); skip += d; mu.Unlock() }
+	a := newAgent(t, h, "bus-1", "cd88", wall)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.cl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !a.cl.Liveness().Connected {
+		if time.Now().After(deadline) {
+			t.Fatalf("loop not connected: hub log:\n%s", h.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Three minutes on the open connection: each round is a contact.
+	later(3 * time.Minute)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := a.cl.SyncNow(sctx); err != nil {
+		t.Fatal(err)
+	}
+	l := a.cl.Liveness()
+	if now := wall(); !l.Connected || now.Sub(l.LastContact) > 5*time.Second || l.LastContact.After(now) {
+		t.Fatalf("3 min into the connection: %+v, now %v", l, now)
+	}
+	ss, err := a.st.SyncState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ss.LastContact, l.LastContact.UTC().Format(time.RFC3339); got != want {
+		t.Fatalf("stored last contact %s, want the round's %s", got, want)
+	}
+	cancel()
+	<-done
+	done <- nil // for the deferred wait
+	if l := a.cl.Liveness(); l.Connected {
+		t.Fatalf("loop stopped, still connected: %+v", l)
+	}
+}

@@ -40,6 +40,21 @@
     });
   });
 
+  // A create form is one record: its id (form_id) is kept in the page's
+  // history entry, so that the form loaded again by Back (the browser
+  // restoring what was typed) keeps the id it was first shown with, and
+  // the server recognises a second submission of it. A new visit is a new
+  // entry, hence a new form.
+  var formId = document.querySelector('input[name="form_id"]');
+  if (formId && window.history && history.replaceState) {
+    var state = history.state || {};
+    if (typeof state.formId === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(state.formId)) {
+      formId.value = state.formId;
+    } else {
+      try { history.replaceState(Object.assign({}, state, { formId: formId.value }), ""); } catch (e) {}
+    }
+  }
+
   // After an error, bring the summary into view and focus.
   var summary = document.getElementById("summary");
   if (summary) summary.focus();
