@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -189,9 +190,17 @@ func allTeams(ctx context.Context, tx *sql.Tx) ([]string, error) {
 // readTx brings the facts up to the end of the change log, then runs fn
 // in a read-only transaction, so a report's queries see one state of the
 // facts.
+//
+// When another process holds the write lock beyond the busy timeout (a
+// `hub stats` beside a busy `hub serve`), the report reads the facts as
+// they are: the serving hub's follower is bringing them up to date, and a
+// command beside a running hub reads rather than fails.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.catchUpFacts(ctx); err != nil {
-		return err
+		if !isBusy(err) {
+			return err
+		}
+		s.log.Warn("facts not brought up to date: another process is writing; reading them as they are", "err", err)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -199,6 +208,13 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	return fn(tx)
+}
+
+// isBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY
+// and its extended codes): another connection holds the write lock.
+func isBusy(err error) bool {
+	var ce interface{ Code() int }
+	return errors.As(err, &ce) && ce.Code()&0xff == 5
 }
 
 const activityCols = `id, day, commune, epci, departement, region, team, device, vehicule, mediateur, type, duree,
