@@ -202,7 +202,14 @@ func TestRevokedDevice(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- a.cl.Run(ctx) }()
-	time.Sleep(300 * time.Millisecond) // connected and idle
+	// Wait for the live connection (not a guessed delay), so that what
+	// is tested is the cut of an open connection.
+	for deadline := time.Now().Add(10 * time.Second); !a.cl.Liveness().Connected; {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent's loop did not connect within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if code, out := h.cli(t, "revoke", "--device", "bus-1"); code != 0 {
 		t.Fatalf("revoke: %d %s", code, out)
 	}
@@ -214,6 +221,9 @@ func TestRevokedDevice(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("revoked device still connected after 10 s")
+	}
+	if a.cl.Liveness().Connected {
+		t.Error("the loop still reports a live connection after the cut")
 	}
 	_, err := a.cl.Sync(context.Background())
 	var re *syncclient.RemoteError

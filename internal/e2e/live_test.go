@@ -28,7 +28,7 @@ func TestLiveLoopPushesWithinSeconds(t *testing.T) {
 			t.Error("Run did not return after cancel")
 		}
 	}()
-	time.Sleep(200 * time.Millisecond) // first round done, connection idle
+	waitLive(t, a, true)
 	for i, s := range stops(3) {
 		start := time.Now()
 		a.save(t, s)
@@ -72,7 +72,7 @@ func TestSyncNowGoesThroughTheLoop(t *testing.T) {
 	if connected() != 1 {
 		t.Fatalf("loop not connected: hub log:\n%s", h.logs.String())
 	}
-	time.Sleep(100 * time.Millisecond) // first round done, connection idle
+	waitLive(t, a, true)
 
 	b.save(t, stops(2)...)
 	b.sync(t)
@@ -97,7 +97,7 @@ func TestSyncNowGoesThroughTheLoop(t *testing.T) {
 
 	// Hub gone: the loop is in backoff; SyncNow answers at once.
 	h.stop()
-	time.Sleep(200 * time.Millisecond)
+	waitLive(t, a, false)
 	start := time.Now()
 	if err := a.cl.SyncNow(wctx); err == nil {
 		t.Fatal("SyncNow with the hub stopped: no error")
@@ -155,5 +155,21 @@ func TestLiveLoopKeepsContact(t *testing.T) {
 	done <- nil // for the deferred wait
 	if l := a.cl.Liveness(); l.Connected {
 		t.Fatalf("loop stopped, still connected: %+v", l)
+	}
+}
+
+// waitLive waits, at most 10 s, until the agent's loop reports its
+// connection open and its first round done (up), or closed (!up): events,
+// not guessed delays.
+func waitLive(t *testing.T, a *testAgent, up bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		l := a.cl.Liveness()
+		if l.Connected == up && (!up || !l.LastContact.IsZero()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the loop did not get to connected=%v within 10 s: %+v", up, l)
+		}
 	}
 }
