@@ -214,17 +214,28 @@ func (s *Store) RecordSync(ctx context.Context, at time.Time, errMsg string) err
 // also scrubs this device's own logged changes of that record.
 //
 // A change whose fields do not decode as its kind (unknown field numbers,
-// values of the wrong type) is skipped, logged without its values, and
-// counted in skipped: the rest of the page is applied.
+// values of the wrong type), or stamped beyond the clock's bound
+// (hlc.MaxAhead), is skipped, logged without its values, and counted in
+// skipped: the rest of the page is applied.
 func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint64, tag []byte) (skipped int, err error) {
 	_, err = s.write(ctx, func(w *writeTx) error {
 		skipped = 0 // a retried transaction counts again
+		bound := w.s.clock.Bound()
 		for i := range cs {
 			c := &cs[i]
 			if err := c.CheckFields(); err != nil {
 				// One bad record from a teammate (or a hostile device) must
 				// not stop the others: it is skipped and reported.
 				w.s.log.Warn("pulled change that does not decode skipped", "kind", c.Kind, "id", c.ID, "device", c.Device, "err", err)
+				skipped++
+				continue
+			}
+			if c.HLC > bound {
+				// Stamped far ahead (a hostile device, or a change the hub
+				// logged before it bounded stamps): applied, it would win
+				// every later edit of its fields and drag this clock along.
+				w.s.log.Warn("pulled change stamped beyond the clock bound skipped", "kind", c.Kind, "id", c.ID, "device", c.Device,
+					"stamp", c.HLC.String(), "bound", bound.String())
 				skipped++
 				continue
 			}

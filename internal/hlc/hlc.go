@@ -17,6 +17,7 @@ package hlc
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -24,6 +25,18 @@ import (
 // LogicalBits is the number of low bits of a Timestamp that hold the
 // logical counter.
 const LogicalBits = 16
+
+// MaxAhead is how far ahead of a replica's own (corrected) clock a stamp
+// it receives may be. Beyond it, a stamp comes from a broken or hostile
+// device: one change stamped 50 years ahead would win every later edit of
+// its fields and drag every clock of the team along, so the hub refuses
+// it and agents ignore it (docs/PROTOCOL.md, "Clock bounds"). A day is
+// far more than honest drift between two corrected clocks (minutes).
+const MaxAhead = 24 * time.Hour
+
+// Max is the highest usable Timestamp: stamps are stored as SQL integers,
+// signed 64-bit. A clock never goes past it.
+const Max Timestamp = 1<<63 - 1
 
 // Timestamp is a hybrid logical clock reading. Zero means "never".
 type Timestamp uint64
@@ -96,6 +109,9 @@ func New(wall func() time.Time, last Timestamp) *Clock {
 	if wall == nil {
 		wall = time.Now
 	}
+	if last > Max {
+		last = 0 // unusable (see Now): start again from the wall clock
+	}
 	return &Clock{wall: wall, last: last}
 }
 
@@ -115,10 +131,17 @@ func (c *Clock) Offset() time.Duration {
 
 // Now returns a timestamp strictly greater than every timestamp this clock
 // has returned or observed, and at least the (corrected) wall time.
+//
+// A clock whose last reading has reached Max (a store poisoned before
+// stamps were bounded) restarts from the wall clock rather than fail every
+// write: the store must stay usable.
 func (c *Clock) Now() Timestamp {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	phys := FromTime(c.wall().Add(c.offset))
+	if c.last >= Max {
+		c.last = 0
+	}
 	next := c.last + 1
 	if phys > next {
 		next = phys
@@ -127,20 +150,46 @@ func (c *Clock) Now() Timestamp {
 	return next
 }
 
+// Bound returns the highest stamp this replica accepts from another: its
+// corrected wall time plus MaxAhead.
+func (c *Clock) Bound() Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound()
+}
+
+func (c *Clock) bound() Timestamp {
+	return BoundAt(c.wall().Add(c.offset))
+}
+
+// BoundAt returns the highest stamp accepted at wall time t: t plus
+// MaxAhead, never beyond Max.
+func BoundAt(t time.Time) Timestamp {
+	b := FromTime(t.Add(MaxAhead)) | (1<<LogicalBits - 1)
+	return min(b, Max)
+}
+
 // Observe merges a timestamp received from another replica, so that the
 // next local write orders after it, and returns how far ahead of the local
 // (corrected) wall clock the remote timestamp is (negative when behind).
-// Remote timestamps far in the future are accepted, never refused: a
-// device whose clock is a year ahead must still sync; the caller reports
-// the skew.
+// A remote timestamp beyond Bound does not move the clock: callers skip
+// the change that carries it (a device with a wrong clock restamps its
+// work at its next connection, so honest stamps are never that far).
 func (c *Clock) Observe(remote Timestamp) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wall := c.wall().Add(c.offset)
-	if remote > c.last {
+	if remote > c.last && remote <= c.bound() {
 		c.last = remote
 	}
-	return time.Duration(remote.Millis()-wall.UnixMilli()) * time.Millisecond
+	return millis(remote.Millis() - wall.UnixMilli())
+}
+
+// millis converts ms to a Duration, saturating instead of overflowing
+// (a hostile stamp can be centuries ahead).
+func millis(ms int64) time.Duration {
+	const limit = int64(math.MaxInt64 / time.Millisecond)
+	return time.Duration(max(min(ms, limit), -limit)) * time.Millisecond
 }
 
 // Last returns the highest timestamp issued or observed, for persisting.

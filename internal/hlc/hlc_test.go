@@ -78,15 +78,15 @@ func TestRestartNeverGoesBack(t *testing.T) {
 	}
 }
 
-func TestYearOffClocksAndObserve(t *testing.T) {
-	ahead := &fakeWall{t: base.AddDate(1, 0, 0)}
-	behind := &fakeWall{t: base.AddDate(-1, 0, 0)}
+func TestObserveWithinTheBound(t *testing.T) {
+	ahead := &fakeWall{t: base.Add(MaxAhead - time.Minute)}
+	here := &fakeWall{t: base}
 	a := New(ahead.now, 0)
-	b := New(behind.now, 0)
+	b := New(here.now, 0)
 	ta := a.Now()
 	skew := b.Observe(ta)
-	if skew < 729*24*time.Hour || skew > 732*24*time.Hour {
-		t.Fatalf("skew = %v, want about two years", skew)
+	if skew != MaxAhead-time.Minute {
+		t.Fatalf("skew = %v, want %v", skew, MaxAhead-time.Minute)
 	}
 	if tb := b.Now(); tb <= ta {
 		t.Fatalf("after observing, %v must order after %v", tb, ta)
@@ -95,6 +95,42 @@ func TestYearOffClocksAndObserve(t *testing.T) {
 	last := a.Last()
 	if a.Observe(Timestamp(1)); a.Last() != last {
 		t.Fatalf("Observe of an old timestamp moved the clock")
+	}
+}
+
+// A stamp beyond the bound (a hostile or broken device) is reported, but
+// never drags the clock along: the next local stamp is real time.
+func TestObserveBeyondTheBound(t *testing.T) {
+	w := &fakeWall{t: base}
+	c := New(w.now, 0)
+	for _, remote := range []Timestamp{
+		FromTime(base.Add(MaxAhead + time.Second)),
+		FromTime(base.AddDate(50, 0, 0)),
+		Max,
+	} {
+		if skew := c.Observe(remote); skew <= MaxAhead {
+			t.Errorf("Observe(%v) skew = %v, want beyond %v", remote, skew, MaxAhead)
+		}
+		if got := c.Now(); got.Time().Sub(base) > time.Second {
+			t.Fatalf("after observing %v, Now = %v: dragged beyond the bound", remote, got)
+		}
+	}
+	if b := c.Bound(); b.Time().Sub(base) != MaxAhead {
+		t.Fatalf("Bound = %v, want base + %v", b, MaxAhead)
+	}
+}
+
+// A clock persisted at Max (a store poisoned before stamps were bounded)
+// still gives usable, storable stamps.
+func TestPoisonedClockStaysUsable(t *testing.T) {
+	w := &fakeWall{t: base}
+	for _, last := range []Timestamp{Max, Max - 1, 1 << 63, 1<<64 - 1} {
+		c := New(w.now, last)
+		for i := 0; i < 3; i++ {
+			if ts := c.Now(); ts > Max || ts == 0 {
+				t.Fatalf("New(%d).Now() = %d: not storable as a signed integer", last, ts)
+			}
+		}
 	}
 }
 
