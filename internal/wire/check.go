@@ -61,7 +61,26 @@ func (m *Push) check() error {
 	return nil
 }
 
-func (m *Ack) check() error { return nil }
+// MaxReason is the longest Rejection.Reason, in bytes.
+const MaxReason = 200
+
+func (m *Ack) check() error {
+	if len(m.Rejected) > MaxChanges {
+		return fmt.Errorf("%d rejections, the limit is %d", len(m.Rejected), MaxChanges)
+	}
+	for _, r := range m.Rejected {
+		if r.Seq == 0 {
+			return fmt.Errorf("rejection without a seq")
+		}
+		if len(r.Code) == 0 || len(r.Code) > 32 {
+			return fmt.Errorf("rejection of change %d: code of %d bytes", r.Seq, len(r.Code))
+		}
+		if len(r.Reason) > MaxReason {
+			return fmt.Errorf("rejection of change %d: reason of %d bytes, the limit is %d", r.Seq, len(r.Reason), MaxReason)
+		}
+	}
+	return nil
+}
 
 func (m *Pull) check() error { return checkTag("tag", m.Tag) }
 

@@ -40,7 +40,11 @@ import (
 // went back in time"): Welcome.LastTag, Pull.Tag and Pull.Own,
 // Changes.Tag and Changes.Reset. A version 1 agent decodes none of them,
 // so the hub sends them only in sessions opened with Proto ≥ 2.
-const ProtocolVersion = 2
+//
+// Version 3 adds Ack.Rejected (docs/PROTOCOL.md, "A change the hub
+// refuses"): a version 2 agent would refuse the key, so an older session
+// is closed on a refused change instead, as before.
+const ProtocolVersion = 3
 
 // MinProtocol is the oldest agent protocol a hub still serves.
 const MinProtocol = 1
@@ -131,6 +135,8 @@ const (
 	CodeReplay         = "replay"           // a change seq at or below the hub's high-water mark, with other content
 	CodeOutOfOrder     = "out_of_order"     // a gap in the device's change seqs
 	CodeInternal       = "internal"         // the hub failed; try again later
+	CodeInvalid        = "invalid"          // a change's content does not decode as its kind (Rejection)
+	CodeClockAhead     = "clock_ahead"      // a change stamped beyond the hub's clock + hlc.MaxAhead (Rejection)
 	CodeForbidden      = "forbidden"        // not allowed in this session (e.g. pull on a push-only session)
 )
 
@@ -182,6 +188,20 @@ type Ack struct {
 	Batch   uint64 `cbor:"1,keyasint,omitempty"`
 	HWM     uint64 `cbor:"2,keyasint,omitempty"` // the device's high-water mark after applying the batch
 	Applied uint32 `cbor:"3,keyasint,omitempty"` // changes newly applied (not duplicates)
+	// Rejected lists the changes of the batch the hub refused (protocol
+	// 3): counted in HWM, neither applied nor forwarded. The agent keeps
+	// them, with the reason, out of its outbox.
+	Rejected []Rejection `cbor:"4,keyasint,omitempty"`
+}
+
+// Rejection is one change the hub refused, with why.
+type Rejection struct {
+	Seq    uint64 `cbor:"1,keyasint,omitempty"` // the change's seq
+	Code   string `cbor:"2,keyasint,omitempty"` // CodeInvalid or CodeClockAhead
+	Reason string `cbor:"3,keyasint,omitempty"` // one line, no record values
+	// Ahead is, for CodeClockAhead, how far the change's stamp was ahead
+	// of the hub's clock, in ms.
+	Ahead uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 // Pull asks for the changes the agent lacks: agent → hub.
