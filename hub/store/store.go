@@ -12,6 +12,8 @@ import (
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
 )
 
 // Device is one enrolled laptop.
@@ -50,6 +52,19 @@ type Enrollment struct {
 type Logged struct {
 	change.Change
 	HubSeq uint64
+}
+
+// Rejected is a change the hub refused: who made it is the device, what it
+// is the identity of the change (not its fields), why Code and Reason.
+type Rejected struct {
+	Seq    uint64
+	HLC    hlc.Timestamp
+	Kind   domain.Kind
+	ID     ident.ID
+	Op     change.Op
+	Code   string // wire.CodeInvalid, wire.CodeClockAhead
+	Reason string // one line, without record values
+	At     time.Time
 }
 
 // Seen is what the hub learns at each authenticated connection.
@@ -105,13 +120,20 @@ type Store interface {
 	// for the device's counters. It returns the new high-water mark and
 	// how many changes were newly applied.
 	ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error)
+	// Reject records changes of the device that the hub refused, in seq
+	// order: each counts in the high-water mark like an applied change
+	// (those at or below it are skipped, a retry; the others must follow
+	// it without gap, ErrGap), and is neither merged, logged nor
+	// forwarded. It returns the new high-water mark.
+	Reject(ctx context.Context, deviceID string, rs []Rejected) (hwm uint64, err error)
 	// ChangesSince returns, in hub order, the changes after cursor that
 	// team may see, except those made by excludeDevice, up to about
 	// maxBytes of fields (at least one change when any). next is the
 	// cursor to ask from next; more says whether more remain.
 	ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []Logged, next uint64, more bool, err error)
 	// DeviceChangeTag returns wire.ChangeTag of the change the device
-	// logged with seq, or nil when the hub holds none: the agent compares
+	// logged (or that the hub refused) with seq, or nil when the hub
+	// holds none: the agent compares
 	// it with its own at the handshake (docs/PROTOCOL.md, divergence).
 	DeviceChangeTag(ctx context.Context, deviceID string, seq uint64) ([]byte, error)
 	// LogTag returns wire.LogTag of the hub log entry hubSeq, or nil when

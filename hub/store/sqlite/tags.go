@@ -10,16 +10,19 @@ import (
 	"numeribus/internal/wire"
 )
 
-// DeviceChangeTag returns wire.ChangeTag of the change the device logged
-// with seq, or nil when the hub holds none.
+// DeviceChangeTag returns wire.ChangeTag of the change the device logged,
+// or the hub refused, with seq, or nil when the hub holds none.
 func (s *Store) DeviceChangeTag(ctx context.Context, deviceID string, seq uint64) ([]byte, error) {
 	var (
 		h  int64
 		id []byte
 		op int
 	)
+	// A seq is either logged or refused, never both.
 	err := s.r.QueryRowContext(ctx, `SELECT c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
-		WHERE d.id = ? AND c.dseq = ?`, deviceID, int64(seq)).Scan(&h, &id, &op)
+		WHERE d.id = ? AND c.dseq = ?
+		UNION ALL SELECT r.hlc, r.record_id, r.op FROM rejected r JOIN devices d ON d.num = r.device
+		WHERE d.id = ? AND r.dseq = ?`, deviceID, int64(seq), deviceID, int64(seq)).Scan(&h, &id, &op)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Stats", testStats},
 		{"Concurrent", testConcurrent},
 		{"Tags", testTags},
+		{"Reject", testReject},
 		{"PageWithinWireLimits", testPageWithinWireLimits},
 	}
 	for _, tc := range tests {
@@ -971,5 +972,49 @@ func testPageWithinWireLimits(t *testing.T, e *env) {
 	}
 	if total != n {
 		t.Fatalf("pulled %d changes, want %d", total, n)
+	}
+}
+
+// A refused change moves the mark like an applied one, so that the changes
+// after it go on; it is neither merged nor forwarded, and its tag is still
+// known (the divergence check compares it).
+func testReject(t *testing.T, e *env) {
+	d := e.enroll("bus-1", "cd88")
+	cs := series(t, 1, 4)
+	e.apply(d.ID, cs[:1])
+	bad := cs[1]
+	rej := store.Rejected{Seq: bad.Seq, HLC: bad.HLC, Kind: bad.Kind, ID: bad.ID, Op: bad.Op,
+		Code: wire.CodeInvalid, Reason: "test", At: time.Now()}
+	hwm, err := e.s.Reject(e.ctx, d.ID, []store.Rejected{rej})
+	if err != nil || hwm != bad.Seq {
+		t.Fatalf("Reject = %d, %v; want %d", hwm, err, bad.Seq)
+	}
+	// A retry of the refused change is skipped; a gap is refused.
+	if hwm, err := e.s.Reject(e.ctx, d.ID, []store.Rejected{rej}); err != nil || hwm != bad.Seq {
+		t.Fatalf("Reject again = %d, %v; want %d, nil", hwm, err, bad.Seq)
+	}
+	far := rej
+	far.Seq = bad.Seq + 2
+	if _, err := e.s.Reject(e.ctx, d.ID, []store.Rejected{far}); !errors.Is(err, store.ErrGap) {
+		t.Fatalf("Reject after a gap: %v, want ErrGap", err)
+	}
+	if hwm, n := e.apply(d.ID, cs[2:]); hwm != cs[len(cs)-1].Seq || n != len(cs)-2 {
+		t.Fatalf("after the refused change: hwm %d, applied %d", hwm, n)
+	}
+	if got := e.device(d.ID).HWM; got != cs[len(cs)-1].Seq {
+		t.Fatalf("device HWM = %d", got)
+	}
+	got, err := e.s.DeviceChangeTag(e.ctx, d.ID, bad.Seq)
+	if want := wire.ChangeTag(bad.Seq, uint64(bad.HLC), bad.ID, uint8(bad.Op)); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("DeviceChangeTag of the refused change = %x, %v; want %x", got, err, want)
+	}
+	other := e.enroll("bus-2", "cd88")
+	for _, l := range e.pull("cd88", other.ID) {
+		if l.Seq == bad.Seq {
+			t.Fatalf("the refused change was forwarded to the team")
+		}
+	}
+	if _, err := e.s.Reject(e.ctx, "no-such-device", []store.Rejected{rej}); !errors.Is(err, store.ErrNoDevice) {
+		t.Fatalf("Reject of an unknown device: %v", err)
 	}
 }
