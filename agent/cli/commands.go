@@ -360,9 +360,13 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 	}
 	out := struct {
 		store.Status
-		Hub  *hubOut         `json:"hub,omitempty"`
-		Sync store.SyncState `json:"sync"`
+		Hub      *hubOut          `json:"hub,omitempty"`
+		Sync     store.SyncState  `json:"sync"`
+		Rejected []store.Rejected `json:"rejected,omitempty"`
 	}{Status: st, Sync: ss}
+	if out.Rejected, err = s.RejectedChanges(ctx); err != nil {
+		return err
+	}
 	if h, err := s.Hub(ctx); err == nil {
 		out.Hub = &hubOut{h.URL, h.DeviceName, h.Team, h.EnrolledAt}
 	} else if !errors.Is(err, store.ErrNotEnrolled) {
@@ -382,6 +386,9 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%d (supprimés %d, effacés %d)\n", k.Label(), n.Live, n.Deleted, n.Erased)
 	}
 	fmt.Fprintf(tw, "Modifications en attente\t%d (dernier n° %d, acquitté jusqu'au n° %d)\n", st.Pending, st.LastSeq, st.AckedSeq)
+	if st.Rejected > 0 {
+		fmt.Fprintf(tw, "Modifications refusées par le hub\t%d (détail ci-dessous)\n", st.Rejected)
+	}
 	fmt.Fprintf(tw, "Horloge (HLC)\t%s\n", st.HLC)
 	fmt.Fprintf(tw, "Taille de la base\t%s\n", humanBytes(st.DBBytes))
 	if out.Hub == nil {
@@ -395,5 +402,17 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 			fmt.Fprintf(tw, "Dernière erreur\t%s\n", ss.LastError)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if st.Rejected > 0 {
+		rs, err := s.RejectedChanges(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			fmt.Fprintf(e.Stdout, "  n° %d, %s %s : %s\n", r.Seq, r.Kind.Label(), r.ID, r.Explain())
+		}
+	}
+	return nil
 }

@@ -71,6 +71,14 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprint(e.Stdout, " Réception différée : agent verrouillé.")
 	}
 	fmt.Fprintln(e.Stdout)
+	if rep.Rejected > 0 || rep.Unreadable > 0 {
+		if rep.Unreadable > 0 {
+			fmt.Fprintf(e.Stderr, "Attention : %d modification(s) reçue(s) illisible(s) ou datée(s) trop loin dans l'avenir, ignorée(s) (voir le journal).\n", rep.Unreadable)
+		}
+		if err := printRejected(ctx, e, s); err != nil {
+			return err
+		}
+	}
 	if rep.PushSkippedSkew {
 		return errSkew
 	}
@@ -163,4 +171,22 @@ func syncErr(err error) error {
 		return &syncError{ExitRefused, err}
 	}
 	return err
+}
+
+// printRejected lists on stderr the changes the hub refused, with what to
+// do, at most ten.
+func printRejected(ctx context.Context, e *Env, s *store.Store) error {
+	rs, err := s.RejectedChanges(ctx)
+	if err != nil || len(rs) == 0 {
+		return err
+	}
+	fmt.Fprintf(e.Stderr, "Attention : %d modification(s) refusée(s) par le hub, conservée(s) sur ce poste :\n", len(rs))
+	for i, r := range rs {
+		if i == 10 {
+			fmt.Fprintf(e.Stderr, "  … et %d autre(s) (agent status --json)\n", len(rs)-i)
+			break
+		}
+		fmt.Fprintf(e.Stderr, "  n° %d, %s %s : %s\n", r.Seq, r.Kind.Label(), r.ID, r.Explain())
+	}
+	return nil
 }

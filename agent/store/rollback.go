@@ -104,6 +104,11 @@ func (w *writeTx) renumber(after, base uint64) (int, error) {
 		id   ident.ID
 		body []byte
 	}
+	// The hub's refusals of the changes that move were of their old
+	// numbers: sent again, they are judged again.
+	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM rejected WHERE seq > ?`, int64(after)); err != nil {
+		return 0, fmt.Errorf("clearing refusals before renumbering: %w", err)
+	}
 	rows, err := w.tx.QueryContext(w.ctx, `SELECT seq, kind, record_id, body FROM changes WHERE seq > ? ORDER BY seq DESC`, int64(after))
 	if err != nil {
 		return 0, fmt.Errorf("reading the changes to renumber: %w", err)

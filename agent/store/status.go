@@ -27,6 +27,7 @@ type Status struct {
 	LastSeq       uint64                     `json:"last_seq"`
 	AckedSeq      uint64                     `json:"acked_seq"`
 	Pending       uint64                     `json:"pending_changes"`
+	Rejected      int                        `json:"rejected_changes"` // refused by the hub (RejectedChanges)
 	HLC           string                     `json:"hlc"`
 	DBBytes       int64                      `json:"db_bytes"`
 	KeySlots      map[string]int             `json:"key_slots"`
@@ -46,6 +47,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	}
 	if st.SchemaVersion, err = sqlitex.Version(ctx, s.r); err != nil {
 		return st, err
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM rejected`).Scan(&st.Rejected); err != nil {
+		return st, fmt.Errorf("counting refused changes: %w", err)
 	}
 	for _, k := range domain.Kinds {
 		st.Records[k] = &KindCount{}

@@ -128,7 +128,8 @@ type Report struct {
 	Resent              uint64 // acknowledged changes sent again (the hub went back)
 	PullReset           bool   // the hub's log went back: pulled again from the start
 	PushSkippedDiverged bool   // locked, and the store went back: push waits for an unlock
-	Unreadable          int    // pulled changes that did not decode, skipped (see store.ApplyRemote)
+	Unreadable          int    // pulled changes that did not decode or were stamped beyond the bound, skipped (see store.ApplyRemote)
+	Rejected            int    // changes the hub refused this round, kept on the laptop (store.RejectedChanges)
 }
 
 // session is one authenticated connection.

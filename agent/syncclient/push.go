@@ -129,6 +129,18 @@ func (s *session) push(ctx context.Context) error {
 		if ack.HWM < queue[0].lastSeq {
 			return fmt.Errorf("hub acked up to %d, batch ended at %d", ack.HWM, queue[0].lastSeq)
 		}
+		if len(ack.Rejected) > 0 {
+			// Recorded before the ack that takes them out of the outbox:
+			// a crash between the two sends them again, to be refused
+			// again, never forgotten.
+			for _, r := range ack.Rejected {
+				s.c.Log.Warn("the hub refused a change: kept on this laptop", "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+			}
+			if err := st.Reject(ctx, ack.Rejected, s.c.Now()); err != nil {
+				return err
+			}
+			s.rep.Rejected += len(ack.Rejected)
+		}
 		if err := st.Ack(ctx, ack.HWM); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"numeribus/agent/store"
+	"numeribus/internal/domain"
 )
 
 // OnlineWithin is how recent the last contact with the hub must be for
@@ -26,6 +27,16 @@ type syncView struct {
 	Device      string `json:"hub_device,omitempty"`
 	Enrolled    bool   `json:"enrolled"`
 	CanSyncNow  bool   `json:"can_sync_now"`
+	// Refused lists the changes the hub refused (store.RejectedChanges):
+	// what they were and what to do, without record content.
+	Refused []refusedView `json:"refused,omitempty"`
+}
+
+// refusedView is one change the hub refused, as the header lists it.
+type refusedView struct {
+	Record string `json:"record"` // kind and id
+	Href   string `json:"href,omitempty"`
+	Text   string `json:"text"`
 }
 
 func (s *Server) syncView(r *http.Request) syncView {
@@ -71,6 +82,17 @@ func (s *Server) syncView(r *http.Request) syncView {
 		s.log.Warn("reading hub", "err", err)
 	}
 	v.CanSyncNow = s.cfg.Sync != nil
+	if rs, err := s.cfg.Store.RejectedChanges(ctx); err == nil {
+		for _, r := range rs {
+			rv := refusedView{Record: r.Kind.Label() + " " + r.ID.String(), Text: r.Explain()}
+			if r.Kind == domain.KindBeneficiary {
+				rv.Href = "/beneficiaires/" + r.ID.String()
+			}
+			v.Refused = append(v.Refused, rv)
+		}
+	} else {
+		s.log.Warn("reading refused changes", "err", err)
+	}
 	return v
 }
 

@@ -55,6 +55,7 @@ var fr = map[string]string{
 	"sync_contact":      "Dernier contact avec le hub : %s",
 	"sync_never":        "jamais",
 	"sync_error":        "Dernier problème : %s",
+	"sync_refused":      "%d modification(s) refusée(s) par le hub, conservée(s) sur ce poste",
 	"sync_now":          "Synchroniser maintenant",
 	"sync_done":         "Synchronisation terminée.",
 	"sync_failed":       "La synchronisation a échoué : %s",

@@ -20,6 +20,7 @@ import (
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 	"numeribus/internal/seal"
+	"numeribus/internal/wire"
 )
 
 var testKDF = seal.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
@@ -633,6 +634,17 @@ func TestSyncIndicator(t *testing.T) {
 	b.post("/activites/nouvelle", activityForm())
 	_, _, body := b.get("/")
 	for _, want := range []string{"2 modification(s) en attente", "Dernière synchronisation : jamais", fr["sync_offline"], html.EscapeString(fr["sync_not_enrolled"]), fr["sync_now"]} {
+		if !strings.Contains(body, want) {
+			t.Errorf("header lacks %q", want)
+		}
+	}
+	// A change the hub refused is listed, with what to do.
+	if err := e.ui.cfg.Store.Reject(context.Background(), []wire.Rejection{{Seq: 1, Code: wire.CodeClockAhead, Reason: "x",
+		Ahead: uint64(3 * 24 * time.Hour / time.Millisecond)}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = b.get("/")
+	for _, want := range []string{"1 modification(s) refusée(s) par le hub", html.EscapeString("l'horloge de ce poste est en avance de 3 j 0 h")} {
 		if !strings.Contains(body, want) {
 			t.Errorf("header lacks %q", want)
 		}

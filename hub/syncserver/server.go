@@ -35,6 +35,7 @@ import (
 
 	"numeribus/hub/store"
 	"numeribus/internal/change"
+	"numeribus/internal/hlc"
 	"numeribus/internal/wire"
 )
 
@@ -256,6 +257,8 @@ type frame struct {
 	m    wire.Message
 	size int             // bytes of the frame
 	cs   []change.Change // a Push's changes, converted (nil otherwise)
+	// rejected are the changes of cs the hub refuses, in seq order.
+	rejected []store.Rejected
 
 	// The end of the connection, when m is nil: lost (closed by the
 	// peer, a timeout, or by this side), or an error to report.
@@ -379,11 +382,11 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 	for {
 		f := c.next(3 * c.s.opt.PingEvery)
 		if p, ok := f.m.(*wire.Push); ok {
-			cs, bad := c.convert(p)
+			cs, rejected, bad := c.convert(p)
 			if bad != nil {
 				f = *bad
 			}
-			f.cs = cs
+			f.cs, f.rejected = cs, rejected
 		}
 		select {
 		case out <- f:
@@ -397,37 +400,70 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 }
 
 // convert returns the changes of p as the store takes them, opening
-// sealed bodies, or the error that refuses the batch.
-func (c *conn) convert(p *wire.Push) ([]change.Change, *frame) {
+// sealed bodies, with those the hub refuses one by one (see refusal), or
+// the error that refuses the whole batch: a change that is not even well
+// formed as a change (kind, id, stamp, sealed body) is a broken or hostile
+// sender, not one bad record.
+func (c *conn) convert(p *wire.Push) ([]change.Change, []store.Rejected, *frame) {
 	cs := make([]change.Change, 0, len(p.Changes))
+	var rejected []store.Rejected
+	now := c.s.opt.Now()
 	for i := range p.Changes {
 		wc := &p.Changes[i]
 		if len(wc.Sealed) > 0 {
 			if c.s.opt.Open == nil {
 				f := failed(CloseMalformed, wire.CodeMalformed, "sealed change bodies are not accepted by this hub", nil)
-				return nil, &f
+				return nil, nil, &f
 			}
 			fields, err := c.s.opt.Open(c.device.ID, p.Keys, wc)
 			if err != nil {
 				f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
-				return nil, &f
+				return nil, nil, &f
 			}
 			wc.Fields, wc.Sealed, wc.KeyID = fields, nil, 0
 		}
 		ch, err := wc.ToChange()
 		if err != nil {
 			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
-			return nil, &f
-		}
-		if err := ch.CheckFields(); err != nil {
-			// The team's laptops would store a record they cannot open.
-			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: invalid record content: %v", wc.Seq, err), err)
-			return nil, &f
+			return nil, nil, &f
 		}
 		ch.Device = c.device.ID
+		if r := refusal(&ch, now); r != nil {
+			if c.proto < 3 {
+				// An older agent decodes no Ack.Rejected: its batch is
+				// refused whole, as before.
+				f := failed(CloseMalformed, r.Code, fmt.Sprintf("change %d: %s", r.Seq, r.Reason), nil)
+				return nil, nil, &f
+			}
+			rejected = append(rejected, *r)
+		}
 		cs = append(cs, ch)
 	}
-	return cs, nil
+	return cs, rejected, nil
+}
+
+// refusal returns why the hub refuses ch, or nil when it takes it. The
+// team's laptops would store a record they cannot open; a stamp far ahead
+// would win every later edit of its fields and drag the team's clocks
+// along (hlc.MaxAhead). Reasons name fields, never their values.
+func refusal(ch *change.Change, now time.Time) *store.Rejected {
+	r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
+	if bound := hlc.BoundAt(now); ch.HLC > bound {
+		ahead := ch.HLC.Time().Sub(now).Round(time.Second)
+		r.Code = wire.CodeClockAhead
+		r.Reason = fmt.Sprintf("stamped %s, %v ahead of the hub's clock (tolerance %v)",
+			ch.HLC.Time().Format(time.RFC3339), ahead, hlc.MaxAhead)
+		return r
+	}
+	if err := ch.CheckFields(); err != nil {
+		r.Code = wire.CodeInvalid
+		r.Reason = "invalid record content: " + err.Error()
+		if len(r.Reason) > wire.MaxReason {
+			r.Reason = r.Reason[:wire.MaxReason]
+		}
+		return r
+	}
+	return nil
 }
 
 func (c *conn) run(ctx context.Context) {
@@ -490,7 +526,7 @@ func (c *conn) run(ctx context.Context) {
 		}
 		switch m := f.m.(type) {
 		case *wire.Push:
-			if !c.push(ctx, m, f.cs, f.size) {
+			if !c.push(ctx, m, f.cs, f.rejected, f.size) {
 				return
 			}
 		case *wire.Pull:
@@ -654,9 +690,10 @@ func abs(x int64) int64 {
 	return x
 }
 
-// push applies the changes of p, converted by the reader, and acks them.
-func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, size int) bool {
-	hwm, applied, err := c.s.store.ApplyBatch(ctx, c.device.ID, cs, size)
+// push applies the changes of p, converted by the reader, records those
+// it refuses, and acks them.
+func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejected []store.Rejected, size int) bool {
+	hwm, applied, err := c.apply(ctx, cs, rejected, size)
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
 		return false
@@ -666,8 +703,50 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, size 
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
-	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied, "hwm", hwm, "bytes", size)
-	return c.reply(&wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)})
+	ack := &wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)}
+	for _, r := range rejected {
+		c.s.log.Warn("change refused", "device", c.device.ID, "seq", r.Seq, "kind", r.Kind, "code", r.Code, "reason", r.Reason)
+		wr := wire.Rejection{Seq: r.Seq, Code: r.Code, Reason: r.Reason}
+		if r.Code == wire.CodeClockAhead {
+			wr.Ahead = uint64(max(r.HLC.Time().Sub(r.At).Milliseconds(), 0))
+		}
+		ack.Rejected = append(ack.Rejected, wr)
+	}
+	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied,
+		"rejected", len(rejected), "hwm", hwm, "bytes", size)
+	return c.reply(ack)
+}
+
+// apply applies cs in runs between the refused changes, each refused one
+// recorded in its turn so that the device's mark moves without gap. A
+// batch without refusals is one transaction, as always; each run is
+// idempotent, so a crash between two leaves a retry to finish the work.
+func (c *conn) apply(ctx context.Context, cs []change.Change, rejected []store.Rejected, size int) (hwm uint64, applied int, err error) {
+	if len(rejected) == 0 {
+		return c.s.store.ApplyBatch(ctx, c.device.ID, cs, size)
+	}
+	start := 0
+	for i := 0; i <= len(cs); i++ {
+		refused := i < len(cs) && len(rejected) > 0 && cs[i].Seq == rejected[0].Seq
+		if i < len(cs) && !refused {
+			continue
+		}
+		if i > start {
+			var n int
+			if hwm, n, err = c.s.store.ApplyBatch(ctx, c.device.ID, cs[start:i], size); err != nil {
+				return hwm, applied, err
+			}
+			applied, size = applied+n, 0
+		}
+		if refused {
+			if hwm, err = c.s.store.Reject(ctx, c.device.ID, rejected[:1]); err != nil {
+				return hwm, applied, err
+			}
+			rejected = rejected[1:]
+		}
+		start = i + 1
+	}
+	return hwm, applied, nil
 }
 
 // reply sends m; a failure ends the connection through the close path.

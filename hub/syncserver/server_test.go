@@ -318,7 +318,7 @@ func TestDecodedFrameOwnsItsBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &conn{s: New(nil, Options{}), device: store.Device{ID: "d"}}
-	cs, bad := c.convert(m.(*wire.Push))
+	cs, _, bad := c.convert(m.(*wire.Push))
 	if bad != nil {
 		t.Fatal(bad.msg)
 	}

@@ -80,6 +80,7 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	good.save(t, stops(3)...)
 
 	hello := frame(t, &wire.Hello{Proto: wire.ProtocolVersion, Device: good.st.Device(), AgentVersion: "x", AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull})
+	hello2 := frame(t, &wire.Hello{Proto: 2, Device: good.st.Device(), AgentVersion: "x", AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull})
 	tests := []struct {
 		name      string
 		send      func(ws *websocket.Conn, fp []byte)
@@ -122,11 +123,13 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 			ws.ReadMessage()
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Auth{Sig: old}))
 		}, wire.CodeUnauthorized, 4401},
-		{"a record that does not decode", func(ws *websocket.Conn, fp []byte) {
+		{"a record that does not decode, protocol 2", func(ws *websocket.Conn, fp []byte) {
 			// A duration typed as text, with the next seq, from a device
-			// whose key is good: the team must never receive it.
+			// whose key is good: the team must never receive it. An agent
+			// of protocol 2 decodes no Ack.Rejected: its batch is refused
+			// whole (protocol 3: reject_test.go).
 			key, _ := good.st.DeviceKey(context.Background())
-			ws.WriteMessage(websocket.BinaryMessage, hello)
+			ws.WriteMessage(websocket.BinaryMessage, hello2)
 			_, b, _ := ws.ReadMessage()
 			m, _ := wire.Decode(b)
 			ch, _ := m.(*wire.Challenge)
@@ -145,7 +148,7 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 			fields, _ := wire.EncodeFields(change.Fields{4: duree})
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Push{Batch: 1, Changes: []wire.Change{
 				{Kind: 1, ID: ident.New(), Op: 1, HLC: 1 << 40, Seq: last + 1, Fields: fields}}}))
-		}, wire.CodeMalformed, 4400},
+		}, wire.CodeInvalid, 4400},
 		{"push before auth", func(ws *websocket.Conn, _ []byte) {
 			ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Push{Batch: 1}))
 		}, wire.CodeMalformed, 4400},
