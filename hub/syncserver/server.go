@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -455,11 +456,16 @@ func refusal(ch *change.Change, now time.Time) *store.Rejected {
 			ch.HLC.Time().Format(time.RFC3339), ahead, hlc.MaxAhead)
 		return r
 	}
-	if err := ch.CheckFields(); err != nil {
+	err := ch.CheckFields()
+	if err == nil {
+		err = ch.CheckValues()
+	}
+	if err != nil {
 		r.Code = wire.CodeInvalid
 		r.Reason = "invalid record content: " + err.Error()
 		if len(r.Reason) > wire.MaxReason {
-			r.Reason = r.Reason[:wire.MaxReason]
+			// Cut on a character: the wire refuses invalid UTF-8.
+			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
 		}
 		return r
 	}

@@ -8,9 +8,11 @@ package change
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -155,6 +157,47 @@ func (c *Change) CheckFields() error {
 	}
 	_, err := Decode(c.Kind, c.ID, c.Fields)
 	return err
+}
+
+// CheckValues checks the values an upsert sets against the domain's rules
+// for one field (codes from their lists, dates, ranges, formats), with the
+// record's own Validate: one implementation, on the agent at save and on
+// the hub at push. Rules that need the whole record (required fields,
+// rules between fields, references, consent) are left out: a change
+// carries only the fields it modifies, and two valid edits merged may
+// break a rule between fields that neither broke; refusing one of them
+// would leave its sender apart from its team for good. The error names
+// fields and rules, never values (they may be personal). Call it after
+// CheckFields.
+func (c *Change) CheckValues() error {
+	if c.Op != OpUpsert || len(c.Fields) == 0 {
+		return nil
+	}
+	set := map[string]bool{}
+	for n, v := range c.Fields {
+		if f, ok := domain.FieldByNum(c.Kind, n); ok && !bytes.Equal(v, Null) {
+			set[f.Name] = true
+		}
+	}
+	r, err := Decode(c.Kind, c.ID, c.Fields)
+	if err != nil {
+		return err
+	}
+	var ve *domain.ValidationError
+	if !errors.As(r.Validate(nil), &ve) {
+		return nil
+	}
+	var bad []string
+	for _, p := range ve.Problems {
+		top, _, _ := strings.Cut(p.Field, ".")
+		if (p.Code == domain.ProblemInvalid || p.Code == domain.ProblemUnknownCode) && set[top] {
+			bad = append(bad, p.Field+": "+p.Message)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", c.Kind, strings.Join(slices.Compact(bad), " ; "))
 }
 
 // Diff returns the fields of next that differ from prev, with Null for

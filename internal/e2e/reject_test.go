@@ -128,6 +128,17 @@ func TestHubRefusesBadChangesOneByOne(t *testing.T) {
 	if next, _ := readMsg(t, ws).(*wire.Ack); next == nil || next.HWM != seq+7 || next.Applied != 2 || len(next.Rejected) != 0 {
 		t.Fatalf("next ack: %+v", next)
 	}
+	// A value the domain's rules refuse (an e-mail that is none), checked
+	// by the same code as the agent's forms; the reason names the field,
+	// never the value.
+	email, _ := change.Marshal("pas-une-adresse")
+	emailFields, _ := wire.EncodeFields(change.Fields{5: email})
+	ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Push{Batch: 4, Changes: []wire.Change{
+		{Kind: wire.KindCode(domain.KindBeneficiary), ID: recs[0].RecordID(), Op: 1, HLC: uint64(ts + 5), Seq: seq + 8, Fields: emailFields}}}))
+	if a, _ := readMsg(t, ws).(*wire.Ack); a == nil || a.HWM != seq+8 || len(a.Rejected) != 1 || a.Rejected[0].Code != wire.CodeInvalid ||
+		!strings.Contains(a.Rejected[0].Reason, "email") || strings.Contains(a.Rejected[0].Reason, "pas-une-adresse") {
+		t.Fatalf("ack of an invalid value: %+v", a)
+	}
 	ws.Close()
 
 	mate.sync(t)
