@@ -250,172 +250,30 @@ func query(f Filter, s Scope, o Options) (Query, error) {
 	return Resolve(f, s, from, to)
 }
 
-// ComputeOverview computes the overview of what f asks within scope s.
+// ComputeOverview computes the overview of what f asks within scope s:
+// one scan of the activities (the period and the months of the series
+// before it), then the people met, while the assessments and the previous
+// period are read on another connection.
 func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Options) (*Overview, error) {
 	q, err := query(f, s, o)
 	if err != nil {
 		return nil, err
 	}
 	ov := &Overview{Filter: applied(f, q)}
-
-	// One scan covers the period and the months of the series before it.
-	start := DayTime(q.To)
-	seriesStart := time.Date(start.Year(), start.Month()-11, 1, 0, 0, 0, 0, time.UTC)
-	seriesFrom := DayOf(seriesStart)
-	type monthAcc struct {
-		m    Month
-		mins int
-		bens map[ident.ID]struct{}
-	}
-	months := make([]monthAcc, 12)
-	for i := range months {
-		t := seriesStart.AddDate(0, i, 0)
-		months[i].m = Month{Month: t.Format("2006-01"), Label: fmt.Sprintf("%s %d", mois[t.Month()-1], t.Year())}
-		months[i].bens = map[ident.ID]struct{}{}
-	}
-	cur := newHeadline(q.From, q.To)
-	var (
-		byType, lieux, partenaires, autonomie, niveaux, redirection, durees, communes = tally{}, tally{}, tally{}, tally{}, tally{}, tally{}, tally{}, tally{}
-		themes                                                                        = setTally{bits: Thematiques}
-		demarches                                                                     = setTally{bits: Demarches}
-		materiels                                                                     = setTally{bits: Materiels}
-		anonGenres                                                                    = make([]int, len(domain.Genres.Codes))
-		anonAges                                                                      = make([]int, len(domain.TranchesAge.Codes))
-		anonStatuts                                                                   = make([]int, len(domain.StatutsSociaux.Codes))
-		b                                                                             Beneficiaires
-		orientes                                                                      int
-	)
-	// Meanwhile, on another read connection, the assessments and the
-	// previous period, which need nothing from the main scan.
+	// The side work needs nothing from the main scan.
 	side := make(chan sideResult, 1) // buffered: an early return leaks nothing
 	go func() { side <- overviewSide(ctx, src, q) }()
 
-	scan := q
-	scan.From = min(q.From, seriesFrom)
-	scan.Statistical = true
-	perActivity := func(a *ActivityFact) error {
-		if a.Day >= seriesFrom {
-			m := &months[monthIndex(seriesStart, a.Day)]
-			m.m.Activites++
-			m.m.Accompagnements += a.Participants
-			m.mins += a.Duree
-			for _, id := range a.Beneficiaires {
-				m.bens[id] = struct{}{}
-			}
-		}
-		if a.Day < q.From {
-			return nil
-		}
-		cur.add(a)
-		acc := a.Participants
-		byType.add(a.Type, 1, acc)
-		lieux.add(a.TypeLieu, 1, acc)
-		partenaires.add(a.StructurePartenaire, 1, acc)
-		durees.add(dureeBand(a.Duree), 1, acc)
-		communes.add(a.Commune, 1, acc)
-		themes.add(a.Thematiques, acc)
-		demarches.add(a.Demarches, acc)
-		materiels.add(a.Materiel, acc)
-		if a.Type == "collectif" {
-			niveaux.add(a.Niveau, 1, acc)
-			b.ParticipantsAteliers += a.Participants
-			b.ParticipantsAnonymes += max(0, a.Participants-len(a.Beneficiaires))
-			b.DejaAccompagnes += a.DejaAccompagne
-			addInto(anonGenres, a.Genres)
-			addInto(anonAges, a.TranchesAge)
-			addInto(anonStatuts, a.StatutsSociaux)
-			return nil
-		}
-		autonomie.add(a.Autonomie, 1, acc)
-		if a.Oriente {
-			orientes++
-			redirection.add(a.StructureRedirection, 1, acc)
-		}
-		if len(a.Beneficiaires) == 0 {
-			b.SansFiche++
-		}
-		return nil
+	acts := newActivityTally(q)
+	if err := acts.scan(ctx, src); err != nil {
+		return nil, err
 	}
-	// The scan's two halves of days run on two connections at once, the
-	// tallies serialised: reading the rows is most of the cost.
-	tallyActivity := serialized(perActivity)
-	err = inDayHalves(scan, func(part Query) error {
-		return src.Activities(ctx, part, tallyActivity)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("overview: reading activities: %w", err)
+	acts.fill(ov)
+	people := newPeopleTally(q, acts.cur.bens)
+	if err := people.scan(ctx, src); err != nil {
+		return nil, err
 	}
-	ov.Headline = cur.done()
-	for i := range months {
-		months[i].m.Heures = hours(months[i].mins)
-		months[i].m.Beneficiaires = len(months[i].bens)
-		ov.Mois = append(ov.Mois, months[i].m)
-	}
-	ov.ParType = byType.ordinal(domain.TypesActivite.Codes)
-	ov.TypesLieu = lieux.ranked(domain.TypesLieu.Codes)
-	ov.Partenaires = partenaires.ranked(domain.StructuresPartenaires.Codes)
-	ov.Durees = durees.ordinal(Durees)
-	ov.Communes = communes.communes()
-	ov.Thematiques = themes.ranked()
-	ov.Demarches = demarches.ranked()
-	ov.Materiels = materiels.ranked()
-	ov.Niveaux = niveaux.ordinal(domain.Niveaux.Codes)
-	ov.Autonomie = autonomie.ordinal(domain.Autonomies.Codes)
-	ov.Orientation = Orientation{Orientes: orientes, Individuels: ov.Headline.Individuels,
-		Part: share(orientes, ov.Headline.Individuels), Structures: redirection.ranked(domain.StructuresRedirection.Codes)}
-
-	// The people met: their records' statistical fields.
-	genres, ages, statuts, residence := tally{}, tally{}, tally{}, tally{}
-	ids := make([]ident.ID, 0, len(cur.bens))
-	for id := range cur.bens {
-		ids = append(ids, id)
-	}
-	known := 0
-	countPerson := func(bf *BeneficiaryFact) error {
-		if _, ok := cur.bens[bf.ID]; !ok {
-			return nil
-		}
-		known++
-		if bf.Suivi {
-			b.Suivis++
-		}
-		if bf.First >= q.From && bf.First <= q.To {
-			b.Nouveaux++
-		}
-		genres.add(orNC(bf.Genre), 1, 0)
-		ages.add(orNC(bf.TrancheAge), 1, 0)
-		statuts.add(orNC(bf.StatutSocial), 1, 0)
-		residence.add(bf.Commune, 1, 0)
-		return nil
-	}
-	// Sorted ids walk the index in order; two halves read on two
-	// connections at once (the side work is done by now), the callback
-	// serialised.
-	slices.SortFunc(ids, func(a, b ident.ID) int { return bytes.Compare(a[:], b[:]) })
-	tallyPerson := serialized(countPerson)
-	err = inHalves(ids, func(part []ident.ID) error {
-		return src.Beneficiaries(ctx, part, tallyPerson)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("overview: reading beneficiaries: %w", err)
-	}
-
-	// Records deleted since: counted, their fields unknown.
-	unknown := len(cur.bens) - known
-	for _, t := range []tally{genres, ages, statuts} {
-		t.add("non_communique", unknown, 0)
-	}
-	addCounts(genres, domain.Genres, anonGenres)
-	addCounts(ages, domain.TranchesAge, anonAges)
-	addCounts(statuts, domain.StatutsSociaux, anonStatuts)
-	b.Distincts = len(cur.bens)
-	b.Anonymes = b.Distincts - b.Suivis
-	b.Personnes = b.Distincts + b.SansFiche + b.ParticipantsAnonymes
-	ov.Beneficiaires = b
-	ov.Genres = genres.ranked(domain.Genres.Codes)
-	ov.TranchesAge = ages.ordinal(domain.TranchesAge.Codes)
-	ov.StatutsSociaux = statuts.ranked(domain.StatutsSociaux.Codes)
-	ov.CommunesResidence = residence.communes()
+	people.fill(ov, acts)
 
 	sr := <-side
 	if sr.err != nil {
@@ -423,6 +281,221 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 	}
 	ov.Diagnostics, ov.Previous = sr.diag, sr.prev
 	return ov, nil
+}
+
+// monthAcc accumulates one month of the series.
+type monthAcc struct {
+	m    Month
+	mins int
+	bens map[ident.ID]struct{}
+}
+
+// activityTally accumulates what the overview reads from activities.
+type activityTally struct {
+	q           Query
+	seriesStart time.Time
+	seriesFrom  int // first day of the series
+	months      []monthAcc
+	cur         *headline
+
+	byType, lieux, partenaires, autonomie, niveaux, redirection, durees, communes tally
+	themes, demarches, materiels                                                  setTally
+	// Workshops' anonymous head counts, indexed like the domain lists.
+	anonGenres, anonAges, anonStatuts []int
+	b                                 Beneficiaires
+	orientes                          int
+}
+
+// newActivityTally prepares the tallies of q and the 12 months ending
+// with its last month.
+func newActivityTally(q Query) *activityTally {
+	end := DayTime(q.To)
+	t := &activityTally{q: q, cur: newHeadline(q.From, q.To),
+		seriesStart: time.Date(end.Year(), end.Month()-11, 1, 0, 0, 0, 0, time.UTC),
+		byType:      tally{}, lieux: tally{}, partenaires: tally{}, autonomie: tally{}, niveaux: tally{},
+		redirection: tally{}, durees: tally{}, communes: tally{},
+		themes: setTally{bits: Thematiques}, demarches: setTally{bits: Demarches}, materiels: setTally{bits: Materiels},
+		anonGenres:  make([]int, len(domain.Genres.Codes)),
+		anonAges:    make([]int, len(domain.TranchesAge.Codes)),
+		anonStatuts: make([]int, len(domain.StatutsSociaux.Codes)),
+	}
+	t.seriesFrom = DayOf(t.seriesStart)
+	t.months = make([]monthAcc, 12)
+	for i := range t.months {
+		m := t.seriesStart.AddDate(0, i, 0)
+		t.months[i] = monthAcc{m: Month{Month: m.Format("2006-01"), Label: fmt.Sprintf("%s %d", mois[m.Month()-1], m.Year())},
+			bens: map[ident.ID]struct{}{}}
+	}
+	return t
+}
+
+// scan reads the activities of the period and of the series in one pass:
+// the two halves of days on two connections at once, the tallies
+// serialised (reading the rows is most of the cost).
+func (t *activityTally) scan(ctx context.Context, src Source) error {
+	scan := t.q
+	scan.From = min(t.q.From, t.seriesFrom)
+	scan.Statistical = true
+	add := serialized(t.add)
+	err := inDayHalves(scan, func(part Query) error {
+		return src.Activities(ctx, part, add)
+	})
+	if err != nil {
+		return fmt.Errorf("overview: reading activities: %w", err)
+	}
+	return nil
+}
+
+// add counts one activity in the series and, within the period, in the
+// headline and the breakdowns.
+func (t *activityTally) add(a *ActivityFact) error {
+	if a.Day >= t.seriesFrom {
+		t.addToMonth(a)
+	}
+	if a.Day < t.q.From {
+		return nil
+	}
+	t.cur.add(a)
+	acc := a.Participants
+	t.byType.add(a.Type, 1, acc)
+	t.lieux.add(a.TypeLieu, 1, acc)
+	t.partenaires.add(a.StructurePartenaire, 1, acc)
+	t.durees.add(dureeBand(a.Duree), 1, acc)
+	t.communes.add(a.Commune, 1, acc)
+	t.themes.add(a.Thematiques, acc)
+	t.demarches.add(a.Demarches, acc)
+	t.materiels.add(a.Materiel, acc)
+	if a.Type == "collectif" {
+		t.addWorkshop(a)
+	} else {
+		t.addIndividual(a)
+	}
+	return nil
+}
+
+func (t *activityTally) addToMonth(a *ActivityFact) {
+	m := &t.months[monthIndex(t.seriesStart, a.Day)]
+	m.m.Activites++
+	m.m.Accompagnements += a.Participants
+	m.mins += a.Duree
+	for _, id := range a.Beneficiaires {
+		m.bens[id] = struct{}{}
+	}
+}
+
+func (t *activityTally) addWorkshop(a *ActivityFact) {
+	t.niveaux.add(a.Niveau, 1, a.Participants)
+	t.b.ParticipantsAteliers += a.Participants
+	t.b.ParticipantsAnonymes += max(0, a.Participants-len(a.Beneficiaires))
+	t.b.DejaAccompagnes += a.DejaAccompagne
+	addInto(t.anonGenres, a.Genres)
+	addInto(t.anonAges, a.TranchesAge)
+	addInto(t.anonStatuts, a.StatutsSociaux)
+}
+
+func (t *activityTally) addIndividual(a *ActivityFact) {
+	t.autonomie.add(a.Autonomie, 1, a.Participants)
+	if a.Oriente {
+		t.orientes++
+		t.redirection.add(a.StructureRedirection, 1, a.Participants)
+	}
+	if len(a.Beneficiaires) == 0 {
+		t.b.SansFiche++
+	}
+}
+
+// fill writes the activities' part of the overview.
+func (t *activityTally) fill(ov *Overview) {
+	ov.Headline = t.cur.done()
+	for i := range t.months {
+		t.months[i].m.Heures = hours(t.months[i].mins)
+		t.months[i].m.Beneficiaires = len(t.months[i].bens)
+		ov.Mois = append(ov.Mois, t.months[i].m)
+	}
+	ov.ParType = t.byType.ordinal(domain.TypesActivite.Codes)
+	ov.TypesLieu = t.lieux.ranked(domain.TypesLieu.Codes)
+	ov.Partenaires = t.partenaires.ranked(domain.StructuresPartenaires.Codes)
+	ov.Durees = t.durees.ordinal(Durees)
+	ov.Communes = t.communes.communes()
+	ov.Thematiques = t.themes.ranked()
+	ov.Demarches = t.demarches.ranked()
+	ov.Materiels = t.materiels.ranked()
+	ov.Niveaux = t.niveaux.ordinal(domain.Niveaux.Codes)
+	ov.Autonomie = t.autonomie.ordinal(domain.Autonomies.Codes)
+	ov.Orientation = Orientation{Orientes: t.orientes, Individuels: ov.Headline.Individuels,
+		Part: share(t.orientes, ov.Headline.Individuels), Structures: t.redirection.ranked(domain.StructuresRedirection.Codes)}
+}
+
+// peopleTally accumulates the statistical fields of the people met.
+type peopleTally struct {
+	q                                Query
+	met                              map[ident.ID]struct{}
+	known, suivis, nouveaux          int
+	genres, ages, statuts, residence tally
+}
+
+func newPeopleTally(q Query, met map[ident.ID]struct{}) *peopleTally {
+	return &peopleTally{q: q, met: met, genres: tally{}, ages: tally{}, statuts: tally{}, residence: tally{}}
+}
+
+// scan reads the records of the people met: sorted ids walk the index in
+// order, two halves on two connections at once (the side work is done by
+// now), the callback serialised.
+func (p *peopleTally) scan(ctx context.Context, src Source) error {
+	ids := make([]ident.ID, 0, len(p.met))
+	for id := range p.met {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b ident.ID) int { return bytes.Compare(a[:], b[:]) })
+	add := serialized(p.add)
+	err := inHalves(ids, func(part []ident.ID) error {
+		return src.Beneficiaries(ctx, part, add)
+	})
+	if err != nil {
+		return fmt.Errorf("overview: reading beneficiaries: %w", err)
+	}
+	return nil
+}
+
+func (p *peopleTally) add(bf *BeneficiaryFact) error {
+	if _, ok := p.met[bf.ID]; !ok {
+		return nil
+	}
+	p.known++
+	if bf.Suivi {
+		p.suivis++
+	}
+	if bf.First >= p.q.From && bf.First <= p.q.To {
+		p.nouveaux++
+	}
+	p.genres.add(orNC(bf.Genre), 1, 0)
+	p.ages.add(orNC(bf.TrancheAge), 1, 0)
+	p.statuts.add(orNC(bf.StatutSocial), 1, 0)
+	p.residence.add(bf.Commune, 1, 0)
+	return nil
+}
+
+// fill writes the people's part of the overview, with the workshops'
+// anonymous head counts of acts.
+func (p *peopleTally) fill(ov *Overview, acts *activityTally) {
+	// Records deleted since: counted, their fields unknown.
+	unknown := len(p.met) - p.known
+	for _, t := range []tally{p.genres, p.ages, p.statuts} {
+		t.add("non_communique", unknown, 0)
+	}
+	addCounts(p.genres, domain.Genres, acts.anonGenres)
+	addCounts(p.ages, domain.TranchesAge, acts.anonAges)
+	addCounts(p.statuts, domain.StatutsSociaux, acts.anonStatuts)
+	b := acts.b
+	b.Suivis, b.Nouveaux = p.suivis, p.nouveaux
+	b.Distincts = len(p.met)
+	b.Anonymes = b.Distincts - b.Suivis
+	b.Personnes = b.Distincts + b.SansFiche + b.ParticipantsAnonymes
+	ov.Beneficiaires = b
+	ov.Genres = p.genres.ranked(domain.Genres.Codes)
+	ov.TranchesAge = p.ages.ordinal(domain.TranchesAge.Codes)
+	ov.StatutsSociaux = p.statuts.ranked(domain.StatutsSociaux.Codes)
+	ov.CommunesResidence = p.residence.communes()
 }
 
 // inDayHalves runs fn on the two halves of q's days at once (on q alone
