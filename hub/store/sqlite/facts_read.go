@@ -34,131 +34,100 @@ type tableOpts struct {
 	vehicule, mediateur bool
 }
 
-// buildQuery returns SELECT cols FROM table for q.
+// buildQuery returns SELECT cols FROM table for q: one SELECT per branch
+// of q's areas (report.Query.Branches), joined by UNION ALL.
 func (s *Store) buildQuery(ctx context.Context, tx *sql.Tx, table, cols string, q report.Query, o tableOpts) (factQuery, error) {
+	branches, err := q.Branches(territoire.Default())
+	if err != nil {
+		return factQuery{}, err
+	}
 	teams := q.Teams
 	if teams == nil {
-		var err error
 		if teams, err = allTeams(ctx, tx); err != nil {
 			return factQuery{}, err
 		}
 	}
-	var (
-		b    strings.Builder
-		args []any
-	)
-	extra := func(withTeams bool) {
-		if withTeams && q.Teams != nil {
-			b.WriteString(" AND team IN (" + placeholders(len(q.Teams)) + ")")
-			for _, t := range q.Teams {
-				args = append(args, t)
-			}
+	w := &queryWriter{q: q, o: o, teams: teams}
+	for _, br := range branches {
+		if w.b.Len() > 0 {
+			w.b.WriteString(" UNION ALL ")
 		}
-		if o.vehicule && q.Vehicle != "" {
-			b.WriteString(" AND vehicule = ?")
-			args = append(args, q.Vehicle)
-		}
-		if o.mediateur && q.Mediateur != "" {
-			b.WriteString(" AND mediateur = ?")
-			args = append(args, q.Mediateur)
+		w.b.WriteString("SELECT " + cols + " FROM " + table + " WHERE ")
+		if br.Departements != nil {
+			w.byDepartements(br)
+		} else {
+			w.byEPCI(br)
 		}
 	}
-	branch := func() {
-		if b.Len() > 0 {
-			b.WriteString(" UNION ALL ")
-		}
-		b.WriteString("SELECT " + cols + " FROM " + table + " WHERE ")
+	if len(branches) == 0 { // only unknown communes
+		w.b.WriteString("SELECT " + cols + " FROM " + table + " WHERE 0")
 	}
-	// byDeps: rows of teams × départements over the period, by the key.
-	byDeps := func(deps []string, communes []string) {
-		branch()
-		b.WriteString("team IN (" + placeholders(len(teams)) + ") AND departement IN (" + placeholders(len(deps)) + ") AND day BETWEEN ? AND ?")
-		for _, t := range teams {
-			args = append(args, t)
-		}
-		for _, d := range deps {
-			args = append(args, d)
-		}
-		args = append(args, q.From, q.To)
-		if communes != nil {
-			b.WriteString(" AND commune IN (" + placeholders(len(communes)) + ")")
-			for _, c := range communes {
-				args = append(args, c)
-			}
-		}
-		extra(false)
+	return factQuery{w.b.String(), w.args}, nil
+}
+
+// queryWriter writes the SQL of a fact query, branch after branch.
+type queryWriter struct {
+	b     strings.Builder
+	args  []any
+	q     report.Query
+	o     tableOpts
+	teams []string // the query's teams, or every team
+}
+
+// in writes "col IN (?, …)" with vs as arguments.
+func (w *queryWriter) in(col string, vs []string) {
+	w.b.WriteString(col + " IN (" + placeholders(len(vs)) + ")")
+	for _, v := range vs {
+		w.args = append(w.args, v)
 	}
-	byEPCI := func(epcis []string, communes []string) {
-		branch()
-		b.WriteString("epci IN (" + placeholders(len(epcis)) + ") AND day BETWEEN ? AND ?")
-		for _, e := range epcis {
-			args = append(args, e)
-		}
-		args = append(args, q.From, q.To)
-		if communes != nil {
-			b.WriteString(" AND commune IN (" + placeholders(len(communes)) + ")")
-			for _, c := range communes {
-				args = append(args, c)
-			}
-		}
-		extra(true)
+}
+
+func (w *queryWriter) period() {
+	w.b.WriteString(" AND day BETWEEN ? AND ?")
+	w.args = append(w.args, w.q.From, w.q.To)
+}
+
+func (w *queryWriter) communes(br report.Branch) {
+	if br.Communes != nil {
+		w.b.WriteString(" AND ")
+		w.in("commune", br.Communes)
 	}
-	if q.Areas == nil {
-		deps := []string{""}
-		for _, d := range territoire.Default().Departements() {
-			deps = append(deps, d.Code)
-		}
-		byDeps(deps, nil)
-		return factQuery{b.String(), args}, nil
+}
+
+// byDepartements reads teams × départements over the period, by the
+// table's key (team, departement, day, id).
+func (w *queryWriter) byDepartements(br report.Branch) {
+	w.in("team", w.teams)
+	w.b.WriteString(" AND ")
+	w.in("departement", br.Departements)
+	w.period()
+	w.communes(br)
+	w.filters(false)
+}
+
+// byEPCI reads EPCI over the period, by the (epci, day) index; teams
+// are a filter there.
+func (w *queryWriter) byEPCI(br report.Branch) {
+	w.in("epci", br.EPCIs)
+	w.period()
+	w.communes(br)
+	w.filters(true)
+}
+
+// filters writes the conditions of the columns the table has.
+func (w *queryWriter) filters(withTeams bool) {
+	if withTeams && w.q.Teams != nil {
+		w.b.WriteString(" AND ")
+		w.in("team", w.q.Teams)
 	}
-	var deps, epcis []string
-	communesByEPCI := map[string][]string{}
-	communesByDep := map[string][]string{}
-	var epciOrder, depOrder []string
-	x := territoire.Default()
-	for _, a := range q.Areas {
-		switch a.Level {
-		case report.Departement:
-			deps = append(deps, a.Code)
-		case report.EPCI:
-			epcis = append(epcis, a.Code)
-		case report.Commune:
-			c, ok := x.Commune(a.Code)
-			switch {
-			case !ok:
-				// Unknown communes have no facts of their own territory.
-			case c.EPCI != "":
-				if communesByEPCI[c.EPCI] == nil {
-					epciOrder = append(epciOrder, c.EPCI)
-				}
-				communesByEPCI[c.EPCI] = append(communesByEPCI[c.EPCI], c.Code)
-			default:
-				if communesByDep[c.Departement] == nil {
-					depOrder = append(depOrder, c.Departement)
-				}
-				communesByDep[c.Departement] = append(communesByDep[c.Departement], c.Code)
-			}
-		case report.Region:
-			return factQuery{}, fmt.Errorf("query with a région area: resolve it first")
-		}
+	if w.o.vehicule && w.q.Vehicle != "" {
+		w.b.WriteString(" AND vehicule = ?")
+		w.args = append(w.args, w.q.Vehicle)
 	}
-	if len(deps) > 0 {
-		byDeps(deps, nil)
+	if w.o.mediateur && w.q.Mediateur != "" {
+		w.b.WriteString(" AND mediateur = ?")
+		w.args = append(w.args, w.q.Mediateur)
 	}
-	if len(epcis) > 0 {
-		byEPCI(epcis, nil)
-	}
-	for _, e := range epciOrder {
-		byEPCI([]string{e}, communesByEPCI[e])
-	}
-	for _, d := range depOrder {
-		byDeps([]string{d}, communesByDep[d])
-	}
-	if b.Len() == 0 { // only unknown communes
-		branch()
-		b.WriteString("0")
-	}
-	return factQuery{b.String(), args}, nil
 }
 
 func placeholders(n int) string {
