@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/seal"
@@ -34,11 +35,11 @@ const FileName = "agent.db"
 
 // Errors callers map to messages and exit codes.
 var (
-	ErrExists      = errors.New("a store already exists in this directory")
-	ErrNoStore     = errors.New("no store in this directory (run `agent init` first)")
-	ErrLocked      = errors.New("the store is locked: passphrase needed")
+	ErrExists      = apperr.New(apperr.State, "a store already exists in this directory")
+	ErrNoStore     = apperr.New(apperr.State, "no store in this directory (run `agent init` first)")
+	ErrLocked      = apperr.New(apperr.Locked, "the store is locked: passphrase needed")
 	ErrWrongSecret = seal.ErrWrongSecret
-	ErrNotFound    = errors.New("record not found")
+	ErrNotFound    = apperr.New(apperr.NotFound, "record not found")
 	ErrTooNew      = sqlitex.ErrTooNew
 )
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -17,7 +18,7 @@ import (
 )
 
 // ErrNotEnrolled is returned by sync operations before `agent enroll`.
-var ErrNotEnrolled = errors.New("this agent is not enrolled with a hub (run `agent enroll CODE`)")
+var ErrNotEnrolled = apperr.New(apperr.State, "this agent is not enrolled with a hub (run `agent enroll CODE`)")
 
 // Hub is what the agent knows of its hub, readable while locked.
 type Hub struct {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -37,6 +38,9 @@ type ItemError struct {
 // was written.
 type BatchError struct{ Items []ItemError }
 
+// ErrorCode says a batch with invalid records wrote nothing (apperr).
+func (e *BatchError) ErrorCode() apperr.Code { return apperr.Invalid }
+
 func (e *BatchError) Error() string {
 	if len(e.Items) == 1 {
 		return fmt.Sprintf("record %d: %v", e.Items[0].Index+1, e.Items[0].Err)
@@ -55,7 +59,7 @@ func (e *BatchError) Unwrap() []error {
 
 // ErrConflict is returned when a write contradicts the stored record
 // (an id reused for another kind, an update of a deleted record).
-var ErrConflict = errors.New("conflict with the stored record")
+var ErrConflict = apperr.New(apperr.Conflict, "conflict with the stored record")
 
 // writeTx is one write transaction: record rows and their changes land
 // together or not at all.

@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"numeribus/agent/store"
+	"numeribus/internal/apperr"
 	"numeribus/internal/tlspin"
 	"numeribus/internal/wire"
 )
@@ -108,7 +109,7 @@ type RemoteError struct {
 func (e *RemoteError) Error() string { return fmt.Sprintf("hub refused: %s: %s", e.Code, e.Message) }
 
 // ErrUnreachable wraps dial failures: no coverage, hub down.
-var ErrUnreachable = errors.New("hub unreachable")
+var ErrUnreachable = apperr.New(apperr.Unreachable, "hub unreachable")
 
 // Report says what a round did.
 type Report struct {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/territoire"
 )
 
@@ -81,10 +82,10 @@ type User struct {
 func (u *User) Active() bool { return u.Disabled.IsZero() }
 
 // ErrNoUser is returned for an unknown user.
-var ErrNoUser = errors.New("unknown user")
+var ErrNoUser = apperr.New(apperr.NotFound, "unknown user")
 
 // ErrEmailTaken is returned when creating a user whose e-mail exists.
-var ErrEmailTaken = errors.New("a user with this e-mail already exists")
+var ErrEmailTaken = apperr.New(apperr.Conflict, "a user with this e-mail already exists")
 
 // NormalizeEmail returns the address in the form the store keys on
 // (trimmed, lower case), or an error when it is not an address.

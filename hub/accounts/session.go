@@ -4,9 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
+
+	"numeribus/internal/apperr"
 )
 
 // Session lifetimes: a session ends after IdleTimeout without a request
@@ -34,7 +35,7 @@ func NewToken() (string, error) {
 }
 
 // ErrNoSession is returned for an unknown or expired session or token.
-var ErrNoSession = errors.New("unknown or expired session")
+var ErrNoSession = apperr.New(apperr.Auth, "unknown or expired session")
 
 // Session is one logged-in browser. The cookie holds the token; the
 // store, its hash. CSRF is the token every form of the session carries.

@@ -2,12 +2,12 @@ package report
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/territoire"
 )
 
@@ -37,11 +37,11 @@ type Territory struct {
 var (
 	// ErrOutOfScope: the filter asks for a territory or team the user may
 	// not see. Never answered with zeros.
-	ErrOutOfScope = errors.New("filter outside the user's scope")
+	ErrOutOfScope = apperr.New(apperr.Forbidden, "filter outside the user's scope")
 	// ErrUnknownTerritory: no such commune, EPCI, département or région.
-	ErrUnknownTerritory = errors.New("unknown territory")
+	ErrUnknownTerritory = apperr.New(apperr.Usage, "unknown territory")
 	// ErrBadFilter: dates missing, reversed or unreadable.
-	ErrBadFilter = errors.New("invalid filter")
+	ErrBadFilter = apperr.New(apperr.Usage, "invalid filter")
 )
 
 // ParseTerritory reads the text form of a territory. Without a prefix, a

@@ -7,9 +7,9 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -86,13 +86,13 @@ type Stats struct {
 
 // Errors the sync maps to protocol error codes.
 var (
-	ErrBadToken     = errors.New("unknown enrollment token")
-	ErrTokenUsed    = errors.New("enrollment token already used")
-	ErrTokenExpired = errors.New("enrollment token expired")
-	ErrNameTaken    = errors.New("device name already enrolled")
-	ErrNoDevice     = errors.New("unknown device")
-	ErrGap          = errors.New("changes out of order: a gap after the device's high-water mark")
-	ErrForeign      = errors.New("change to a record of another team")
+	ErrBadToken     = apperr.New(apperr.Refused, "unknown enrollment token")
+	ErrTokenUsed    = apperr.New(apperr.Refused, "enrollment token already used")
+	ErrTokenExpired = apperr.New(apperr.Refused, "enrollment token expired")
+	ErrNameTaken    = apperr.New(apperr.State, "device name already enrolled")
+	ErrNoDevice     = apperr.New(apperr.NotFound, "unknown device")
+	ErrGap          = apperr.New(apperr.Invalid, "changes out of order: a gap after the device's high-water mark")
+	ErrForeign      = apperr.New(apperr.Forbidden, "change to a record of another team")
 )
 
 // Store is the hub's storage. Implementations are safe for concurrent use.

@@ -3,6 +3,8 @@ package domain
 import (
 	"fmt"
 	"strings"
+
+	"numeribus/internal/apperr"
 )
 
 // Problem codes, stable for the UI and the API to map to messages.
@@ -43,6 +45,9 @@ type ValidationError struct {
 	ID       string
 	Problems []Problem
 }
+
+// ErrorCode says a record with problems is invalid input (apperr).
+func (e *ValidationError) ErrorCode() apperr.Code { return apperr.Invalid }
 
 func (e *ValidationError) Error() string {
 	parts := make([]string, len(e.Problems))

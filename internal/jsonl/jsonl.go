@@ -23,6 +23,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 )
@@ -42,6 +43,9 @@ func (e *LineError) Unwrap() error { return e.Err }
 
 // Errors lists the errors of a file, every line at once.
 type Errors []*LineError
+
+// ErrorCode says invalid lines are invalid input (apperr).
+func (e Errors) ErrorCode() apperr.Code { return apperr.Invalid }
 
 func (e Errors) Error() string {
 	var b bytes.Buffer

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"numeribus/internal/apperr"
 )
 
 // Slot kinds.
@@ -41,7 +43,7 @@ type Slot struct {
 }
 
 // ErrWrongSecret is returned when a secret does not unwrap a slot.
-var ErrWrongSecret = errors.New("wrong passphrase or recovery code")
+var ErrWrongSecret = apperr.New(apperr.Auth, "wrong passphrase or recovery code")
 
 func (s *Slot) kek(secret []byte) []byte {
 	p := s.Params

@@ -7,7 +7,6 @@ package sqlitex
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"numeribus/internal/apperr"
 )
 
 // pragmas every connection gets. secure_delete overwrites freed content so
@@ -79,7 +80,7 @@ type Migration struct {
 }
 
 // ErrTooNew is returned when the database was written by a newer binary.
-var ErrTooNew = errors.New("database schema is newer than this program")
+var ErrTooNew = apperr.New(apperr.State, "database schema is newer than this program")
 
 // Load reads NNNN_name.sql files from dir of fsys, in order, and checks
 // that versions run 1, 2, 3… without gaps.
