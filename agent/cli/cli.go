@@ -17,24 +17,28 @@ import (
 	"time"
 
 	"numeribus/agent/store"
+	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
 	"numeribus/internal/jsonl"
 	"numeribus/internal/seal"
 	"numeribus/internal/sqlitex"
 )
 
-// Exit codes, documented in docs/CLI.md.
+// Exit codes, documented in docs/CLI.md: those of internal/apperr's one
+// table (TestExitCodesAreApperrs, TestCLIDocListsEveryExitCode).
 const (
 	ExitOK      = 0 // done
-	ExitFailure = 1 // unexpected failure (disk, database…)
-	ExitUsage   = 2 // bad command line
-	ExitAuth    = 3 // wrong passphrase or recovery code, or none given
-	ExitInvalid = 4 // invalid input: nothing was written
-	ExitState   = 5 // the store is not in the state the command needs
-	// ExitUnreachable: the hub could not be reached (no coverage, hub down).
+	ExitFailure = 1 // unexpected failure (disk, database…): apperr.Internal
+	ExitUsage   = 2 // bad command line: apperr.Usage
+	ExitAuth    = 3 // wrong passphrase or recovery code, or none given: apperr.Auth
+	ExitInvalid = 4 // invalid input, nothing was written: apperr.Invalid
+	ExitState   = 5 // the store is not in the state the command needs: apperr.State
+	// ExitUnreachable: the hub could not be reached (no coverage, hub
+	// down): apperr.Unreachable.
 	ExitUnreachable = 6
 	// ExitRefused: the hub refused this device (revoked, unknown, bad
-	// certificate, protocol too old): retrying will not help.
+	// certificate, protocol too old), retrying will not help:
+	// apperr.Refused.
 	ExitRefused = 7
 )
 
@@ -95,6 +99,8 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+func (e *usageError) ErrorCode() apperr.Code { return apperr.Usage }
+
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
 // Main runs the agent command line and returns the exit code.
@@ -123,31 +129,14 @@ func Main(ctx context.Context, args []string, e Env) int {
 	return ExitUsage
 }
 
-// report prints err on one line (or one line per invalid record) and maps
-// it to an exit code.
+// report prints err on one line (or one line per invalid record) in
+// French, and returns its exit code from apperr's table.
 func report(w io.Writer, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	var ue *usageError
-	var be *store.BatchError
 	var le jsonl.Errors
-	var ve *domain.ValidationError
-	var se *syncError
-	switch {
-	case errors.As(err, &se):
-		fmt.Fprintf(w, "agent : %v\n", se.err)
-		return se.code
-	case errors.As(err, &ue):
-		fmt.Fprintf(w, "agent : %s\n", ue.msg)
-		return ExitUsage
-	case errors.Is(err, store.ErrWrongSecret):
-		fmt.Fprintln(w, "agent : phrase de passe ou code de secours incorrect")
-		return ExitAuth
-	case errors.Is(err, errNoSecret):
-		fmt.Fprintf(w, "agent : %v\n", err)
-		return ExitAuth
-	case errors.As(err, &le):
+	if errors.As(err, &le) {
 		const most = 50
 		for i, l := range le {
 			if i == most {
@@ -157,28 +146,28 @@ func report(w io.Writer, err error) int {
 			fmt.Fprintln(w, l.Error())
 		}
 		fmt.Fprintf(w, "agent : %d ligne(s) invalide(s) ; rien n'a été importé\n", len(le))
-		return ExitInvalid
-	case errors.As(err, &be), errors.As(err, &ve):
-		fmt.Fprintf(w, "agent : %v\n", err)
-		return ExitInvalid
-	case errors.Is(err, store.ErrExists):
-		fmt.Fprintf(w, "agent : un magasin existe déjà ici, il n'est pas écrasé (%v)\n", err)
-		return ExitState
-	case errors.Is(err, store.ErrNoStore):
-		fmt.Fprintf(w, "agent : aucun magasin ici ; lancez d'abord « agent init » (%v)\n", err)
-		return ExitState
-	case errors.Is(err, sqlitex.ErrTooNew):
-		fmt.Fprintf(w, "agent : ce magasin a été écrit par une version plus récente de l'agent ; installez-la (%v)\n", err)
-		return ExitState
-	case errors.Is(err, store.ErrNotFound):
-		fmt.Fprintf(w, "agent : introuvable : %v\n", err)
-		return ExitState
-	case errors.Is(err, store.ErrConflict):
-		fmt.Fprintf(w, "agent : %v\n", err)
-		return ExitInvalid
+		return apperr.ExitCode(err)
 	}
-	fmt.Fprintf(w, "agent : %v\n", err)
-	return ExitFailure
+	fmt.Fprintf(w, "agent : %s\n", message(err))
+	return apperr.ExitCode(err)
+}
+
+// message says err in the agent's words: the stores' errors are in
+// English, for logs; the mediator reads French.
+func message(err error) string {
+	switch {
+	case errors.Is(err, store.ErrWrongSecret):
+		return "phrase de passe ou code de secours incorrect"
+	case errors.Is(err, store.ErrExists):
+		return fmt.Sprintf("un magasin existe déjà ici, il n'est pas écrasé (%v)", err)
+	case errors.Is(err, store.ErrNoStore):
+		return fmt.Sprintf("aucun magasin ici ; lancez d'abord « agent init » (%v)", err)
+	case errors.Is(err, sqlitex.ErrTooNew):
+		return fmt.Sprintf("ce magasin a été écrit par une version plus récente de l'agent ; installez-la (%v)", err)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Sprintf("introuvable : %v", err)
+	}
+	return err.Error()
 }
 
 // flags returns a flag set for a subcommand with the common options.

@@ -3,12 +3,13 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
+
+	"numeribus/internal/apperr"
 )
 
-var errNoSecret = errors.New("aucune phrase de passe : utilisez --passphrase-file, NUMERIBUS_PASSPHRASE, ou lancez la commande dans un terminal")
+var errNoSecret = apperr.New(apperr.Auth, "aucune phrase de passe : utilisez --passphrase-file, NUMERIBUS_PASSPHRASE, ou lancez la commande dans un terminal")
 
 // MinPassphrase is the shortest passphrase init accepts.
 const MinPassphrase = 8

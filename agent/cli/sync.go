@@ -9,6 +9,7 @@ import (
 	"numeribus/agent/store"
 	"numeribus/agent/syncclient"
 	"numeribus/agent/ui"
+	"numeribus/internal/apperr"
 )
 
 func (c *common) client(e *Env, s *store.Store, insecure bool, url string) *syncclient.Client {
@@ -148,27 +149,20 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	return syncErr(runErr)
 }
 
-// syncErrors carries the exit code of a sync failure.
-type syncError struct {
-	code int
-	err  error
-}
-
-func (e *syncError) Error() string { return e.err.Error() }
-func (e *syncError) Unwrap() error { return e.err }
-
+// syncErr says a sync failure in the agent's words, with its code:
+// unreachable (try again later) or refused (retrying will not help).
 func syncErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, store.ErrNotEnrolled) {
-		return &syncError{ExitState, errors.New("ce poste n'est inscrit auprès d'aucun hub : « agent enroll CODE » d'abord")}
+		return apperr.Errorf(apperr.State, "ce poste n'est inscrit auprès d'aucun hub : « agent enroll CODE » d'abord")
 	}
 	if errors.Is(err, syncclient.ErrUnreachable) {
-		return &syncError{ExitUnreachable, fmt.Errorf("hub injoignable : %w", err)}
+		return apperr.Errorf(apperr.Unreachable, "hub injoignable : %w", err)
 	}
 	if syncclient.Fatal(err) {
-		return &syncError{ExitRefused, err}
+		return &apperr.Error{Code: apperr.Refused, Err: err}
 	}
 	return err
 }

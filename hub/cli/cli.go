@@ -26,15 +26,17 @@ import (
 	"numeribus/hub/store"
 	"numeribus/hub/store/sqlite"
 	"numeribus/hub/syncserver"
+	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
 )
 
-// Exit codes, as the agent's (docs/CLI.md).
+// Exit codes, the agent's: internal/apperr's one table (docs/CLI.md).
 const (
 	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2
-	ExitState   = 5
+	ExitFailure = 1 // apperr.Internal
+	ExitUsage   = 2 // apperr.Usage
+	ExitInvalid = 4 // apperr.Invalid, apperr.Conflict: nothing was written
+	ExitState   = 5 // apperr.State, apperr.NotFound
 )
 
 // Version is set at build time.
@@ -82,12 +84,14 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\n`hub <command> --help` details each command. Exit codes: 0 ok, 1 failure, 2 usage, 5 state.\n")
+	fmt.Fprintf(w, "\n`hub <command> --help` details each command. Exit codes: 0 ok, 1 failure, 2 usage, 4 invalid, 5 state (docs/CLI.md).\n")
 }
 
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+func (e *usageError) ErrorCode() apperr.Code { return apperr.Usage }
 
 func usagef(f string, a ...any) error { return &usageError{fmt.Sprintf(f, a...)} }
 
@@ -113,20 +117,14 @@ func Main(ctx context.Context, args []string, e Env) int {
 	return ExitUsage
 }
 
+// report prints err on one line and returns its exit code from
+// apperr's table.
 func report(w io.Writer, err error) int {
-	var ue *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(w, "hub: %s\n", ue.msg)
-		return ExitUsage
-	case errors.Is(err, store.ErrNoDevice), errors.Is(err, store.ErrNameTaken):
-		fmt.Fprintf(w, "hub: %v\n", err)
-		return ExitState
 	}
 	fmt.Fprintf(w, "hub: %v\n", err)
-	return ExitFailure
+	return apperr.ExitCode(err)
 }
 
 func newFlags(e *Env, name, args string, data *string) *flag.FlagSet {

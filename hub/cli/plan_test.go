@@ -28,12 +28,12 @@ func TestPlanCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "planned for team cd88") || !strings.Contains(out, "Saint-Dié-des-Vosges (88413)") {
 		t.Fatalf("plan add: %d %s", code, out)
 	}
-	if code, out := hub(add...); code != ExitFailure || !strings.Contains(out, "déjà planifié") {
+	if code, out := hub(add...); code != ExitInvalid || !strings.Contains(out, "déjà planifié") {
 		t.Fatalf("the same stop twice: %d %s", code, out)
 	}
 	bad := append(append([]string{}, add[:len(add)-1]...), "88999")
 	bad[9] = "03/03/2026"
-	if code, out := hub(bad...); code != ExitFailure || !strings.Contains(out, "commune") {
+	if code, out := hub(bad...); code != ExitInvalid || !strings.Contains(out, "commune") {
 		t.Fatalf("unknown commune: %d %s", code, out)
 	}
 	code, out = hub("plan", "list", "--data", dir)

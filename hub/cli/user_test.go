@@ -20,7 +20,7 @@ func TestUserAddAndList(t *testing.T) {
 	if code, out := hub("user", "add", "--data", dir, "--email", "Coord@CD54.fr", "--role", "coordinator", "--territory", "54", "--territory", "88,54395", "--password-file", pw); code != ExitOK {
 		t.Fatalf("user add: %d %s", code, out)
 	}
-	if code, out := hub("user", "add", "--data", dir, "--email", "coord@cd54.fr", "--role", "viewer", "--password-file", pw); code != ExitFailure || !strings.Contains(out, "already exists") {
+	if code, out := hub("user", "add", "--data", dir, "--email", "coord@cd54.fr", "--role", "viewer", "--password-file", pw); code != ExitInvalid || !strings.Contains(out, "already exists") {
 		t.Fatalf("duplicate: %d %s", code, out)
 	}
 	if code, out := hub("user", "add", "--data", dir, "--email", "x@cd54.fr", "--role", "coordinator", "--password-file", pw); code != ExitUsage || !strings.Contains(out, "territory") {
