@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"numeribus/agent/store"
+	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 )
@@ -59,17 +59,25 @@ func (s *Server) apiActivities(w http.ResponseWriter, r *http.Request) {
 	a.ID = ident.New() // the API creates; it never overwrites a record
 	_, err := s.cfg.Store.Save(r.Context(), &a)
 	if err != nil {
-		var ve *domain.ValidationError
-		switch {
-		case errors.As(err, &ve):
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "invalid", "problems": ve.Problems})
-		case errors.Is(err, store.ErrLocked):
-			writeJSON(w, http.StatusLocked, map[string]string{"error": "locked", "message": tr("locked_api")})
-		default:
-			s.log.Error("api save failed", "err", err)
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": tr("internal_error")})
-		}
+		s.apiError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": a.ID.String()})
+}
+
+// apiError answers a failed API call: the status from apperr's table,
+// the code as "error", and the problems of an invalid record or a French
+// message.
+func (s *Server) apiError(w http.ResponseWriter, err error) {
+	code := apperr.CodeOf(err)
+	var ve *domain.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeJSON(w, code.Status(), map[string]any{"error": code, "problems": ve.Problems})
+	case code == apperr.Locked:
+		writeJSON(w, code.Status(), map[string]any{"error": code, "message": tr("locked_api")})
+	default:
+		s.log.Error("api save failed", "err", err)
+		writeJSON(w, apperr.Internal.Status(), map[string]any{"error": apperr.Internal, "message": tr("internal_error")})
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
+	"numeribus/internal/apperr"
 )
 
 // reportRoutes mounts the indicator pages (overview, coverage, tournées,
@@ -48,13 +49,16 @@ func (f filterForm) Query() string {
 	return "?" + v.Encode()
 }
 
-// errFilter is a filter the user must correct; its message is French.
+// errFilter is a filter the user must correct (apperr.Usage) or may not
+// ask (apperr.Forbidden); its message is French.
 type errFilter struct {
-	status int
-	msg    string
+	code apperr.Code
+	msg  string
 }
 
 func (e *errFilter) Error() string { return e.msg }
+
+func (e *errFilter) ErrorCode() apperr.Code { return e.code }
 
 // readFilter reads the filter of a report request. A viewer may not
 // filter by mediator: a mediator's activity is personal data about them.
@@ -72,20 +76,20 @@ func (s *Server) readFilter(r *http.Request) (report.Filter, filterForm, error) 
 		}
 		t, err := time.Parse("2006-01-02", d.in)
 		if err != nil {
-			return f, ff, &errFilter{http.StatusBadRequest, tr("filter_bad_date", d.in)}
+			return f, ff, &errFilter{apperr.Usage, tr("filter_bad_date", d.in)}
 		}
 		*d.out = t
 	}
 	if ff.Territory != "" {
 		t, err := report.ParseTerritory(ff.Territory)
 		if err != nil {
-			return f, ff, &errFilter{http.StatusBadRequest, tr("filter_bad_territory", ff.Territory)}
+			return f, ff, &errFilter{apperr.Usage, tr("filter_bad_territory", ff.Territory)}
 		}
 		f.Territory = t
 	}
 	f.Team, f.Vehicle, f.Mediateur = ff.Team, ff.Vehicle, ff.Mediateur
 	if f.Mediateur != "" && !whoOf(r).user.Role.SeesPersonalData() {
-		return f, ff, &errFilter{http.StatusForbidden, tr("filter_no_mediator")}
+		return f, ff, &errFilter{apperr.Forbidden, tr("filter_no_mediator")}
 	}
 	return f, ff, nil
 }
@@ -104,31 +108,32 @@ func scopeOf(u *accounts.User) (report.Scope, error) {
 	if len(sc.Territories) == 0 {
 		// Never "everything" by accident: a territorial user without a
 		// readable territory sees nothing.
-		return sc, &errFilter{http.StatusForbidden, tr("scope_empty")}
+		return sc, &errFilter{apperr.Forbidden, tr("scope_empty")}
 	}
 	return sc, nil
 }
 
-// reportError turns the errors of a report into a status and a French
-// message; an unexpected error is logged and shown as internal.
+// reportError turns the errors of a report into a status, from apperr's
+// table, and a French message; an unexpected error is logged and shown as
+// internal. A refusal is audited.
 func (s *Server) reportError(r *http.Request, err error) (int, string) {
+	code := apperr.CodeOf(err)
+	if code == apperr.Forbidden {
+		s.audit(r, accounts.ActionDenied, r.URL.RequestURI())
+	}
 	var ef *errFilter
 	switch {
 	case errors.As(err, &ef):
-		if ef.status == http.StatusForbidden {
-			s.audit(r, accounts.ActionDenied, r.URL.RequestURI())
-		}
-		return ef.status, ef.msg
+		return code.Status(), ef.msg
 	case errors.Is(err, report.ErrOutOfScope):
-		s.audit(r, accounts.ActionDenied, r.URL.RequestURI())
-		return http.StatusForbidden, tr("filter_out_of_scope")
+		return code.Status(), tr("filter_out_of_scope")
 	case errors.Is(err, report.ErrUnknownTerritory):
-		return http.StatusBadRequest, tr("filter_bad_territory", r.URL.Query().Get("territoire"))
+		return code.Status(), tr("filter_bad_territory", r.URL.Query().Get("territoire"))
 	case errors.Is(err, report.ErrBadFilter):
-		return http.StatusBadRequest, tr("filter_bad_period")
+		return code.Status(), tr("filter_bad_period")
 	}
 	s.log.Error("report failed", "path", r.URL.Path, "err", err)
-	return http.StatusInternalServerError, tr("internal_error")
+	return apperr.Internal.Status(), tr("internal_error")
 }
 
 // auditReport records a report read that touches personal data: a

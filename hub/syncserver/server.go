@@ -35,19 +35,21 @@ import (
 	"github.com/gorilla/websocket"
 
 	"numeribus/hub/store"
+	"numeribus/internal/apperr"
 	"numeribus/internal/change"
 	"numeribus/internal/hlc"
 	"numeribus/internal/wire"
 )
 
-// Close codes (RFC 6455 private range 4000–4999), mirrored by the agent.
-const (
-	CloseMalformed    = 4400
-	CloseUnauthorized = 4401
-	CloseRevoked      = 4403
-	CloseTooLarge     = 4413
-	CloseUpgrade      = 4426
-	CloseInternal     = 4500
+// Close codes (RFC 6455 private range 4000–4999), mirrored by the agent:
+// those of internal/apperr's one table.
+var (
+	CloseMalformed    = apperr.Invalid.Close()  // 4400
+	CloseUnauthorized = apperr.Auth.Close()     // 4401
+	CloseRevoked      = apperr.Refused.Close()  // 4403
+	CloseTooLarge     = apperr.TooLarge.Close() // 4413
+	CloseUpgrade      = apperr.Upgrade.Close()  // 4426
+	CloseInternal     = apperr.Internal.Close() // 4500
 )
 
 // Options tune a server.
