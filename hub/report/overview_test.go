@@ -80,7 +80,7 @@ func (m *memSource) Assessments(_ context.Context, q Query, fn func(*AssessmentF
 }
 
 func (m *memSource) TourStops(context.Context, Query, func(*TourStopFact) error) error { return nil }
-func (m *memSource) Visits(context.Context, Query) ([]Visit, error)                   { return nil, nil }
+func (m *memSource) Visits(context.Context, Query) ([]Visit, error)                    { return nil, nil }
 
 func count(cs []Count, code string) (n, acc int) {
 	for _, c := range cs {
