@@ -71,6 +71,13 @@ func OpenReader(p string, conns int, extra ...string) (*sql.DB, error) {
 	return db, nil
 }
 
+// IsFull reports whether err is SQLite's "database or disk is full"
+// (SQLITE_FULL): a write found no room left on the disk.
+func IsFull(err error) bool {
+	var ce interface{ Code() int }
+	return errors.As(err, &ce) && ce.Code()&0xff == 13
+}
+
 // Migration is one numbered SQL file.
 type Migration struct {
 	Version int
