@@ -10,6 +10,7 @@ import (
 	"numeribus/agent/syncclient"
 	"numeribus/agent/ui"
 	"numeribus/internal/apperr"
+	"numeribus/internal/sqlitex"
 )
 
 func (c *common) client(e *Env, s *store.Store, insecure bool, url string) *syncclient.Client {
@@ -61,6 +62,9 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 	start := time.Now()
 	rep, err := c.client(e, s, *insecure, "").Sync(ctx)
 	if err != nil {
+		if rep.Pushed > 0 { // what reached the hub stays there: say so
+			fmt.Fprintf(e.Stdout, "Envoi : %d modification(s) envoyée(s) au hub avant l'erreur.\n", rep.Pushed)
+		}
 		return syncErr(err)
 	}
 	fmt.Fprintf(e.Stdout, "Synchronisé en %v : %d modification(s) envoyée(s), %d reçue(s), %d en attente.",
@@ -163,6 +167,9 @@ func syncErr(err error) error {
 	}
 	if syncclient.Fatal(err) {
 		return &apperr.Error{Code: apperr.Refused, Err: err}
+	}
+	if sqlitex.IsFull(err) {
+		return apperr.Errorf(apperr.Internal, "disque plein : libérez de la place sur ce poste puis synchronisez à nouveau : rien ne sera perdu ni doublé (%w)", err)
 	}
 	return err
 }

@@ -301,9 +301,7 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 	s.welcome = w
 	rep.Mode = mode
 	rep.ClockOffset = time.Duration(w.ClockOffset) * time.Millisecond
-	if err := c.Store.RecordContact(ctx, c.Now(), w.ClockOffset); err != nil {
-		return nil, err
-	}
+	// The contact is recorded after the round's data (bookkeeping.go).
 	// The hub pings every 20 s: a connection silent for a minute is dead
 	// (a tunnel, a dead zone) even if TCP has not noticed.
 	ws.SetReadDeadline(time.Now().Add(time.Minute))
@@ -394,9 +392,7 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	if rerr := c.Store.RecordSync(ctx, c.Now(), msg); rerr != nil && err == nil {
-		err = rerr
-	}
+	c.noted("round outcome", c.Store.RecordSync(ctx, c.Now(), msg))
 	return rep, err
 }
 
@@ -406,6 +402,7 @@ func (c *Client) round(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer s.close()
+	defer c.recordContact(ctx, s)
 	if err := s.reconcile(ctx); err != nil {
 		return err
 	}
@@ -414,7 +411,12 @@ func (c *Client) round(ctx context.Context, rep *Report) error {
 	}
 	if s.mode == wire.ModeFull {
 		if err := s.pull(ctx); err != nil {
-			return err
+			// The push went through (a full disk, a cut while pulling):
+			// the report says what the hub holds, the error what failed.
+			if last, acked, serr := c.Store.Seqs(ctx); serr == nil {
+				rep.Acked, rep.PendingAfter = acked, last-acked
+			}
+			return fmt.Errorf("changes sent, but receiving the team's changes failed: %w", err)
 		}
 	} else {
 		rep.PullSkipped = true

@@ -25,7 +25,7 @@ type Liveness struct {
 type liveness struct {
 	mu    sync.Mutex
 	now   Liveness
-	saved time.Time // last contact written to the store
+	saved time.Time // last contact written to the store, by any connection
 }
 
 // Liveness reports the loop's connection: the UI's header shows the agent
@@ -36,12 +36,12 @@ func (c *Client) Liveness() Liveness {
 	return c.alive.now
 }
 
-// connected marks an authenticated connection; its handshake recorded the
-// contact in the store.
+// connected marks an authenticated connection. The store learns of the
+// contact at the end of its first round (heardRound), after the round's
+// data: the handshake writes nothing.
 func (l *liveness) connected(at time.Time) {
 	l.mu.Lock()
 	l.now = Liveness{Connected: true, LastContact: at}
-	l.saved = at
 	l.mu.Unlock()
 }
 

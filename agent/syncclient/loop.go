@@ -48,13 +48,13 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if Fatal(err) {
 			c.Log.Error("sync stopped", "err", err)
-			c.Store.RecordSync(context.Background(), c.Now(), err.Error())
+			c.noted("round outcome", c.Store.RecordSync(context.Background(), c.Now(), err.Error()))
 			return err
 		}
 		wait := b.NextBackOff()
 		c.Log.Info("sync will retry", "in", wait.Round(time.Second), "err", err)
 		if err != nil {
-			c.Store.RecordSync(context.Background(), c.Now(), err.Error())
+			c.noted("round outcome", c.Store.RecordSync(context.Background(), c.Now(), err.Error()))
 		}
 		select {
 		case <-ctx.Done():
@@ -122,14 +122,15 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 				return err
 			}
 		}
-		if err := c.heardRound(ctx, s); err != nil {
-			return err
-		}
-		return c.Store.RecordSync(ctx, c.Now(), "")
+		// Bookkeeping, after the data: it fails nothing (bookkeeping.go).
+		c.noted("last contact", c.heardRound(ctx, s))
+		c.noted("round outcome", c.Store.RecordSync(ctx, c.Now(), ""))
+		return nil
 	}
 	err = step()
 	answer(err)
 	if err != nil {
+		c.recordContact(ctx, s) // the handshake went through, not the round
 		return err
 	}
 	b.Reset()

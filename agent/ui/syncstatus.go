@@ -59,8 +59,8 @@ func (s *Server) syncView(r *http.Request) syncView {
 			v.LastError = plainSyncError(st.LastError)
 		}
 	}
-	// The store's contact is written at the handshake and about once a
-	// minute after; the live loop knows better, from memory, and knows
+	// The store's contact is written after a connection's first round and
+	// about once a minute after; the live loop knows better, from memory, and knows
 	// when its connection is gone. Without a loop, a recent recorded
 	// contact (a round of « Synchroniser maintenant ») counts.
 	connected := true

@@ -7,6 +7,7 @@ package sqlitex
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -70,6 +71,13 @@ func OpenReader(p string, conns int, extra ...string) (*sql.DB, error) {
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	return db, nil
+}
+
+// IsFull reports whether err is SQLite's "database or disk is full"
+// (SQLITE_FULL): a write found no room left on the disk.
+func IsFull(err error) bool {
+	var ce interface{ Code() int }
+	return errors.As(err, &ce) && ce.Code()&0xff == 13
 }
 
 // Migration is one numbered SQL file.
