@@ -11,7 +11,6 @@ import (
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
-	"numeribus/internal/territoire"
 )
 
 // The fact tables (schema/hub/0002_facts.sql) hold the statistical fields
@@ -186,25 +185,8 @@ func (t *factTable) put(ctx context.Context, tx *sql.Tx, args []any) error {
 	return nil
 }
 
-// place returns the territories of a commune; all "" when unknown.
-func place(code string) (commune, epci, dep, region string) {
-	if code == "" {
-		return "", "", "", ""
-	}
-	c, ok := territoire.Default().Commune(code)
-	if !ok {
-		return code, "", "", ""
-	}
-	return c.Code, c.EPCI, c.Departement, c.Region
-}
-
-func day(s string) int {
-	d, _ := report.ParseDay(s)
-	return d
-}
-
-func idOrNil(id *ident.ID) any {
-	if id == nil || id.IsZero() {
+func idOrNil(id ident.ID) any {
+	if id.IsZero() {
 		return nil
 	}
 	return append([]byte(nil), id[:]...)
@@ -217,73 +199,57 @@ func textOrNil(s string) any {
 	return s
 }
 
+// activity writes the facts of a (report.ActivityFactOf) as a row. The
+// person of an individual session goes in beneficiaire, the followed
+// participants of a workshop in suivis, end to end.
 func (w *factWriter) activity(args []any, id []byte, team string, a *domain.Activity) []any {
-	commune, epci, dep, region := place(a.Commune)
-	set := func(b *report.Bits, codes []string) int64 {
-		s, unknown := b.Set(codes)
-		if len(unknown) > 0 {
-			w.s.log.Warn("codes without a fact bit left out of the indicators", "record", a.ID.String(),
-				"field", b.List.Name, "codes", strings.Join(unknown, ","))
+	f, unknown := report.ActivityFactOf(a, team)
+	if len(unknown) > 0 {
+		w.s.log.Warn("codes without a fact bit left out of the indicators", "record", a.ID.String(),
+			"codes", strings.Join(unknown, ","))
+	}
+	var ben, suivis any
+	switch {
+	case f.Type == "collectif" && len(f.Beneficiaires) > 0:
+		b := make([]byte, 0, 16*len(f.Beneficiaires))
+		for _, x := range f.Beneficiaires {
+			b = append(b, x[:]...)
 		}
-		return int64(s)
+		suivis = b
+	case f.Type != "collectif" && len(f.Beneficiaires) > 0:
+		ben = idOrNil(f.Beneficiaires[0])
 	}
-	var (
-		ben, suivis               any
-		oriente                   bool
-		redirection               string
-		deja                      int
-		genres, tranches, statuts any
-		participants              = a.Accompagnements()
-	)
-	if a.Type == "collectif" {
-		if p := a.Participants; p != nil {
-			if len(p.Beneficiaires) > 0 {
-				b := make([]byte, 0, 16*len(p.Beneficiaires))
-				for _, x := range p.Beneficiaires {
-					b = append(b, x[:]...)
-				}
-				suivis = b
-			}
-			deja = p.DejaAccompagne
-			genres = textOrNil(report.EncodeCounts(domain.Genres, p.Genre))
-			tranches = textOrNil(report.EncodeCounts(domain.TranchesAge, p.TrancheAge))
-			statuts = textOrNil(report.EncodeCounts(domain.StatutsSociaux, p.StatutSocial))
-		}
-	} else {
-		ben = idOrNil(a.Beneficiaire)
-	}
-	if o := a.Orientation; o != nil && o.Oriente {
-		oriente, redirection = true, o.StructureDeRedirection
-	}
-	args = append(args, id, team, dep, day(a.Date), commune, epci, region, a.Vehicule, a.Mediateur,
-		a.Type, a.Duree, a.TypeLieu, participants, ben, suivis,
-		set(report.Thematiques, a.Thematiques), set(report.Demarches, a.Demarches), set(report.Materiels, a.Materiel),
-		a.StructurePartenaire, a.Autonomie, oriente, redirection, a.Niveau, a.PassNumerique, idOrNil(a.Arret),
-		deja, genres, tranches, statuts)
+	args = append(args, id, team, f.Departement, f.Day, f.Commune, f.EPCI, f.Region, f.Vehicule, f.Mediateur,
+		f.Type, f.Duree, f.TypeLieu, f.Participants, ben, suivis,
+		int64(f.Thematiques), int64(f.Demarches), int64(f.Materiel),
+		f.StructurePartenaire, f.Autonomie, f.Oriente, f.StructureRedirection, f.Niveau, f.PassNumerique, idOrNil(f.Arret),
+		f.DejaAccompagne, textOrNil(report.FormatCounts(domain.Genres, f.Genres)),
+		textOrNil(report.FormatCounts(domain.TranchesAge, f.TranchesAge)),
+		textOrNil(report.FormatCounts(domain.StatutsSociaux, f.StatutsSociaux)))
 	return append(args, id) // the device: records.origin of this id
 }
 
 func beneficiaryRow(args []any, id []byte, team string, b *domain.Beneficiary) []any {
-	// Only whether the person is identified, never who they are.
-	return append(args, id, team, b.Commune, b.Genre, b.TrancheAge, b.StatutSocial, b.Identified(), day(b.PremierAccompagnement))
+	f := report.BeneficiaryFactOf(b)
+	return append(args, id, team, f.Commune, f.Genre, f.TrancheAge, f.StatutSocial, f.Suivi, f.First)
 }
 
 func assessmentRow(args []any, id []byte, team string, a *domain.Assessment) []any {
-	commune, epci, dep, region := place(a.Commune)
-	args = append(args, id, team, dep, day(a.Date), commune, epci, region, a.Mediateur, idOrNil(&a.Beneficiaire))
-	for _, c := range domain.DomainesCRCN.Codes {
-		if v, ok := a.Score(c.Code); ok {
+	f, p := report.AssessmentFactOf(a, team)
+	args = append(args, id, team, p.Departement, f.Day, p.Commune, p.EPCI, p.Region, f.Mediateur, idOrNil(f.Beneficiaire))
+	for _, v := range f.Scores {
+		if v >= 0 {
 			args = append(args, v)
 		} else {
 			args = append(args, nil)
 		}
 	}
-	return append(args, a.AutonomieGlobale, a.Outil)
+	return append(args, f.AutonomieGlobale, f.Outil)
 }
 
 func tourstopRow(args []any, id []byte, team string, t *domain.TourStop) []any {
-	commune, epci, dep, region := place(t.Commune)
-	return append(args, id, team, dep, day(t.Date), commune, epci, region, t.Vehicule, t.Realise)
+	f, p := report.TourStopFactOf(t, team)
+	return append(args, id, team, p.Departement, f.Day, p.Commune, p.EPCI, p.Region, f.Vehicule, f.Realise)
 }
 
 // backfillChunk is the number of records read at a time by backfillFacts.

@@ -1,6 +1,25 @@
-// Package sqlite is the hub's store on one SQLite file (modernc, no cgo):
-// devices and enrollments, the merged state of every record, and the
-// hub's change log that agents pull from.
+// Package sqlite is the hub's store on one SQLite file (modernc, no cgo).
+// It holds four jobs, each in its files, each behind an interface a
+// second backend (PostgreSQL) implements too:
+//
+//   - the sync store (hub/store.Store, checked by hub/store/storetest):
+//     devices and enrollment (devices.go), the merge of pushed batches
+//     into record states and the change log (apply.go, multi.go), refused
+//     changes (reject.go), pulls and divergence tags (read.go, tags.go);
+//   - the facts (facts.go, facts_follow.go, facts_read.go): the
+//     statistical fields of every record in indexed tables, following the
+//     change log, read back as hub/report.Source;
+//   - the dashboard's accounts (accounts.go, hub/accounts.Store);
+//   - the coordinators' planning (plan.go): tour stops written as
+//     hub-authored changes.
+//
+// What is not SQL lives outside, shared by every backend: the merge rule
+// (internal/merge), what a record contributes to the indicators
+// (report.ActivityFactOf and the other FactOf functions), which index
+// ranges a report query reads (report.Query.Branches), the erasure scrub
+// (internal/change.WithoutPersonal), the value checks of pushed changes
+// (syncserver, change.CheckValues). A backend writes facts down and reads
+// them back; it decides none of them.
 //
 // Like the agent's store it keeps two handles on the file: a single
 // writer connection with immediate transactions, so writers queue in Go
