@@ -591,11 +591,12 @@ func benchUnlock(ctx context.Context, c config, dir string, res *benchreport.Res
 	return nil
 }
 
-// buildAgent builds the agent binary from the module root.
+// buildAgent builds the agent binary from the module root, with the go
+// command found on PATH (go run and go test put their own first).
 func buildAgent(ctx context.Context, root, bin string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return fmt.Errorf("building ./agent: %w (or time a built one with -agent)", err)
 	}
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./agent")
 	cmd.Dir = root

@@ -144,7 +144,6 @@ func (w *writeTx) eraseBeneficiary(id ident.ID, identity, assessments bool) erro
 func (w *writeTx) scrubLog() error {
 	for _, id := range w.erased {
 		k := w.kinds[id]
-		personal := domain.PersonalFields(k)
 		rows, err := w.tx.QueryContext(w.ctx, `SELECT seq, body FROM changes WHERE record_id = ? AND op = ?`, id[:], int(change.OpUpsert))
 		if err != nil {
 			return fmt.Errorf("scrubbing log of %s: %w", id, err)
@@ -168,22 +167,13 @@ func (w *writeTx) scrubLog() error {
 				rows.Close()
 				return fmt.Errorf("scrubbing change %d: %w", seq, err)
 			}
-			var f change.Fields
-			if err := change.Unmarshal(raw, &f); err != nil {
+			raw, dropped, err := change.WithoutPersonalEncoded(k, raw)
+			if err != nil {
 				rows.Close()
 				return fmt.Errorf("scrubbing change %d: %w", seq, err)
 			}
-			n := len(f)
-			for _, p := range personal {
-				delete(f, p)
-			}
-			if len(f) == n {
+			if !dropped {
 				continue
-			}
-			raw, err = change.Marshal(f)
-			if err != nil {
-				rows.Close()
-				return err
 			}
 			sealed, err := w.s.key.Seal(nil, raw, changeAD(k, id, seq))
 			if err != nil {

@@ -397,9 +397,7 @@ func (w *writeTx) putEncoded(r domain.Record, fields change.Fields) error {
 		}
 		if st.IsErased() {
 			w.wasErased[id] = true
-			for _, n := range domain.PersonalFields(k) {
-				delete(fields, n) // erasure is final for personal fields
-			}
+			fields = change.WithoutPersonal(k, fields) // erasure is final for personal fields
 		}
 		diff = change.Diff(st.Fields, fields)
 		if len(diff) == 0 {

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,13 +20,14 @@ func LoadOrCreateEnvelopeKey(dir string) (*seal.HubKey, error) {
 	p := filepath.Join(dir, EnvelopeFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		b = make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
+		k, err := seal.NewHubKey()
+		if err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(p, b, 0o600); err != nil {
+		if err := os.WriteFile(p, k.Bytes(), 0o600); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", p, err)
 		}
+		return k, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
 	}

@@ -61,7 +61,7 @@ func ParseTerritory(s string) (Territory, error) {
 			}
 		}
 		if t.Level == 0 {
-			return Territory{}, fmt.Errorf("%w: %q: the prefix must be com:, epci:, dep: or reg:", ErrUnknownTerritory, s)
+			return Territory{}, fmt.Errorf("%w: %q: the prefix must be com, epci, dep or reg", ErrUnknownTerritory, s)
 		}
 	} else {
 		code := strings.ToUpper(s)

@@ -41,7 +41,7 @@ func TestLoad(t *testing.T) {
 	if got, want := len(x.EPCIs()), 1255; got != want {
 		t.Errorf("len(EPCIs()) = %d, want %d", got, want)
 	}
-	if Default() != Default() {
+	if first, second := Default(), Default(); first != second {
 		t.Error("Default() returned two different indexes")
 	}
 }

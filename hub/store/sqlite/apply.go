@@ -154,7 +154,7 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 		merge.Apply(p.st, c.Kind, c)
 		p.dirty = true
 		if p.st.IsErased() {
-			c.Fields = withoutPersonal(c.Kind, c.Fields)
+			c.Fields = change.WithoutPersonal(c.Kind, c.Fields)
 		}
 		if c.Op == change.OpErase {
 			p.scrub, erased = true, true
@@ -328,34 +328,10 @@ func check(c *change.Change) error {
 	return nil
 }
 
-// withoutPersonal returns f without the personal fields of kind k (a copy
-// when some are dropped; f itself belongs to the caller).
-func withoutPersonal(k domain.Kind, f change.Fields) change.Fields {
-	personal := domain.PersonalFields(k)
-	var out change.Fields
-	for _, n := range personal {
-		if _, ok := f[n]; !ok {
-			continue
-		}
-		if out == nil {
-			out = make(change.Fields, len(f))
-			for n, v := range f {
-				out[n] = v
-			}
-		}
-		delete(out, n)
-	}
-	if out == nil {
-		return f
-	}
-	return out
-}
-
 // scrub removes the personal fields of an erased record from every
 // change of it in the log.
 func scrub(ctx context.Context, tx *sql.Tx, p *pending) error {
-	personal := domain.PersonalFields(p.kind)
-	if len(personal) == 0 {
+	if len(domain.PersonalFields(p.kind)) == 0 {
 		return nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT hseq, fields FROM changes WHERE record_id = ? AND op = ?`, p.id[:], int(change.OpUpsert))
@@ -371,28 +347,19 @@ func scrub(ctx context.Context, tx *sql.Tx, p *pending) error {
 		var (
 			hseq int64
 			raw  []byte
-			f    change.Fields
 		)
 		if err := rows.Scan(&hseq, &raw); err != nil {
 			rows.Close()
 			return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
 		}
-		if err := change.Unmarshal(raw, &f); err != nil {
+		raw, dropped, err := change.WithoutPersonalEncoded(p.kind, raw)
+		if err != nil {
 			rows.Close()
 			return fmt.Errorf("scrubbing change %d: %w", hseq, err)
 		}
-		n := len(f)
-		for _, k := range personal {
-			delete(f, k)
+		if dropped {
+			upds = append(upds, upd{hseq, raw})
 		}
-		if len(f) == n {
-			continue
-		}
-		if raw, err = change.Marshal(f); err != nil {
-			rows.Close()
-			return fmt.Errorf("scrubbing change %d: %w", hseq, err)
-		}
-		upds = append(upds, upd{hseq, raw})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
