@@ -81,27 +81,74 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 		return 0, 0, fmt.Errorf("applying batch: %w", err)
 	}
 	defer tx.Rollback()
+	d, err := s.batchDeviceOf(ctx, tx, deviceID)
+	if err != nil {
+		return 0, 0, err
+	}
+	todo, hwm, err := d.newChanges(changes)
+	if err != nil {
+		return d.hwm, 0, err
+	}
+	recs, order, err := s.load(ctx, tx, todo, d.team)
+	if err != nil {
+		return d.hwm, 0, err
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	applied, erased := s.merge(sc, d, todo, recs)
+	if err := s.writeBatch(ctx, tx, sc, d, order); err != nil {
+		return d.hwm, 0, err
+	}
+	if _, err := tx.StmtContext(ctx, s.stUpdDevice).ExecContext(ctx, int64(hwm), bytes, applied, d.num); err != nil {
+		return d.hwm, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return d.hwm, 0, fmt.Errorf("committing batch of device %s: %w", deviceID, err)
+	}
+	s.checkpointed()
+	if erased {
+		s.checkpointErased(ctx)
+	}
+	return hwm, applied, nil
+}
+
+// batchDevice is the device a batch comes from, as its transaction read
+// it.
+type batchDevice struct {
+	id   string
+	num  int64
+	team string
+	hwm  uint64 // its high-water mark before the batch
+}
+
+// batchDeviceOf reads the device deviceID within tx: ErrNoDevice when unknown,
+// an error wrapping it when revoked (it may no longer write).
+func (s *Store) batchDeviceOf(ctx context.Context, tx *sql.Tx, deviceID string) (batchDevice, error) {
+	d := batchDevice{id: deviceID}
 	var (
-		num     int64
-		team    string
-		hwmDB   int64
+		hwm     int64
 		revoked sql.NullInt64
 	)
-	err = tx.StmtContext(ctx, s.stDevice).QueryRowContext(ctx, deviceID).Scan(&num, &team, &hwmDB, &revoked)
+	err := tx.StmtContext(ctx, s.stDevice).QueryRowContext(ctx, deviceID).Scan(&d.num, &d.team, &hwm, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
+		return d, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
+		return d, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
 	}
 	if revoked.Valid {
-		return 0, 0, fmt.Errorf("device %s was revoked on %s and may no longer push: %w",
+		return d, fmt.Errorf("device %s was revoked on %s and may no longer push: %w",
 			deviceID, fromMillis(revoked).Format(time.RFC3339), store.ErrNoDevice)
 	}
-	start := uint64(hwmDB)
+	d.hwm = uint64(hwm)
+	return d, nil
+}
 
-	// The changes to apply: above the mark, without gap, well formed.
-	hwm = start
+// newChanges returns the changes to apply — above the mark, without gap,
+// well formed — as copies (the caller's are not modified), and the mark
+// they end at.
+func (d batchDevice) newChanges(changes []change.Change) ([]change.Change, uint64, error) {
+	hwm := d.hwm
 	todo := make([]change.Change, 0, len(changes))
 	for i := range changes {
 		c := &changes[i]
@@ -109,24 +156,23 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 			continue
 		}
 		if c.Seq != hwm+1 {
-			return start, 0, fmt.Errorf("%w: device %s sent change %d after %d", store.ErrGap, deviceID, c.Seq, hwm)
+			return nil, d.hwm, fmt.Errorf("%w: device %s sent change %d after %d", store.ErrGap, d.id, c.Seq, hwm)
 		}
 		if err := check(c); err != nil {
-			return start, 0, fmt.Errorf("device %s, change %d: %w", deviceID, c.Seq, err)
+			return nil, d.hwm, fmt.Errorf("device %s, change %d: %w", d.id, c.Seq, err)
 		}
 		hwm = c.Seq
-		todo = append(todo, *c) // a copy: the caller's changes are not modified
+		todo = append(todo, *c)
 	}
+	return todo, hwm, nil
+}
 
-	recs, order, err := s.load(ctx, tx, todo, team)
-	if err != nil {
-		return start, 0, err
-	}
-	erased := false
-	sc := scratchPool.Get().(*scratch)
-	defer sc.release()
-	// The encoded fields of every change go end to end in one buffer,
-	// sized first so that the slices handed out stay valid.
+// merge merges each change of todo into its record's state and appends
+// its log row to sc.args (its fields encoded end to end in sc.fields).
+// It returns how many changes it applied, and whether one erased a
+// record.
+func (s *Store) merge(sc *scratch, d batchDevice, todo []change.Change, recs map[ident.ID]*pending) (applied int, erased bool) {
+	// Sized first, so that the slices handed out stay valid.
 	need := 0
 	for i := range todo {
 		need += 1 + len(todo[i].Fields)*9
@@ -136,21 +182,14 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 	}
 	buf := slices.Grow(sc.fields[:0], need)
 	args := slices.Grow(sc.args[:0], len(todo)*8)
-	teamArg, numArg := any(team), any(num) // boxed once for every row
+	teamArg, numArg := any(d.team), any(d.num) // boxed once for every row
 	for i := range todo {
 		c := &todo[i]
 		p := recs[c.ID]
-		if p.team != team {
-			s.log.Warn("change to a record of another team skipped", "device", deviceID, "seq", c.Seq,
-				"record", c.ID.String(), "record_team", p.team, "device_team", team)
+		if !s.mergeable(d, c, p) {
 			continue
 		}
-		if p.kind != c.Kind {
-			s.log.Warn("change naming another kind than the record skipped", "device", deviceID, "seq", c.Seq,
-				"record", c.ID.String(), "kind", string(c.Kind), "stored_kind", string(p.kind))
-			continue
-		}
-		c.Device = deviceID // the merge's tie-break: who really made it
+		c.Device = d.id // the merge's tie-break: who really made it
 		merge.Apply(p.st, c.Kind, c)
 		p.dirty = true
 		if p.st.IsErased() {
@@ -166,54 +205,69 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 		applied++
 	}
 	sc.fields, sc.args = buf, args
-	// Encoding the merged states is the costliest step left: it runs on
-	// another core while SQLite logs the changes. The states are no
-	// longer modified from here on.
-	states := make(chan []any, 1)
-	go func() { states <- encodeStates(sc.states[:0], order, numArg) }()
-	if err := s.insChanges.exec(ctx, tx, args); err != nil {
-		<-states
-		return start, 0, fmt.Errorf("logging changes of device %s: %w", deviceID, err)
+	return applied, erased
+}
+
+// mergeable reports whether c may change p: a record of the device's team
+// and of c's kind. Otherwise it is skipped, with a warning.
+func (s *Store) mergeable(d batchDevice, c *change.Change, p *pending) bool {
+	if p.team != d.team {
+		s.log.Warn("change to a record of another team skipped", "device", d.id, "seq", c.Seq,
+			"record", c.ID.String(), "record_team", p.team, "device_team", d.team)
+		return false
 	}
-	args = <-states
+	if p.kind != c.Kind {
+		s.log.Warn("change naming another kind than the record skipped", "device", d.id, "seq", c.Seq,
+			"record", c.ID.String(), "kind", string(c.Kind), "stored_kind", string(p.kind))
+		return false
+	}
+	return true
+}
+
+// writeBatch logs the merged changes and writes the merged states, then
+// scrubs the log of the records erased. Encoding the states is the
+// costliest step left: it runs on another core while SQLite logs the
+// changes (the states are no longer modified from here on).
+func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, sc *scratch, d batchDevice, order []*pending) error {
+	states := make(chan []any, 1)
+	go func() { states <- encodeStates(sc.states[:0], order, any(d.num)) }()
+	if err := s.insChanges.exec(ctx, tx, sc.args); err != nil {
+		<-states
+		return fmt.Errorf("logging changes of device %s: %w", d.id, err)
+	}
+	args := <-states
 	if len(args) > 0 {
 		if err, ok := args[0].(error); ok {
-			return start, 0, err
+			return err
 		}
 		sc.states = args
 	}
 	if err := s.putRecs.exec(ctx, tx, args); err != nil {
-		return start, 0, fmt.Errorf("writing records of device %s: %w", deviceID, err)
+		return fmt.Errorf("writing records of device %s: %w", d.id, err)
 	}
 	for _, p := range order {
 		if p.scrub {
 			if err := scrub(ctx, tx, p); err != nil {
-				return start, 0, err
+				return err
 			}
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stUpdDevice).ExecContext(ctx, int64(hwm), bytes, applied, num); err != nil {
-		return start, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
+	return nil
+}
+
+// checkpointErased folds the WAL into the file after an erasure: old
+// frames still hold the erased fields, the file's freed cells are zeroed
+// (secure_delete). A background checkpoint running would make this one
+// busy: it waits for it to end.
+func (s *Store) checkpointErased(ctx context.Context) {
+	var busy, frames, done int
+	s.ckMu.Lock()
+	err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	s.ckMu.Unlock()
+	if err != nil || busy != 0 {
+		s.log.Warn("checkpoint after erasure incomplete: erased fields may stay in the WAL until the next checkpoint",
+			"err", err, "busy", busy != 0)
 	}
-	if err := tx.Commit(); err != nil {
-		return start, 0, fmt.Errorf("committing batch of device %s: %w", deviceID, err)
-	}
-	s.checkpointed()
-	if erased {
-		// Old WAL frames still hold the erased fields: fold them into the
-		// file, where secure_delete has zeroed the freed cells. A
-		// background checkpoint running would make this one busy: wait
-		// for it to end.
-		var busy, frames, done int
-		s.ckMu.Lock()
-		err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
-		s.ckMu.Unlock()
-		if err != nil || busy != 0 {
-			s.log.Warn("checkpoint after erasure incomplete: erased fields may stay in the WAL until the next checkpoint",
-				"err", err, "busy", busy != 0)
-		}
-	}
-	return hwm, applied, nil
 }
 
 // encodeStates returns the arguments of putRecs for the records that

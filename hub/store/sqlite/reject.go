@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"time"
 
 	"numeribus/hub/store"
 )
@@ -19,23 +16,11 @@ func (s *Store) Reject(ctx context.Context, deviceID string, rs []store.Rejected
 		return 0, fmt.Errorf("recording refused changes: %w", err)
 	}
 	defer tx.Rollback()
-	var (
-		num, hwmDB int64
-		team       string
-		revoked    sql.NullInt64
-	)
-	err = tx.StmtContext(ctx, s.stDevice).QueryRowContext(ctx, deviceID).Scan(&num, &team, &hwmDB, &revoked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
-	}
+	d, err := s.batchDeviceOf(ctx, tx, deviceID)
 	if err != nil {
-		return 0, fmt.Errorf("recording refused changes: reading device %s: %w", deviceID, err)
+		return 0, err
 	}
-	if revoked.Valid {
-		return 0, fmt.Errorf("device %s was revoked on %s and may no longer push: %w",
-			deviceID, fromMillis(revoked).Format(time.RFC3339), store.ErrNoDevice)
-	}
-	start := uint64(hwmDB)
+	start := d.hwm
 	hwm = start
 	for _, r := range rs {
 		if r.Seq <= hwm {
@@ -45,7 +30,7 @@ func (s *Store) Reject(ctx context.Context, deviceID string, rs []store.Rejected
 			return start, fmt.Errorf("%w: device %s sent change %d after %d", store.ErrGap, deviceID, r.Seq, hwm)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rejected(device, dseq, hlc, kind, record_id, op, code, reason, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, num, int64(r.Seq), int64(r.HLC), string(r.Kind), r.ID[:], int(r.Op),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.num, int64(r.Seq), int64(r.HLC), string(r.Kind), r.ID[:], int(r.Op),
 			r.Code, r.Reason, millis(r.At)); err != nil {
 			return start, fmt.Errorf("recording refused change %d of device %s: %w", r.Seq, deviceID, err)
 		}
@@ -54,7 +39,7 @@ func (s *Store) Reject(ctx context.Context, deviceID string, rs []store.Rejected
 	if hwm == start {
 		return start, nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET hwm = ? WHERE num = ?`, int64(hwm), num); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET hwm = ? WHERE num = ?`, int64(hwm), d.num); err != nil {
 		return start, fmt.Errorf("updating device %s: %w", deviceID, err)
 	}
 	if err := tx.Commit(); err != nil {
