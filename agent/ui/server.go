@@ -29,6 +29,7 @@ import (
 
 	"numeribus/agent/store"
 	"numeribus/internal/territoire"
+	"numeribus/internal/webguard"
 )
 
 // DefaultAddr is where the UI listens unless told otherwise.
@@ -186,48 +187,25 @@ func (s *Server) Handler() http.Handler {
 
 // guard rejects requests not addressed to this server by name (DNS
 // rebinding: a hostile name resolving to 127.0.0.1 carries its own Host)
-// and cross-origin requests, and sets the security headers.
+// and cross-origin requests, and sets the security headers
+// (internal/webguard). The UI listens on loopback only, so the names
+// accepted are the listening address and localhost on its port.
 func (s *Server) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r) {
-			s.log.Warn("request refused: unexpected Host", "path", r.URL.Path)
-			http.Error(w, "403 : hôte non autorisé", http.StatusForbidden)
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			s.log.Warn("request refused: cross-origin", "path", r.URL.Path)
-			http.Error(w, "403 : origine non autorisée", http.StatusForbidden)
-			return
-		}
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			http.Error(w, "403 : requête d'un autre site refusée", http.StatusForbidden)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		// same-origin, not no-referrer: with no-referrer Chromium sends
-		// "Origin: null" on form posts, which the check above refuses.
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
+	return webguard.Handler(webguard.Config{Deny: s.denied}, next)
 }
 
-// hostAllowed accepts only the address the connection came in on (or
-// localhost with the same port).
-func (s *Server) hostAllowed(r *http.Request) bool {
-	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || la == nil {
-		return false
+// denied answers a request the guard refused.
+func (s *Server) denied(w http.ResponseWriter, r *http.Request, why webguard.Reason) {
+	switch why {
+	case webguard.BadHost:
+		s.log.Warn("request refused: unexpected Host", "path", r.URL.Path)
+		http.Error(w, "403 : hôte non autorisé", http.StatusForbidden)
+	case webguard.CrossOrigin:
+		s.log.Warn("request refused: cross-origin", "path", r.URL.Path)
+		http.Error(w, "403 : origine non autorisée", http.StatusForbidden)
+	default:
+		http.Error(w, "403 : requête d'un autre site refusée", http.StatusForbidden)
 	}
-	local := la.String()
-	if r.Host == local {
-		return true
-	}
-	_, port, err := net.SplitHostPort(local)
-	return err == nil && r.Host == "localhost:"+port
 }
 
 type ctxKey struct{}
