@@ -23,7 +23,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"numeribus/hub/accounts"
@@ -75,7 +74,6 @@ type Server struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	terr  *territoire.Index
-	hosts map[string]bool
 }
 
 // New returns the dashboard for cfg.
@@ -99,11 +97,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, pages: pages, terr: territoire.Default(), hosts: map[string]bool{}}
-	for _, h := range cfg.Hosts {
-		s.hosts[strings.ToLower(h)] = true
-	}
-	return s, nil
+	return &Server{cfg: cfg, log: cfg.Logger, pages: pages, terr: territoire.Default()}, nil
 }
 
 // HostOf returns the Host header value a browser sends for the URL u
