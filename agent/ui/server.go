@@ -4,18 +4,18 @@
 // person, and see the sync state.
 //
 // It listens on the loopback interface only and defends itself against
-// the other pages a browser may have open: the Host header must name this
-// server (DNS rebinding), an Origin header must be this server's (cross-
-// site requests), every form and API write carries the session's CSRF
-// token, and the session cookie is HttpOnly and SameSite=Strict. While the
-// store is locked no page but /unlock is served and the API answers 423.
+// the other pages a browser may have open (internal/webguard): the Host
+// header must name this server (DNS rebinding), a write another origin
+// sends is refused (the browser says so in Sec-Fetch-Site or Origin), and
+// so is a page another site asks for; the session cookie is HttpOnly and
+// SameSite=Strict. While the store is locked no page but /unlock is
+// served and the API answers 423.
 // Personal data never appears in URLs (ids only) nor in logs.
 package ui
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -73,13 +73,13 @@ type Server struct {
 	createMu sync.Mutex
 }
 
-// session is one browser's session: its CSRF token, whether it unlocked
-// the store, and a one-shot message for the next page.
+// session is one browser's session: whether it unlocked the store, and a
+// one-shot message for the next page.
 type session struct {
-	id, csrf string
-	authed   bool
-	flash    string
-	created  time.Time
+	id      string
+	authed  bool
+	flash   string
+	created time.Time
 	// The vehicle and mediator of the last activity saved, offered for
 	// the next one: a laptop serves one crew for a day.
 	vehicule, mediateur string
@@ -215,8 +215,8 @@ func sessionOf(r *http.Request) *session {
 	return se
 }
 
-// sessionGate gives every browser a session, checks the CSRF token of
-// every write, applies the auto-lock, and keeps locked or unauthenticated
+// sessionGate gives every browser a session, reads the form of every
+// write, applies the auto-lock, and keeps locked or unauthenticated
 // sessions away from everything but /unlock and the static files.
 func (s *Server) sessionGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,14 +227,16 @@ func (s *Server) sessionGate(next http.Handler) http.Handler {
 		s.idleCheck()
 		se := s.session(w, r)
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			tok := r.Header.Get("X-CSRF-Token")
-			if tok == "" {
-				r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-				tok = r.PostFormValue("csrf")
-			}
-			if subtle.ConstantTimeCompare([]byte(tok), []byte(se.csrf)) != 1 {
-				s.log.Warn("request refused: CSRF token", "path", r.URL.Path)
-				http.Error(w, "403 : jeton de formulaire absent ou périmé ; rechargez la page", http.StatusForbidden)
+			// Read in full here, so that a handler never acts on part
+			// of a form (a body over 1 MiB, a broken encoding).
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if err := r.ParseForm(); err != nil {
+				s.log.Warn("request refused: unreadable form", "path", r.URL.Path)
+				code := http.StatusBadRequest
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					code = http.StatusRequestEntityTooLarge
+				}
+				http.Error(w, tr("bad_form"), code)
 				return
 			}
 		}
@@ -316,7 +318,7 @@ func (s *Server) newSessionLocked(w http.ResponseWriter) *session {
 		}
 		delete(s.sessions, oldest.id)
 	}
-	se := &session{id: randToken(), csrf: randToken(), created: s.cfg.Now()}
+	se := &session{id: randToken(), created: s.cfg.Now()}
 	s.sessions[se.id] = se
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: se.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return se
@@ -379,8 +381,8 @@ func (s *Server) postUnlock(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "unlock", p)
 		return
 	}
-	// A fresh session (and token) for the unlocked browser: a session id
-	// known before the unlock is worth nothing after it.
+	// A fresh session for the unlocked browser: a session id known
+	// before the unlock is worth nothing after it.
 	s.mu.Lock()
 	delete(s.sessions, sessionOf(r).id)
 	se := s.newSessionLocked(w)
