@@ -7,8 +7,8 @@
 // accounts (hub/accounts): a login with an Argon2id password, slowed
 // down after failures per e-mail and per client address, a session
 // cookie (HttpOnly, SameSite=Strict, Secure over TLS) whose token the
-// store keeps only hashed, a CSRF token on every form, Host and Origin
-// checks, and an audit log of logins, admin actions and every access to
+// store keeps only hashed, Host and cross-origin checks
+// (internal/webguard), and an audit log of logins, admin actions and every access to
 // personal data. What a user sees depends on their role: an admin sees
 // everything and manages devices and users; a coordinator's every
 // request is intersected with their territories; a viewer sees
