@@ -133,7 +133,6 @@ func (s *Server) renderActivity(w http.ResponseWriter, r *http.Request, status i
 
 func (s *Server) postActivity(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
-	delete(v, "csrf")
 	f := newForm(v)
 	fid, ok := formIDOf(f)
 	if !ok {

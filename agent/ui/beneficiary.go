@@ -96,7 +96,6 @@ const ConsentTextVersion = "ui-v1"
 // identity never exists without its consent.
 func (s *Server) postBeneficiary(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
-	delete(v, "csrf")
 	f := newForm(v)
 	fid, ok := formIDOf(f)
 	if !ok {
@@ -309,7 +308,6 @@ func (s *Server) postAssessment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.PostForm
-	delete(v, "csrf")
 	f := newForm(v)
 	fid, ok := formIDOf(f)
 	if !ok {
@@ -404,7 +402,6 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.PostForm
-	delete(v, "csrf")
 	f := newForm(v)
 	fid, ok := formIDOf(f)
 	if !ok {

@@ -203,7 +203,7 @@ func TestConcurrentSubmissionsOfOneForm(t *testing.T) {
 	b.unlock()
 	b.get("/beneficiaires/nouveau?suivi=1")
 	v := url.Values{"suivi": {"1"}, "prenom": {"Léa"}, "nom": {"Martin"}, "consent.finalites": {domain.FinaliteSuivi},
-		"consent.mode": {"oral_trace"}, "consent.date": {"02/03/2026"}, "csrf": {b.csrf}, "form_id": {b.formID}}
+		"consent.mode": {"oral_trace"}, "consent.date": {"02/03/2026"}, "form_id": {b.formID}}
 	var wg sync.WaitGroup
 	codes := make([]int, 6)
 	for i := range codes {
@@ -239,7 +239,7 @@ func TestCancelledRequestStillSaves(t *testing.T) {
 	b := e.browser()
 	b.unlock()
 	b.get("/beneficiaires/nouveau")
-	v := url.Values{"genre": {"feminin"}, "commune": {"54395"}, "csrf": {b.csrf}, "form_id": {b.formID}}
+	v := url.Values{"genre": {"feminin"}, "commune": {"54395"}, "form_id": {b.formID}}
 	u, _ := url.Parse(e.srv.URL)
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, e.srv.Listener.Addr()))
 	cancel() // the browser has gone

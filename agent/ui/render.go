@@ -84,7 +84,6 @@ func mustParsePages() map[string]*template.Template {
 // page is what every page's template gets.
 type page struct {
 	Title    string
-	CSRF     string
 	Path     string
 	Unlocked bool
 	Flash    string
@@ -97,7 +96,7 @@ type page struct {
 
 func (s *Server) page(r *http.Request, titleKey string, data any) *page {
 	se := sessionOf(r)
-	return &page{Title: tr(titleKey), CSRF: se.csrf, Path: r.URL.Path, Unlocked: s.unlockedFor(se),
+	return &page{Title: tr(titleKey), Path: r.URL.Path, Unlocked: s.unlockedFor(se),
 		Flash: s.popFlash(se), AutoLock: int(s.cfg.AutoLock / time.Second), Sync: s.syncView(r), Data: data}
 }
 

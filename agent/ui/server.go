@@ -4,18 +4,18 @@
 // person, and see the sync state.
 //
 // It listens on the loopback interface only and defends itself against
-// the other pages a browser may have open: the Host header must name this
-// server (DNS rebinding), an Origin header must be this server's (cross-
-// site requests), every form and API write carries the session's CSRF
-// token, and the session cookie is HttpOnly and SameSite=Strict. While the
-// store is locked no page but /unlock is served and the API answers 423.
+// the other pages a browser may have open (internal/webguard): the Host
+// header must name this server (DNS rebinding), a write another origin
+// sends is refused (the browser says so in Sec-Fetch-Site or Origin), and
+// so is a page another site asks for; the session cookie is HttpOnly and
+// SameSite=Strict. While the store is locked no page but /unlock is
+// served and the API answers 423.
 // Personal data never appears in URLs (ids only) nor in logs.
 package ui
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,6 +29,7 @@ import (
 
 	"numeribus/agent/store"
 	"numeribus/internal/territoire"
+	"numeribus/internal/webguard"
 )
 
 // DefaultAddr is where the UI listens unless told otherwise.
@@ -72,13 +73,13 @@ type Server struct {
 	createMu sync.Mutex
 }
 
-// session is one browser's session: its CSRF token, whether it unlocked
-// the store, and a one-shot message for the next page.
+// session is one browser's session: whether it unlocked the store, and a
+// one-shot message for the next page.
 type session struct {
-	id, csrf string
-	authed   bool
-	flash    string
-	created  time.Time
+	id      string
+	authed  bool
+	flash   string
+	created time.Time
 	// The vehicle and mediator of the last activity saved, offered for
 	// the next one: a laptop serves one crew for a day.
 	vehicule, mediateur string
@@ -186,48 +187,25 @@ func (s *Server) Handler() http.Handler {
 
 // guard rejects requests not addressed to this server by name (DNS
 // rebinding: a hostile name resolving to 127.0.0.1 carries its own Host)
-// and cross-origin requests, and sets the security headers.
+// and cross-origin requests, and sets the security headers
+// (internal/webguard). The UI listens on loopback only, so the names
+// accepted are the listening address and localhost on its port.
 func (s *Server) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r) {
-			s.log.Warn("request refused: unexpected Host", "path", r.URL.Path)
-			http.Error(w, "403 : hôte non autorisé", http.StatusForbidden)
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			s.log.Warn("request refused: cross-origin", "path", r.URL.Path)
-			http.Error(w, "403 : origine non autorisée", http.StatusForbidden)
-			return
-		}
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			http.Error(w, "403 : requête d'un autre site refusée", http.StatusForbidden)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		// same-origin, not no-referrer: with no-referrer Chromium sends
-		// "Origin: null" on form posts, which the check above refuses.
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
+	return webguard.Handler(webguard.Config{Deny: s.denied}, next)
 }
 
-// hostAllowed accepts only the address the connection came in on (or
-// localhost with the same port).
-func (s *Server) hostAllowed(r *http.Request) bool {
-	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || la == nil {
-		return false
+// denied answers a request the guard refused.
+func (s *Server) denied(w http.ResponseWriter, r *http.Request, why webguard.Reason) {
+	switch why {
+	case webguard.BadHost:
+		s.log.Warn("request refused: unexpected Host", "path", r.URL.Path)
+		http.Error(w, "403 : hôte non autorisé", http.StatusForbidden)
+	case webguard.CrossOrigin:
+		s.log.Warn("request refused: cross-origin", "path", r.URL.Path)
+		http.Error(w, "403 : origine non autorisée", http.StatusForbidden)
+	default:
+		http.Error(w, "403 : requête d'un autre site refusée", http.StatusForbidden)
 	}
-	local := la.String()
-	if r.Host == local {
-		return true
-	}
-	_, port, err := net.SplitHostPort(local)
-	return err == nil && r.Host == "localhost:"+port
 }
 
 type ctxKey struct{}
@@ -237,8 +215,8 @@ func sessionOf(r *http.Request) *session {
 	return se
 }
 
-// sessionGate gives every browser a session, checks the CSRF token of
-// every write, applies the auto-lock, and keeps locked or unauthenticated
+// sessionGate gives every browser a session, reads the form of every
+// write, applies the auto-lock, and keeps locked or unauthenticated
 // sessions away from everything but /unlock and the static files.
 func (s *Server) sessionGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -249,14 +227,16 @@ func (s *Server) sessionGate(next http.Handler) http.Handler {
 		s.idleCheck()
 		se := s.session(w, r)
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			tok := r.Header.Get("X-CSRF-Token")
-			if tok == "" {
-				r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-				tok = r.PostFormValue("csrf")
-			}
-			if subtle.ConstantTimeCompare([]byte(tok), []byte(se.csrf)) != 1 {
-				s.log.Warn("request refused: CSRF token", "path", r.URL.Path)
-				http.Error(w, "403 : jeton de formulaire absent ou périmé ; rechargez la page", http.StatusForbidden)
+			// Read in full here, so that a handler never acts on part
+			// of a form (a body over 1 MiB, a broken encoding).
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if err := r.ParseForm(); err != nil {
+				s.log.Warn("request refused: unreadable form", "path", r.URL.Path)
+				code := http.StatusBadRequest
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					code = http.StatusRequestEntityTooLarge
+				}
+				http.Error(w, tr("bad_form"), code)
 				return
 			}
 		}
@@ -338,7 +318,7 @@ func (s *Server) newSessionLocked(w http.ResponseWriter) *session {
 		}
 		delete(s.sessions, oldest.id)
 	}
-	se := &session{id: randToken(), csrf: randToken(), created: s.cfg.Now()}
+	se := &session{id: randToken(), created: s.cfg.Now()}
 	s.sessions[se.id] = se
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: se.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return se
@@ -401,8 +381,8 @@ func (s *Server) postUnlock(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "unlock", p)
 		return
 	}
-	// A fresh session (and token) for the unlocked browser: a session id
-	// known before the unlock is worth nothing after it.
+	// A fresh session for the unlocked browser: a session id known
+	// before the unlock is worth nothing after it.
 	s.mu.Lock()
 	delete(s.sessions, sessionOf(r).id)
 	se := s.newSessionLocked(w)

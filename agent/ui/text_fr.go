@@ -28,6 +28,7 @@ var fr = map[string]string{
 	"summary_title":       "Le formulaire n'a pas été enregistré : corrigez ces points",
 	"minutes":             "%d min",
 	"internal_error":      "Erreur interne : l'opération n'a pas abouti. Réessayez ; si cela recommence, prévenez votre coordinateur.",
+	"bad_form":            "Formulaire illisible ou trop volumineux : rien n'a été enregistré. Rechargez la page et recommencez.",
 
 	"title_unlock":              "Déverrouiller l'agent",
 	"title_today":               "Aujourd'hui",

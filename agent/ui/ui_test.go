@@ -79,9 +79,8 @@ func (e *env) seed(recs ...domain.Record) {
 
 // browser is one HTTP client with its cookies.
 type browser struct {
-	e    *env
-	c    *http.Client
-	csrf string
+	e *env
+	c *http.Client
 	// formID is the form_id of the last page, if it had one: posting
 	// again without loading the form again resubmits that form.
 	formID string
@@ -92,13 +91,9 @@ func (e *env) browser() *browser {
 	return &browser{e: e, c: &http.Client{Jar: jar}}
 }
 
-var (
-	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	formIDRE = regexp.MustCompile(`name="form_id" value="([^"]+)"`)
-)
+var formIDRE = regexp.MustCompile(`name="form_id" value="([^"]+)"`)
 
-// do sends a request and returns status, final URL path and body; it
-// remembers the last CSRF token seen.
+// do sends a request and returns status, final URL path and body.
 func (b *browser) do(req *http.Request) (int, string, string) {
 	b.e.t.Helper()
 	resp, err := b.c.Do(req)
@@ -107,9 +102,6 @@ func (b *browser) do(req *http.Request) (int, string, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if m := csrfRE.FindSubmatch(body); m != nil {
-		b.csrf = string(m[1])
-	}
 	b.formID = ""
 	if m := formIDRE.FindSubmatch(body); m != nil {
 		b.formID = string(m[1])
@@ -122,21 +114,31 @@ func (b *browser) get(path string) (int, string, string) {
 	return b.do(req)
 }
 
-// post sends a form with the current CSRF token and the form_id of the
-// last page (unless v has them), as a browser submits the form shown.
+// post sends a form with the form_id of the last page (unless v has
+// one), as a browser submits the form shown: with its Origin and
+// Sec-Fetch-Site.
 func (b *browser) post(path string, v url.Values) (int, string, string) {
+	return b.postFrom(b.e.srv.URL, "same-origin", path, v)
+}
+
+// postFrom is post sent by a page of origin, as Sec-Fetch-Site site
+// says (either "" for none).
+func (b *browser) postFrom(origin, site, path string, v url.Values) (int, string, string) {
 	v = maps.Clone(v) // the caller's values stay as they are, for the next post
 	if v == nil {
 		v = url.Values{}
-	}
-	if _, ok := v["csrf"]; !ok {
-		v.Set("csrf", b.csrf)
 	}
 	if _, ok := v["form_id"]; !ok && b.formID != "" {
 		v.Set("form_id", b.formID)
 	}
 	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
+	}
 	return b.do(req)
 }
 
@@ -311,7 +313,7 @@ func TestOriginChecked(t *testing.T) {
 	b := e.browser()
 	b.get("/unlock")
 	send := func(origin string) int {
-		v := url.Values{"secret": {testPass}, "csrf": {b.csrf}}
+		v := url.Values{"secret": {testPass}}
 		req, _ := http.NewRequest("POST", e.srv.URL+"/unlock", strings.NewReader(v.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", origin)
@@ -338,40 +340,79 @@ func TestOriginChecked(t *testing.T) {
 	}
 }
 
-func TestCSRFTokenRequired(t *testing.T) {
+// Every write another site sends is refused, whatever the browser
+// says of it, even with the session cookie (which SameSite=Strict keeps
+// from it anyway); the same writes from the UI's own pages pass.
+func TestCrossSiteWritesRefused(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	b.get("/unlock")
-	if code, _, _ := b.post("/unlock", url.Values{"secret": {testPass}, "csrf": {""}}); code != http.StatusForbidden {
-		t.Fatalf("unlock without token: %d, want 403", code)
+	senders := []struct{ name, origin, site string }{
+		{"another site", "http://evil.example", "cross-site"},
+		{"another site, no Origin", "", "cross-site"},
+		{"another local port", "http://127.0.0.1:8080", "same-site"},
+		{"another site, old browser", "http://evil.example", ""},
+		{"an opaque origin, old browser", "null", ""},
 	}
-	if code, _, _ := b.post("/unlock", url.Values{"secret": {testPass}, "csrf": {"forged"}}); code != http.StatusForbidden {
-		t.Fatalf("unlock with a forged token: %d, want 403", code)
+	for _, s := range senders {
+		if code, _, _ := b.postFrom(s.origin, s.site, "/unlock", url.Values{"secret": {testPass}}); code != http.StatusForbidden {
+			t.Errorf("unlock from %s: %d, want 403", s.name, code)
+		}
 	}
 	if !e.st.Locked() {
-		t.Fatal("unlocked without a CSRF token")
+		t.Fatal("unlocked from another site")
 	}
 	b.unlock()
-	form := activityForm()
-	form.Set("csrf", "")
-	if code, _, _ := b.post("/activites/nouvelle", form); code != http.StatusForbidden {
-		t.Fatalf("activity without token: %d, want 403", code)
-	}
-	// Another session's token is no good either.
-	other := e.browser()
-	other.get("/unlock")
-	form.Set("csrf", other.csrf)
-	if code, _, _ := b.post("/activites/nouvelle", form); code != http.StatusForbidden {
-		t.Fatalf("activity with another session's token: %d, want 403", code)
-	}
-	if code, _ := apiPost(t, b, "/api/activities", `{}`, ""); code != http.StatusForbidden {
-		t.Fatalf("API without X-CSRF-Token: %d, want 403", code)
-	}
-	if code, _, _ := b.post("/lock", url.Values{"csrf": {""}}); code != http.StatusForbidden || e.st.Locked() {
-		t.Fatalf("lock without token: %d", code)
+	for _, s := range senders {
+		if code, _, _ := b.postFrom(s.origin, s.site, "/activites/nouvelle", activityForm()); code != http.StatusForbidden {
+			t.Errorf("activity from %s: %d, want 403", s.name, code)
+		}
+		if code, _, _ := b.postFrom(s.origin, s.site, "/lock", nil); code != http.StatusForbidden || e.st.Locked() {
+			t.Errorf("lock from %s: %d", s.name, code)
+		}
+		if code, _ := apiPostFrom(t, b, s.origin, s.site, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":30,"type_lieu":"a_distance","thematiques":["email"]}`); code != http.StatusForbidden {
+			t.Errorf("API write from %s: %d, want 403", s.name, code)
+		}
 	}
 	if n := countKind(t, e.st, domain.KindActivity); n != 0 {
-		t.Fatalf("%d activities saved without a token", n)
+		t.Fatalf("%d activities saved from another site", n)
+	}
+	// From the UI's own pages, as Chromium and an older browser send them.
+	b.get("/activites/nouvelle")
+	if code, _, body := b.post("/activites/nouvelle", activityForm()); code != http.StatusOK || !strings.Contains(body, fr["activity_saved"]) {
+		t.Fatalf("activity from the UI: %d", code)
+	}
+	b.get("/activites/nouvelle")
+	if code, _, _ := b.postFrom(e.srv.URL, "", "/activites/nouvelle", activityForm()); code != http.StatusOK {
+		t.Fatalf("activity from the UI, old browser: %d", code)
+	}
+	if code, _ := apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":30,"type_lieu":"a_distance","thematiques":["email"]}`); code != http.StatusCreated {
+		t.Fatalf("API write from the UI: %d", code)
+	}
+	if n := countKind(t, e.st, domain.KindActivity); n != 3 {
+		t.Fatalf("%d activities saved from the UI, want 3", n)
+	}
+}
+
+// A form the server cannot read in full is refused before any handler
+// acts on part of it.
+func TestUnreadableFormRefused(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.unlock()
+	b.get("/activites/nouvelle")
+	big := activityForm()
+	big.Set("commentaire", strings.Repeat("x", 1<<20))
+	if code, _, _ := b.post("/activites/nouvelle", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("form over 1 MiB: %d, want 413", code)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/activites/nouvelle", strings.NewReader("type=individuel&duree=%zz"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, _, body := b.do(req); code != http.StatusBadRequest || !strings.Contains(body, fr["bad_form"]) {
+		t.Errorf("broken form encoding: %d, want 400", code)
+	}
+	if n := countKind(t, e.st, domain.KindActivity); n != 0 {
+		t.Fatalf("%d activities saved from unreadable forms", n)
 	}
 }
 
@@ -575,12 +616,23 @@ func TestAssessmentRefusedWithoutDiagnosticConsent(t *testing.T) {
 	}
 }
 
-func apiPost(t *testing.T, b *browser, path, body, token string) (int, map[string]any) {
+// apiPost sends a JSON write as the UI's scripts do.
+func apiPost(t *testing.T, b *browser, path, body string) (int, map[string]any) {
+	t.Helper()
+	return apiPostFrom(t, b, b.e.srv.URL, "same-origin", path, body)
+}
+
+// apiPostFrom is apiPost sent by a script of origin, as Sec-Fetch-Site
+// site says (either "" for none).
+func apiPostFrom(t *testing.T, b *browser, origin, site, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("X-CSRF-Token", token)
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -596,11 +648,11 @@ func TestAPI(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	b.unlock()
-	code, out := apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":30,"type_lieu":"a_distance","thematiques":["email"]}`, b.csrf)
+	code, out := apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":30,"type_lieu":"a_distance","thematiques":["email"]}`)
 	if code != http.StatusCreated || out["id"] == nil {
 		t.Fatalf("API create: %d %v", code, out)
 	}
-	code, out = apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":0,"type_lieu":"domicile","thematiques":[]}`, b.csrf)
+	code, out = apiPost(t, b, "/api/activities", `{"type":"individuel","date":"2026-03-02","duree":0,"type_lieu":"domicile","thematiques":[]}`)
 	if code != http.StatusUnprocessableEntity || out["error"] != "invalid" {
 		t.Fatalf("API invalid: %d %v", code, out)
 	}

@@ -38,11 +38,10 @@ func NewToken() (string, error) {
 var ErrNoSession = apperr.New(apperr.Auth, "unknown or expired session")
 
 // Session is one logged-in browser. The cookie holds the token; the
-// store, its hash. CSRF is the token every form of the session carries.
+// store, its hash.
 type Session struct {
 	Hash     TokenHash
 	UserID   int64
-	CSRF     string
 	Created  time.Time
 	LastSeen time.Time
 }

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"math"
 	"net/http"
@@ -12,14 +11,11 @@ import (
 	"numeribus/hub/accounts"
 )
 
-// Cookies. The session cookie holds the token (the store keeps its
-// hash); the login cookie carries the login form's CSRF token before any
-// session exists (double submit), so that another site cannot log a
-// browser into an account of its choosing.
-const (
-	sessionCookie = "numeribus_hub"
-	loginCookie   = "numeribus_login"
-)
+// sessionCookie holds the session's token (the store keeps its hash).
+// Another site can neither post with it nor log a browser into an
+// account of its choosing: the guard refuses cross-origin writes, the
+// login included.
+const sessionCookie = "numeribus_hub"
 
 // touchEvery limits session writes: the last activity is recorded at
 // most once a minute per session, which the 8-hour idle limit does not
@@ -103,8 +99,8 @@ func (s *Server) activeUser(ctx context.Context, id int64, se *accounts.Session)
 	return &who{user: u, session: se}, nil
 }
 
-// authed lets through only logged-in users, checks the CSRF token of
-// every write, and gives the handler the user. Without a session a page
+// authed lets through only logged-in users, reads the form of every
+// write, and gives the handler the user. Without a session a page
 // redirects to the login, the API answers 401.
 func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -131,19 +127,30 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 				writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "message": tr("api_read_only")})
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			tok := r.Header.Get("X-CSRF-Token")
-			if tok == "" {
-				tok = r.PostFormValue("csrf")
-			}
-			if subtle.ConstantTimeCompare([]byte(tok), []byte(wh.session.CSRF)) != 1 {
-				s.log.Warn("dashboard request refused: CSRF token", "path", r.URL.Path)
-				http.Error(w, tr("bad_csrf"), http.StatusForbidden)
+			if !s.readForm(w, r, 1<<20) {
 				return
 			}
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, wh)))
 	})
+}
+
+// readForm reads a write's form in full, so that no handler acts on part
+// of one (a body over limit bytes, a broken encoding). When it cannot, it
+// answers and returns false.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	err := r.ParseForm()
+	if err == nil {
+		return true
+	}
+	s.log.Warn("dashboard request refused: unreadable form", "path", r.URL.Path)
+	code := http.StatusBadRequest
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		code = http.StatusRequestEntityTooLarge
+	}
+	http.Error(w, tr("bad_form"), code)
+	return false
 }
 
 // admin is authed for admins only; others get 403 and an audit entry.
@@ -199,13 +206,7 @@ func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData, msg string) {
-	tok, err := accounts.NewToken()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.setCookie(w, r, loginCookie, tok, 0)
-	p := &page{Title: tr("title_login"), CSRF: tok, Path: r.URL.Path, Error: msg, Data: d}
+	p := &page{Title: tr("title_login"), Path: r.URL.Path, Error: msg, Data: d}
 	s.render(w, r, status, "login", p)
 }
 
@@ -213,11 +214,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 // address after accounts.DefaultFreeFailures failures, and opens a
 // session. Every outcome is audited.
 func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	c, err := r.Cookie(loginCookie)
-	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		s.log.Warn("login refused: CSRF token")
-		http.Error(w, tr("bad_csrf"), http.StatusForbidden)
+	if !s.readForm(w, r, 64<<10) {
 		return
 	}
 	now := s.cfg.Now()
@@ -271,18 +268,12 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	csrf, err := accounts.NewToken()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.cfg.Accounts.CreateSession(r.Context(), accounts.Session{Hash: accounts.HashToken(tok), UserID: u.ID, CSRF: csrf, Created: now, LastSeen: now}); err != nil {
+	if err := s.cfg.Accounts.CreateSession(r.Context(), accounts.Session{Hash: accounts.HashToken(tok), UserID: u.ID, Created: now, LastSeen: now}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.auditEntry(r.Context(), accounts.AuditEntry{At: now, UserID: u.ID, Email: u.Email, Action: accounts.ActionLogin, IP: ip})
 	s.setCookie(w, r, sessionCookie, tok, 0)
-	s.setCookie(w, r, loginCookie, "", -1)
 	next := d.Next
 	if next == "" {
 		next = "/apercu"

@@ -39,8 +39,7 @@ func TestLoginSessionCookieAndLogout(t *testing.T) {
 	if code, body := e.tryLogin(c, "admin@hub.fr", "pas le bon mot de passe"); code != http.StatusUnauthorized || !strings.Contains(body, "incorrect") {
 		t.Fatalf("wrong password: %d", code)
 	}
-	tok := e.csrfOf(c, "/login")
-	_, _, res := e.post(c, "/login", url.Values{"csrf": {tok}, "email": {"Admin@Hub.fr"}, "password": {testPass}})
+	_, _, res := e.post(c, "/login", url.Values{"email": {"Admin@Hub.fr"}, "password": {testPass}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/apercu" {
 		t.Fatalf("login: %d → %s", res.StatusCode, res.Header.Get("Location"))
 	}
@@ -66,8 +65,7 @@ func TestLoginSessionCookieAndLogout(t *testing.T) {
 		t.Fatalf("idle session still valid: %d", code)
 	}
 	c = e.login("admin@hub.fr")
-	tok = e.csrfOf(c, "/postes")
-	if code, _, _ := e.post(c, "/logout", url.Values{"csrf": {tok}}); code != http.StatusSeeOther {
+	if code, _, _ := e.post(c, "/logout", url.Values{}); code != http.StatusSeeOther {
 		t.Fatalf("logout: %d", code)
 	}
 	if code, _, _ := e.get(c, "/postes"); code != http.StatusSeeOther {
@@ -86,8 +84,7 @@ func TestLoginSessionCookieAndLogout(t *testing.T) {
 func TestSessionCookieSecureOverTLS(t *testing.T) {
 	e := newEnv(t, true)
 	c := e.client()
-	tok := e.csrfOf(c, "/login")
-	_, _, res := e.post(c, "/login", url.Values{"csrf": {tok}, "email": {"admin@hub.fr"}, "password": {testPass}})
+	_, _, res := e.post(c, "/login", url.Values{"email": {"admin@hub.fr"}, "password": {testPass}})
 	for _, ck := range res.Cookies() {
 		if ck.Name == sessionCookie && ck.Secure && ck.HttpOnly && ck.SameSite == http.SameSiteStrictMode {
 			return
@@ -96,38 +93,76 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 	t.Fatalf("no Secure session cookie over TLS: %v", res.Cookies())
 }
 
-func TestPostsNeedTheCSRFToken(t *testing.T) {
+// Every write another site sends is refused, whatever the browser says
+// of it, even with the session cookie (which SameSite=Strict keeps from
+// it anyway); the same writes from the dashboard's pages pass. The login
+// too: another site cannot log a browser into an account of its choosing.
+func TestCrossSiteWritesRefused(t *testing.T) {
 	e := newEnv(t, false)
 	c := e.login("admin@hub.fr")
+	senders := []struct{ name, origin, site string }{
+		{"another site", "http://evil.example.com", "cross-site"},
+		{"another site, no Origin", "", "cross-site"},
+		{"a sibling subdomain", "http://other.example.com", "same-site"},
+		{"another site, old browser", "http://evil.example.com", ""},
+		{"an opaque origin, old browser", "null", ""},
+	}
 	form := url.Values{"name": {"bus-1"}, "team": {"cd54"}, "days": {"7"}}
-	if code, _, _ := e.post(c, "/postes/inscription", form); code != http.StatusForbidden {
-		t.Fatalf("enrollment without CSRF token: %d", code)
+	for _, s := range senders {
+		if code, _, _ := e.postFrom(c, s.origin, s.site, "/postes/inscription", form); code != http.StatusForbidden {
+			t.Errorf("enrollment from %s: %d, want 403", s.name, code)
+		}
+		if code, _, _ := e.postFrom(c, s.origin, s.site, "/logout", nil); code != http.StatusForbidden {
+			t.Errorf("logout from %s: %d, want 403", s.name, code)
+		}
+		if code, _, _ := e.postFrom(e.client(), s.origin, s.site, "/login", url.Values{"email": {"coord54@cd54.fr"}, "password": {testPass}}); code != http.StatusForbidden {
+			t.Errorf("login from %s: %d, want 403", s.name, code)
+		}
 	}
-	form.Set("csrf", "not-the-token")
-	if code, _, _ := e.post(c, "/postes/inscription", form); code != http.StatusForbidden {
-		t.Fatalf("enrollment with a wrong CSRF token: %d", code)
+	if ds, _ := e.st.Devices(context.Background()); len(ds) != 0 {
+		t.Fatal("an enrollment code was made from another site")
 	}
-	// Another session's token is no better, nor the login form's.
-	other := e.login("coord54@cd54.fr")
-	form.Set("csrf", e.csrfOf(other, "/apercu"))
-	if code, _, _ := e.post(c, "/postes/inscription", form); code != http.StatusForbidden {
-		t.Fatalf("enrollment with another session's CSRF token: %d", code)
+	if code, _, _ := e.get(c, "/postes"); code != http.StatusOK {
+		t.Fatalf("logged out from another site: %d", code)
 	}
-	form.Set("csrf", e.csrfOf(e.client(), "/login"))
-	if code, _, _ := e.post(c, "/postes/inscription", form); code != http.StatusForbidden {
-		t.Fatalf("enrollment with a login token: %d", code)
-	}
-	if code, _, _ := e.post(c, "/logout", url.Values{}); code != http.StatusForbidden {
-		t.Fatalf("logout without CSRF token: %d", code)
-	}
-	form.Set("csrf", e.csrfOf(c, "/postes"))
+	// From the dashboard's pages, as Chromium and an older browser send them.
 	if code, body, _ := e.post(c, "/postes/inscription", form); code != http.StatusOK || !strings.Contains(body, "NSYNC1-") {
-		t.Fatalf("enrollment with the token: %d", code)
+		t.Fatalf("enrollment from the dashboard: %d", code)
 	}
-	// The login form has its own token (double submit).
-	fresh := e.client()
-	if code, _, _ := e.post(fresh, "/login", url.Values{"email": {"admin@hub.fr"}, "password": {testPass}}); code != http.StatusForbidden {
-		t.Fatalf("login without its CSRF token: %d", code)
+	form.Set("name", "bus-2")
+	if code, body, _ := e.postFrom(c, e.ts.URL, "", "/postes/inscription", form); code != http.StatusOK || !strings.Contains(body, "NSYNC1-") {
+		t.Fatalf("enrollment from the dashboard, old browser: %d", code)
+	}
+	if code, _, _ := e.post(c, "/logout", nil); code != http.StatusSeeOther {
+		t.Fatalf("logout from the dashboard: %d", code)
+	}
+}
+
+// A form the server cannot read in full is refused before any handler
+// acts on part of it.
+func TestUnreadableFormRefused(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.login("admin@hub.fr")
+	big := url.Values{"name": {"bus-1"}, "team": {"cd54"}, "days": {"7"}, "pad": {strings.Repeat("x", 1<<20)}}
+	if code, _, _ := e.post(c, "/postes/inscription", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("enrollment over 1 MiB: %d, want 413", code)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/postes/inscription", strings.NewReader("name=bus-3&team=cd54&days=%zz"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("broken form encoding: %d, want 400", res.StatusCode)
+	}
+	big = url.Values{"email": {"admin@hub.fr"}, "password": {testPass}, "pad": {strings.Repeat("x", 64<<10)}}
+	if code, _, _ := e.post(e.client(), "/login", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("login over 64 KiB: %d, want 413", code)
+	}
+	if ds, _ := e.st.Devices(context.Background()); len(ds) != 0 {
+		t.Fatalf("enrollment codes made from unreadable forms: %d", len(ds))
 	}
 }
 
@@ -151,8 +186,7 @@ func TestHostAndOriginChecked(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("configured Host refused: %d", res.StatusCode)
 	}
-	tok := e.csrfOf(c, "/postes")
-	form := url.Values{"csrf": {tok}, "name": {"bus-1"}, "team": {"cd54"}, "days": {"7"}}
+	form := url.Values{"name": {"bus-1"}, "team": {"cd54"}, "days": {"7"}}
 	req, _ = http.NewRequest(http.MethodPost, e.ts.URL+"/postes/inscription", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example.com")
@@ -224,8 +258,8 @@ func TestAdminPagesRefusedToOthers(t *testing.T) {
 				t.Errorf("%s GET %s: %d, want 403", who, p, code)
 			}
 		}
-		// Even with their own valid token, no admin action.
-		form := url.Values{"csrf": {e.csrfOf(c, "/apercu")}, "name": {"bus-9"}, "team": {"cd54"}, "days": {"7"}}
+		// Even from the dashboard's own pages, no admin action.
+		form := url.Values{"name": {"bus-9"}, "team": {"cd54"}, "days": {"7"}}
 		if code, _, _ := e.post(c, "/postes/inscription", form); code != http.StatusForbidden {
 			t.Errorf("%s POST enrollment: %d, want 403", who, code)
 		}

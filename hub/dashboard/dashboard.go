@@ -7,8 +7,8 @@
 // accounts (hub/accounts): a login with an Argon2id password, slowed
 // down after failures per e-mail and per client address, a session
 // cookie (HttpOnly, SameSite=Strict, Secure over TLS) whose token the
-// store keeps only hashed, a CSRF token on every form, Host and Origin
-// checks, and an audit log of logins, admin actions and every access to
+// store keeps only hashed, Host and cross-origin checks
+// (internal/webguard), and an audit log of logins, admin actions and every access to
 // personal data. What a user sees depends on their role: an admin sees
 // everything and manages devices and users; a coordinator's every
 // request is intersected with their territories; a viewer sees
@@ -23,7 +23,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"numeribus/hub/accounts"
@@ -75,7 +74,6 @@ type Server struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	terr  *territoire.Index
-	hosts map[string]bool
 }
 
 // New returns the dashboard for cfg.
@@ -99,11 +97,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, pages: pages, terr: territoire.Default(), hosts: map[string]bool{}}
-	for _, h := range cfg.Hosts {
-		s.hosts[strings.ToLower(h)] = true
-	}
-	return s, nil
+	return &Server{cfg: cfg, log: cfg.Logger, pages: pages, terr: territoire.Default()}, nil
 }
 
 // HostOf returns the Host header value a browser sends for the URL u

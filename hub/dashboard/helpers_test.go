@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -116,8 +115,6 @@ func (e *env) client() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 // get fetches path and returns the status and body.
 func (e *env) get(c *http.Client, path string) (int, string, *http.Response) {
 	e.t.Helper()
@@ -130,12 +127,24 @@ func (e *env) get(c *http.Client, path string) (int, string, *http.Response) {
 	return res.StatusCode, string(b), res
 }
 
-// post sends a form, with the Origin a browser sends.
+// post sends a form, with the Origin and Sec-Fetch-Site a browser sends.
 func (e *env) post(c *http.Client, path string, v url.Values) (int, string, *http.Response) {
+	e.t.Helper()
+	return e.postFrom(c, e.ts.URL, "same-origin", path, v)
+}
+
+// postFrom is post sent by a page of origin, as Sec-Fetch-Site site
+// says (either "" for none).
+func (e *env) postFrom(c *http.Client, origin, site, path string, v url.Values) (int, string, *http.Response) {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+path, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", e.ts.URL)
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
+	}
 	res, err := c.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -145,22 +154,14 @@ func (e *env) post(c *http.Client, path string, v url.Values) (int, string, *htt
 	return res.StatusCode, string(b), res
 }
 
-// csrfOf reads the CSRF token of a page's forms.
-func (e *env) csrfOf(c *http.Client, path string) string {
-	e.t.Helper()
-	_, body, _ := e.get(c, path)
-	m := csrfRe.FindStringSubmatch(body)
-	if m == nil {
-		e.t.Fatalf("no CSRF token on %s", path)
-	}
-	return m[1]
-}
-
-// tryLogin posts the login form as a browser does and returns the status.
+// tryLogin loads the login page and posts its form as a browser does,
+// and returns the status.
 func (e *env) tryLogin(c *http.Client, email, pass string) (int, string) {
 	e.t.Helper()
-	tok := e.csrfOf(c, "/login")
-	code, body, _ := e.post(c, "/login", url.Values{"csrf": {tok}, "email": {email}, "password": {pass}})
+	if code, _, _ := e.get(c, "/login"); code != http.StatusOK {
+		e.t.Fatalf("login page: %d", code)
+	}
+	code, body, _ := e.post(c, "/login", url.Values{"email": {email}, "password": {pass}})
 	return code, body
 }
 

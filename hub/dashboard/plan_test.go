@@ -12,20 +12,19 @@ import (
 
 // A coordinator plans a stop of their département from the tournées page:
 // it is stored as a hub-planned stop (what agents pull) and listed; a stop
-// in another département is refused, and so is a viewer's or a request
-// without the CSRF token; the coordinator of the other département can
+// in another département is refused, and so is a viewer's or one sent by
+// another site; the coordinator of the other département can
 // neither see nor cancel it; its own coordinator cancels it.
 func TestPlanFromTheDashboard(t *testing.T) {
 	e := newEnv(t, false)
 	seed(t, e.st)
 	c := e.login("coord54@cd54.fr")
-	tok := e.csrfOf(c, "/tournees")
-	stop := url.Values{"csrf": {tok}, "team": {"cd54"}, "vehicule": {"Numéribus 54"}, "date": {"2026-06-20"},
+	stop := url.Values{"team": {"cd54"}, "vehicule": {"Numéribus 54"}, "date": {"2026-06-20"},
 		"debut": {"09:30"}, "fin": {"12:00"}, "lieu": {"Place Stanislas"}, "commune": {"54395"}}
 
-	if code, _, _ := e.post(c, "/tournees/planifier", url.Values{"team": {"cd54"}, "vehicule": {"X"}, "date": {"2026-06-20"},
-		"lieu": {"Sans jeton"}, "commune": {"54395"}}); code != http.StatusForbidden {
-		t.Fatalf("plan without the CSRF token: %d", code)
+	if code, _, _ := e.postFrom(c, "http://evil.example.com", "cross-site", "/tournees/planifier", url.Values{"team": {"cd54"}, "vehicule": {"X"},
+		"date": {"2026-06-20"}, "lieu": {"Autre site"}, "commune": {"54395"}}); code != http.StatusForbidden {
+		t.Fatalf("plan from another site: %d", code)
 	}
 	out := url.Values{}
 	for k, v := range stop {
@@ -59,7 +58,7 @@ func TestPlanFromTheDashboard(t *testing.T) {
 	if _, body, _ := e.get(c88, "/tournees"); strings.Contains(body, "Place Stanislas") {
 		t.Fatal("coordinator 88 sees a stop of Meurthe-et-Moselle")
 	}
-	if code, _, _ := e.post(c88, "/tournees/"+id+"/annuler", url.Values{"csrf": {e.csrfOf(c88, "/tournees")}}); code != http.StatusForbidden {
+	if code, _, _ := e.post(c88, "/tournees/"+id+"/annuler", url.Values{}); code != http.StatusForbidden {
 		t.Fatalf("coordinator 88 cancelling: %d", code)
 	}
 	// A viewer reads, does not plan.
@@ -68,7 +67,7 @@ func TestPlanFromTheDashboard(t *testing.T) {
 	if strings.Contains(body, `id="plan-form"`) {
 		t.Fatal("the plan form is shown to a viewer")
 	}
-	if code, _, _ := e.post(v, "/tournees/planifier", url.Values{"csrf": {e.csrfOf(v, "/tournees")}, "team": {"cd54"},
+	if code, _, _ := e.post(v, "/tournees/planifier", url.Values{"team": {"cd54"},
 		"vehicule": {"V"}, "date": {"2026-06-21"}, "lieu": {"L"}, "commune": {"54395"}}); code != http.StatusForbidden {
 		t.Fatalf("viewer planning: %d", code)
 	}
@@ -78,7 +77,7 @@ func TestPlanFromTheDashboard(t *testing.T) {
 	if !regexp.MustCompile(`action="/tournees/` + id + `/annuler"`).MatchString(body) {
 		t.Fatal("planned stop not listed with its cancel button")
 	}
-	if code, body, _ := e.post(c, "/tournees/"+id+"/annuler", url.Values{"csrf": {tok}}); code != http.StatusOK || !strings.Contains(body, "annulé") {
+	if code, body, _ := e.post(c, "/tournees/"+id+"/annuler", url.Values{}); code != http.StatusOK || !strings.Contains(body, "annulé") {
 		t.Fatalf("cancel: %d", code)
 	}
 	if stops, _ := e.st.PlannedStops(t.Context(), plan.Filter{Team: "cd54"}); len(stops) != 0 {

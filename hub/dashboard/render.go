@@ -109,7 +109,6 @@ func parsePages() (map[string]*template.Template, error) {
 // page is what every page's template gets.
 type page struct {
 	Title string
-	CSRF  string
 	Path  string
 	User  *accounts.User // nil on the login page
 	Flash string
@@ -119,11 +118,7 @@ type page struct {
 
 func (s *Server) page(r *http.Request, titleKey string, data any) *page {
 	wh := whoOf(r)
-	p := &page{Title: tr(titleKey), Path: r.URL.Path, User: &wh.user, Data: data}
-	if wh.session != nil {
-		p.CSRF = wh.session.CSRF
-	}
-	return p
+	return &page{Title: tr(titleKey), Path: r.URL.Path, User: &wh.user, Data: data}
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {

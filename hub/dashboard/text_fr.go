@@ -27,7 +27,7 @@ var fr = map[string]string{
 	"forbidden":        "403 : votre rôle ne donne pas accès à cette page.",
 	"bad_host":         "403 : hôte non autorisé.",
 	"bad_origin":       "403 : requête d'un autre site refusée.",
-	"bad_csrf":         "403 : jeton de formulaire absent ou périmé ; rechargez la page.",
+	"bad_form":         "Formulaire illisible ou trop volumineux : rien n'a été enregistré. Rechargez la page et recommencez.",
 	"api_unauthorized": "Authentification requise : session ou jeton (Authorization: Bearer).",
 	"api_read_only":    "L'API est en lecture seule.",
 

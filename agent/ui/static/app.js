@@ -1,7 +1,6 @@
 // Numéribus local UI: small helpers; every page works without them.
 (function () {
   "use strict";
-  var token = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var body = document.body;
 
   // Duration presets fill the duration field.
@@ -69,7 +68,7 @@
       lastActivity = Date.now();
       if (Date.now() - lastPing > 60000) {
         lastPing = Date.now();
-        fetch("/api/ping", { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" }).catch(function () {});
+        fetch("/api/ping", { method: "POST", credentials: "same-origin" }).catch(function () {});
       }
     };
     ["keydown", "mousedown", "input", "touchstart"].forEach(function (e) { document.addEventListener(e, activity, true); });

@@ -139,10 +139,13 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, at time.Time) err
 	return nil
 }
 
-// CreateSession records a session.
+// CreateSession records a session. Its csrf column (schema version 3)
+// is left empty: the dashboard no longer uses per-session CSRF tokens
+// (internal/webguard refuses cross-origin writes). The column stays, so
+// that this cleanup needs no migration.
 func (s *Store) CreateSession(ctx context.Context, se accounts.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_id, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)`,
-		se.Hash[:], se.UserID, se.CSRF, se.Created.UnixMilli(), se.LastSeen.UnixMilli())
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_id, csrf, created_at, last_seen) VALUES (?, ?, '', ?, ?)`,
+		se.Hash[:], se.UserID, se.Created.UnixMilli(), se.LastSeen.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recording session of user %d: %w", se.UserID, err)
 	}
@@ -155,8 +158,8 @@ func (s *Store) Session(ctx context.Context, h accounts.TokenHash) (accounts.Ses
 		se            accounts.Session
 		created, seen int64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT user_id, csrf, created_at, last_seen FROM sessions WHERE token_hash = ?`, h[:]).
-		Scan(&se.UserID, &se.CSRF, &created, &seen)
+	err := s.r.QueryRowContext(ctx, `SELECT user_id, created_at, last_seen FROM sessions WHERE token_hash = ?`, h[:]).
+		Scan(&se.UserID, &created, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return se, accounts.ErrNoSession
 	}
