@@ -309,7 +309,7 @@ func TestWithdrawConsent(t *testing.T) {
 	ctx := context.Background()
 	s, _ := mustCreate(t)
 	b, c, _ := followed(domain.FinaliteSuivi, domain.FinaliteDiagnostic)
-	as := &domain.Assessment{ID: ident.New(), Beneficiaire: b.ID, Date: "2026-03-02", Commentaire: "à revoir"}
+	as := &domain.Assessment{ID: ident.New(), Beneficiaire: b.ID, Date: "2026-03-02", Commentaire: "à revoir", AutonomieGlobale: "autonome"}
 	mustSave(t, s, b, c, as)
 
 	eff, err := s.WithdrawConsent(ctx, c.ID, []string{domain.FinaliteDiagnostic}, "2026-04-01")

@@ -58,6 +58,10 @@ func (a *Assessment) Validate(env Env) error {
 		}
 		c.code("domaines."+d, NiveauxCRCN, a.Domaines[d])
 	}
+	if !a.assessed() {
+		c.add(Problem{Field: "domaines", Code: ProblemRequired,
+			Message: "diagnostic vide : évaluez au moins un domaine, l'autonomie globale ou un besoin"})
+	}
 	c.code("autonomie_globale", Autonomies, a.AutonomieGlobale)
 	c.codes("besoins", Thematiques, a.Besoins)
 	c.code("equipement", Equipements, a.Equipement)
@@ -70,6 +74,18 @@ func (a *Assessment) Validate(env Env) error {
 			Message: "diagnostic sans consentement « diagnostic » de la personne"})
 	}
 	return c.err(KindAssessment, a.ID.String())
+}
+
+// assessed reports whether a assesses anything: a domain scored, the
+// overall autonomy, or a need. An assessment of nothing (everything « Non
+// évalué ») is not recorded.
+func (a *Assessment) assessed() bool {
+	for d := range a.Domaines {
+		if _, ok := a.Score(d); ok {
+			return true
+		}
+	}
+	return a.AutonomieGlobale != "" || len(a.Besoins) > 0
 }
 
 // Score returns the numeric level of a CRCN domain and whether it was

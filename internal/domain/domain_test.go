@@ -139,7 +139,7 @@ func TestEveryCodeListDrivesValidation(t *testing.T) {
 			return &Assessment{Beneficiaire: benef, Date: "2026-01-02", Domaines: map[string]string{c: "1"}}
 		}},
 		{NiveauxCRCN, "domaines.pix_like", func(c string) Record {
-			return &Assessment{Beneficiaire: benef, Date: "2026-01-02", Domaines: map[string]string{"creation_contenu": c}}
+			return &Assessment{Beneficiaire: benef, Date: "2026-01-02", Domaines: map[string]string{"creation_contenu": c}, Besoins: []string{"email"}}
 		}},
 		{Autonomies, "autonomie_globale", func(c string) Record {
 			return &Assessment{Beneficiaire: benef, Date: "2026-01-02", AutonomieGlobale: c}
@@ -147,7 +147,9 @@ func TestEveryCodeListDrivesValidation(t *testing.T) {
 		{Thematiques, "besoins", func(c string) Record {
 			return &Assessment{Beneficiaire: benef, Date: "2026-01-02", Besoins: []string{c}}
 		}},
-		{Outils, "outil", func(c string) Record { return &Assessment{Beneficiaire: benef, Date: "2026-01-02", Outil: c} }},
+		{Outils, "outil", func(c string) Record {
+			return &Assessment{Beneficiaire: benef, Date: "2026-01-02", Outil: c, AutonomieGlobale: "autonome"}
+		}},
 		{Finalites, "finalites", func(c string) Record {
 			return &Consent{Beneficiaire: benef, Finalites: []string{c}, Mode: "ecrit", Date: "2026-01-02"}
 		}},
@@ -285,7 +287,7 @@ func TestConsentGating(t *testing.T) {
 		delete(e.consents, b.ID)
 	}
 	e.kinds[b.ID] = KindBeneficiary
-	as := &Assessment{Beneficiaire: b.ID, Date: "2026-02-01"}
+	as := &Assessment{Beneficiaire: b.ID, Date: "2026-02-01", AutonomieGlobale: "autonome"}
 	if ps := problems(t, as.Validate(e)); len(ps) != 1 || ps[0].Code != ProblemConsentRequired {
 		t.Fatalf("assessment without diagnostic consent: %v", ps)
 	}
@@ -365,5 +367,29 @@ func TestNormalizeMakesEqualContentEqual(t *testing.T) {
 	b.Normalize()
 	if b.TrancheAge != "soixante_soixante_neuf" {
 		t.Fatalf("tranche from the id's year: %s", b.TrancheAge)
+	}
+}
+
+// An assessment of nothing is refused; a date that does not exist is told
+// as such, in the forms' format.
+func TestEmptyAssessmentAndImpossibleDate(t *testing.T) {
+	b := ident.New()
+	empty := &Assessment{Beneficiaire: b, Date: "2026-03-02", Domaines: map[string]string{"creation_contenu": "non_evalue", "protection_securite": "non_evalue"}}
+	empty.Normalize()
+	ps := problems(t, empty.Validate(nil))
+	if len(ps) != 1 || ps[0].Field != "domaines" || !strings.Contains(ps[0].Message, "diagnostic vide") {
+		t.Fatalf("empty assessment: %v", ps)
+	}
+	one := &Assessment{Beneficiaire: b, Date: "2026-03-02", Domaines: map[string]string{"creation_contenu": "1"}}
+	if ps := problems(t, one.Validate(nil)); len(ps) != 0 {
+		t.Fatalf("one domain scored: %v", ps)
+	}
+	for date, want := range map[string]string{"31/02/2026": "n'existe pas", "2026-02-30": "n'existe pas", "le 3 mars": "JJ/MM/AAAA"} {
+		a := &Assessment{Beneficiaire: b, Date: date, AutonomieGlobale: "autonome"}
+		a.Normalize()
+		ps := problems(t, a.Validate(nil))
+		if len(ps) != 1 || ps[0].Field != "date" || !strings.Contains(ps[0].Message, want) || strings.Contains(ps[0].Message, "AAAA-MM-JJ") {
+			t.Errorf("date %q: %v", date, ps)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"bytes"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -117,6 +118,9 @@ func normDate(s *string) {
 	}
 }
 
+// dateShape matches what looks like a date in either accepted layout.
+var dateShape = regexp.MustCompile(`^(\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2})$`)
+
 func (c *checker) date(field, value string, required bool) {
 	if value == "" {
 		if required {
@@ -126,7 +130,14 @@ func (c *checker) date(field, value string, required bool) {
 	}
 	t, ok := ParseDate(value)
 	if !ok {
-		c.invalid(field, value, "date invalide, attendue au format AAAA-MM-JJ")
+		// The forms say JJ/MM/AAAA; files and the API may write
+		// AAAA-MM-JJ. A date of the right shape that does not exist
+		// (31/02) is told as such.
+		msg := "date invalide, attendue au format JJ/MM/AAAA"
+		if dateShape.MatchString(strings.TrimSpace(value)) {
+			msg = "cette date n'existe pas : vérifiez le jour et le mois (JJ/MM/AAAA)"
+		}
+		c.invalid(field, value, msg)
 		return
 	}
 	if t.Year() < 2000 || t.Year() > 2100 {
