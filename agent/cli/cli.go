@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"time"
 
@@ -111,6 +113,9 @@ func Main(ctx context.Context, args []string, e Env) int {
 	if e.Logger == nil {
 		e.Logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args[0] = "version"
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.Stdout)
 		if len(args) == 0 {
@@ -152,22 +157,32 @@ func report(w io.Writer, err error) int {
 	return apperr.ExitCode(err)
 }
 
-// message says err in the agent's words: the stores' errors are in
-// English, for logs; the mediator reads French.
+// message says err in the agent's words, in French only: the stores'
+// errors are in English, for logs; the mediator reads French.
 func message(err error) string {
 	switch {
 	case errors.Is(err, store.ErrWrongSecret):
 		return "phrase de passe ou code de secours incorrect"
 	case errors.Is(err, store.ErrExists):
-		return fmt.Sprintf("un magasin existe déjà ici, il n'est pas écrasé (%v)", err)
+		return fmt.Sprintf("un magasin existe déjà dans %s, il n'est pas écrasé", subject(err, store.ErrExists))
 	case errors.Is(err, store.ErrNoStore):
-		return fmt.Sprintf("aucun magasin ici ; lancez d'abord « agent init » (%v)", err)
+		return fmt.Sprintf("aucun magasin dans %s ; lancez d'abord « agent init »", subject(err, store.ErrNoStore))
 	case errors.Is(err, sqlitex.ErrTooNew):
-		return fmt.Sprintf("ce magasin a été écrit par une version plus récente de l'agent ; installez-la (%v)", err)
+		return "ce magasin a été écrit par une version plus récente de l'agent ; installez-la"
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Sprintf("introuvable : %v", err)
+		s := strings.Fields(subject(err, store.ErrNotFound))
+		if len(s) == 0 {
+			return "introuvable"
+		}
+		return "introuvable : " + s[len(s)-1]
 	}
 	return err.Error()
+}
+
+// subject returns what err wraps sentinel about: "DIR" of "DIR: no store
+// in this directory".
+func subject(err, sentinel error) string {
+	return strings.TrimSuffix(strings.TrimSuffix(err.Error(), sentinel.Error()), ": ")
 }
 
 // flags returns a flag set for a subcommand with the common options.
@@ -178,7 +193,9 @@ type common struct {
 
 func newFlags(e *Env, name, args string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	// The flag package's own messages are English: parse says them in
+	// French, once; the usage is ours.
+	fs.SetOutput(io.Discard)
 	def := e.Getenv("NUMERIBUS_DATA")
 	if def == "" {
 		if d, err := os.UserConfigDir(); err == nil {
@@ -189,9 +206,40 @@ func newFlags(e *Env, name, args string, c *common) *flag.FlagSet {
 	fs.StringVar(&c.passFile, "passphrase-file", "", "fichier dont la première ligne est la phrase de passe")
 	fs.Usage = func() {
 		fmt.Fprintf(e.Stderr, "Usage : agent %s %s\n\nOptions :\n", name, args)
-		fs.PrintDefaults()
+		printOptions(e.Stderr, fs)
 	}
 	return fs
+}
+
+// printOptions lists the options as the usage line writes them, with two
+// dashes, in French.
+func printOptions(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + frenchValueName(name)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, help)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, " (par défaut : %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+func frenchValueName(n string) string {
+	switch n {
+	case "string", "value":
+		return "TEXTE"
+	case "int", "uint", "int64", "uint64":
+		return "NOMBRE"
+	case "duration":
+		return "DURÉE"
+	case "float":
+		return "NOMBRE"
+	}
+	return strings.ToUpper(n)
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
@@ -199,9 +247,27 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return usagef("%s (« agent %s --help » liste les options)", frenchFlagError(err), fs.Name())
 	}
 	return nil
+}
+
+// frenchFlagError says an error of the flag package in French.
+func frenchFlagError(err error) string {
+	msg := err.Error()
+	var name, value string
+	switch {
+	case strings.HasPrefix(msg, "flag provided but not defined: "):
+		return "option inconnue : -" + strings.TrimPrefix(msg, "flag provided but not defined: ")
+	case strings.HasPrefix(msg, "flag needs an argument: "):
+		return "l'option -" + strings.TrimPrefix(msg, "flag needs an argument: ") + " attend une valeur"
+	case strings.HasPrefix(msg, "invalid value "), strings.HasPrefix(msg, "invalid boolean value "):
+		// invalid value "abc" for flag -n: parse error
+		if _, err := fmt.Sscanf(msg[strings.Index(msg, "value ")+len("value "):], "%q for flag %s", &value, &name); err == nil {
+			return fmt.Sprintf("valeur invalide %q pour l'option -%s", value, strings.TrimSuffix(name, ":"))
+		}
+	}
+	return "option invalide : " + msg
 }
 
 func (c *common) storeOpts(e *Env) store.Options {
@@ -221,6 +287,10 @@ func (c *common) openUnlocked(ctx context.Context, e *Env) (*store.Store, error)
 		return nil, err
 	}
 	defer clear(secret)
+	if len(bytes.TrimSpace(secret)) == 0 {
+		s.Close()
+		return nil, errEmptySecret
+	}
 	if err := s.Unlock(ctx, secret); err != nil {
 		s.Close()
 		return nil, err

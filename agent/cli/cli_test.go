@@ -102,6 +102,34 @@ func TestUsageAndHelp(t *testing.T) {
 	if r := agent(t, "", "", "list", "--bogus"); r.code != ExitUsage {
 		t.Fatalf("bad flag: %+v", r)
 	}
+	// One language, said once; options written as the usage writes them.
+	r := agent(t, "", "", "seed", "--n", "abc")
+	if r.code != ExitUsage || strings.Count(r.stderr, "abc") != 1 || !strings.Contains(r.stderr, "valeur invalide") ||
+		strings.Contains(r.stderr, "invalid value") || strings.Contains(r.stderr, "parse error") {
+		t.Errorf("--n abc: %+v", r)
+	}
+	if r := agent(t, "", "", "seed", "--help"); !strings.Contains(r.stderr, "  --data ") || strings.Contains(r.stderr, "  -data") {
+		t.Errorf("help lists -data, not --data: %s", r.stderr)
+	}
+	if r := agent(t, "", "", "--version"); r.code != ExitOK || !strings.HasPrefix(r.stdout, "agent ") {
+		t.Errorf("--version: %+v", r)
+	}
+	missing := filepath.Join(t.TempDir(), "absent")
+	if r := agent(t, "", testPass, "list", "--data", missing); r.code != ExitState || !strings.Contains(r.stderr, "aucun magasin") ||
+		strings.Contains(r.stderr, "no store") {
+		t.Errorf("no store: %+v", r)
+	}
+}
+
+// An empty passphrase is said to be empty, not wrong.
+func TestEmptyPassphraseIsToldEmpty(t *testing.T) {
+	dir := initStore(t)
+	for content, want := range map[string]string{"\n": "vide", "   \n": "aucune phrase de passe saisie"} {
+		r := agent(t, "", "", "list", "--data", dir, "--passphrase-file", writeFile(t, content))
+		if r.code != ExitAuth || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "incorrect") {
+			t.Errorf("passphrase file %q: %+v", content, r)
+		}
+	}
 }
 
 func TestInitRefusesExistingAndShortPassphrase(t *testing.T) {

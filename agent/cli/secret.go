@@ -11,6 +11,9 @@ import (
 
 var errNoSecret = apperr.New(apperr.Auth, "aucune phrase de passe : utilisez --passphrase-file, NUMERIBUS_PASSPHRASE, ou lancez la commande dans un terminal")
 
+// errEmptySecret: an empty passphrase is not a wrong one.
+var errEmptySecret = apperr.New(apperr.Auth, "aucune phrase de passe saisie : tapez la phrase de passe ou le code de secours")
+
 // MinPassphrase is the shortest passphrase init accepts.
 const MinPassphrase = 8
 
@@ -58,11 +61,11 @@ func readSecretFile(path string) ([]byte, error) {
 	defer f.Close()
 	line, err := bufio.NewReader(f).ReadBytes('\n')
 	if err != nil && len(line) == 0 {
-		return nil, fmt.Errorf("fichier de phrase de passe %s vide", path)
+		return nil, apperr.Errorf(apperr.Auth, "fichier de phrase de passe %s vide", path)
 	}
 	line = bytes.TrimRight(line, "\r\n")
 	if len(line) == 0 {
-		return nil, fmt.Errorf("fichier de phrase de passe %s vide", path)
+		return nil, apperr.Errorf(apperr.Auth, "fichier de phrase de passe %s vide", path)
 	}
 	return line, nil
 }

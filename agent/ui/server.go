@@ -14,6 +14,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -368,6 +369,13 @@ func (s *Server) getUnlock(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) postUnlock(w http.ResponseWriter, r *http.Request) {
 	secret := []byte(r.PostFormValue("secret"))
+	if len(bytes.TrimSpace(secret)) == 0 {
+		// Nothing typed is not a wrong passphrase: say what happened.
+		p := s.page(r, "title_unlock", nil)
+		p.Error = tr("unlock_empty")
+		s.render(w, r, http.StatusUnauthorized, "unlock", p)
+		return
+	}
 	err := s.cfg.Store.Unlock(r.Context(), secret)
 	clear(secret)
 	if err != nil {

@@ -43,6 +43,7 @@ var fr = map[string]string{
 
 	"unlock_intro":  "Saisissez votre phrase de passe, ou le code de secours, pour accéder aux données.",
 	"unlock_wrong":  "Phrase de passe ou code de secours incorrect.",
+	"unlock_empty":  "Aucune phrase de passe saisie : tapez votre phrase de passe ou le code de secours.",
 	"unlock_failed": "Le déverrouillage n'a pas abouti. Réessayez.",
 	"locked_api":    "Agent verrouillé : déverrouillez-le pour continuer.",
 

@@ -173,6 +173,12 @@ func TestUnlockWrongThenRight(t *testing.T) {
 	if !e.st.Locked() {
 		t.Fatal("store unlocked by a wrong passphrase")
 	}
+	for _, empty := range []string{"", "   "} {
+		code, _, body := b.post("/unlock", url.Values{"secret": {empty}})
+		if code != http.StatusUnauthorized || !strings.Contains(body, html.EscapeString(fr["unlock_empty"])) || strings.Contains(body, fr["unlock_wrong"]) {
+			t.Fatalf("empty passphrase %q: %d, not told it is empty", empty, code)
+		}
+	}
 	b.unlock()
 	if e.st.Locked() {
 		t.Fatal("store still locked")
