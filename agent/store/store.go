@@ -297,6 +297,10 @@ func (s *Store) unlockWith(ctx context.Context, key *seal.Key) error {
 	s.clock.SetOffset(time.Duration(m.ClockApplied) * time.Millisecond)
 	s.consents = nil
 	s.versionKnown = false
+	if err := s.ensureDraftKey(ctx); err != nil {
+		// Drafts are a comfort: the store opens without them.
+		s.log.Warn("no draft key: forms open at a lock will not be kept", "err", err)
+	}
 	return nil
 }
 
