@@ -83,6 +83,10 @@ func flowOf(v string) string {
 }
 
 func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
+	if v := draftOf(r); v != nil { // taken back after a lock (draft.go)
+		s.renderActivity(w, r, http.StatusOK, newForm(v))
+		return
+	}
 	q := r.URL.Query()
 	flow := flowOf(q.Get("type"))
 	v := withFormID(url.Values{"flow": {flow}, "date": {frDate(s.today())}, "type_lieu": {"lieu_activite"}})

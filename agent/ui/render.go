@@ -101,6 +101,11 @@ func (s *Server) page(r *http.Request, titleKey string, data any) *page {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	if v := draftOf(r); v != nil && p.Form != nil {
+		// A form page asked for a draft shows what was typed, not its
+		// defaults (draft.go).
+		p.Form = newForm(v)
+	}
 	t, ok := s.pages[name]
 	if !ok {
 		panic("ui: no page " + name)

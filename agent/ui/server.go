@@ -166,6 +166,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /unlock", s.postUnlock)
 	mux.HandleFunc("POST /lock", s.postLock)
 	mux.HandleFunc("POST /sync", s.postSync)
+	mux.HandleFunc("POST /brouillon", s.postDraft)
+	mux.HandleFunc("GET /brouillons", s.getDrafts)
+	mux.HandleFunc("POST /brouillons/{id}/abandon", s.postAbandonDraft)
 	mux.HandleFunc("GET /{$}", s.getToday)
 	mux.HandleFunc("GET /activites/nouvelle", s.getActivity)
 	mux.HandleFunc("POST /activites/nouvelle", s.postActivity)
@@ -242,14 +245,21 @@ func (s *Server) sessionGate(next http.Handler) http.Handler {
 			}
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, se))
-		open := r.URL.Path == "/unlock"
+		open := r.URL.Path == "/unlock" || (r.URL.Path == "/brouillon" && r.Method == http.MethodPost)
 		if !open && !s.unlockedFor(se) {
 			if strings.HasPrefix(r.URL.Path, "/api/") {
 				writeJSON(w, http.StatusLocked, map[string]string{"error": "locked", "message": tr("locked_api")})
 				return
 			}
+			// A form saved after the lock is kept, not dropped.
+			if r.Method == http.MethodPost && s.keepDraft(r, r.URL.Path) {
+				s.setFlash(se, tr("draft_kept"))
+			}
 			http.Redirect(w, r, "/unlock", http.StatusSeeOther)
 			return
+		}
+		if r.Method == http.MethodGet {
+			r = s.takeDraft(r)
 		}
 		if !open && r.URL.Path != "/api/status" {
 			s.mu.Lock()
@@ -398,6 +408,10 @@ func (s *Server) postUnlock(w http.ResponseWriter, r *http.Request) {
 	s.lastSeen = s.cfg.Now()
 	s.mu.Unlock()
 	s.log.Info("store unlocked from the UI")
+	if s.hasDrafts(r.Context()) {
+		http.Redirect(w, r, "/brouillons", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

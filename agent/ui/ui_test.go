@@ -42,6 +42,7 @@ func (c *clock) Add(d time.Duration) {
 
 type env struct {
 	t     *testing.T
+	dir   string
 	st    *store.Store
 	ui    *Server
 	srv   *httptest.Server
@@ -51,7 +52,8 @@ type env struct {
 // newEnv starts the UI over a real store, locked, in a temp dir.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, _, err := store.Create(context.Background(), t.TempDir(), []byte(testPass), store.Options{KDF: testKDF})
+	dir := t.TempDir()
+	st, _, err := store.Create(context.Background(), dir, []byte(testPass), store.Options{KDF: testKDF})
 	if err != nil {
 		t.Fatalf("store.Create: %v", err)
 	}
@@ -61,7 +63,7 @@ func newEnv(t *testing.T) *env {
 	ui := New(Config{Store: st, Now: c.Now, AutoLock: 15 * time.Minute})
 	srv := httptest.NewServer(ui.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, ui: ui, srv: srv, clock: c}
+	return &env{t: t, dir: dir, st: st, ui: ui, srv: srv, clock: c}
 }
 
 // seed writes records straight into the store (unlocking it if needed).

@@ -72,9 +72,23 @@
       }
     };
     ["keydown", "mousedown", "input", "touchstart"].forEach(function (e) { document.addEventListener(e, activity, true); });
+    // A create form typed in is kept, sealed by the agent, before the
+    // page is left: it comes back after the unlock (agent/ui/draft.go).
+    var typed = false;
+    document.addEventListener("input", function () { typed = true; }, true);
+    var leave = function () {
+      var id = document.querySelector("form input[name=form_id]");
+      if (!typed || !id) { window.location.replace("/unlock"); return; }
+      var data = new URLSearchParams(new FormData(id.form));
+      data.set("_form", new URL(id.form.action, window.location.href).pathname);
+      fetch("/brouillon", { method: "POST", body: data, credentials: "same-origin" })
+        .catch(function () {})
+        .then(function () { window.location.replace("/unlock"); });
+    };
     if (delay > 0) {
+      var leaving = false;
       setInterval(function () {
-        if (Date.now() - lastActivity > delay + 5000) window.location.replace("/unlock");
+        if (!leaving && Date.now() - lastActivity > delay + 5000) { leaving = true; leave(); }
       }, 5000);
     }
   }

@@ -1,0 +1,24 @@
+package ui
+
+import "maps"
+
+// Texts of the drafts kept at a lock (draft.go).
+var frDrafts = map[string]string{
+	"title_drafts":              "Saisies gardées au verrouillage",
+	"drafts_intro":              "L'agent s'est verrouillé pendant ces saisies. Elles ont été gardées, chiffrées : reprenez-les, ou abandonnez-les.",
+	"drafts_none":               "Aucune saisie en attente.",
+	"draft_resume":              "Reprendre",
+	"draft_abandon":             "Abandonner",
+	"draft_kept":                "Votre saisie a été gardée : déverrouillez l'agent pour la reprendre.",
+	"draft_resumed":             "Saisie reprise après le verrouillage : vérifiez-la, puis enregistrez.",
+	"draft_abandoned":           "Saisie abandonnée.",
+	"draft_activity_individuel": "Accompagnement individuel",
+	"draft_activity_demarche":   "Aide à une démarche",
+	"draft_activity_collectif":  "Atelier collectif",
+	"draft_beneficiary":         "Nouvelle personne",
+	"draft_assessment":          "Diagnostic",
+	"draft_consent":             "Consentement",
+	"draft_started":             "commencée le %s",
+}
+
+func init() { maps.Copy(fr, frDrafts) }
