@@ -72,6 +72,16 @@ type activityData struct {
 	Flow        string // individuel, collectif or demarche
 	Beneficiary string // display name of a followed beneficiary, if any
 	CommuneName string
+	Stop        string // the tour stop the activity is tied to: place — commune
+}
+
+// activityLabel names an activity as the mediator recorded it: a
+// démarche is an individual session about administrative procedures.
+func activityLabel(a *domain.Activity) string {
+	if a.Type == "individuel" && (len(a.Demarches) > 0 || slices.Contains(a.Thematiques, domain.ThemeDemarches)) {
+		return tr("title_activity_demarche")
+	}
+	return domain.TypesActivite.Label(a.Type)
 }
 
 func flowOf(v string) string {
@@ -97,19 +107,28 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 	if flow == "demarche" {
 		v.Set("thematiques", domain.ThemeDemarches)
 	}
-	if id, err := ident.Parse(q.Get("arret")); err == nil {
-		it, err := s.cfg.Store.Get(r.Context(), id)
+	// The stop: the one the link names, or else the one the session is
+	// at today (a démarche started from a person's page found at the
+	// stop belongs to it too).
+	stopID, err := ident.Parse(q.Get("arret"))
+	fromLink := err == nil
+	if !fromLink {
+		stopID, _ = ident.Parse(s.currentStop(sessionOf(r)))
+	}
+	if !stopID.IsZero() {
+		it, err := s.cfg.Store.Get(r.Context(), stopID)
 		if errors.Is(err, store.ErrLocked) {
 			http.Redirect(w, r, "/unlock", http.StatusSeeOther)
 			return
 		}
-		if st, ok := it.Record.(*domain.TourStop); err == nil && ok {
+		if st, ok := it.Record.(*domain.TourStop); err == nil && ok && (fromLink || st.Date == s.today()) {
 			v.Set("arret", st.ID.String())
 			if st.Vehicule != "" {
 				v.Set("vehicule", st.Vehicule)
 			}
 			v.Set("commune", st.Commune)
 			v.Set("date", frDate(st.Date))
+			s.setCurrentStop(sessionOf(r), st.ID.String())
 		}
 	}
 	if id, err := ident.Parse(q.Get("beneficiaire")); err == nil && flow != "collectif" {
@@ -130,6 +149,13 @@ func (s *Server) renderActivity(w http.ResponseWriter, r *http.Request, status i
 	if c, ok := s.terr.Commune(f.Get("commune")); ok {
 		d.CommuneName = c.Nom + " (" + c.Departement + ")"
 	}
+	if id, err := ident.Parse(f.Get("arret")); err == nil {
+		if it, err := s.cfg.Store.Get(r.Context(), id); err == nil {
+			if st, ok := it.Record.(*domain.TourStop); ok {
+				d.Stop = st.Lieu + " — " + s.communeName(st.Commune)
+			}
+		}
+	}
 	p := s.page(r, "title_activity_"+d.Flow, d)
 	p.Form = f
 	s.render(w, r, status, "activity", p)
@@ -137,6 +163,13 @@ func (s *Server) renderActivity(w http.ResponseWriter, r *http.Request, status i
 
 func (s *Server) postActivity(w http.ResponseWriter, r *http.Request) {
 	v := r.PostForm
+	if v.Get("sans_arret") == "1" {
+		// Not at the stop after all: the activity is tied to none, and
+		// the next ones neither.
+		v.Del("arret")
+		v.Del("sans_arret")
+		s.setCurrentStop(sessionOf(r), "")
+	}
 	f := newForm(v)
 	fid, ok := formIDOf(f)
 	if !ok {
@@ -171,6 +204,9 @@ func (s *Server) postActivity(w http.ResponseWriter, r *http.Request) {
 	}
 	a := recs[len(recs)-1].(*domain.Activity)
 	s.setCrew(sessionOf(r), a.Vehicule, a.Mediateur)
+	if a.Arret != nil {
+		s.setCurrentStop(sessionOf(r), a.Arret.String())
+	}
 	s.setFlash(sessionOf(r), tr("activity_saved"))
 	http.Redirect(w, r, activityDone(a, v), http.StatusSeeOther)
 }

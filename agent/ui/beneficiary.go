@@ -204,7 +204,7 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 			for i, t := range rec.Thematiques {
 				themes[i] = domain.Thematiques.Label(t)
 			}
-			acts = append(acts, activityView{Date: rec.Date, Type: domain.TypesActivite.Label(rec.Type), Duree: rec.Duree, Themes: strings.Join(themes, ", ")})
+			acts = append(acts, activityView{Date: rec.Date, Type: activityLabel(rec), Duree: rec.Duree, Themes: strings.Join(themes, ", ")})
 		case *domain.Assessment:
 			if rec.Beneficiaire != id {
 				return nil

@@ -84,6 +84,9 @@ type session struct {
 	// The vehicle and mediator of the last activity saved, offered for
 	// the next one: a laptop serves one crew for a day.
 	vehicule, mediateur string
+	// stop is the tour stop the session is at: the last one an activity
+	// form was opened or saved for (today's only count).
+	stop string
 }
 
 const (
@@ -347,6 +350,18 @@ func (s *Server) crew(se *session) (vehicule, mediateur string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return se.vehicule, se.mediateur
+}
+
+func (s *Server) currentStop(se *session) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return se.stop
+}
+
+func (s *Server) setCurrentStop(se *session, id string) {
+	s.mu.Lock()
+	se.stop = id
+	s.mu.Unlock()
 }
 
 func (s *Server) setCrew(se *session, vehicule, mediateur string) {

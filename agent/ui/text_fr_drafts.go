@@ -19,6 +19,9 @@ var frDrafts = map[string]string{
 	"draft_assessment":          "Diagnostic",
 	"draft_consent":             "Consentement",
 	"draft_started":             "commencée le %s",
+	// The stop an activity is tied to (activity.go).
+	"activity_at_stop":     "Arrêt de tournée : %s.",
+	"activity_not_at_stop": "Ne pas rattacher cette activité à cet arrêt",
 }
 
 func init() { maps.Copy(fr, frDrafts) }
