@@ -106,6 +106,7 @@ func TestBrowserMediatorJourney(t *testing.T) {
 
 	// A followed beneficiary with consent, then an assessment.
 	do("beneficiary", chromedp.Navigate(base+"/beneficiaires/nouveau?suivi=1"), chromedp.WaitVisible(css("#beneficiary-form")),
+		chromedp.Click(css("#f-consent-finalites-suivi_nominatif")),
 		chromedp.Click(css("#f-consent-finalites-diagnostic")),
 		chromedp.Click(css("#f-consent-mode-oral_trace")),
 		chromedp.SendKeys(css("#f-prenom"), "Hélène"),

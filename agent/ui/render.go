@@ -233,6 +233,7 @@ type choice struct {
 	Name, ID, Legend string
 	Errors           []string
 	Options          []option
+	Required         bool
 }
 
 type option struct {
