@@ -90,9 +90,6 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 		v.Set("vehicule", veh)
 		v.Set("mediateur", med)
 	}
-	if flow == "demarche" {
-		v.Set("thematiques", domain.ThemeDemarches)
-	}
 	if id, err := ident.Parse(q.Get("arret")); err == nil {
 		it, err := s.cfg.Store.Get(r.Context(), id)
 		if errors.Is(err, store.ErrLocked) {
@@ -311,7 +308,12 @@ func buildActivity(x *territoire.Index, fid ident.ID, v url.Values, today string
 		a.Type = "collectif"
 	}
 	if flow == "demarche" {
+		// A démarche is help with an administrative procedure: its
+		// theme comes with the form chosen, not with a box left ticked.
 		a.Demarches = v["demarches"]
+		if !slices.Contains(a.Thematiques, domain.ThemeDemarches) {
+			a.Thematiques = append(slices.Clone(a.Thematiques), domain.ThemeDemarches)
+		}
 	}
 	a.Duree = intField(v, "duree", &ps)
 	a.PassNumerique = intField(v, "pass_numerique", &ps)
@@ -352,6 +354,12 @@ func buildActivity(x *territoire.Index, fid ident.ID, v url.Values, today string
 	recs = append(recs, a)
 	prefixes = append(prefixes, "")
 	return recs, prefixes, ps
+}
+
+// Without drops the option of code from the group.
+func (c *choice) Without(code string) *choice {
+	c.Options = slices.DeleteFunc(c.Options, func(o option) bool { return o.Value == code })
+	return c
 }
 
 // displayName is how a beneficiary is named on screen.

@@ -26,8 +26,14 @@ var frConsent = map[string]string{
 	"consent_text_read":                       "texte lu : version %s",
 }
 
+// frDemarche: the démarche form says its theme instead of pre-ticking it.
+var frDemarche = map[string]string{
+	"demarche_theme":      "Thématique : Aide aux démarches administratives (toujours comptée pour une démarche).",
+	"f.thematiques_other": "Autres thématiques abordées (facultatif)",
+}
+
 func init() {
-	for _, m := range []map[string]string{frConsent} {
+	for _, m := range []map[string]string{frConsent, frDemarche} {
 		for k := range m {
 			if _, dup := fr[k]; dup {
 				frConsentOverrides = append(frConsentOverrides, k)
