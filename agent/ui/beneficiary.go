@@ -233,30 +233,29 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // postWithdraw withdraws a consent (the purposes ticked, or all) today and
-// erases what it covered; the page then tells what was erased.
+// erases what it covered; the page then tells what was erased. Only the
+// confirmation page's button (confirmer=oui) does it: any other post (a
+// person's page from before the confirmation step, a hand-made request)
+// lands on that page, with nothing erased.
 func (s *Server) postWithdraw(w http.ResponseWriter, r *http.Request) {
-	id, err := ident.Parse(r.PathValue("id"))
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	ctx := r.Context()
-	it, err := s.cfg.Store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		http.NotFound(w, r)
-		return
-	}
-	if s.lockedErr(w, r, err) {
-		return
-	}
-	c, ok := it.Record.(*domain.Consent)
+	fins := r.PostForm["finalites"]
+	c, done, ok := s.withdrawTarget(w, r, fins)
 	if !ok {
-		http.NotFound(w, r)
+		return
+	}
+	if done {
+		s.setFlash(sessionOf(r), tr("withdraw_already_done"))
+		http.Redirect(w, r, "/beneficiaires/"+c.Beneficiaire.String(), http.StatusSeeOther)
+		return
+	}
+	if r.PostFormValue(withdrawConfirmField) != withdrawConfirmValue {
+		s.setFlash(sessionOf(r), tr("withdraw_unconfirmed"))
+		http.Redirect(w, r, withdrawURL(c.ID.String(), fins), http.StatusSeeOther)
 		return
 	}
 	wctx, cancel := saveContext(r)
 	defer cancel()
-	eff, err := s.cfg.Store.WithdrawConsent(wctx, id, r.PostForm["finalites"], s.today())
+	eff, err := s.cfg.Store.WithdrawConsent(wctx, c.ID, fins, s.today())
 	if err != nil {
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {

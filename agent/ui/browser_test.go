@@ -137,7 +137,8 @@ func TestBrowserMediatorJourney(t *testing.T) {
 	shot("09-beneficiary")
 
 	// Withdraw the consent: identity and assessment erased.
-	do("withdraw", chromedp.Click(css("button.danger")), chromedp.WaitVisible(css("#flash")))
+	do("withdraw", chromedp.Click(css("button.danger")), chromedp.WaitVisible(css("#withdraw-confirm")))
+	do("confirm withdrawal", chromedp.Click(css("#withdraw-confirm")), chromedp.WaitVisible(css("#flash")))
 	if f := text("#flash"); !strings.Contains(f, "effacées") {
 		t.Fatalf("withdrawal message: %q", f)
 	}

@@ -177,6 +177,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /beneficiaires/{id}/diagnostic", s.postAssessment)
 	mux.HandleFunc("GET /beneficiaires/{id}/consentement", s.getConsent)
 	mux.HandleFunc("POST /beneficiaires/{id}/consentement", s.postConsent)
+	mux.HandleFunc("GET /consentements/{id}/retrait", s.getWithdraw)
 	mux.HandleFunc("POST /consentements/{id}/retrait", s.postWithdraw)
 	mux.HandleFunc("GET /api/communes", s.apiCommunes)
 	mux.HandleFunc("GET /api/status", s.apiStatus)

@@ -26,6 +26,35 @@ var frConsent = map[string]string{
 	"consent_text_read":                       "texte lu : version %s",
 }
 
+// frWithdraw: the withdrawal's confirmation page.
+var frWithdraw = map[string]string{
+	"title_withdraw":             "Retirer un consentement",
+	"withdraw_ask":               "Retirer le consentement…",
+	"withdraw_intro":             "Consentement donné le %s — %s.",
+	"withdraw_finalites":         "La personne retire son accord pour :",
+	"withdraw_will_erase":        "Seront effacés définitivement",
+	"withdraw_identity_fields":   "Ses données identifiantes :",
+	"withdraw_activity_notes":    "Les notes de ses accompagnements (%d).",
+	"withdraw_assessments":       "Ses diagnostics (%d) : leur commentaire et leur lien avec la personne.",
+	"withdraw_nothing":           "Rien ne sera effacé : un autre consentement de la personne couvre encore ces finalités, ou rien n'est enregistré à ce titre.",
+	"withdraw_stays":             "Restent, anonymes, pour les statistiques",
+	"withdraw_stays_fields":      "ses informations statistiques (commune, genre, tranche d'âge, statut…), sans son nom ;",
+	"withdraw_stays_activities":  "ses accompagnements (%d) : date, durée, thématiques, sans notes ;",
+	"withdraw_stays_assessments": "les niveaux de ses diagnostics, sans lien avec la personne.",
+	"withdraw_everywhere":        "L'effacement vaut sur ce poste et, à la prochaine synchronisation, au hub et sur les autres postes de l'équipe.",
+	"withdraw_irreversible":      "Cette action est définitive : les données effacées ne pourront pas être récupérées.",
+	"withdraw_confirm":           "Confirmer le retrait et effacer",
+	"withdraw_cancel":            "Annuler, ne rien effacer",
+	"withdraw_already":           "Ce retrait est déjà fait : il n'y a plus rien à retirer ni à effacer.",
+	"withdraw_already_done":      "Ce retrait avait déjà été fait : rien de plus n'a été retiré ni effacé.",
+	"withdraw_bad_finalite":      "Finalité inconnue, ou déjà retirée, pour ce consentement : rien n'a été retiré ni effacé.",
+	"withdraw_unconfirmed":       "Le retrait n'a pas été confirmé : rien n'a été effacé. Lisez ce qui sera effacé, puis confirmez.",
+	"withdraw_no_identity":       "(aucune donnée identifiante enregistrée)",
+	"withdraw_assessments_none":  "Ses diagnostics : aucun n'est enregistré.",
+	"withdraw_back":              "Retour à la fiche de la personne",
+	"withdraw_person":            "Personne : %s",
+}
+
 // frDemarche: the démarche form says its theme instead of pre-ticking it.
 var frDemarche = map[string]string{
 	"demarche_theme":      "Thématique : Aide aux démarches administratives (toujours comptée pour une démarche).",
@@ -33,7 +62,7 @@ var frDemarche = map[string]string{
 }
 
 func init() {
-	for _, m := range []map[string]string{frConsent, frDemarche} {
+	for _, m := range []map[string]string{frConsent, frWithdraw, frDemarche} {
 		for k := range m {
 			if _, dup := fr[k]; dup {
 				frConsentOverrides = append(frConsentOverrides, k)
