@@ -55,6 +55,34 @@ var frWithdraw = map[string]string{
 	"withdraw_person":            "Personne : %s",
 }
 
+// frNotice: the printable information notice and the links to it.
+var frNotice = map[string]string{
+	"notice_link":              "Notice d'information à imprimer",
+	"new_tab":                  "(nouvel onglet)",
+	"title_notice":             "Notice d'information : vos données personnelles",
+	"notice_print":             "Imprimer la notice",
+	"notice_not_configured":    "Le nom de la structure ou le contact ne sont pas renseignés sur ce poste : les lignes vides sont à remplir à la main avant de remettre la notice (options --notice-structure et --notice-contact de « agent serve »).",
+	"notice_intro":             "Un médiateur ou une médiatrice numérique vous a aidé. Cette notice explique ce qui est enregistré sur vous, pourquoi, combien de temps, et vos droits.",
+	"notice_who":               "Qui est responsable de vos données ?",
+	"notice_what":              "Qu'est-ce qui est enregistré ?",
+	"notice_what_always":       "Toujours, sans votre nom : des informations anonymes pour les statistiques (votre commune, genre, tranche d'âge, statut, et ce que nous avons fait ensemble : date, durée, thèmes).",
+	"notice_what_consent":      "Seulement si vous l'acceptez : %s ; et un diagnostic de vos compétences numériques.",
+	"notice_why":               "Pourquoi ?",
+	"notice_why_intro":         "Pour ce que vous avez accepté, et rien d'autre :",
+	"notice_basis":             "Ces enregistrements reposent sur votre consentement. Vous pouvez refuser : l'aide que vous recevez reste la même.",
+	"notice_who_sees":          "Qui les voit ?",
+	"notice_who_sees_text":     "Les médiateurs de l'équipe qui vous accompagne. Les coordinateurs de l'équipe seulement si vous avez accepté le partage ; une structure partenaire seulement si vous avez accepté d'y être orienté. Les financeurs ne voient que des chiffres anonymes. Vos données sont chiffrées sur l'ordinateur du médiateur et sur le serveur de l'équipe ; elles ne sont ni vendues ni transmises à d'autres.",
+	"notice_how_long":          "Combien de temps ?",
+	"notice_rights":            "Vos droits",
+	"notice_rights_text":       "Vous pouvez à tout moment : consulter vos données (accès), les faire corriger (rectification), les faire effacer (effacement), retirer votre consentement, pour tout ou une partie, sans avoir à vous justifier : ce qu'il couvrait est alors effacé. Il suffit de le demander au médiateur ou au contact ci-dessous.",
+	"notice_cnil":              "Si vous pensez que vos droits ne sont pas respectés, vous pouvez vous adresser à la CNIL (www.cnil.fr, 3 place de Fontenoy, 75007 Paris).",
+	"notice_contact":           "Qui contacter ?",
+	"notice_structure_label":   "Structure responsable :",
+	"notice_contact_label":     "Contact (ou délégué à la protection des données) :",
+	"notice_version":           "Texte d'information version %s.",
+	"notice_retention_default": "Votre nom, vos coordonnées et vos diagnostics sont gardés 2 ans après votre dernier accompagnement, puis effacés ; seules les informations anonymes restent, pour les statistiques. Si vous retirez votre consentement, ils sont effacés tout de suite.",
+}
+
 // frDemarche: the démarche form says its theme instead of pre-ticking it.
 var frDemarche = map[string]string{
 	"demarche_theme":      "Thématique : Aide aux démarches administratives (toujours comptée pour une démarche).",
@@ -62,7 +90,7 @@ var frDemarche = map[string]string{
 }
 
 func init() {
-	for _, m := range []map[string]string{frConsent, frWithdraw, frDemarche} {
+	for _, m := range []map[string]string{frConsent, frWithdraw, frNotice, frDemarche} {
 		for k := range m {
 			if _, dup := fr[k]; dup {
 				frConsentOverrides = append(frConsentOverrides, k)
