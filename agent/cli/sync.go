@@ -94,9 +94,13 @@ var errSkew = errors.New("horloge du poste décalée : l'envoi attend le déverr
 
 func runServe(ctx context.Context, e *Env, args []string) error {
 	var c common
-	fs := newFlags(e, "serve", "--data DIR [--listen ADRESSE] [--insecure]", &c)
+	fs := newFlags(e, "serve", "--data DIR [--listen ADRESSE] [--insecure] [--notice-structure TEXTE] [--notice-contact TEXTE] [--notice-retention TEXTE]", &c)
 	insecure := fs.Bool("insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
 	listen := fs.String("listen", ui.DefaultAddr, "adresse de l'interface web locale (boucle locale uniquement)")
+	var notice ui.Notice
+	fs.StringVar(&notice.Structure, "notice-structure", "", "notice d'information : nom et adresse de la structure responsable des données (vide : ligne à remplir à la main)")
+	fs.StringVar(&notice.Contact, "notice-contact", "", "notice d'information : contact pour exercer ses droits, ou délégué à la protection des données (vide : ligne à remplir à la main)")
+	fs.StringVar(&notice.Retention, "notice-retention", "", "notice d'information : durée de conservation des données identifiantes (vide : 2 ans après le dernier accompagnement)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: cl.SyncNow, Live: func() (bool, time.Time) {
 		l := cl.Liveness()
 		return l.Connected, l.LastContact
-	}})
+	}, Notice: notice})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)

@@ -104,9 +104,6 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 		v.Set("vehicule", veh)
 		v.Set("mediateur", med)
 	}
-	if flow == "demarche" {
-		v.Set("thematiques", domain.ThemeDemarches)
-	}
 	// The stop: the one the link names, or else the one the session is
 	// at today (a démarche started from a person's page found at the
 	// stop belongs to it too).
@@ -351,7 +348,12 @@ func buildActivity(x *territoire.Index, fid ident.ID, v url.Values, today string
 		a.Type = "collectif"
 	}
 	if flow == "demarche" {
+		// A démarche is help with an administrative procedure: its
+		// theme comes with the form chosen, not with a box left ticked.
 		a.Demarches = v["demarches"]
+		if !slices.Contains(a.Thematiques, domain.ThemeDemarches) {
+			a.Thematiques = append(slices.Clone(a.Thematiques), domain.ThemeDemarches)
+		}
 	}
 	a.Duree = intField(v, "duree", &ps)
 	a.PassNumerique = intField(v, "pass_numerique", &ps)
@@ -392,6 +394,12 @@ func buildActivity(x *territoire.Index, fid ident.ID, v url.Values, today string
 	recs = append(recs, a)
 	prefixes = append(prefixes, "")
 	return recs, prefixes, ps
+}
+
+// Without drops the option of code from the group.
+func (c *choice) Without(code string) *choice {
+	c.Options = slices.DeleteFunc(c.Options, func(o option) bool { return o.Value == code })
+	return c
 }
 
 // displayName is how a beneficiary is named on screen.

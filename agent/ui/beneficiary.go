@@ -68,11 +68,11 @@ func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getBeneficiary(w http.ResponseWriter, r *http.Request) {
 	v := withFormID(url.Values{})
-	suivi := r.URL.Query().Get("suivi") == "1"
-	if suivi {
+	if r.URL.Query().Get("suivi") == "1" {
+		// The date is offered; no purpose nor mode is: consent is an
+		// act of the person, never a box left ticked.
 		v.Set("suivi", "1")
 		v.Set("consent.date", frDate(s.today()))
-		v["consent.finalites"] = []string{domain.FinaliteSuivi}
 	}
 	s.renderBeneficiary(w, r, http.StatusOK, newForm(v))
 }
@@ -86,10 +86,6 @@ func (s *Server) renderBeneficiary(w http.ResponseWriter, r *http.Request, statu
 	p.Form = f
 	s.render(w, r, status, "beneficiary", p)
 }
-
-// ConsentTextVersion is the version of the information text the consent
-// screen shows.
-const ConsentTextVersion = "ui-v1"
 
 // postBeneficiary saves a beneficiary; in the followed flow, with the
 // consent given on the same screen, both in one transaction so that
@@ -145,8 +141,8 @@ func (s *Server) postBeneficiary(w http.ResponseWriter, r *http.Request) {
 
 // consentView is one consent on a beneficiary's page.
 type consentView struct {
-	ID, Date, Mode, RetireLe string
-	Active, Withdrawn        []string
+	ID, Date, Mode, RetireLe, TexteVersion string
+	Active, Withdrawn                      []string
 }
 
 type activityView struct {
@@ -191,7 +187,7 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 				return nil
 			}
 			cv := consentView{ID: rec.ID.String(), Date: frDate(rec.Date), Mode: rec.Mode, RetireLe: frDate(rec.RetireLe),
-				Active: rec.Active(), Withdrawn: rec.Retraits}
+				TexteVersion: rec.TexteVersion, Active: rec.Active(), Withdrawn: rec.Retraits}
 			if slices.Contains(cv.Active, domain.FinaliteDiagnostic) {
 				diag = true
 			}
@@ -237,30 +233,29 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // postWithdraw withdraws a consent (the purposes ticked, or all) today and
-// erases what it covered; the page then tells what was erased.
+// erases what it covered; the page then tells what was erased. Only the
+// confirmation page's button (confirmer=oui) does it: any other post (a
+// person's page from before the confirmation step, a hand-made request)
+// lands on that page, with nothing erased.
 func (s *Server) postWithdraw(w http.ResponseWriter, r *http.Request) {
-	id, err := ident.Parse(r.PathValue("id"))
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	ctx := r.Context()
-	it, err := s.cfg.Store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		http.NotFound(w, r)
-		return
-	}
-	if s.lockedErr(w, r, err) {
-		return
-	}
-	c, ok := it.Record.(*domain.Consent)
+	fins := r.PostForm["finalites"]
+	c, done, ok := s.withdrawTarget(w, r, fins)
 	if !ok {
-		http.NotFound(w, r)
+		return
+	}
+	if done {
+		s.setFlash(sessionOf(r), tr("withdraw_already_done"))
+		http.Redirect(w, r, "/beneficiaires/"+c.Beneficiaire.String(), http.StatusSeeOther)
+		return
+	}
+	if r.PostFormValue(withdrawConfirmField) != withdrawConfirmValue {
+		s.setFlash(sessionOf(r), tr("withdraw_unconfirmed"))
+		http.Redirect(w, r, withdrawURL(c.ID.String(), fins), http.StatusSeeOther)
 		return
 	}
 	wctx, cancel := saveContext(r)
 	defer cancel()
-	eff, err := s.cfg.Store.WithdrawConsent(wctx, id, r.PostForm["finalites"], s.today())
+	eff, err := s.cfg.Store.WithdrawConsent(wctx, c.ID, fins, s.today())
 	if err != nil {
 		var ve *domain.ValidationError
 		if errors.As(err, &ve) {
@@ -373,7 +368,8 @@ func (s *Server) getConsent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := withFormID(url.Values{"consent.date": {frDate(s.today())}, "consent.finalites": {domain.FinaliteSuivi}})
+	// The date is offered; no purpose nor mode is (see getBeneficiary).
+	v := withFormID(url.Values{"consent.date": {frDate(s.today())}})
 	for name, val := range map[string]string{"prenom": b.Prenom, "nom": b.Nom, "telephone": b.Telephone,
 		"email": b.Email, "adresse": b.Adresse, "notes": b.Notes} {
 		if val != "" {

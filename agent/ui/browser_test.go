@@ -106,6 +106,7 @@ func TestBrowserMediatorJourney(t *testing.T) {
 
 	// A followed beneficiary with consent, then an assessment.
 	do("beneficiary", chromedp.Navigate(base+"/beneficiaires/nouveau?suivi=1"), chromedp.WaitVisible(css("#beneficiary-form")),
+		chromedp.Click(css("#f-consent-finalites-suivi_nominatif")),
 		chromedp.Click(css("#f-consent-finalites-diagnostic")),
 		chromedp.Click(css("#f-consent-mode-oral_trace")),
 		chromedp.SendKeys(css("#f-prenom"), "Hélène"),
@@ -136,7 +137,8 @@ func TestBrowserMediatorJourney(t *testing.T) {
 	shot("09-beneficiary")
 
 	// Withdraw the consent: identity and assessment erased.
-	do("withdraw", chromedp.Click(css("button.danger")), chromedp.WaitVisible(css("#flash")))
+	do("withdraw", chromedp.Click(css("button.danger")), chromedp.WaitVisible(css("#withdraw-confirm")))
+	do("confirm withdrawal", chromedp.Click(css("#withdraw-confirm")), chromedp.WaitVisible(css("#flash")))
 	if f := text("#flash"); !strings.Contains(f, "effacées") {
 		t.Fatalf("withdrawal message: %q", f)
 	}

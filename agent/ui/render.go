@@ -238,6 +238,7 @@ type choice struct {
 	Name, ID, Legend string
 	Errors           []string
 	Options          []option
+	Required         bool
 }
 
 type option struct {

@@ -56,6 +56,9 @@ type Config struct {
 	AutoLock time.Duration
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
+	// Notice fills in the printed information notice (who is
+	// responsible, whom to contact, how long data is kept).
+	Notice Notice
 }
 
 // Server is the UI's HTTP server state: sessions and the inactivity clock.
@@ -184,7 +187,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /beneficiaires/{id}/diagnostic", s.postAssessment)
 	mux.HandleFunc("GET /beneficiaires/{id}/consentement", s.getConsent)
 	mux.HandleFunc("POST /beneficiaires/{id}/consentement", s.postConsent)
+	mux.HandleFunc("GET /consentements/{id}/retrait", s.getWithdraw)
 	mux.HandleFunc("POST /consentements/{id}/retrait", s.postWithdraw)
+	mux.HandleFunc("GET /notice", s.getNotice)
 	mux.HandleFunc("GET /api/communes", s.apiCommunes)
 	mux.HandleFunc("GET /api/status", s.apiStatus)
 	mux.HandleFunc("POST /api/activities", s.apiActivities)

@@ -596,7 +596,13 @@ func TestConsentedBeneficiaryAssessmentSearchWithdraw(t *testing.T) {
 	if m == nil {
 		t.Fatal("no withdraw form")
 	}
+	// Withdrawal is confirmed on a page of its own: a post without the
+	// confirmation lands there and erases nothing.
 	_, p, body := b.post("/consentements/"+m[1]+"/retrait", nil)
+	if p != "/consentements/"+m[1]+"/retrait" || !strings.Contains(body, "Lefèvre-Garnier") {
+		t.Fatalf("unconfirmed withdrawal: %s", p)
+	}
+	_, p, body = b.post("/consentements/"+m[1]+"/retrait", url.Values{"confirmer": {"oui"}})
 	if p != page || !strings.Contains(body, fr["withdraw_identity_erased"]) || !strings.Contains(body, fr["withdraw_assessments_erased"]) {
 		t.Fatalf("withdraw result: %s", p)
 	}

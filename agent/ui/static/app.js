@@ -54,6 +54,13 @@
     }
   }
 
+  // The notice's print button, hidden without scripts (the browser's
+  // own Print gives the same page).
+  document.querySelectorAll("button[data-print]").forEach(function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () { window.print(); });
+  });
+
   // After an error, bring the summary into view and focus.
   var summary = document.getElementById("summary");
   if (summary) summary.focus();
