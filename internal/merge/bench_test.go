@@ -10,7 +10,7 @@ import (
 
 // benchState is the state of a realistic workshop (16 fields) written on
 // one laptop, then two fields edited on another (17 fields, 2 stamps).
-func benchState(b *testing.B) *State {
+func benchState(b testing.TB) *State {
 	id, stop := ident.New(), ident.New()
 	a := &domain.Activity{ID: id, Type: "collectif", Date: "2026-03-02", Duree: 90, TypeLieu: "lieu_activite", Commune: "88413",
 		Materiel: []string{"ordinateur", "tablette"}, Thematiques: []string{"email", "securite_numerique"},

@@ -116,44 +116,6 @@ func (s *State) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-// marshalReflect is the reference encoding Marshal must equal (tests).
-func (s *State) marshalReflect() ([]byte, error) {
-	w := stateWire{Fields: s.Fields, Clocks: make(map[uint64]uint64, len(s.Clocks))}
-	devs := map[string]uint64{}
-	stamps := map[hlc.Stamp]uint64{}
-	idx := func(st hlc.Stamp) uint64 {
-		if i, ok := stamps[st]; ok {
-			return i
-		}
-		d, ok := devs[st.Device]
-		if !ok {
-			d = uint64(len(w.Devices))
-			devs[st.Device] = d
-			w.Devices = append(w.Devices, st.Device)
-		}
-		i := uint64(len(w.Stamps))
-		w.Stamps = append(w.Stamps, [2]uint64{uint64(st.TS), d})
-		stamps[st] = i
-		return i
-	}
-	for _, n := range s.Fields.Nums() {
-		if st, ok := s.Clocks[n]; ok {
-			w.Clocks[n] = idx(st)
-		}
-	}
-	opt := func(st hlc.Stamp) uint64 {
-		if st.TS == 0 {
-			return 0
-		}
-		return idx(st) + 1
-	}
-	w.Deleted, w.Erased, w.Last = opt(s.Deleted), opt(s.Erased), opt(s.Last)
-	if len(w.Fields) == 0 {
-		w.Fields = nil
-	}
-	return change.Marshal(w)
-}
-
 // Unmarshal decodes a stored state.
 func Unmarshal(b []byte) (*State, error) {
 	var w stateWire
