@@ -1,6 +1,7 @@
 // Package archtest checks that dependencies point inward: the domain
 // packages do no I/O, internal never imports the programs, and the agent
-// and the hub never import each other (STYLE.md §1).
+// and the hub never import each other (STYLE.md §1); and that CBOR
+// decoders, with their limits, are built in internal/cborx only (§4).
 package archtest
 
 import (

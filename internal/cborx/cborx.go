@@ -1,8 +1,10 @@
-// Package cborx holds, in one place, the CBOR (RFC 8949) the project
-// writes by hand: the head of an item, the one primitive of the fast
-// encoders (change's field maps, merge's stored states, wire's sizes).
-// Each of them gives exactly the bytes of Core Deterministic Encoding,
-// which the tests check against the library.
+// Package cborx holds, in one place, the project's own CBOR (RFC 8949)
+// rules: the head of an item, the one primitive of the fast encoders
+// (change's field maps, merge's stored states, wire's sizes), each giving
+// exactly the bytes of Core Deterministic Encoding, which the tests check
+// against the library; and the decoders with their limits, Untrusted for
+// bytes from outside (internal/wire, internal/enrollcode) and Trusted for
+// the program's own (internal/change).
 package cborx
 
 import "encoding/binary"

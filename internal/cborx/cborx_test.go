@@ -41,3 +41,50 @@ func TestHeadMatchesLibrary(t *testing.T) {
 		}
 	}
 }
+
+// What each decoder refuses, on the smallest inputs that show it.
+func TestDecoders(t *testing.T) {
+	type s struct {
+		A int `cbor:"1,keyasint"`
+	}
+	l := Limits{Depth: 4, Elements: 16, Pairs: 16} // the library's least
+	strict := l
+	strict.StrictKeys = true
+	pairs := AppendHead(nil, Map, 17)
+	for k := range 17 {
+		pairs = append(pairs, byte(k+1), 0x00)
+	}
+	for _, c := range []struct {
+		name                   string
+		in                     []byte
+		loose, strict, trusted bool // accepted
+	}{
+		{"plain", []byte{0xa1, 0x01, 0x05}, true, true, true},
+		{"unknown key", []byte{0xa2, 0x01, 0x05, 0x02, 0x06}, true, false, true},
+		{"duplicate key", []byte{0xa2, 0x01, 0x05, 0x01, 0x06}, false, false, false},
+		{"indefinite map", []byte{0xbf, 0x01, 0x05, 0xff}, false, false, false},
+		{"tag", []byte{0xa1, 0x01, 0xc1, 0x05}, false, false, true},
+		{"17 pairs", pairs, false, false, true},
+		{"5 levels", []byte{0xa1, 0x01, 0x81, 0x81, 0x81, 0x81, 0x00}, false, false, false}, // trusted: not an int
+		{"5 levels, skipped", []byte{0xa1, 0x02, 0x81, 0x81, 0x81, 0x81, 0x00}, false, false, true},
+	} {
+		for i, d := range []struct {
+			dm   cbor.DecMode
+			want bool
+		}{{Untrusted(l), c.loose}, {Untrusted(strict), c.strict}, {Trusted(), c.trusted}} {
+			var v s
+			if err := d.dm.Unmarshal(c.in, &v); (err == nil) != d.want {
+				t.Errorf("%s, decoder %d: %v (want accepted %v)", c.name, i, err, d.want)
+			}
+		}
+	}
+	var text struct {
+		S string `cbor:"1,keyasint"`
+	}
+	if err := Untrusted(l).Unmarshal([]byte{0xa1, 0x01, 0x41, 'x'}, &text); err == nil {
+		t.Error("byte string decoded into a string field")
+	}
+	if err := Untrusted(l).Unmarshal([]byte{0xa1, 0x01, 0x62, 0xc3, 0x28}, &text); err == nil {
+		t.Error("invalid UTF-8 accepted")
+	}
+}
