@@ -1,6 +1,7 @@
 // Package archtest checks that dependencies point inward: the domain
 // packages do no I/O, internal never imports the programs, and the agent
-// and the hub never import each other (STYLE.md §1).
+// and the hub never import each other (STYLE.md §1); and that CBOR
+// decoders, with their limits, are built in internal/cborx only (§4).
 package archtest
 
 import (
@@ -11,7 +12,7 @@ import (
 
 // pure packages hold the domain and its rules: no database, no network,
 // no processes.
-var pure = []string{"domain", "hlc", "ident", "change", "merge", "jsonl", "territoire", "fixture", "seal", "apperr"}
+var pure = []string{"domain", "hlc", "ident", "cborx", "change", "merge", "jsonl", "territoire", "fixture", "seal", "apperr"}
 
 var forbiddenInPure = []string{"database/sql", "net", "net/http", "os/exec", "modernc.org/sqlite", "github.com/gorilla/websocket"}
 

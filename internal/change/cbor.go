@@ -4,29 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+
+	"numeribus/internal/cborx"
 )
 
 // A few hand-written CBOR routines for the hot paths (every record saved,
 // every change applied): they produce exactly what Core Deterministic
-// Encoding produces, without reflection. They read only bytes this
-// package's encoder wrote; untrusted input goes through internal/wire.
-
-// AppendHead appends a CBOR head of major type major with argument n, in
-// its shortest form.
-func AppendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= 0xff:
-		return append(b, m|24, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(n))
-	case n <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), n)
-}
+// Encoding produces, without reflection, with the heads of
+// internal/cborx. They read only bytes this package's encoder wrote;
+// untrusted input goes through internal/wire.
 
 // head reads the head at b[i]: its argument and where the content starts.
 func head(b []byte, i int) (uint64, int, error) {
@@ -133,16 +119,16 @@ func (f Fields) Encode() []byte {
 func (f Fields) AppendEncode(b []byte) []byte {
 	var buf [32]uint64
 	keys := buf[:0]
-	size := 1
+	size := cborx.HeadSize(uint64(len(f)))
 	for k, v := range f {
 		keys = append(keys, k)
-		size += 9 + len(v)
+		size += cborx.HeadSize(k) + len(v)
 	}
 	slices.Sort(keys)
 	b = slices.Grow(b, size)
-	b = AppendHead(b, 5, uint64(len(keys)))
+	b = cborx.AppendHead(b, cborx.Map, uint64(len(keys)))
 	for _, k := range keys {
-		b = AppendHead(b, 0, k)
+		b = cborx.AppendHead(b, cborx.Uint, k)
 		b = append(b, f[k]...)
 	}
 	return b

@@ -37,13 +37,6 @@ func TestFieldsEncodeMatchesLibrary(t *testing.T) {
 	if b := back.(*domain.Activity); b.Participants.Genre["feminin"] != 7 || b.PassNumerique != 300 || b.ID != id {
 		t.Fatalf("round trip: %+v", b)
 	}
-	for _, n := range []uint64{0, 23, 24, 255, 256, 65535, 65536, 1 << 32} {
-		got := AppendHead(nil, 0, n)
-		want, _ := encMode.Marshal(n)
-		if !bytes.Equal(got, want) {
-			t.Errorf("head %d: %x, want %x", n, got, want)
-		}
-	}
 }
 
 func TestSplitMapRejectsDamage(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"numeribus/internal/cborx"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
@@ -75,21 +76,14 @@ func (c *Change) Stamp() hlc.Stamp { return hlc.Stamp{TS: c.HLC, Device: c.Devic
 
 var (
 	encMode cbor.EncMode
-	decMode cbor.DecMode
+	// Field maps come from our own store or from the wire decoder, which
+	// applies the limits on untrusted input first.
+	decMode = cborx.Trusted()
 )
 
 func init() {
 	var err error
 	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	// Field maps come from our own store or from the wire decoder, which
-	// applies the limits on untrusted input first.
-	decMode, err = cbor.DecOptions{
-		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
-		IndefLength: cbor.IndefLengthForbidden,
-	}.DecMode()
 	if err != nil {
 		panic(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"numeribus/internal/cborx"
 )
 
 // Prefix starts every code, naming the format's version.
@@ -37,14 +39,10 @@ func (c Code) Expires() time.Time { return time.Unix(c.ExpiresUnix, 0) }
 // ErrFormat is returned for text that is not an enrollment code.
 var ErrFormat = errors.New("not a Numéribus enrollment code")
 
-var decMode = must(cbor.DecOptions{
-	MaxNestedLevels:  4,
-	MaxArrayElements: 16,
-	MaxMapPairs:      16,
-	DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-	IndefLength:      cbor.IndefLengthForbidden,
-	TagsMd:           cbor.TagsForbidden,
-}.DecMode())
+// decMode reads pasted text, so with the limits on untrusted input, sized
+// for a map of four keys (Decode caps the code at 2048 bytes first).
+// Unknown keys are skipped, as they always were.
+var decMode = cborx.Untrusted(cborx.Limits{Depth: 4, Elements: 16, Pairs: 16})
 
 var encMode = must(cbor.CoreDetEncOptions().EncMode())
 

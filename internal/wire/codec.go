@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"numeribus/internal/cborx"
 )
 
 // Errors of Decode (and Encode). Every error wraps one of them, with a
@@ -42,21 +44,10 @@ var (
 	fieldsDM cbor.DecMode
 )
 
-func decOptions(levels int) cbor.DecOptions {
-	return cbor.DecOptions{
-		MaxNestedLevels:   levels,
-		MaxArrayElements:  MaxChanges,
-		MaxMapPairs:       MaxMapPairs,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		// Not a byte string for a string field, nor a text string for
-		// a byte string: each field has one CBOR type.
-		ByteStringToString:  cbor.ByteStringToStringForbidden,
-		FieldNameByteString: cbor.FieldNameByteStringForbidden,
-	}
+// limits returns the limits of Decode on untrusted input for a nesting:
+// a whole frame, or a change's Fields alone.
+func limits(levels int, strictKeys bool) cborx.Limits {
+	return cborx.Limits{Depth: levels, Elements: MaxChanges, Pairs: MaxMapPairs, StrictKeys: strictKeys}
 }
 
 func init() {
@@ -66,17 +57,9 @@ func init() {
 	if encMode, err = opts.EncMode(); err != nil {
 		panic(err)
 	}
-	if frameDM, err = decOptions(maxNestedLevels).DecMode(); err != nil {
-		panic(err)
-	}
-	loose := decOptions(maxNestedLevels)
-	loose.ExtraReturnErrors = cbor.ExtraDecErrorNone
-	if looseDM, err = loose.DecMode(); err != nil {
-		panic(err)
-	}
-	if fieldsDM, err = decOptions(FieldsDepth).DecMode(); err != nil {
-		panic(err)
-	}
+	frameDM = cborx.Untrusted(limits(maxNestedLevels, true))
+	looseDM = cborx.Untrusted(limits(maxNestedLevels, false))
+	fieldsDM = cborx.Untrusted(limits(FieldsDepth, true))
 }
 
 // A frame is a message with its type at key 0. The wrappers embed the

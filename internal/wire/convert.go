@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"numeribus/internal/cborx"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -122,20 +123,21 @@ func EncodeFields(f change.Fields) ([]byte, error) {
 }
 
 // EncodedSize returns the exact number of bytes c takes in a frame (as an
-// element of the Changes array), without encoding it, for cutting batches:
+// element of the Changes array), without encoding it, for cutting batches
+// (encoding each change took 90 times as long: BenchmarkEncodedSize):
 // a Push of n changes is len(Encode of the Push without them) + 1 (the
 // key) + ArrayHeadSize(n) + the sum of EncodedSize; likewise a Changes.
 func EncodedSize(c *Change) int {
 	n, pairs := 0, 0
 	uint := func(v uint64) {
 		if v != 0 {
-			n += 1 + headSize(v)
+			n += 1 + cborx.HeadSize(v)
 			pairs++
 		}
 	}
 	bytes := func(l int) {
 		if l > 0 {
-			n += 1 + headSize(uint64(l)) + l
+			n += 1 + cborx.HeadSize(uint64(l)) + l
 			pairs++
 		}
 	}
@@ -151,24 +153,9 @@ func EncodedSize(c *Change) int {
 	uint(c.KeyID)
 	bytes(len(c.Device))
 	uint(c.HubSeq)
-	return headSize(uint64(pairs)) + n
+	return cborx.HeadSize(uint64(pairs)) + n
 }
 
 // ArrayHeadSize returns the size of the header of a CBOR array of n
 // elements.
-func ArrayHeadSize(n int) int { return headSize(uint64(n)) }
-
-// headSize is the size of a CBOR head with argument v.
-func headSize(v uint64) int {
-	switch {
-	case v < 24:
-		return 1
-	case v <= 0xff:
-		return 2
-	case v <= 0xffff:
-		return 3
-	case v <= 0xffffffff:
-		return 5
-	}
-	return 9
-}
+func ArrayHeadSize(n int) int { return cborx.HeadSize(uint64(n)) }
