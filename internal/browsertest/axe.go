@@ -53,7 +53,7 @@ const axeRun = `axe.run(document, {runOnly: {type: "tag", values: %s}, resultTyp
 func (b *Browser) AxeViolations() []AxeViolation {
 	b.T.Helper()
 	// Contrast and target sizes need the style sheet applied.
-	b.waitFor("axe: page loaded", `document.readyState === "complete"`)
+	b.WaitJS("axe: page loaded", `document.readyState === "complete"`)
 	loaded, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`typeof window.axe === "object" && typeof window.axe.run === "function"`))
 	if err != nil {
 		b.T.Fatalf("axe: %v", err)

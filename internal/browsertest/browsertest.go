@@ -143,12 +143,12 @@ func (b *Browser) WaitURL(part string) {
 func (b *Browser) NextPage(what string, act chromedp.Action[chromedp.Void], ready string) {
 	b.T.Helper()
 	b.Do(what, chromedp.Evaluate[chromedp.Void](`window.browsertestLeft = true`), act)
-	b.waitFor(what, `!window.browsertestLeft && document.readyState === "complete" && document.querySelector(`+strconv.Quote(ready)+`) !== null`)
+	b.WaitJS(what, `!window.browsertestLeft && document.readyState === "complete" && document.querySelector(`+strconv.Quote(ready)+`) !== null`)
 }
 
-// waitFor waits until the expression is true in the page, through
-// navigations (an evaluation cut by one is tried again).
-func (b *Browser) waitFor(what, expr string) {
+// WaitJS waits, up to 20 s, until the expression is true in the page,
+// through navigations (an evaluation cut by one is tried again).
+func (b *Browser) WaitJS(what, expr string) {
 	b.T.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
