@@ -8,11 +8,13 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"numeribus/agent/store"
 	"numeribus/internal/browsertest"
@@ -30,8 +32,8 @@ import (
 // without, a message after « Synchroniser maintenant »; with the header
 // of a device never enrolled, then enrolled with a sync problem and
 // changes the hub refused. Any violation fails the test. It also checks
-// that every page route of Handler is visited, so that a new page gets
-// checked.
+// the header stays compact at 200 % zoom (axe runs there too), and that
+// every page route of Handler is visited, so that a new page gets checked.
 func TestBrowserAxeEveryPage(t *testing.T) {
 	ctx := context.Background()
 	st, _, err := store.Create(ctx, t.TempDir(), []byte(testPass), store.Options{KDF: testKDF})
@@ -155,14 +157,60 @@ func TestBrowserAxeEveryPage(t *testing.T) {
 	c.NextPage("withdraw", chromedp.Click(css("button.danger")), "#flash")
 	check("POST /consentements/{id}/retrait", "after the withdrawal")
 
+	// 200 % zoom of the vehicles' 1366×768 screens: 683×384 CSS pixels.
+	c.Do("zoom 200%", chromedp.EmulateViewport(683, 384, chromedp.EmulateScale(2)))
+	visit("GET /{$}", "200 % zoom", "/", "#h-stops")
+	headerFits(t, c, "today")
+	// Folded, the menu and the sync details open from the keyboard, one
+	// at a time, over the page; Escape closes and focuses the summary.
+	shown := func(sel string) string {
+		return `document.querySelector(` + strconv.Quote(sel) + `).checkVisibility()`
+	}
+	c.Do("open the menu", chromedp.Focus(css(".menu > summary")), chromedp.KeyEvent(kb.Enter))
+	c.WaitJS("menu open", shown(`.menu nav a[href="/beneficiaires/nouveau"]`))
+	check("GET /{$}", "200 % zoom, menu open")
+	c.Shot("axe-zoom-200-menu")
+	c.Do("close the menu", chromedp.KeyEvent(kb.Escape))
+	c.WaitJS("menu closed, its summary focused", `!`+shown(".menu nav")+` && document.activeElement.matches(".menu > summary")`)
+	c.Do("open the sync details", chromedp.Focus(css("#sync summary")), chromedp.KeyEvent(" "))
+	c.WaitJS("sync details open", shown("#sync form button"))
+	check("GET /{$}", "200 % zoom, sync details open")
+	c.Shot("axe-zoom-200-sync")
+	c.Do("open the menu over them", chromedp.Click(css(".menu > summary")))
+	c.WaitJS("menu open, sync details closed", shown(".menu nav")+` && !`+shown("#sync form button"))
+	// Back to 100 %: everything shown again, no summary; and folded again.
+	c.Do("zoom 100%", chromedp.EmulateViewport(1366, 768))
+	c.WaitJS("unfolded at 100 %", shown("#sync form button")+` && `+shown(".menu nav")+` && !`+shown(".menu > summary"))
+	c.Do("zoom 200% again", chromedp.EmulateViewport(683, 384, chromedp.EmulateScale(2)))
+	c.WaitJS("folded at 200 %", `!`+shown(".menu nav")+` && !`+shown("#sync form button"))
 	c.NextPage("lock", chromedp.Click(css("#lock-button")), "#f-secret")
-	check("POST /lock", "locked again")
+	check("POST /lock", "locked, 200 % zoom")
+	headerFits(t, c, "unlock")
 
 	for _, r := range pageRoutes(t) {
 		if !covered[r] {
 			t.Errorf("route %s: no page of it checked with axe", r)
 		}
 	}
+}
+
+// headerFits checks that the header takes at most a quarter of the
+// viewport's height and that the page does not scroll sideways.
+func headerFits(t *testing.T, c *browsertest.Browser, page string) {
+	t.Helper()
+	m, err := chromedp.Run(c.Ctx, chromedp.Evaluate[[]float64](`[document.querySelector("header.top").getBoundingClientRect().height,
+		innerHeight, document.documentElement.scrollWidth - document.documentElement.clientWidth]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s at 200 %% zoom: header %.0f px of %.0f", page, m[0], m[1])
+	if m[0] > m[1]/4 {
+		t.Errorf("%s at 200 %% zoom: the header is %.0f px high, %.0f %% of the %.0f px viewport (at most 25 %%)", page, m[0], 100*m[0]/m[1], m[1])
+	}
+	if m[2] > 0 {
+		t.Errorf("%s at 200 %% zoom: the page scrolls sideways by %.0f px", page, m[2])
+	}
+	c.Shot("axe-zoom-200-" + page)
 }
 
 // pageRoutes lists the routes of Handler that answer with a page (not
