@@ -134,3 +134,31 @@ func (b *Browser) WaitURL(part string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// NextPage runs act, which leads to another page (a click on a link or a
+// submit button), and waits until that page is the one loaded, in full,
+// and holds ready. Waiting for ready alone is not enough when the page
+// before holds it too (a search shown again with its results), nor
+// for the page's style sheet, which may come after its elements.
+func (b *Browser) NextPage(what string, act chromedp.Action[chromedp.Void], ready string) {
+	b.T.Helper()
+	b.Do(what, chromedp.Evaluate[chromedp.Void](`window.browsertestLeft = true`), act)
+	b.WaitJS(what, `!window.browsertestLeft && document.readyState === "complete" && document.querySelector(`+strconv.Quote(ready)+`) !== null`)
+}
+
+// WaitJS waits, up to 20 s, until the expression is true in the page,
+// through navigations (an evaluation cut by one is tried again).
+func (b *Browser) WaitJS(what, expr string) {
+	b.T.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) || b.Ctx.Err() != nil {
+			b.T.Fatalf("%s: never true: %s (last error: %v)", what, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -3,6 +3,34 @@
   "use strict";
   var body = document.body;
 
+  // Small or zoomed screens: the header's menu and sync details fold
+  // (style.css, class js) and open on demand, one at a time; Escape or a
+  // click elsewhere closes them. Wider, they stay open.
+  document.documentElement.classList.add("js");
+  var folds = document.querySelectorAll("details.fold");
+  var small = window.matchMedia("(max-width: 48rem), (max-height: 30rem)");
+  var fit = function () { folds.forEach(function (d) { d.open = !small.matches; }); };
+  fit();
+  small.addEventListener("change", fit);
+  folds.forEach(function (d) {
+    d.addEventListener("toggle", function () {
+      if (d.open && small.matches) folds.forEach(function (o) { if (o !== d) o.open = false; });
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape" || !small.matches) return;
+    folds.forEach(function (d) {
+      if (!d.open) return;
+      var back = d.contains(document.activeElement);
+      d.open = false;
+      if (back) d.querySelector("summary").focus();
+    });
+  });
+  document.addEventListener("click", function (e) {
+    if (!small.matches) return;
+    folds.forEach(function (d) { if (d.open && !d.contains(e.target)) d.open = false; });
+  });
+
   // Duration presets fill the duration field.
   document.querySelectorAll("button.preset").forEach(function (b) {
     b.addEventListener("click", function () {
