@@ -27,17 +27,23 @@ import (
 // unlocked: built by decrypting every record once (on every core, in the
 // background after Unlock with Options.IndexOnUnlock, else at the first
 // lookup), kept up to date by every write of this process after its
-// commit, and built again when another process committed (PRAGMA
-// data_version of the writer connection). Lock wipes it.
+// commit. Lock wipes it.
+//
+// Another process's commits move the writer connection's PRAGMA
+// data_version. The next lookup then catches up from the change log when
+// that is exact — every record row a process writes locally comes with a
+// logged change — or builds the index again when the other process
+// applied pulled changes (which log none: the pull cursor moved).
 //
 // It only finds candidates: Related and SearchNames read each one from
 // SQL, decrypt it and check it again as the scan did, so a stale entry can
 // never show a record that does not belong.
 
-// ixRec is what the index keeps of one record of an indexed kind.
-type ixRec struct {
-	kind domain.Kind
-	ref  ident.ID // the beneficiary a live consent, assessment or activity refers to
+// ixRef is the beneficiary a live consent, assessment or activity refers
+// to, and the place of its kind in domain.Kinds (Related's order).
+type ixRef struct {
+	ref   ident.ID
+	order uint8
 }
 
 // ixName is a live beneficiary's name folded as the search compares it:
@@ -50,27 +56,35 @@ func (n ixName) wipe() {
 	clear(n.rev)
 }
 
-// ixUpdate is what a write, or the build, learnt of one record.
+// ixUpdate is what a write, the build or a catch-up learnt of one record.
 type ixUpdate struct {
 	id   ident.ID
-	rec  ixRec
+	ref  ixRef  // zero ref: it refers to nobody (or it is deleted)
 	name ixName // nil unless a live beneficiary with a name
 }
 
-type index struct {
-	version int64 // the writer's data_version when the index last matched the store
-	recs    map[ident.ID]ixRec
-	refs    map[ident.ID][]ident.ID // beneficiary → records referring to it
-	names   map[ident.ID]ixName
+// ixMark is where the store was when the index last matched it.
+type ixMark struct {
+	version int64  // the writer connection's data_version
+	seq     uint64 // meta last_seq: every change up to it is in the index
+	cursor  string // meta pull_cursor: pulled changes log nothing
 }
 
-func newIndex(n int) *index {
-	return &index{recs: make(map[ident.ID]ixRec, n), refs: map[ident.ID][]ident.ID{}, names: map[ident.ID]ixName{}}
+type index struct {
+	mark  ixMark
+	size  int                     // records read by the build
+	refOf map[ident.ID]ixRef      // record → the beneficiary it refers to
+	refs  map[ident.ID][]ident.ID // beneficiary → records referring to it
+	names map[ident.ID]ixName
+}
+
+func newIndex() *index {
+	return &index{refOf: map[ident.ID]ixRef{}, refs: map[ident.ID][]ident.ID{}, names: map[ident.ID]ixName{}}
 }
 
 // set replaces what the index holds of u.id.
 func (x *index) set(u ixUpdate) {
-	if old, ok := x.recs[u.id]; ok && !old.ref.IsZero() {
+	if old, ok := x.refOf[u.id]; ok {
 		rs := x.refs[old.ref]
 		if i := slices.Index(rs, u.id); i >= 0 {
 			rs = slices.Delete(rs, i, i+1)
@@ -80,25 +94,20 @@ func (x *index) set(u ixUpdate) {
 		} else {
 			x.refs[old.ref] = rs
 		}
+		delete(x.refOf, u.id)
 	}
 	if old, ok := x.names[u.id]; ok {
 		old.wipe()
 		delete(x.names, u.id)
 	}
-	x.recs[u.id] = u.rec
-	if !u.rec.ref.IsZero() {
-		x.refs[u.rec.ref] = append(x.refs[u.rec.ref], u.id)
-	}
-	if u.name.name != nil {
-		x.names[u.id] = u.name
-	}
+	x.add(u)
 }
 
 // add adds u, for a record the index does not hold yet (a build).
 func (x *index) add(u ixUpdate) {
-	x.recs[u.id] = u.rec
-	if !u.rec.ref.IsZero() {
-		x.refs[u.rec.ref] = append(x.refs[u.rec.ref], u.id)
+	if !u.ref.ref.IsZero() {
+		x.refOf[u.id] = u.ref
+		x.refs[u.ref.ref] = append(x.refs[u.ref.ref], u.id)
 	}
 	if u.name.name != nil {
 		x.names[u.id] = u.name
@@ -110,7 +119,7 @@ func (x *index) wipe() {
 	for _, n := range x.names {
 		n.wipe()
 	}
-	x.recs, x.refs, x.names = nil, nil, nil
+	x.refOf, x.refs, x.names = nil, nil, nil
 }
 
 func wipeUpdates(us []ixUpdate) {
@@ -138,13 +147,22 @@ var ixFields = func() map[domain.Kind][]uint64 {
 	}
 }()
 
+// kindOrder is the place of each kind in domain.Kinds.
+var kindOrder = func() map[domain.Kind]uint8 {
+	m := map[domain.Kind]uint8{}
+	for i, k := range domain.Kinds {
+		m[k] = uint8(i)
+	}
+	return m
+}()
+
 // ixEntry is the index entry of record id of kind k, from its live values
 // of ixFields[k] (nil where absent). ok is false for kinds not indexed.
 func ixEntry(k domain.Kind, id ident.ID, deleted bool, vals [][]byte) (u ixUpdate, ok bool) {
 	if _, ok := ixFields[k]; !ok {
 		return u, false
 	}
-	u = ixUpdate{id: id, rec: ixRec{kind: k}}
+	u = ixUpdate{id: id}
 	if deleted {
 		return u, true
 	}
@@ -161,10 +179,23 @@ func ixEntry(k domain.Kind, id ident.ID, deleted bool, vals [][]byte) (u ixUpdat
 		// record does not decode either, and the scan skipped it.
 		var ref ident.ID
 		if change.Unmarshal(vals[0], &ref) == nil {
-			u.rec.ref = ref
+			u.ref = ixRef{ref: ref, order: kindOrder[k]}
 		}
 	}
 	return u, true
+}
+
+// ixEntryOfRow is ixEntry from a stored (decrypted) state.
+func ixEntryOfRow(k domain.Kind, id ident.ID, raw []byte, vals [][]byte) ixUpdate {
+	nums := ixFields[k]
+	deleted, err := merge.PeekFields(raw, nums, vals[:len(nums)])
+	if err != nil {
+		// The scan skips a record it cannot decode.
+		deleted = false
+		clear(vals)
+	}
+	u, _ := ixEntry(k, id, deleted, vals[:len(nums)])
+	return u
 }
 
 // foldNames folds a name as the search always has: Normalize(prenom+" "+nom)
@@ -214,16 +245,30 @@ func (s *Store) indexing() bool { return s.ix != nil || s.ixBuild != nil }
 
 // indexCommitted hands the updates of a committed write to the index, or
 // to the build in progress. s.mu held.
-func (s *Store) indexCommitted(us []ixUpdate) {
+func (s *Store) indexCommitted(ctx context.Context, us []ixUpdate) {
 	switch {
 	case s.ix != nil:
 		for _, u := range us {
 			s.ix.set(u)
 		}
+		s.advanceMark(ctx, s.ix)
 	case s.ixBuild != nil:
 		s.ixBuild.pending = append(s.ixBuild.pending, us...)
 	default:
 		wipeUpdates(us)
+	}
+}
+
+// advanceMark moves x's mark past this process's own commits: if no other
+// process committed since x matched the store, it matches it still.
+func (s *Store) advanceMark(ctx context.Context, x *index) {
+	m, err := s.readMark(ctx)
+	if err != nil {
+		s.log.Warn("reading the store's mark for the lookup index", "err", err)
+		return // the next lookup catches up
+	}
+	if m.version == x.mark.version {
+		x.mark = m
 	}
 }
 
@@ -243,15 +288,20 @@ func (s *Store) stopIndex() {
 	}
 }
 
-// writerVersion returns the writer connection's PRAGMA data_version: it
-// moves when another connection — another process — commits, never for
-// this process's own commits (all made on that connection).
-func (s *Store) writerVersion(ctx context.Context) (int64, error) {
-	var v int64
-	if err := s.w.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("reading data_version: %w", err)
+// readMark reads, on the writer connection, its PRAGMA data_version — it
+// moves when another connection (another process) commits, never for this
+// process's own commits, all made on it — with the last seq and the pull
+// cursor, in one statement.
+func (s *Store) readMark(ctx context.Context) (ixMark, error) {
+	var m ixMark
+	err := s.w.QueryRowContext(ctx, `SELECT (SELECT data_version FROM pragma_data_version),
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0),
+		coalesce((SELECT CAST(value AS TEXT) FROM meta WHERE key = ?), '')`,
+		metaLastSeq, metaPullCursor).Scan(&m.version, &m.seq, &m.cursor)
+	if err != nil {
+		return m, fmt.Errorf("reading data_version: %w", err)
 	}
-	return v, nil
+	return m, nil
 }
 
 // startIndexBuild starts building the index in the background. s.mu held,
@@ -261,14 +311,14 @@ func (s *Store) startIndexBuild() *ixBuild {
 	b := &ixBuild{cancel: cancel, stopped: make(chan struct{}), done: make(chan struct{})}
 	s.ixBuild = b
 	// Read before the build's snapshot: a commit from another process
-	// after this moves the version, and the next lookup builds again.
-	version, verr := s.writerVersion(ctx)
+	// after this moves the version, and the next lookup catches up.
+	mark, merr := s.readMark(ctx)
 	key := s.key
 	go func() {
 		defer close(b.done)
 		t0 := time.Now()
 		var x *index
-		err := verr
+		err := merr
 		if err == nil {
 			x, err = s.buildIndex(ctx, key)
 		}
@@ -293,11 +343,69 @@ func (s *Store) startIndexBuild() *ixBuild {
 			x.set(u)
 		}
 		b.pending = nil
-		x.version = version
+		x.mark = mark
+		s.advanceMark(ctx, x)
 		s.ix = x
-		s.log.Info("lookup index built", "records", len(x.recs), "ms", time.Since(t0).Milliseconds())
+		s.log.Info("lookup index built", "records", x.size, "ms", time.Since(t0).Milliseconds())
 	}()
 	return b
+}
+
+// catchUp brings x up to date with what another process committed since
+// x.mark (now m), from the change log: the records of every change logged
+// since are read again. It reports false, having changed nothing, when
+// that is not enough (pulled changes, a log that went back) or costs more
+// than a build.
+func (s *Store) catchUpIndex(ctx context.Context, x *index, m ixMark) (bool, error) {
+	if m.cursor != x.mark.cursor || m.seq < x.mark.seq {
+		return false, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT record_id FROM changes WHERE seq > ?`, int64(x.mark.seq))
+	if err != nil {
+		return false, fmt.Errorf("reading the log: %w", err)
+	}
+	var ids []ident.ID
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("reading the log: %w", err)
+		}
+		var id ident.ID
+		copy(id[:], b)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("reading the log: %w", err)
+	}
+	if len(ids) > max(1024, x.size/8) {
+		return false, nil // an import: reading them one by one costs more
+	}
+	var raw []byte
+	vals := make([][]byte, 2)
+	for _, id := range ids {
+		var k domain.Kind
+		var body []byte
+		err := s.r.QueryRowContext(ctx, `SELECT kind, body FROM records WHERE id = ?`, id[:]).Scan(&k, &body)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading %s: %w", id, err)
+		}
+		if _, ok := ixFields[k]; !ok {
+			continue
+		}
+		if raw, err = s.key.Open(raw[:0], body, recordAD(k, id)); err != nil {
+			return false, fmt.Errorf("decrypting %s %s: %w", k, id, err)
+		}
+		x.set(ixEntryOfRow(k, id, raw, vals))
+		clear(raw)
+	}
+	x.size += len(ids)
+	x.mark = m
+	return true, nil
 }
 
 // indexLocked returns the index, current with the store, building it
@@ -311,14 +419,21 @@ func (s *Store) indexLocked(ctx context.Context) (*index, error) {
 			if waited {
 				return x, nil // built for this call: good enough
 			}
-			v, err := s.writerVersion(ctx)
+			m, err := s.readMark(ctx)
 			if err != nil {
 				return nil, err
 			}
-			if v == x.version {
+			if m.version == x.mark.version {
 				return x, nil
 			}
-			s.log.Info("another process wrote: building the lookup index again")
+			caught, err := s.catchUpIndex(ctx, x, m)
+			if err != nil {
+				return nil, err
+			}
+			if caught {
+				return x, nil
+			}
+			s.log.Info("another process pulled or imported: building the lookup index again")
 			s.stopIndex()
 		}
 		b := s.ixBuild
@@ -395,17 +510,8 @@ func (s *Store) buildIndex(ctx context.Context, key *seal.Key) (*index, error) {
 						cancel() // the reader stops too
 						return
 					}
-					nums := ixFields[r.kind]
-					deleted, err := merge.PeekFields(raw, nums, vals[:len(nums)])
-					if err != nil {
-						// The scan skips a record it cannot decode.
-						s.log.Warn("record that does not decode left out of the lookup index", "kind", r.kind, "id", r.id, "err", err)
-						deleted = false
-						clear(vals)
-					}
-					u, _ := ixEntry(r.kind, r.id, deleted, vals[:len(nums)])
-					clear(raw) // the names are in u now, in slices the index wipes
-					out = append(out, u)
+					out = append(out, ixEntryOfRow(r.kind, r.id, raw, vals))
+					clear(raw) // the names are in out now, in slices the index wipes
 				}
 				results <- out
 				select {
@@ -423,11 +529,12 @@ func (s *Store) buildIndex(ctx context.Context, key *seal.Key) (*index, error) {
 		wg.Wait()
 		close(results)
 	}()
-	x := newIndex(0)
+	x := newIndex()
 	for us := range results {
 		for _, u := range us {
 			x.add(u)
 		}
+		x.size += len(us)
 	}
 	// Every worker is done; the reader too (it closed chunks).
 	close(errc)
@@ -512,12 +619,8 @@ func (s *Store) Related(ctx context.Context, b ident.ID, fn func(Item) error) er
 		return err
 	}
 	ids := slices.Clone(x.refs[b])
-	order := map[domain.Kind]int{}
-	for i, k := range domain.Kinds {
-		order[k] = i
-	}
 	slices.SortFunc(ids, func(p, q ident.ID) int {
-		if c := order[x.recs[p].kind] - order[x.recs[q].kind]; c != 0 {
+		if c := int(x.refOf[p].order) - int(x.refOf[q].order); c != 0 {
 			return c
 		}
 		return bytes.Compare(p[:], q[:])

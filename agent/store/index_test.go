@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/fixture"
+	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/territoire"
 )
@@ -132,7 +134,7 @@ type indexFixture struct {
 	idents   []*domain.Beneficiary // identified, from the fixture
 	homonyms [2]*domain.Beneficiary
 	saint    *domain.Beneficiary
-	ghost    ident.ID // a save that failed
+	ghost    [2]ident.ID // a beneficiary and an activity whose save failed
 }
 
 func newIndexFixture(t *testing.T, s *Store) *indexFixture {
@@ -250,10 +252,12 @@ func (f *indexFixture) edit(t *testing.T, s *Store) {
 	}
 	// A batch that fails writes nothing, the index included.
 	ghost := &domain.Beneficiary{ID: ident.New(), Prenom: "Fantôme", Nom: "Zorglub"} // identity without consent
-	if _, err := s.Save(ctx, ghost); err == nil {
+	ghostAct := m
+	ghostAct.ID = ident.New()
+	if _, err := s.Save(ctx, &ghostAct, ghost); err == nil {
 		t.Fatal("identity without consent accepted")
 	}
-	f.ghost = ghost.ID
+	f.ghost = [2]ident.ID{ghost.ID, ghostAct.ID}
 	f.queries = append(f.queries, "etievant", territoire.Normalize(f.idents[5].Nom), "anais lefevre", "zorglub", "fantome",
 		f.idents[0].Nom, f.idents[1].Nom, f.idents[2].Nom, f.idents[6].Nom)
 }
@@ -266,17 +270,18 @@ func TestIndexMatchesTheScan(t *testing.T) {
 	s, _ := mustCreate(t)
 	f := newIndexFixture(t, s)
 	sameAsScan(t, s, f.queries) // built at the first lookup
+	ix := s.ix
 	f.edit(t, s)
-	if s.ix == nil {
-		t.Fatal("the index was dropped by this process's own writes")
+	if got := searched(t, s, "e"); s.ix != ix || len(got) == 0 {
+		t.Fatal("the index was built again after this process's own writes")
 	}
 	sameAsScan(t, s, f.queries) // followed write by write
 	// The search would not show it (it reads each candidate back), but
 	// the index must not hold it either.
-	if _, held := s.ix.recs[f.ghost]; held || len(searched(t, s, "zorglub")) != 0 {
-		t.Fatal("a rolled-back save left its record in the index")
+	if _, held := s.ix.refOf[f.ghost[1]]; held || !slices.Equal(related(t, s, f.homonyms[1].ID), scanAll(t, s).related[f.homonyms[1].ID]) {
+		t.Fatal("a rolled-back save left its activity in the index")
 	}
-	if _, held := s.ix.names[f.ghost]; held {
+	if _, held := s.ix.names[f.ghost[0]]; held || len(searched(t, s, "zorglub")) != 0 {
 		t.Fatal("a rolled-back save left its name in the index")
 	}
 	if got := searched(t, s, f.idents[0].Nom+" "+f.idents[0].Prenom); slices.Contains(got, f.idents[0].ID) {
@@ -360,7 +365,9 @@ func TestIndexSeesTheOtherProcessWrites(t *testing.T) {
 	if got := searched(t, b, "lefevre"); !slices.Equal(got, []ident.ID{p1.ID}) {
 		t.Fatalf("b: %v", got)
 	}
-	// b writes: a new person, an activity of the first one.
+	// b writes: a new person, an activity of the first one. a catches
+	// up from the log, without building its index again.
+	ix := a.ix
 	p2, c2, _ := followed(domain.FinaliteSuivi)
 	p2.Nom = "Lefèvre"
 	mustSave(t, b, p2, c2, act1)
@@ -369,6 +376,9 @@ func TestIndexSeesTheOtherProcessWrites(t *testing.T) {
 	}
 	if got := related(t, a, p1.ID); !slices.Equal(got, []ident.ID{c1.ID, act1.ID}) {
 		t.Fatalf("a's page after b's save: %v", got)
+	}
+	if a.ix != ix {
+		t.Error("a built its index again for a save it could catch up with")
 	}
 	// b erases p1, then a writes before looking: its own write must not
 	// hide b's.
@@ -383,6 +393,51 @@ func TestIndexSeesTheOtherProcessWrites(t *testing.T) {
 	if got := searched(t, b, "lefevre"); !slices.Equal(got, sortedIDs(p2.ID, p3.ID)) {
 		t.Fatalf("b after a's save: %v", got)
 	}
+	if a.ix != ix {
+		t.Error("a built its index again")
+	}
+	// a pulls changes itself (its sync loop), then b saves: a's index
+	// followed its own pull, and catches up with b's save from the log.
+	stamp := hlc.FromTime(time.Now())
+	remote := &domain.TourStop{ID: ident.New(), Vehicule: "Numéribus 2", Date: "2026-03-02", Lieu: "Mairie", Commune: "88160"}
+	rf, err := change.Encode(remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ApplyRemote(ctx, []change.Change{{Kind: domain.KindTourStop, ID: remote.ID, Op: change.OpUpsert, Fields: rf,
+		HLC: stamp, Device: "other", Seq: 1}}, 1, []byte("tag1")); err != nil {
+		t.Fatal(err)
+	}
+	p5, c5, _ := followed(domain.FinaliteSuivi)
+	p5.Nom = "Lefèvre"
+	mustSave(t, b, p5, c5)
+	if got := searched(t, a, "lefevre"); !slices.Equal(got, sortedIDs(p2.ID, p3.ID, p5.ID)) {
+		t.Fatalf("a after its pull and b's save: %v", got)
+	}
+	if a.ix != ix {
+		t.Error("a built its index again after its own pull")
+	}
+	// b applies pulled changes, which log nothing: a builds its index
+	// again. A new person, and p2 erased by another device.
+	p4 := &domain.Beneficiary{ID: ident.New(), Prenom: "Anaïs", Nom: "Lefèvre", Commune: "88160"}
+	fields, err := change.Encode(p4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := []change.Change{
+		{Kind: domain.KindBeneficiary, ID: p4.ID, Op: change.OpUpsert, Fields: fields, HLC: stamp + 1, Device: "other", Seq: 2},
+		{Kind: domain.KindBeneficiary, ID: p2.ID, Op: change.OpErase, HLC: stamp + 2, Device: "other", Seq: 3},
+	}
+	if _, err := b.ApplyRemote(ctx, cs, 3, []byte("tag3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := searched(t, a, "lefevre"); !slices.Equal(got, sortedIDs(p3.ID, p4.ID, p5.ID)) {
+		t.Fatalf("a after b's pull: %v", got)
+	}
+	if a.ix == ix {
+		t.Error("a caught up with pulled changes from a log that does not hold them")
+	}
+	sameAsScan(t, a, []string{"lefevre", "helene", "anais"})
 }
 
 func sortedIDs(ids ...ident.ID) []ident.ID {

@@ -161,7 +161,7 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 		return fail(fmt.Errorf("committing: %w", err))
 	}
 	if w.indexing {
-		s.indexCommitted(w.ix)
+		s.indexCommitted(w.ctx, w.ix)
 	}
 	if w.seq != s.seq {
 		select {
