@@ -147,6 +147,15 @@ var ixFields = func() map[domain.Kind][]uint64 {
 	}
 }()
 
+// ixKinds are the kinds indexed, by name.
+var ixKinds = func() map[string]domain.Kind {
+	m := map[string]domain.Kind{}
+	for k := range ixFields {
+		m[string(k)] = k
+	}
+	return m
+}()
+
 // kindOrder is the place of each kind in domain.Kinds.
 var kindOrder = func() map[domain.Kind]uint8 {
 	m := map[domain.Kind]uint8{}
@@ -175,10 +184,15 @@ func ixEntry(k domain.Kind, id ident.ID, deleted bool, vals [][]byte) (u ixUpdat
 		return u, true
 	}
 	if vals[0] != nil {
-		// A value that does not decode leaves no reference: the whole
-		// record does not decode either, and the scan skipped it.
+		// An id is a 16-byte byte string; anything else goes through the
+		// decoder of whole records. A value that does not decode leaves
+		// no reference: the record does not decode either, and the scan
+		// skipped it.
 		var ref ident.ID
-		if change.Unmarshal(vals[0], &ref) == nil {
+		if b, ok := change.Bytes(vals[0]); ok && len(b) == len(ref) {
+			copy(ref[:], b)
+			u.ref = ixRef{ref: ref, order: kindOrder[k]}
+		} else if change.Unmarshal(vals[0], &ref) == nil {
 			u.ref = ixRef{ref: ref, order: kindOrder[k]}
 		}
 	}
@@ -579,12 +593,12 @@ func (s *Store) readForIndex(ctx context.Context, chunks chan<- *buildRows, free
 	}
 	c := next()
 	for rows.Next() {
-		var idb, body sql.RawBytes
-		var k domain.Kind
-		if err := rows.Scan(&idb, &k, &body); err != nil {
+		var idb, kb, body sql.RawBytes
+		if err := rows.Scan(&idb, &kb, &body); err != nil {
 			return fmt.Errorf("reading records: %w", err)
 		}
-		if _, ok := ixFields[k]; !ok {
+		k, ok := ixKinds[string(kb)] // no string made of kb
+		if !ok {
 			continue
 		}
 		r := buildRow{kind: k, start: len(c.arena)}

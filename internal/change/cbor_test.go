@@ -103,4 +103,19 @@ func TestMapValueTextUint(t *testing.T) {
 	if _, err := MapValue([]byte{0x81, 0x01}, 1); err == nil {
 		t.Error("array accepted as a map")
 	}
+	out := make([][]byte, 4)
+	if err := MapValues(enc, []uint64{9, 4, 2, 3}, out); err != nil || !bytes.Equal(out[0], f[9]) || out[1] != nil ||
+		!bytes.Equal(out[2], f[2]) || !bytes.Equal(out[3], f[3]) {
+		t.Errorf("MapValues: %x, %v", out, err)
+	}
+	idv, err := Encode(&domain.Consent{ID: ident.New(), Beneficiaire: b.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, ok := Bytes(idv[2]); !ok || !bytes.Equal(raw, b.ID[:]) {
+		t.Errorf("Bytes(beneficiaire) = %x, %v; want %x", raw, ok, b.ID[:])
+	}
+	if _, ok := Bytes(f[2]); ok {
+		t.Error("text read as bytes")
+	}
 }

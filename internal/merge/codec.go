@@ -198,31 +198,25 @@ func Unmarshal(b []byte) (*State, error) {
 // every record, for a fraction of Unmarshal's cost. It checks less than
 // Unmarshal does (not the stamps).
 func PeekFields(b []byte, nums []uint64, out [][]byte) (deleted bool, err error) {
-	fields, err := change.MapValue(b, 1)
-	if err != nil {
+	var top [2][]byte // fields, deleted
+	if err := change.MapValues(b, []uint64{1, 5}, top[:]); err != nil {
 		return false, fmt.Errorf("decoding record state: %w", err)
 	}
-	for i, n := range nums {
-		out[i] = nil
-		if fields == nil {
-			continue
-		}
-		v, err := change.MapValue(fields, n)
-		if err != nil {
+	clear(out)
+	if top[0] != nil {
+		if err := change.MapValues(top[0], nums, out); err != nil {
 			return false, fmt.Errorf("decoding record state: %w", err)
 		}
-		if !bytes.Equal(v, change.Null) {
-			out[i] = v
+		for i, v := range out {
+			if bytes.Equal(v, change.Null) {
+				out[i] = nil
+			}
 		}
 	}
-	del, err := change.MapValue(b, 5)
-	if err != nil {
-		return false, fmt.Errorf("decoding record state: %w", err)
-	}
-	if del == nil {
+	if top[1] == nil {
 		return false, nil
 	}
-	d, ok := change.Uint(del)
+	d, ok := change.Uint(top[1])
 	if !ok {
 		return false, errors.New("decoding record state: deleted is not a stamp index")
 	}
