@@ -39,7 +39,7 @@ func TestBenchQuick(t *testing.T) {
 	if err := json.Unmarshal(b, &params); err != nil {
 		t.Fatal(err)
 	}
-	if p := params.Params; p.N != 300 || p.Saves != 50 || !p.Quick {
+	if p := params.Params; p.N != 300 || p.Saves != 50 || !p.Quick || len(p.Lookup) != 1 || p.Lookup[0] != 300 {
 		t.Errorf("params: %+v", p)
 	}
 	got := map[string]benchreport.Figure{}
@@ -60,8 +60,13 @@ func TestBenchQuick(t *testing.T) {
 		"db_bytes_per_record", "json_bytes_per_record",
 		"record_body_avg_bytes", "change_body_avg_bytes",
 		"unlock_ms", "unlock_warm_ms", "cold_start_status_ms", "cold_start_list_ms",
+		"page_ms_300", "page_max_ms_300", "page_first_ms_300", "search_ms_300", "search_max_ms_300",
+		"ui_floor_ms_300", "raw_scan_ms_300", "raw_person_rows_us_300", "unlock_ui_ms_300",
+		"search_floor_memory_us_300", "page_after_other_process_ms_300", "unlock_no_index_ms_300",
+		"index_build_ms_300", "unlock_with_index_ms_300", "index_heap_mb_300",
 	}
-	targets := map[string]bool{"save_p99_encrypted_ms": true, "import_vs_raw_ratio": true, "unlock_ms": true}
+	targets := map[string]bool{"save_p99_encrypted_ms": true, "import_vs_raw_ratio": true, "unlock_ms": true,
+		"page_ms_300": true, "search_ms_300": true}
 	for _, name := range want {
 		f, ok := got[name]
 		if !ok {

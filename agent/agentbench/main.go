@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,15 +43,18 @@ type config struct {
 	listRuns   int    // `agent list` runs (median)
 	cpuProfile string // CPU profile of the import's store.Save
 	agentBin   string // prebuilt agent binary (built from ./agent when empty)
+	lookup     []int  // fixture sizes (activities) of the page and search measures
+	lookupOnly bool   // skip every other measure
 	quick      bool
 }
 
 // Params records the sizes of the run.
 type Params struct {
-	N     int    `json:"n"`
-	Saves int    `json:"saves"`
-	Seed  uint64 `json:"seed"`
-	Quick bool   `json:"quick"`
+	N      int    `json:"n"`
+	Saves  int    `json:"saves"`
+	Lookup []int  `json:"lookup_activities"`
+	Seed   uint64 `json:"seed"`
+	Quick  bool   `json:"quick"`
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -62,7 +67,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "fixture seed")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the first import to this file")
 	fs.StringVar(&c.agentBin, "agent", "", "time this agent binary (e.g. bin/agent from make build) instead of building ./agent")
-	fs.BoolVar(&c.quick, "quick", false, "smoke run: n=300, saves=50 unless given")
+	lookup := fs.String("lookup", "20000,100000", "fixture sizes, in activities, at which a person's page and a name search are timed (comma-separated)")
+	fs.BoolVar(&c.lookupOnly, "lookup-only", false, "time only the page and search measures (no build, save, import, unlock, cold start)")
+	fs.BoolVar(&c.quick, "quick", false, "smoke run: n=300, saves=50, lookup=300 unless given")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -79,6 +86,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if !set["saves"] {
 			c.saves = 50
 		}
+		if !set["lookup"] {
+			*lookup = "300"
+		}
+	}
+	for _, f := range strings.Split(*lookup, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("-lookup: %q is not a size", f)
+		}
+		c.lookup = append(c.lookup, n)
 	}
 	if c.n < 1 || c.saves < 1 {
 		return c, errors.New("-n and -saves must be at least 1")
@@ -103,12 +120,43 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	res := benchreport.New(Params{N: c.n, Saves: c.saves, Seed: c.seed, Quick: c.quick})
+	res := benchreport.New(Params{N: c.n, Saves: c.saves, Lookup: c.lookup, Seed: c.seed, Quick: c.quick})
 	fmt.Fprintf(stdout, "agentbench: %d CPU, %s/%s, %s, load %.2f; n=%d saves=%d\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), res.Machine.LoadAvgStart, c.n, c.saves)
 
+	if !c.lookupOnly {
+		if err := benchStore(ctx, c, root, tmp, stdout, res); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.lookup {
+		d := filepath.Join(tmp, fmt.Sprintf("lookup-%d", n))
+		if err := benchLookup(ctx, c, n, d, res); err != nil {
+			return fmt.Errorf("page and search at %d activities: %w", n, err)
+		}
+		os.RemoveAll(d)
+	}
+
+	res.Finish()
+	if l := max(res.Machine.LoadAvgStart, res.Machine.LoadAvgEnd); l > 0.5*float64(runtime.NumCPU()) {
+		res.Note("the machine was busy (load average %.2f on %d CPUs): timings are inflated", l, runtime.NumCPU())
+	}
+	if err := res.PrintTable(stdout); err != nil {
+		return err
+	}
+	if err := res.WriteJSON(c.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "written %s\n", c.out)
+	return nil
+}
+
+// benchStore runs the store measures: save latency, import, unlock and
+// the agent's cold start.
+func benchStore(ctx context.Context, c config, root, tmp string, stdout io.Writer, res *benchreport.Results) error {
 	// The agent binary is built first (concurrently would skew timings).
 	bin := c.agentBin
+	var err error
 	if bin == "" {
 		bin = filepath.Join(tmp, "agent")
 		if runtime.GOOS == "windows" {
@@ -137,18 +185,6 @@ func run(args []string, stdout io.Writer) error {
 	if err := benchColdStart(ctx, c, bin, importDir, res); err != nil {
 		return fmt.Errorf("cold start: %w", err)
 	}
-
-	res.Finish()
-	if l := max(res.Machine.LoadAvgStart, res.Machine.LoadAvgEnd); l > 0.5*float64(runtime.NumCPU()) {
-		res.Note("the machine was busy (load average %.2f on %d CPUs): timings are inflated", l, runtime.NumCPU())
-	}
-	if err := res.PrintTable(stdout); err != nil {
-		return err
-	}
-	if err := res.WriteJSON(c.out); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "written %s\n", c.out)
 	return nil
 }
 

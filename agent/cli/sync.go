@@ -104,7 +104,9 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := store.Open(ctx, c.data, c.storeOpts(e))
+	opts := c.storeOpts(e)
+	opts.IndexOnUnlock = true // the UI's pages and search (store/index.go)
+	s, err := store.Open(ctx, c.data, opts)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,11 @@ type Options struct {
 	// KDF are the Argon2id costs of new passphrase slots
 	// (seal.DefaultParams when zero); tests lower them.
 	KDF seal.KDFParams
+	// IndexOnUnlock starts building the lookup index (index.go) in the
+	// background as soon as the store is unlocked, for the UI of `agent
+	// serve`; otherwise the first Related or SearchNames builds it. The
+	// one-shot commands never need it.
+	IndexOnUnlock bool
 }
 
 // Store is an open agent store. Reads of clear metadata work while locked;
@@ -70,6 +75,10 @@ type Store struct {
 	device   string
 	seq      uint64
 	consents *consentIndex // nil until first needed after unlock
+	// ix is the lookup index (nil until built), ixBuild its build in
+	// progress; see index.go.
+	ix      *index
+	ixBuild *ixBuild
 	// dataVersion is the writer's PRAGMA data_version at the last write
 	// (when versionKnown): if it moved, another process wrote (catchUp).
 	dataVersion  int64
@@ -287,6 +296,7 @@ func (s *Store) unlockWith(ctx context.Context, key *seal.Key) error {
 		key.Wipe()
 		return err
 	}
+	s.stopIndex() // built with the key about to go
 	if s.key != nil {
 		s.key.Wipe()
 	}
@@ -300,6 +310,9 @@ func (s *Store) unlockWith(ctx context.Context, key *seal.Key) error {
 	if err := s.ensureDraftKey(ctx); err != nil {
 		// Drafts are a comfort: the store opens without them.
 		s.log.Warn("no draft key: forms open at a lock will not be kept", "err", err)
+	}
+	if s.opts.IndexOnUnlock {
+		s.startIndexBuild()
 	}
 	return nil
 }
@@ -315,6 +328,7 @@ func (s *Store) Locked() bool {
 func (s *Store) Lock() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopIndex()
 	s.key.Wipe()
 	s.key = nil
 	s.consents = nil

@@ -88,6 +88,11 @@ type writeTx struct {
 	clockMoved bool
 	res        Result
 
+	// indexing: the lookup index follows this transaction's record
+	// rows (ix), handed to it once committed (index.go).
+	indexing bool
+	ix       []ixUpdate
+
 	// Rows deferred by a batch write (see batch.go); nil otherwise.
 	pending     []deferred
 	cached      map[ident.ID]cachedRecord
@@ -119,9 +124,11 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 	// every statement, a third of an import's SQL time. Cancelling still
 	// ends the write: database/sql rolls the transaction back, and long
 	// writes check w.done between runs.
-	w := &writeTx{s: s, ctx: context.WithoutCancel(ctx), done: ctx, tx: tx, seq: s.seq, kinds: map[ident.ID]domain.Kind{}, wasErased: map[ident.ID]bool{}}
+	w := &writeTx{s: s, ctx: context.WithoutCancel(ctx), done: ctx, tx: tx, seq: s.seq, kinds: map[ident.ID]domain.Kind{}, wasErased: map[ident.ID]bool{},
+		indexing: s.indexing()}
 	fail := func(err error) (Result, error) {
 		tx.Rollback()
+		wipeUpdates(w.ix)
 		s.consents = nil // may hold this transaction's consents
 		if w.newEnv {
 			s.env = nil // its envkeys row is gone with the rollback
@@ -152,6 +159,9 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(fmt.Errorf("committing: %w", err))
+	}
+	if w.indexing {
+		s.indexCommitted(w.ctx, w.ix)
 	}
 	if w.seq != s.seq {
 		select {
@@ -331,10 +341,16 @@ func (w *writeTx) sealChange(c *change.Change, env *envelope) (body, hub []byte,
 	return body, hub, err
 }
 
-// putState writes a record row.
+// putState writes a record row. Every record row goes through here: the
+// lookup index follows it.
 func (w *writeTx) putState(k domain.Kind, id ident.ID, st *merge.State, body []byte) error {
 	if _, err := w.putRec.ExecContext(w.ctx, id[:], string(k), int64(st.Last.TS), st.IsDeleted(), st.IsErased(), body); err != nil {
 		return fmt.Errorf("writing record %s: %w", id, err)
+	}
+	if w.indexing {
+		if u, ok := ixEntryOfState(k, id, st); ok {
+			w.ix = append(w.ix, u)
+		}
 	}
 	return nil
 }

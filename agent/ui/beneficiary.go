@@ -11,7 +11,6 @@ import (
 	"numeribus/agent/store"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
-	"numeribus/internal/territoire"
 )
 
 // benefView is a beneficiary as lists and pages show it.
@@ -35,29 +34,19 @@ func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "search", p)
 }
 
-// postSearch finds followed beneficiaries by name: the names are sealed,
-// so the search decrypts them here, comparing accent- and case-folded.
-// The query comes in a POST body so that no name lands in a URL.
+// postSearch finds followed beneficiaries by name, compared accent- and
+// case-folded: the names are sealed, the store's in-memory index finds
+// them (store.SearchNames). The query comes in a POST body so that no name
+// lands in a URL.
 func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.PostFormValue("q"))
-	nq := territoire.Normalize(q)
 	var found []benefView
-	if nq != "" {
-		err := s.cfg.Store.List(r.Context(), domain.KindBeneficiary, false, func(it store.Item) error {
-			b := it.Record.(*domain.Beneficiary)
-			if !b.Identified() {
-				return nil
-			}
-			name := territoire.Normalize(b.Prenom + " " + b.Nom)
-			rev := territoire.Normalize(b.Nom + " " + b.Prenom)
-			if strings.Contains(name, nq) || strings.Contains(rev, nq) {
-				found = append(found, s.benefView(b))
-			}
-			return nil
-		})
-		if s.lockedErr(w, r, err) {
-			return
-		}
+	err := s.cfg.Store.SearchNames(r.Context(), q, func(it store.Item) error {
+		found = append(found, s.benefView(it.Record.(*domain.Beneficiary)))
+		return nil
+	})
+	if s.lockedErr(w, r, err) {
+		return
 	}
 	slices.SortFunc(found, func(a, b benefView) int { return strings.Compare(a.Name, b.Name) })
 	f := newForm(url.Values{"q": {q}})
@@ -180,7 +169,7 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 	var acts []activityView
 	var assess []assessmentView
 	diag := false
-	err = s.cfg.Store.List(ctx, "", false, func(it store.Item) error {
+	err = s.cfg.Store.Related(ctx, id, func(it store.Item) error {
 		switch rec := it.Record.(type) {
 		case *domain.Consent:
 			if rec.Beneficiaire != id {

@@ -133,3 +133,81 @@ func (f Fields) AppendEncode(b []byte) []byte {
 	}
 	return b
 }
+
+// MapValue returns the value of key in the encoded map b with unsigned
+// integer keys — a sub-slice of b, nil when b has no such key — without
+// decoding the other entries: indexes read a field or two of every record.
+func MapValue(b []byte, key uint64) ([]byte, error) {
+	var out [1][]byte
+	err := MapValues(b, []uint64{key}, out[:])
+	return out[0], err
+}
+
+// MapValues is MapValue for several keys in one pass over b: out[i] is the
+// value of keys[i], or nil.
+func MapValues(b []byte, keys []uint64, out [][]byte) error {
+	clear(out)
+	if len(b) == 0 || b[0]>>5 != 5 {
+		return errors.New("cbor: not a map")
+	}
+	n, i, err := head(b, 0)
+	if err != nil {
+		return err
+	}
+	if n > uint64(len(b)) {
+		return errShort
+	}
+	for range n {
+		if i >= len(b) || b[i]>>5 != 0 {
+			return errors.New("cbor: map key is not an unsigned integer")
+		}
+		var k uint64
+		if k, i, err = head(b, i); err != nil {
+			return err
+		}
+		j, err := skip(b, i, 0)
+		if err != nil {
+			return err
+		}
+		if x := slices.Index(keys, k); x >= 0 {
+			out[x] = b[i:j:j]
+		}
+		i = j
+	}
+	return nil
+}
+
+// Bytes returns the content of v, an encoded definite-length byte string
+// (a sub-slice of v), or ok false when v is anything else.
+func Bytes(v []byte) (s []byte, ok bool) {
+	if len(v) == 0 || v[0]>>5 != 2 {
+		return nil, false
+	}
+	n, i, err := head(v, 0)
+	if err != nil || n != uint64(len(v)-i) {
+		return nil, false
+	}
+	return v[i:len(v):len(v)], true
+}
+
+// Text returns the bytes of v, an encoded definite-length text string (a
+// sub-slice of v, not a copy), or ok false when v is anything else.
+func Text(v []byte) (s []byte, ok bool) {
+	if len(v) == 0 || v[0]>>5 != 3 {
+		return nil, false
+	}
+	n, i, err := head(v, 0)
+	if err != nil || n != uint64(len(v)-i) {
+		return nil, false
+	}
+	return v[i:len(v):len(v)], true
+}
+
+// Uint returns the value of v, an encoded unsigned integer.
+func Uint(v []byte) (uint64, bool) {
+	if len(v) == 0 || v[0]>>5 != 0 {
+		return 0, false
+	}
+	n, i, err := head(v, 0)
+	return n, err == nil && i == len(v)
+}

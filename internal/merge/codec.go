@@ -1,6 +1,8 @@
 package merge
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -153,4 +155,35 @@ func Unmarshal(b []byte) (*State, error) {
 		*p.dst = st
 	}
 	return s, nil
+}
+
+// PeekFields reads, from a stored state, the live value of each field of
+// nums into out (nil where absent or cleared; sub-slices of b) and whether
+// the record is deleted, without decoding the rest: what an index needs of
+// every record, for a fraction of Unmarshal's cost. It checks less than
+// Unmarshal does (not the stamps).
+func PeekFields(b []byte, nums []uint64, out [][]byte) (deleted bool, err error) {
+	var top [2][]byte // fields, deleted
+	if err := change.MapValues(b, []uint64{1, 5}, top[:]); err != nil {
+		return false, fmt.Errorf("decoding record state: %w", err)
+	}
+	clear(out)
+	if top[0] != nil {
+		if err := change.MapValues(top[0], nums, out); err != nil {
+			return false, fmt.Errorf("decoding record state: %w", err)
+		}
+		for i, v := range out {
+			if bytes.Equal(v, change.Null) {
+				out[i] = nil
+			}
+		}
+	}
+	if top[1] == nil {
+		return false, nil
+	}
+	d, ok := change.Uint(top[1])
+	if !ok {
+		return false, errors.New("decoding record state: deleted is not a stamp index")
+	}
+	return d != 0, nil
 }

@@ -225,3 +225,61 @@ func TestEraseStripsEveryPersonalFieldForGood(t *testing.T) {
 		t.Fatalf("only %d personal fields checked", n)
 	}
 }
+
+// PeekFields reads of a stored state what Unmarshal then Live give.
+func TestPeekFieldsAgreesWithUnmarshal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	k := domain.KindBeneficiary
+	nums := []uint64{fPrenom, fNom, fGenre, fStatut, 99}
+	values := []any{"Hélène", "Lefèvre-Garnier", "", nil, "feminin"}
+	for trial := range 300 {
+		s := NewState()
+		for i := range 1 + rng.IntN(8) {
+			ts := hlc.Timestamp(1 + i)
+			switch r := rng.IntN(12); {
+			case r == 0:
+				Apply(s, k, &change.Change{Op: change.OpDelete, HLC: ts, Device: "a"})
+			case r == 1:
+				Apply(s, k, &change.Change{Op: change.OpErase, HLC: ts, Device: "b"})
+			default:
+				f := map[uint64]any{}
+				for range 1 + rng.IntN(3) {
+					f[nums[rng.IntN(4)]] = values[rng.IntN(len(values))]
+				}
+				Apply(s, k, upsert(t, ts, "a", f))
+			}
+		}
+		b, err := s.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := back.Live()
+		out := make([][]byte, len(nums))
+		deleted, err := PeekFields(b, nums, out)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		if deleted != back.IsDeleted() {
+			t.Fatalf("trial %d: deleted %v, Unmarshal says %v", trial, deleted, back.IsDeleted())
+		}
+		for i, n := range nums {
+			if !bytes.Equal(out[i], live[n]) || (out[i] == nil) != (live[n] == nil) {
+				t.Fatalf("trial %d: field %d = %x, Live gives %x", trial, n, out[i], live[n])
+			}
+		}
+	}
+	for i := 1; i < 12; i++ {
+		s := NewState()
+		Apply(s, k, upsert(t, 1, "a", map[uint64]any{fPrenom: "Léa", fNom: "Roux"}))
+		b, _ := s.Marshal()
+		if i < len(b) {
+			if _, err := PeekFields(b[:i], nums, make([][]byte, len(nums))); err == nil {
+				t.Errorf("state truncated at %d accepted", i)
+			}
+		}
+	}
+}

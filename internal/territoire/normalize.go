@@ -16,9 +16,14 @@ func Normalize(s string) string {
 	return string(appendNormalized(make([]byte, 0, len(s)), s, true))
 }
 
+// AppendNormalized appends Normalize(string(s)) to dst without making a
+// string of s: what the agent's name index folds are personal data, kept
+// in byte slices it can wipe.
+func AppendNormalized(dst, s []byte) []byte { return appendNormalized(dst, s, true) }
+
 // appendNormalized appends the normalized form of s to dst. When abbreviate
 // is false, "saint"/"sainte" are left as they are.
-func appendNormalized(dst []byte, s string, abbreviate bool) []byte {
+func appendNormalized[T string | []byte](dst []byte, s T, abbreviate bool) []byte {
 	base := len(dst)
 	word := -1 // start in dst of the word being written, -1 between words
 	for i := 0; i < len(s); {
@@ -45,7 +50,8 @@ func appendNormalized(dst []byte, s string, abbreviate bool) []byte {
 			dst = append(dst, c)
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		var rb [utf8.UTFMax]byte // a rune is never longer
+		r, size := utf8.DecodeRune(rb[:copy(rb[:], s[i:])])
 		i += size
 		rep, keep := foldRune(r)
 		switch {

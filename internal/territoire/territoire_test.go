@@ -602,6 +602,15 @@ func TestNormalize(t *testing.T) {
 		if got := Normalize(tt.in); got != tt.want {
 			t.Errorf("Normalize(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+		if got := AppendNormalized([]byte("x"), []byte(tt.in)); string(got) != "x"+tt.want {
+			t.Errorf("AppendNormalized(%q) = %q, want %q", tt.in, got, "x"+tt.want)
+		}
+	}
+	// Broken UTF-8 folds the same from bytes as from a string.
+	for _, in := range []string{"a\xffb", "Hél\xe2\x82", "\xf0\x9f\x98\x80x", "\xc3"} {
+		if got, want := string(AppendNormalized(nil, []byte(in))), Normalize(in); got != want {
+			t.Errorf("AppendNormalized(%q) = %q, Normalize gives %q", in, got, want)
+		}
 	}
 }
 
