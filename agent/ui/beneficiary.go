@@ -28,18 +28,20 @@ func (s *Server) benefView(b *domain.Beneficiary) benefView {
 	return v
 }
 
+// getSearch shows the search form and, at /beneficiaires?resultats, the
+// results of the session's last search: reloading them, or coming Back
+// from a person's page, asks the browser to resubmit nothing.
 func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
-	p := s.page(r, "title_search", map[string]any{})
-	p.Form = newForm(nil)
-	s.render(w, r, http.StatusOK, "search", p)
-}
-
-// postSearch finds followed beneficiaries by name, compared accent- and
-// case-folded: the names are sealed, the store's in-memory index finds
-// them (store.SearchNames). The query comes in a POST body so that no name
-// lands in a URL.
-func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.PostFormValue("q"))
+	q := ""
+	if _, ok := r.URL.Query()["resultats"]; ok {
+		q = s.lastSearch(sessionOf(r))
+	}
+	if q == "" {
+		p := s.page(r, "title_search", map[string]any{})
+		p.Form = newForm(nil)
+		s.render(w, r, http.StatusOK, "search", p)
+		return
+	}
 	var found []benefView
 	err := s.cfg.Store.SearchNames(r.Context(), q, func(it store.Item) error {
 		found = append(found, s.benefView(it.Record.(*domain.Beneficiary)))
@@ -49,10 +51,24 @@ func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	slices.SortFunc(found, func(a, b benefView) int { return strings.Compare(a.Name, b.Name) })
-	f := newForm(url.Values{"q": {q}})
 	p := s.page(r, "title_search", map[string]any{"Results": found, "Searched": true})
-	p.Form = f
+	p.Form = newForm(url.Values{"q": {q}})
 	s.render(w, r, http.StatusOK, "search", p)
+}
+
+// postSearch finds followed beneficiaries by name, compared accent- and
+// case-folded: the names are sealed, the store's in-memory index finds
+// them (store.SearchNames). The query comes in a POST body so that no name
+// lands in a URL; it is kept in the session (in memory, dropped at the
+// lock) and the answer redirects to the results (post-redirect-get).
+func (s *Server) postSearch(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.PostFormValue("q"))
+	if q == "" {
+		http.Redirect(w, r, "/beneficiaires", http.StatusSeeOther)
+		return
+	}
+	s.setLastSearch(sessionOf(r), q)
+	http.Redirect(w, r, "/beneficiaires?resultats", http.StatusSeeOther)
 }
 
 func (s *Server) getBeneficiary(w http.ResponseWriter, r *http.Request) {

@@ -90,6 +90,9 @@ type session struct {
 	// stop is the tour stop the session is at: the last one an activity
 	// form was opened or saved for (today's only count).
 	stop string
+	// search is the last name searched, for the results page to be
+	// reloaded without a resubmission; dropped at the lock.
+	search string
 }
 
 const (
@@ -303,6 +306,7 @@ func (s *Server) lockLocked() {
 	s.cfg.Store.Lock()
 	for _, se := range s.sessions {
 		se.authed = false
+		se.search = "" // a name, in clear in memory: not kept past the lock
 	}
 	s.lastSeen = time.Time{}
 }
@@ -355,6 +359,18 @@ func (s *Server) crew(se *session) (vehicule, mediateur string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return se.vehicule, se.mediateur
+}
+
+func (s *Server) lastSearch(se *session) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return se.search
+}
+
+func (s *Server) setLastSearch(se *session, q string) {
+	s.mu.Lock()
+	se.search = q
+	s.mu.Unlock()
 }
 
 func (s *Server) currentStop(se *session) string {

@@ -3,6 +3,8 @@ package ui
 import (
 	"context"
 	"html"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -69,5 +71,33 @@ func TestDemarcheFromAPersonKeepsTheStop(t *testing.T) {
 	}
 	if _, _, body := b.get("/activites/nouvelle?type=individuel"); strings.Contains(body, `name="arret"`) {
 		t.Fatal("the stop still offered after detaching")
+	}
+}
+
+// The search is a POST (no name in a URL) answered by a redirect to its
+// results: reloading them, or coming Back, resubmits nothing; the query
+// is forgotten at the lock.
+func TestSearchResultsReloadWithoutResubmit(t *testing.T) {
+	e := newEnv(t)
+	ben := &domain.Beneficiary{ID: ident.New(), Prenom: "Hélène", Nom: "Lefèvre", Genre: "feminin"}
+	cons := &domain.Consent{ID: ident.New(), Beneficiaire: ben.ID, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-01"}
+	e.seed(ben, cons)
+	b := e.browser()
+	b.unlock()
+	code, path, body := b.post("/beneficiaires", url.Values{"q": {"helene"}})
+	if code != 200 || path != "/beneficiaires" || !strings.Contains(body, "Lefèvre") {
+		t.Fatalf("search: %d %s", code, path)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/beneficiaires?resultats", nil)
+	if _, _, body := b.do(req); !strings.Contains(body, "Lefèvre") {
+		t.Fatal("reloading the results lost them")
+	}
+	if _, _, body := b.get("/beneficiaires"); strings.Contains(body, "Lefèvre") {
+		t.Fatal("the plain search page shows the last results")
+	}
+	b.post("/lock", nil)
+	b.unlock()
+	if _, _, body := b.get("/beneficiaires?resultats"); strings.Contains(body, "Lefèvre") || strings.Contains(body, "helene") {
+		t.Fatal("the search survived the lock")
 	}
 }
