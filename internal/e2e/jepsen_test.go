@@ -57,7 +57,8 @@ func TestJepsenConverge(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NUMERIBUS_SOAK=%q: %v", soak, err)
 	}
-	end := time.Now().Add(d)
+	began := time.Now()
+	end := began.Add(d)
 	rounds := 0
 	for round := 1; round == 1 || time.Now().Before(end); round++ {
 		s := seed
@@ -70,7 +71,7 @@ func TestJepsenConverge(t *testing.T) {
 		}
 		rounds++
 	}
-	t.Logf("soak: %d rounds in %v, all converged", rounds, d)
+	t.Logf("soak: %d rounds in %v, all converged", rounds, time.Since(began).Round(time.Second))
 }
 
 func jepsenSeed(t *testing.T) (uint64, bool) {
@@ -96,7 +97,7 @@ type jepsenSize struct {
 
 var (
 	jepsenSmall = jepsenSize{team: 3, activities: 10, ops: 140, bulk: 200, hot: 5, kills: 2}
-	jepsenLarge = jepsenSize{team: 4, activities: 30, ops: 600, bulk: 1200, hot: 8}
+	jepsenLarge = jepsenSize{team: 4, activities: 30, ops: 400, bulk: 500, hot: 8, kills: 6}
 )
 
 const (
