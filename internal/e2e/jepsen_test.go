@@ -1429,6 +1429,52 @@ func TestBothSidesBackAfterARenumber(t *testing.T) {
 	}
 }
 
+// Found by TestJepsenConverge (seed 6627222131414624384): a pulled change
+// that wrote a field's current value again, with a later stamp, changed
+// only the field's stamp; the merge reported no change, so the agent did
+// not store it (nor let its clock see it). A write stamped in between,
+// pulled next, then won on that agent and lost everywhere else: the agent
+// diverged from the hub and its team for good.
+func TestSameValueLaterStampIsKept(t *testing.T) {
+	h := startHub(t)
+	wall := func(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+	// Clocks a second apart (well within the restamping threshold): the
+	// three edits below are stamped in this order whatever the timing.
+	p := newAgent(t, h, "bus-1", "cd88", wall(0))
+	b := newAgent(t, h, "bus-2", "cd88", wall(time.Second))
+	c := newAgent(t, h, "bus-3", "cd88", wall(2*time.Second))
+	stop := stops(1)[0].(*domain.TourStop)
+	p.save(t, stop)
+	for _, a := range []*testAgent{p, b, c} {
+		a.sync(t)
+	}
+	edit := func(a *testAgent, lieu string) {
+		e := *stop
+		e.Lieu = lieu
+		a.save(t, &e)
+	}
+	edit(p, "Salle des fêtes") // t1
+	p.sync(t)
+	edit(b, "Médiathèque")     // t2, offline
+	edit(c, "Salle des fêtes") // t3: the same value as t1, later
+	c.sync(t)
+	p.sync(t) // p holds the value at t1 and pulls it again at t3
+	b.sync(t) // b pushes t2, which loses to t3
+	for _, a := range []*testAgent{p, c, b} {
+		a.sync(t)
+	}
+	for _, a := range []*testAgent{p, b, c} {
+		it, err := a.st.Get(context.Background(), stop.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := it.Record.(*domain.TourStop).Lieu; got != "Salle des fêtes" {
+			t.Errorf("%s: lieu %q, want the write of t3", a.name, got)
+		}
+	}
+	sameLines(t, "hub and bus-1", hubLines(t, h, "cd88"), p.lines(t))
+}
+
 // KNOWN BUG, found by TestJepsenConverge (seed 9357622440462910440, before
 // its model learnt to keep out of it): an agent restored from a copy pulls
 // its own lost changes back from the hub into its records, but not into
