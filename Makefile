@@ -16,9 +16,11 @@ RACE_PKGS := ./agent/store/... ./agent/importer/... ./internal/jsonl/... ./agent
 # coordinator can fail a clean run with "context deadline exceeded" at the
 # deadline (golang/go#75804, fixed in Go 1.27). About 10 s each here.
 FUZZTIME  ?= 200000x
+# How long `make soak` runs rounds of the convergence test.
+SOAK      ?= 10m
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-race test-unit fuzz lint bench demo run clean
+.PHONY: help build test test-race test-unit fuzz lint soak bench demo run clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +47,9 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 	 if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+soak: ## the convergence test (random edits, cuts, kills, restores, clock offsets), rounds with fresh seeds for $(SOAK)
+	NUMERIBUS_SOAK=$(SOAK) $(GO) test -race -run '^TestJepsenConverge$$' -v -timeout 0 ./internal/e2e/
 
 bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent), $(BENCH_SYNC_OUT) (sync), $(BENCH_REPORT_OUT) (dashboard)
 	@mkdir -p $(dir $(BENCH_OUT)) $(dir $(BENCH_SYNC_OUT)) $(dir $(BENCH_REPORT_OUT))

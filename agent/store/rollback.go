@@ -64,8 +64,9 @@ func (s *Store) Rewind(ctx context.Context, seq uint64) error {
 }
 
 // Renumber moves this device's changes after seq after to follow base
-// (after+1 becomes base+1, and so on, without gaps), marks everything up
-// to base acknowledged, and asks the next pulls for this device's own
+// (the first becomes base+1, and so on, without gaps, even where the log
+// has none of the numbers just after after: an earlier renumbering left
+// them out), marks everything up to base acknowledged, and asks the next pulls for this device's own
 // changes. The sync calls it when the hub holds changes numbered base and
 // below that this store does not have (it went back in time and reused
 // those numbers for new work): renumbered, the new work reaches the hub
@@ -85,7 +86,7 @@ func (s *Store) Renumber(ctx context.Context, after, base uint64) (int, error) {
 			return err
 		}
 		n = moved
-		w.seq = w.seq - after + base
+		w.seq = base + uint64(moved)
 		if err := setMeta(w.ctx, w.tx, map[string]any{metaAckedSeq: int64(base), metaPullOwn: "1"}); err != nil {
 			return err
 		}
@@ -95,8 +96,11 @@ func (s *Store) Renumber(ctx context.Context, after, base uint64) (int, error) {
 	return n, err
 }
 
-// renumber re-seals and moves each change after seq after, from the
-// last one down so that no new number meets an old one.
+// renumber re-seals and moves each change after seq after to base+1,
+// base+2… in order. A change may move down as well as up (the log has a
+// hole where an earlier renumbering moved changes away), so each first
+// takes its new number negated, where no change is, then all flip back:
+// no new number meets an old one whatever the order.
 func (w *writeTx) renumber(after, base uint64) (int, error) {
 	type row struct {
 		seq  uint64
@@ -109,7 +113,7 @@ func (w *writeTx) renumber(after, base uint64) (int, error) {
 	if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM rejected WHERE seq > ?`, int64(after)); err != nil {
 		return 0, fmt.Errorf("clearing refusals before renumbering: %w", err)
 	}
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT seq, kind, record_id, body FROM changes WHERE seq > ? ORDER BY seq DESC`, int64(after))
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT seq, kind, record_id, body FROM changes WHERE seq > ? ORDER BY seq`, int64(after))
 	if err != nil {
 		return 0, fmt.Errorf("reading the changes to renumber: %w", err)
 	}
@@ -128,8 +132,8 @@ func (w *writeTx) renumber(after, base uint64) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	for _, r := range rs {
-		to := r.seq - after + base
+	for i, r := range rs {
+		to := base + uint64(i) + 1
 		raw, err := w.s.key.Open(nil, r.body, changeAD(r.k, r.id, r.seq))
 		if err != nil {
 			return 0, fmt.Errorf("opening change %d: %w", r.seq, err)
@@ -140,9 +144,12 @@ func (w *writeTx) renumber(after, base uint64) (int, error) {
 			return 0, err
 		}
 		if _, err := w.tx.ExecContext(w.ctx, `UPDATE changes SET seq = ?, body = ?, hub_body = NULL, hub_key = NULL WHERE seq = ?`,
-			int64(to), body, int64(r.seq)); err != nil {
+			-int64(to), body, int64(r.seq)); err != nil {
 			return 0, fmt.Errorf("renumbering change %d to %d: %w", r.seq, to, err)
 		}
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `UPDATE changes SET seq = -seq WHERE seq < 0`); err != nil {
+		return 0, fmt.Errorf("renumbering changes: %w", err)
 	}
 	return len(rs), nil
 }

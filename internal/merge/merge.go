@@ -44,26 +44,33 @@ func (s *State) IsDeleted() bool { return s.Deleted.TS != 0 }
 // IsErased reports whether the record's personal fields were erased.
 func (s *State) IsErased() bool { return s.Erased.TS != 0 }
 
-// Apply merges c into s and reports whether s changed.
+// Apply merges c into s and reports whether s changed: a value, or only
+// a stamp (a later write of the same value, an earlier delete or erase, a
+// greater Last). Callers store the state only when it changed, so a stamp
+// must count: a replica that dropped a later stamp of an equal value would
+// let a write stamped in between win there and lose everywhere else.
 func Apply(s *State, k domain.Kind, c *change.Change) bool {
 	st := c.Stamp()
 	changed := false
 	if s.Last.TS == 0 || st.After(s.Last) {
 		s.Last = st
+		changed = true
 	}
 	switch c.Op {
 	case change.OpDelete:
 		if s.Deleted.TS == 0 || s.Deleted.After(st) {
-			changed = s.Deleted.TS == 0
 			s.Deleted = st
+			changed = true
 		}
 	case change.OpErase:
 		if s.Erased.TS == 0 || s.Erased.After(st) {
-			changed = s.Erased.TS == 0
 			s.Erased = st
+			changed = true
 		}
 		for _, n := range domain.PersonalFields(k) {
-			if _, ok := s.Fields[n]; ok {
+			_, hasValue := s.Fields[n]
+			_, hasStamp := s.Clocks[n]
+			if hasValue || hasStamp {
 				changed = true
 			}
 			delete(s.Fields, n)
@@ -78,11 +85,11 @@ func Apply(s *State, k domain.Kind, c *change.Change) bool {
 		if cur, ok := s.Clocks[n]; ok && !st.After(cur) {
 			continue
 		}
-		if old, ok := s.Fields[n]; !ok || !bytes.Equal(old, v) {
-			changed = true
-		}
+		// A new value, or the same value with a later stamp: both change
+		// what the next writes of this field are compared with.
 		s.Fields[n] = v
 		s.Clocks[n] = st
+		changed = true
 	}
 	return changed
 }
