@@ -251,6 +251,11 @@ func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint
 			if !found {
 				st = merge.NewState()
 			}
+			if c.Device == w.s.device {
+				if err := w.relog(c); err != nil {
+					return err
+				}
+			}
 			if !merge.Apply(st, c.Kind, c) && found {
 				continue
 			}
@@ -276,6 +281,28 @@ func (s *Store) ApplyRemote(ctx context.Context, cs []change.Change, cursor uint
 		return nil
 	})
 	return skipped, err
+}
+
+// relog puts back in the log a change of this device that the hub gave
+// back (a recovery after a restore, Pull.Own) at its own number, unless
+// the log holds that number: the log stays without holes, and if the hub
+// goes back too, the change can be sent to it again. It counts as
+// acknowledged (the hub had it); sealed like any change.
+func (w *writeTx) relog(c *change.Change) error {
+	if c.Seq == 0 || c.Seq > 1<<62 {
+		return nil
+	}
+	raw := c.Fields.Encode()
+	defer clear(raw)
+	body, err := w.s.key.Seal(nil, raw, changeAD(c.Kind, c.ID, c.Seq))
+	if err != nil {
+		return err
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `INSERT OR IGNORE INTO changes(seq, hlc, kind, record_id, op, body) VALUES (?, ?, ?, ?, ?, ?)`,
+		int64(c.Seq), int64(c.HLC), string(c.Kind), c.ID[:], int(c.Op), body); err != nil {
+		return fmt.Errorf("logging change %d given back by the hub: %w", c.Seq, err)
+	}
+	return nil
 }
 
 // EndPullRecovery records that a pull including this device's own changes
