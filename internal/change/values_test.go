@@ -38,6 +38,9 @@ func TestCheckValues(t *testing.T) {
 		{"a duration out of range", domain.KindActivity, Fields{4: raw(-5)}, "duree"},
 		{"an impossible date", domain.KindActivity, Fields{fieldNum(t, domain.KindActivity, "date"): raw("2026-02-31")}, "date"},
 		{"an invalid e-mail", domain.KindBeneficiary, Fields{5: raw("pas-une-adresse")}, "email"},
+		{"a note at the size limit", domain.KindActivity, Fields{fieldNum(t, domain.KindActivity, "notes"): raw(strings.Repeat("é", domain.MaxText/2))}, ""},
+		{"a note over the size limit", domain.KindActivity, Fields{fieldNum(t, domain.KindActivity, "notes"): raw(strings.Repeat("a", domain.MaxText+1))}, "notes"},
+		{"too many participants", domain.KindActivity, Fields{fieldNum(t, domain.KindActivity, "participants"): raw(&domain.Participants{Total: 5, Beneficiaires: make([]ident.ID, domain.MaxItems+1)})}, "participants.beneficiaires"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

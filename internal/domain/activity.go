@@ -100,6 +100,7 @@ func (a *Activity) Normalize() {
 // Validate checks every field and the rules between them.
 func (a *Activity) Validate(env Env) error {
 	var c checker
+	c.sizes(a)
 	if c.required("type", a.Type) {
 		c.code("type", TypesActivite, a.Type)
 	}

@@ -44,6 +44,7 @@ func (a *Assessment) Normalize() {
 // Validate checks the codes and the diagnostic consent.
 func (a *Assessment) Validate(env Env) error {
 	var c checker
+	c.sizes(a)
 	c.ref(env, "beneficiaire", a.Beneficiaire, KindBeneficiary)
 	c.date("date", a.Date, true)
 	keys := make([]string, 0, len(a.Domaines))

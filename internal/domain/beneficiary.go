@@ -98,6 +98,7 @@ var (
 // by a consent covering suivi_nominatif.
 func (b *Beneficiary) Validate(env Env) error {
 	var c checker
+	c.sizes(b)
 	c.code("genre", Genres, b.Genre)
 	c.code("tranche_age", TranchesAge, b.TrancheAge)
 	c.code("statut_social", StatutsSociaux, b.StatutSocial)

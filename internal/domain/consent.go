@@ -54,6 +54,7 @@ func (c *Consent) Active() []string {
 // Validate checks the consent.
 func (c *Consent) Validate(env Env) error {
 	var ch checker
+	ch.sizes(c)
 	ch.ref(env, "beneficiaire", c.Beneficiaire, KindBeneficiary)
 	if len(c.Finalites) == 0 {
 		ch.add(Problem{Field: "finalites", Code: ProblemRequired, Message: "au moins une finalité", Allowed: Finalites.Allowed()})

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -391,5 +392,58 @@ func TestEmptyAssessmentAndImpossibleDate(t *testing.T) {
 		if len(ps) != 1 || ps[0].Field != "date" || !strings.Contains(ps[0].Message, want) || strings.Contains(ps[0].Message, "AAAA-MM-JJ") {
 			t.Errorf("date %q: %v", date, ps)
 		}
+	}
+}
+
+// No record grows past what one batch of the wire carries: every text,
+// list and table is bounded, and so is the record's text as a whole.
+func TestSizeLimits(t *testing.T) {
+	long := strings.Repeat("x", MaxText+1)
+	tests := []struct {
+		name  string
+		rec   func() Record
+		field string // "" when valid
+	}{
+		{"a note at the limit", func() Record { a := validActivity(); a.Notes = strings.Repeat("é", MaxText/2); return a }, ""},
+		{"a note over the limit", func() Record { a := validActivity(); a.Notes = long; return a }, "notes"},
+		{"a name over the limit", func() Record {
+			return &Beneficiary{ID: ident.New(), Nom: long}
+		}, "nom"},
+		{"a workshop's followed people over the limit", func() Record {
+			w := validWorkshop()
+			w.Participants.Beneficiaires = make([]ident.ID, MaxItems+1)
+			w.Participants.Total = MaxItems + 1
+			return w
+		}, "participants.beneficiaires"},
+		{"a table of head counts over the limit", func() Record {
+			w := validWorkshop()
+			w.Participants.Genre = map[string]int{}
+			for i := range MaxItems + 1 {
+				w.Participants.Genre[fmt.Sprint("g", i)] = 1
+			}
+			return w
+		}, "participants.genre"},
+		{"every text at its limit: the record's total", func() Record {
+			a := validActivity()
+			a.Notes, a.PrecisionsDemarche, a.Mediateur, a.Vehicule, a.TitreAtelier =
+				strings.Repeat("n", MaxText), strings.Repeat("p", MaxText-1), strings.Repeat("m", MaxText-1), strings.Repeat("v", MaxText-1), strings.Repeat("t", MaxText-1)
+			return a
+		}, "notes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, p := range problems(t, tt.rec().Validate(newEnv())) {
+				if p.Code == ProblemInvalid && (strings.Contains(p.Message, "trop long") || strings.Contains(p.Message, "au plus") || strings.Contains(p.Message, "au total")) {
+					got = append(got, p.Field)
+				}
+			}
+			switch {
+			case tt.field == "" && len(got) > 0:
+				t.Fatalf("size problems on a record within the limits: %v", got)
+			case tt.field != "" && !slices.Contains(got, tt.field):
+				t.Fatalf("size problems %v, want one on %s", got, tt.field)
+			}
+		})
 	}
 }

@@ -33,6 +33,7 @@ func (s *TourStop) Normalize() {
 // Validate checks the stop.
 func (s *TourStop) Validate(env Env) error {
 	var c checker
+	c.sizes(s)
 	c.required("vehicule", s.Vehicule)
 	c.date("date", s.Date, true)
 	c.required("lieu", s.Lieu)
