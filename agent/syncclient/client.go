@@ -89,6 +89,10 @@ func (c *Client) setDefaults() {
 	if c.Window == 0 {
 		c.Window = DefaultWindow
 	}
+	// Whatever the options say, a batch stays within what the hub's
+	// decoder takes: a frame over the wire's limits is never sent.
+	c.BatchCount = min(c.BatchCount, wire.MaxChanges)
+	c.BatchBytes = min(c.BatchBytes, wire.MaxFrame/2)
 	if c.PullBudget == 0 {
 		c.PullBudget = DefaultPullBudget
 	}

@@ -82,23 +82,8 @@ func (s *session) push(ctx context.Context) error {
 					break
 				}
 			}
-			p := &wire.Push{Batch: batchNo + 1}
-			size := 0
-			for len(buf) > 0 && len(p.Changes) < s.c.BatchCount {
-				sz := wire.EncodedSize(&buf[0])
-				if len(p.Changes) > 0 && size+sz > s.c.BatchBytes {
-					break
-				}
-				size += sz
-				if buf[0].Sealed != nil {
-					if p.Keys == nil {
-						p.Keys = map[uint64][]byte{}
-					}
-					p.Keys[buf[0].KeyID] = keys[buf[0].KeyID]
-				}
-				p.Changes = append(p.Changes, buf[0])
-				buf = buf[1:]
-			}
+			var p *wire.Push
+			p, buf = cutBatch(batchNo+1, buf, keys, s.c.BatchCount, s.c.BatchBytes)
 			n, err := send(s.ws, p)
 			if err != nil {
 				return err
@@ -146,6 +131,31 @@ func (s *session) push(ctx context.Context) error {
 		}
 		queue = queue[1:]
 	}
+}
+
+// cutBatch takes the next batch off buf: at most count changes, and at
+// most bytes of changes unless the first alone is larger (it is sent
+// alone), with the hub keys its sealed changes name. What it cuts, the
+// hub's decoder takes (TestBatchesDecodeUnderTheHubsLimits).
+func cutBatch(no uint64, buf []wire.Change, keys map[uint64][]byte, count, bytes int) (*wire.Push, []wire.Change) {
+	p := &wire.Push{Batch: no}
+	size := 0
+	for len(buf) > 0 && len(p.Changes) < count {
+		sz := wire.EncodedSize(&buf[0])
+		if len(p.Changes) > 0 && size+sz > bytes {
+			break
+		}
+		size += sz
+		if buf[0].Sealed != nil {
+			if p.Keys == nil {
+				p.Keys = map[uint64][]byte{}
+			}
+			p.Keys[buf[0].KeyID] = keys[buf[0].KeyID]
+		}
+		p.Changes = append(p.Changes, buf[0])
+		buf = buf[1:]
+	}
+	return p, buf
 }
 
 // pending reads the next changes of the outbox after seq, in clear
