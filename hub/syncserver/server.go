@@ -688,7 +688,10 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 const authFailed = "unknown device or bad signature: enroll this device again if it was removed from the hub"
 
 // unknownDeviceKey stands in for the key of a device the hub does not
-// know: a fixed, valid public key whose private half nobody holds.
+// know, so that its signature costs the same verification. It is the
+// zero seed's key, whose private half anyone can derive: what refuses an
+// unknown device is the known check beside the verification, never this
+// key.
 var unknownDeviceKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 
 func abs(x int64) int64 {
