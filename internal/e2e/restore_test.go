@@ -197,3 +197,62 @@ func restartHub(t *testing.T, dir string, agents ...*testAgent) *testHub {
 	}
 	return h
 }
+
+// A laptop that loses the tail of its write-ahead log (a power cut on a
+// disk that lied about flushing, a damaged -wal): SQLite silently drops
+// the transactions after the last good frame, so the store goes back in
+// time as with a restored copy, synced work included. The next rounds
+// find it out at the handshake, send the new work and bring the lost work
+// back from the hub.
+func TestAgentLosesItsWALTail(t *testing.T) {
+	h := startHub(t)
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	b := newAgent(t, h, "bus-2", "cd88", nil)
+	a.save(t, records(30, 31)...)
+	a.sync(t)
+	a.reopen(t) // closing checkpoints: what follows stays in the WAL
+
+	a.save(t, records(20, 32)...) // synced, then lost with the WAL's tail
+	a.sync(t)
+	db := filepath.Join(a.dir, "agent.db")
+	walCopy, err := os.ReadFile(db + "-wal")
+	if err != nil || len(walCopy) < 64<<10 {
+		t.Fatalf("the WAL holds %d bytes (%v): nothing to lose", len(walCopy), err)
+	}
+	dbCopy, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.st.Close()
+	// The database file as it was before the close's checkpoint, and a
+	// WAL cut in the middle of a frame: its first frames survive.
+	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+		os.Remove(f)
+	}
+	if err := os.WriteFile(db, dbCopy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db+"-wal", walCopy[:len(walCopy)/3+1000], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.reopen(t)
+	if got, before := len(a.lines(t)), len(records(30, 31))+len(records(20, 32)); got >= before {
+		t.Fatalf("the store kept %d records of %d: the WAL's tail was not lost", got, before)
+	}
+
+	a.save(t, records(10, 33)...)
+	if rep := a.sync(t); rep.Renumbered == 0 {
+		t.Errorf("the sync did not notice the store went back: %+v", rep)
+	}
+	b.sync(t)
+	a.sync(t)
+	la := a.lines(t)
+	if want := len(records(30, 31)) + len(records(20, 32)) + len(records(10, 33)); len(la) != want {
+		t.Fatalf("agent holds %d records after recovery, want %d", len(la), want)
+	}
+	sameLines(t, "hub and agent", hubLines(t, h, "cd88"), la)
+	sameLines(t, "teammate and agent", b.lines(t), la)
+	if last, acked, err := a.st.Seqs(context.Background()); err != nil || last != acked {
+		t.Errorf("outbox not empty after recovery: last %d acked %d (%v)", last, acked, err)
+	}
+}
