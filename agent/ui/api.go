@@ -46,14 +46,14 @@ func (s *Server) apiPing(w http.ResponseWriter, r *http.Request) {
 // form: 201 {"id"}, or 422 {"error":"invalid","problems":[…]}.
 func (s *Server) apiActivities(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "unsupported_media_type", "message": tr("api_json_only")})
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": string(apperr.Usage), "message": tr("api_json_only")})
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4*domain.MaxRecordText))
 	dec.DisallowUnknownFields()
 	var a domain.Activity
 	if err := dec.Decode(&a); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_request", "message": tr("api_bad_json")})
+		writeJSON(w, apperr.Usage.Status(), map[string]string{"error": string(apperr.Usage), "message": tr("api_bad_json")})
 		return
 	}
 	a.ID = ident.New() // the API creates; it never overwrites a record

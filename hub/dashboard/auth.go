@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"numeribus/hub/accounts"
+	"numeribus/internal/apperr"
 )
 
 // sessionCookie holds the session's token (the store keeps its hash).
@@ -112,7 +113,7 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 		if wh == nil {
 			if strings.HasPrefix(r.URL.Path, "/api/") {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="numeribus"`)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "message": tr("api_unauthorized")})
+				writeAPIError(w, apperr.Auth, tr("api_unauthorized"))
 				return
 			}
 			next := ""
@@ -124,7 +125,7 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if wh.session == nil { // bearer tokens read only
-				writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "message": tr("api_read_only")})
+				writeAPIError(w, apperr.Forbidden, tr("api_read_only"))
 				return
 			}
 			if !s.readForm(w, r, 1<<20) {
@@ -171,7 +172,7 @@ func (s *Server) apiAdmin(h http.HandlerFunc) http.Handler { return s.admin(h) }
 func (s *Server) deny(w http.ResponseWriter, r *http.Request) {
 	s.audit(r, accounts.ActionDenied, r.Method+" "+r.URL.Path)
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "message": tr("forbidden")})
+		writeAPIError(w, apperr.Forbidden, tr("forbidden"))
 		return
 	}
 	http.Error(w, tr("forbidden"), http.StatusForbidden)

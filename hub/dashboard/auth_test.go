@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,8 +22,8 @@ func TestPagesNeedASession(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/api/overview", "/api/coverage", "/api/vehicles", "/api/devices"} {
-		if code, _, _ := e.get(c, p); code != http.StatusUnauthorized {
-			t.Errorf("GET %s without a session: %d, want 401", p, code)
+		if code, body, _ := e.get(c, p); code != http.StatusUnauthorized || apiErrorCode(t, body) != "auth" {
+			t.Errorf("GET %s without a session: %d %s, want 401 with the error code auth", p, code, body)
 		}
 	}
 	// A made-up cookie is no session.
@@ -264,4 +265,18 @@ func TestAdminPagesRefusedToOthers(t *testing.T) {
 			t.Errorf("%s POST enrollment: %d, want 403", who, code)
 		}
 	}
+}
+
+// apiErrorCode is the "error" member of an API answer: one of
+// internal/apperr's codes, as in the agent's API.
+func apiErrorCode(t *testing.T, body string) string {
+	t.Helper()
+	var v struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Message == "" {
+		t.Fatalf("an API error answer without a message (%v): %s", err, body)
+	}
+	return v.Error
 }

@@ -35,7 +35,8 @@ func (s *Server) getExports(w http.ResponseWriter, r *http.Request) {
 	d := exportsData{reportPage: s.reportPage(r, ff)}
 	p := s.page(r, "title_exports", &d)
 	if err != nil {
-		status, msg := s.reportError(r, err)
+		code, msg := s.reportError(r, err)
+		status := code.Status()
 		d.Problem = msg
 		s.render(w, r, status, "exports", p)
 		return
@@ -85,7 +86,8 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		status, msg := s.reportError(r, err)
+		code, msg := s.reportError(r, err)
+		status := code.Status()
 		http.Error(w, msg, status)
 		return
 	}

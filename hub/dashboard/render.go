@@ -16,6 +16,7 @@ import (
 
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
+	"numeribus/internal/apperr"
 	"numeribus/internal/territoire"
 )
 
@@ -142,10 +143,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("dashboard request failed", "path", r.URL.Path, "err", err)
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": tr("internal_error")})
+		writeAPIError(w, apperr.Internal, tr("internal_error"))
 		return
 	}
 	http.Error(w, tr("internal_error"), http.StatusInternalServerError)
+}
+
+// writeAPIError answers an API request with code's status and
+// {"error": code, "message": msg}: the codes of internal/apperr, the same
+// words as the agent's API and the command lines' exit codes.
+func writeAPIError(w http.ResponseWriter, code apperr.Code, msg string) {
+	writeJSON(w, code.Status(), map[string]string{"error": string(code), "message": msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

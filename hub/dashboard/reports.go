@@ -116,7 +116,7 @@ func scopeOf(u *accounts.User) (report.Scope, error) {
 // reportError turns the errors of a report into a status, from apperr's
 // table, and a French message; an unexpected error is logged and shown as
 // internal. A refusal is audited.
-func (s *Server) reportError(r *http.Request, err error) (int, string) {
+func (s *Server) reportError(r *http.Request, err error) (apperr.Code, string) {
 	code := apperr.CodeOf(err)
 	if code == apperr.Forbidden {
 		s.audit(r, accounts.ActionDenied, r.URL.RequestURI())
@@ -124,16 +124,16 @@ func (s *Server) reportError(r *http.Request, err error) (int, string) {
 	var ef *errFilter
 	switch {
 	case errors.As(err, &ef):
-		return code.Status(), ef.msg
+		return code, ef.msg
 	case errors.Is(err, report.ErrOutOfScope):
-		return code.Status(), tr("filter_out_of_scope")
+		return code, tr("filter_out_of_scope")
 	case errors.Is(err, report.ErrUnknownTerritory):
-		return code.Status(), tr("filter_bad_territory", r.URL.Query().Get("territoire"))
+		return code, tr("filter_bad_territory", r.URL.Query().Get("territoire"))
 	case errors.Is(err, report.ErrBadFilter):
-		return code.Status(), tr("filter_bad_period")
+		return code, tr("filter_bad_period")
 	}
 	s.log.Error("report failed", "path", r.URL.Path, "err", err)
-	return apperr.Internal.Status(), tr("internal_error")
+	return apperr.Internal, tr("internal_error")
 }
 
 // auditReport records a report read that touches personal data: a
@@ -215,7 +215,8 @@ func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) {
 	d := overviewData{reportPage: s.reportPage(r, ff)}
 	p := s.page(r, "title_overview", &d)
 	if err != nil {
-		status, msg := s.reportError(r, err)
+		code, msg := s.reportError(r, err)
+		status := code.Status()
 		d.Problem = msg
 		s.render(w, r, status, "overview", p)
 		return
@@ -272,8 +273,8 @@ func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	ov, f, _, err := s.computeOverview(r)
 	if err != nil {
-		status, msg := s.reportError(r, err)
-		writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
+		code, msg := s.reportError(r, err)
+		writeAPIError(w, code, msg)
 		return
 	}
 	s.auditReport(r, f)
@@ -286,7 +287,7 @@ func (s *Server) reportsReady(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": tr("reports_unavailable")})
+		writeAPIError(w, apperr.Unreachable, tr("reports_unavailable"))
 	} else {
 		http.Error(w, tr("reports_unavailable"), http.StatusServiceUnavailable)
 	}
@@ -327,7 +328,8 @@ func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) {
 	d := coverageData{reportPage: s.reportPage(r, ff)}
 	p := s.page(r, "title_coverage", &d)
 	if err != nil {
-		status, msg := s.reportError(r, err)
+		code, msg := s.reportError(r, err)
+		status := code.Status()
 		d.Problem = msg
 		s.render(w, r, status, "coverage", p)
 		return
@@ -352,8 +354,8 @@ func (s *Server) apiCoverage(w http.ResponseWriter, r *http.Request) {
 	}
 	c, f, _, err := runReport(s, r, s.coverage)
 	if err != nil {
-		status, msg := s.reportError(r, err)
-		writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
+		code, msg := s.reportError(r, err)
+		writeAPIError(w, code, msg)
 		return
 	}
 	s.auditReport(r, f)
@@ -401,7 +403,8 @@ func (s *Server) showTours(w http.ResponseWriter, r *http.Request, status int, f
 		Plan: planView{CanPlan: s.cfg.Plans != nil && canPlan(u), Form: form, Done: done}}
 	p := s.page(r, "title_tours", &d)
 	if err != nil {
-		status, msg := s.reportError(r, err)
+		code, msg := s.reportError(r, err)
+		status := code.Status()
 		d.Problem = msg
 		s.render(w, r, status, "tours", p)
 		return
@@ -433,8 +436,8 @@ func (s *Server) apiVehicles(w http.ResponseWriter, r *http.Request) {
 	}
 	v, f, _, err := runReport(s, r, s.vehicles)
 	if err != nil {
-		status, msg := s.reportError(r, err)
-		writeJSON(w, status, map[string]string{"error": http.StatusText(status), "message": msg})
+		code, msg := s.reportError(r, err)
+		writeAPIError(w, code, msg)
 		return
 	}
 	s.auditReport(r, f)

@@ -142,8 +142,11 @@ func TestViewerGetsNoPersonalData(t *testing.T) {
 	if code, _, _ := e.get(c, "/exports/activites.csv"+spring); code != http.StatusForbidden {
 		t.Fatalf("viewer per-activity export: %d", code)
 	}
-	if code, _, _ := e.get(c, "/api/overview"+spring+"&mediateur=Camille+Martin"); code != http.StatusForbidden {
-		t.Fatalf("viewer mediator filter: %d", code)
+	if code, body, _ := e.get(c, "/api/overview"+spring+"&mediateur=Camille+Martin"); code != http.StatusForbidden || apiErrorCode(t, body) != "forbidden" {
+		t.Fatalf("viewer mediator filter: %d %s", code, body)
+	}
+	if code, body, _ := e.get(c, "/api/overview?du=2026-13-45"); code != http.StatusBadRequest && code != http.StatusUnprocessableEntity || apiErrorCode(t, body) == "" {
+		t.Fatalf("a bad period: %d %s", code, body)
 	}
 	// A coordinator does see the mediators, and that read is audited.
 	co := e.login("coord54@cd54.fr")
