@@ -61,6 +61,8 @@ type ixUpdate struct {
 	id   ident.ID
 	ref  ixRef  // zero ref: it refers to nobody (or it is deleted)
 	name ixName // nil unless a live beneficiary with a name
+	// parts are the followed participants of a workshop, besides ref.
+	parts []ident.ID
 }
 
 // ixMark is where the store was when the index last matched it.
@@ -76,26 +78,26 @@ type index struct {
 	refOf map[ident.ID]ixRef      // record → the beneficiary it refers to
 	refs  map[ident.ID][]ident.ID // beneficiary → records referring to it
 	names map[ident.ID]ixName
+	// partsOf: workshop → its followed participants (few workshops have
+	// any: kept apart from refOf, one entry a record).
+	partsOf map[ident.ID][]ident.ID
 }
 
 func newIndex() *index {
-	return &index{refOf: map[ident.ID]ixRef{}, refs: map[ident.ID][]ident.ID{}, names: map[ident.ID]ixName{}}
+	return &index{refOf: map[ident.ID]ixRef{}, refs: map[ident.ID][]ident.ID{}, names: map[ident.ID]ixName{},
+		partsOf: map[ident.ID][]ident.ID{}}
 }
 
 // set replaces what the index holds of u.id.
 func (x *index) set(u ixUpdate) {
 	if old, ok := x.refOf[u.id]; ok {
-		rs := x.refs[old.ref]
-		if i := slices.Index(rs, u.id); i >= 0 {
-			rs = slices.Delete(rs, i, i+1)
-		}
-		if len(rs) == 0 {
-			delete(x.refs, old.ref)
-		} else {
-			x.refs[old.ref] = rs
-		}
+		x.unref(old.ref, u.id)
 		delete(x.refOf, u.id)
 	}
+	for _, p := range x.partsOf[u.id] {
+		x.unref(p, u.id)
+	}
+	delete(x.partsOf, u.id)
 	if old, ok := x.names[u.id]; ok {
 		old.wipe()
 		delete(x.names, u.id)
@@ -103,11 +105,30 @@ func (x *index) set(u ixUpdate) {
 	x.add(u)
 }
 
+// unref removes record id from the records referring to b.
+func (x *index) unref(b, id ident.ID) {
+	rs := x.refs[b]
+	if i := slices.Index(rs, id); i >= 0 {
+		rs = slices.Delete(rs, i, i+1)
+	}
+	if len(rs) == 0 {
+		delete(x.refs, b)
+	} else {
+		x.refs[b] = rs
+	}
+}
+
 // add adds u, for a record the index does not hold yet (a build).
 func (x *index) add(u ixUpdate) {
 	if !u.ref.ref.IsZero() {
 		x.refOf[u.id] = u.ref
 		x.refs[u.ref.ref] = append(x.refs[u.ref.ref], u.id)
+	}
+	if len(u.parts) > 0 {
+		x.partsOf[u.id] = u.parts
+		for _, p := range u.parts {
+			x.refs[p] = append(x.refs[p], u.id)
+		}
 	}
 	if u.name.name != nil {
 		x.names[u.id] = u.name
@@ -119,7 +140,7 @@ func (x *index) wipe() {
 	for _, n := range x.names {
 		n.wipe()
 	}
-	x.refOf, x.refs, x.names = nil, nil, nil
+	x.refOf, x.refs, x.names, x.partsOf = nil, nil, nil, nil
 }
 
 func wipeUpdates(us []ixUpdate) {
@@ -143,7 +164,7 @@ var ixFields = func() map[domain.Kind][]uint64 {
 		domain.KindBeneficiary: {num(domain.KindBeneficiary, "prenom"), num(domain.KindBeneficiary, "nom")},
 		domain.KindConsent:     {num(domain.KindConsent, "beneficiaire")},
 		domain.KindAssessment:  {num(domain.KindAssessment, "beneficiaire")},
-		domain.KindActivity:    {num(domain.KindActivity, "beneficiaire")},
+		domain.KindActivity:    {num(domain.KindActivity, "beneficiaire"), num(domain.KindActivity, "participants")},
 	}
 }()
 
@@ -194,6 +215,17 @@ func ixEntry(k domain.Kind, id ident.ID, deleted bool, vals [][]byte) (u ixUpdat
 			u.ref = ixRef{ref: ref, order: kindOrder[k]}
 		} else if change.Unmarshal(vals[0], &ref) == nil {
 			u.ref = ixRef{ref: ref, order: kindOrder[k]}
+		}
+	}
+	if k == domain.KindActivity && len(vals) > 1 && vals[1] != nil {
+		// A workshop's followed participants refer to their people too.
+		var p domain.Participants
+		if change.Unmarshal(vals[1], &p) == nil {
+			for _, b := range p.Beneficiaires {
+				if !b.IsZero() && b != u.ref.ref && !slices.Contains(u.parts, b) {
+					u.parts = append(u.parts, b)
+				}
+			}
 		}
 	}
 	return u, true
@@ -634,7 +666,7 @@ func (s *Store) Related(ctx context.Context, b ident.ID, fn func(Item) error) er
 	}
 	ids := slices.Clone(x.refs[b])
 	slices.SortFunc(ids, func(p, q ident.ID) int {
-		if c := int(x.refOf[p].order) - int(x.refOf[q].order); c != 0 {
+		if c := int(x.orderOf(p)) - int(x.orderOf(q)); c != 0 {
 			return c
 		}
 		return bytes.Compare(p[:], q[:])
@@ -646,10 +678,24 @@ func (s *Store) Related(ctx context.Context, b ident.ID, fn func(Item) error) er
 		case *domain.Assessment:
 			return r.Beneficiaire == b
 		case *domain.Activity:
-			return r.Beneficiaire != nil && *r.Beneficiaire == b
+			return r.Beneficiaire != nil && *r.Beneficiaire == b || attended(r, b)
 		}
 		return false
 	}, fn)
+}
+
+// attended reports whether b is a followed participant of workshop a.
+func attended(a *domain.Activity, b ident.ID) bool {
+	return a.Type == "collectif" && a.Participants != nil && slices.Contains(a.Participants.Beneficiaires, b)
+}
+
+// orderOf is the place of record id's kind in domain.Kinds: the order of a
+// person's page.
+func (x *index) orderOf(id ident.ID) uint8 {
+	if r, ok := x.refOf[id]; ok {
+		return r.order
+	}
+	return kindOrder[domain.KindActivity] // only a workshop's participants have no refOf
 }
 
 // SearchNames calls fn for each live beneficiary followed by name whose

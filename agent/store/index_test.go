@@ -16,9 +16,10 @@ import (
 	"numeribus/internal/territoire"
 )
 
-// scanned is what the UI computed before the index, by listing every
-// record: each beneficiary's live consents, assessments and activities in
-// List order, and the live beneficiaries for the search.
+// scanned is what the UI would compute without the index, by listing every
+// record: each beneficiary's live consents, assessments and activities
+// (theirs, and the workshops they attended) in List order, and the live
+// beneficiaries for the search.
 type scanned struct {
 	related map[ident.ID][]ident.ID
 	benefs  []*domain.Beneficiary
@@ -36,6 +37,17 @@ func scanAll(t *testing.T, s *Store) scanned {
 		case *domain.Activity:
 			if rec.Beneficiaire != nil {
 				sc.related[*rec.Beneficiaire] = append(sc.related[*rec.Beneficiaire], rec.ID)
+			}
+			// A workshop is on the page of each followed participant.
+			if rec.Type == "collectif" && rec.Participants != nil {
+				seen := map[ident.ID]bool{}
+				for _, b := range rec.Participants.Beneficiaires {
+					if b.IsZero() || seen[b] || (rec.Beneficiaire != nil && *rec.Beneficiaire == b) {
+						continue
+					}
+					seen[b] = true
+					sc.related[b] = append(sc.related[b], rec.ID)
+				}
 			}
 		case *domain.Assessment:
 			sc.related[rec.Beneficiaire] = append(sc.related[rec.Beneficiaire], rec.ID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
@@ -139,4 +140,48 @@ func (e *UnreadableError) Error() string {
 		ids[i] = id.String()
 	}
 	return fmt.Sprintf("%d enregistrement(s) illisible(s) ignoré(s) : %s", len(e.IDs), strings.Join(ids, ", "))
+}
+
+// ListRecent calls fn for the live records of kind k made at or after
+// since, in id order: ids are UUIDv7, their first 48 bits the time they
+// were made, so the range is read by the primary key, not by a scan of the
+// year before (today's workshops, for a person's page).
+func (s *Store) ListRecent(ctx context.Context, k domain.Kind, since time.Time, fn func(Item) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		return ErrLocked
+	}
+	var from ident.ID
+	ms := since.UnixMilli()
+	for i := 5; i >= 0; i-- {
+		from[i] = byte(ms)
+		ms >>= 8
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, body FROM records WHERE kind = ? AND id >= ? AND deleted = 0 ORDER BY id`, string(k), from[:])
+	if err != nil {
+		return fmt.Errorf("listing recent %s: %w", k, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idb, body []byte
+		if err := rows.Scan(&idb, &body); err != nil {
+			return fmt.Errorf("listing recent %s: %w", k, err)
+		}
+		var id ident.ID
+		copy(id[:], idb)
+		st, err := s.openState(k, id, body)
+		if err != nil {
+			return err
+		}
+		it, err := item(k, id, st)
+		if err != nil {
+			s.log.Warn("record that does not decode skipped", "kind", k, "id", id, "err", err)
+			continue
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
