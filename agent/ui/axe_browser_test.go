@@ -53,7 +53,10 @@ func TestBrowserAxeEveryPage(t *testing.T) {
 		Commune: "54395", Thematiques: []string{"email"}, Beneficiaire: &fol.ID}
 	asm := &domain.Assessment{ID: ident.New(), Beneficiaire: fol.ID, Date: "2026-03-01", AutonomieGlobale: "partiellement_autonome",
 		Domaines: map[string]string{"information_donnees": "1", "communication_collaboration": "2"}}
-	if _, err := st.Save(ctx, anon, fol, cons, old, act, asm); err != nil {
+	today := &domain.Activity{ID: ident.New(), Type: "collectif", Date: time.Now().Format(domain.DateLayout), Duree: 90,
+		TypeLieu: "lieu_activite", Commune: "54395", Thematiques: []string{"email"}, Niveau: "debutant",
+		Participants: &domain.Participants{Total: 5}}
+	if _, err := st.Save(ctx, anon, fol, cons, old, act, asm, today); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.WithdrawConsent(ctx, old.ID, nil, "2025-06-01"); err != nil {
@@ -164,6 +167,8 @@ func TestBrowserAxeEveryPage(t *testing.T) {
 	check("POST /brouillons/{id}/abandon", "abandoned, none left")
 
 	c.Do("person", chromedp.Navigate(c.Base+"/beneficiaires/"+fol.ID.String()), chromedp.WaitVisible(css("#h-who")))
+	c.NextPage("join today's workshop", chromedp.Click(css(`form[action$="/participants"] button`)), "#flash")
+	check("POST /ateliers/{id}/participants", "named among a workshop's participants")
 	c.NextPage("withdraw: asked first", chromedp.Click(css("button.danger")), "#withdraw-form")
 	check("GET /consentements/{id}/retrait", "confirmation")
 	c.NextPage("withdraw confirmed", chromedp.Click(css("#withdraw-confirm")), "#flash")

@@ -198,7 +198,7 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 			}
 			consents = append(consents, cv)
 		case *domain.Activity:
-			if rec.Beneficiaire == nil || *rec.Beneficiaire != id {
+			if (rec.Beneficiaire == nil || *rec.Beneficiaire != id) && !attendedBy(rec, id) {
 				return nil
 			}
 			themes := make([]string, len(rec.Thematiques))
@@ -232,8 +232,12 @@ func (s *Server) getBeneficiaryPage(w http.ResponseWriter, r *http.Request) {
 	for i := range assess {
 		assess[i].Date = frDate(assess[i].Date)
 	}
+	workshops, err := s.todaysWorkshops(ctx, id)
+	if s.lockedErr(w, r, err) {
+		return
+	}
 	p := s.page(r, "title_beneficiary_page", map[string]any{"B": s.benefView(b), "Erased": it.Erased,
-		"Consents": consents, "Activities": acts, "Assessments": assess, "CanDiagnose": diag})
+		"Consents": consents, "Activities": acts, "Assessments": assess, "CanDiagnose": diag, "Workshops": workshops})
 	s.render(w, r, http.StatusOK, "beneficiary_page", p)
 }
 

@@ -193,6 +193,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /consentements/{id}/retrait", s.getWithdraw)
 	mux.HandleFunc("POST /consentements/{id}/retrait", s.postWithdraw)
 	mux.HandleFunc("GET /notice", s.getNotice)
+	mux.HandleFunc("POST /ateliers/{id}/participants", s.postWorkshopParticipant)
 	mux.HandleFunc("GET /api/communes", s.apiCommunes)
 	mux.HandleFunc("GET /api/status", s.apiStatus)
 	mux.HandleFunc("POST /api/activities", s.apiActivities)

@@ -19,6 +19,14 @@ var frDrafts = map[string]string{
 	"draft_assessment":          "Diagnostic",
 	"draft_consent":             "Consentement",
 	"draft_started":             "commencée le %s",
+	// Workshops a followed person attended (workshop.go).
+	"workshops_today":   "Ateliers du jour",
+	"workshops_none":    "Aucun atelier enregistré aujourd'hui.",
+	"workshop_attended": "présent(e)",
+	"workshop_add":      "Présent(e) à cet atelier",
+	"workshop_added":    "Personne ajoutée aux participants de l'atelier.",
+	"workshop_already":  "Cette personne figure déjà parmi les participants.",
+	"workshop_refused":  "L'ajout n'a pas été enregistré : %s",
 	// The stop an activity is tied to (activity.go).
 	"activity_at_stop":     "Arrêt de tournée : %s.",
 	"activity_not_at_stop": "Ne pas rattacher cette activité à cet arrêt",
