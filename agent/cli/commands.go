@@ -206,6 +206,10 @@ func runSeed(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	// Said before the write, which may wait for another process's (agent
+	// serve's) write lock: a large seed shows it has started, and a test
+	// knows this process has unlocked the store.
+	fmt.Fprintf(e.Stderr, "Magasin déverrouillé : écriture de %d enregistrement(s)…\n", len(recs))
 	res, err := s.Save(ctx, recs...)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ import (
 	"numeribus/internal/apperr"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
+	"numeribus/internal/owneronly"
 	"numeribus/internal/seal"
 	"numeribus/internal/sqlitex"
 	"numeribus/schema"
@@ -229,6 +230,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoStore)
 	} else if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	// A store made by an earlier agent may be readable by other accounts
+	// of the laptop: taken back to its owner before it is read. Only
+	// warned about when that fails (a copy owned by someone else): the
+	// bodies are sealed, and a mediator must not be locked out of work.
+	if err := owneronly.Dir(dir); err != nil {
+		opts.Logger.Warn("data directory left as it was", "err", err)
+	}
+	if err := owneronly.Files(owneronly.SQLite(p)...); err != nil {
+		opts.Logger.Warn("data files left as they were", "err", err)
 	}
 	mig, err := migrations()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"numeribus/internal/owneronly"
 	"numeribus/internal/tlspin"
 )
 
@@ -39,6 +40,12 @@ func LoadOrCreate(dir string, hosts ...string) (tls.Certificate, []byte, error) 
 		if err := create(cp, kp, hosts); err != nil {
 			return tls.Certificate{}, nil, err
 		}
+	}
+	// Made 0600; one an earlier hub left looser is tightened. The
+	// certificate is public (every client receives it), but one rule for
+	// every file of the data directory is simpler to keep and to check.
+	if err := owneronly.Files(cp, kp); err != nil {
+		return tls.Certificate{}, nil, err
 	}
 	return Load(cp, kp)
 }

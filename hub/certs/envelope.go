@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"numeribus/internal/owneronly"
 	"numeribus/internal/seal"
 )
 
@@ -30,6 +31,9 @@ func LoadOrCreateEnvelopeKey(dir string) (*seal.HubKey, error) {
 		return k, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if err := owneronly.Files(p); err != nil { // one an earlier hub left looser
+		return nil, err
 	}
 	k, err := seal.HubKeyFrom(b)
 	if err != nil {

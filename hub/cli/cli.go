@@ -28,6 +28,7 @@ import (
 	"numeribus/hub/syncserver"
 	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
+	"numeribus/internal/owneronly"
 )
 
 // Exit codes, the agent's: internal/apperr's one table (docs/CLI.md).
@@ -158,6 +159,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 func openStore(ctx context.Context, e *Env, dir string) (*sqlite.Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	// MkdirAll leaves an existing directory as it is: one made looser
+	// before is taken back to its owner, with the URL file beside the keys.
+	if err := owneronly.Dir(dir); err != nil {
+		return nil, err
+	}
+	if err := owneronly.Files(filepath.Join(dir, urlFile)); err != nil {
+		return nil, err
 	}
 	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger})
 }

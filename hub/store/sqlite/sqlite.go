@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"numeribus/hub/store"
+	"numeribus/internal/owneronly"
 	"numeribus/internal/sqlitex"
 	"numeribus/schema"
 )
@@ -131,6 +132,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		f.Close()
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("creating hub store: %w", err)
+	}
+	// A file made before that rule (0644) is taken back to its owner,
+	// with its -wal and -shm, or the hub does not start: its records are
+	// in clear.
+	if err := owneronly.Files(owneronly.SQLite(path)...); err != nil {
+		return nil, fmt.Errorf("opening hub store: %w", err)
 	}
 	w, err := sqlitex.OpenWriter(path)
 	if err != nil {

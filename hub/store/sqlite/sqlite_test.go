@@ -402,3 +402,37 @@ func TestCloseStopsCheckpointer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A hub file an earlier version left at 0644, with its -wal and -shm, is
+// taken back to 0600 when opened: it holds personal data in clear.
+func TestOpenTightensAnOlderFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are ACLs on Windows")
+	}
+	s, p := openTemp(t)
+	s.Close()
+	for _, f := range []string{p, p + "-wal", p + "-shm"} {
+		if _, err := os.Stat(f); os.IsNotExist(err) {
+			if err := os.WriteFile(f, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(context.Background(), p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, f := range []string{p, p + "-wal", p + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s after Open: mode %o, want 600", filepath.Base(f), m)
+		}
+	}
+}
