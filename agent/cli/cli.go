@@ -27,7 +27,7 @@ import (
 )
 
 // Exit codes, documented in docs/CLI.md: those of internal/apperr's one
-// table (TestExitCodesAreApperrs, TestCLIDocListsEveryExitCode).
+// table (TestExitCodesAreApperrs here, apperr.TestCLIDocMatchesTheTable).
 const (
 	ExitOK      = 0 // done
 	ExitFailure = 1 // unexpected failure (disk, database…): apperr.Internal
