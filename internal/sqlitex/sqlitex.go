@@ -11,15 +11,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"numeribus/internal/apperr"
+	"numeribus/schema"
 )
 
 // pragmas every connection gets. secure_delete overwrites freed content so
@@ -80,48 +77,14 @@ func IsFull(err error) bool {
 	return errors.As(err, &ce) && ce.Code()&0xff == 13
 }
 
-// Migration is one numbered SQL file.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+// Migration is one numbered SQL file (schema.Migration).
+type Migration = schema.Migration
 
 // ErrTooNew is returned when the database was written by a newer binary.
 var ErrTooNew = apperr.New(apperr.State, "database schema is newer than this program")
 
-// Load reads NNNN_name.sql files from dir of fsys, in order, and checks
-// that versions run 1, 2, 3… without gaps.
-func Load(fsys fs.FS, dir string) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading migrations: %w", err)
-	}
-	var ms []Migration
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", name)
-		}
-		b, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", name, err)
-		}
-		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.Name, i+1)
-		}
-	}
-	return ms, nil
-}
+// Load reads the numbered migrations of dir in fsys (schema.Load).
+func Load(fsys fs.FS, dir string) ([]Migration, error) { return schema.Load(fsys, dir) }
 
 const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`
