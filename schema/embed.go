@@ -15,3 +15,9 @@ var Agent embed.FS
 //
 //go:embed hub/*.sql
 var Hub embed.FS
+
+// HubPG holds the hub store's migrations for PostgreSQL, hubpg/NNNN_name.sql:
+// the same tables as Hub in PostgreSQL's types.
+//
+//go:embed hubpg/*.sql
+var HubPG embed.FS
