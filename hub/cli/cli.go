@@ -55,6 +55,9 @@ type Env struct {
 	Logger         *slog.Logger
 	// Ready, if set, receives the running server once it listens (tests).
 	Ready func(*Server)
+	// Sync, if set, adjusts the sync server's options before it starts
+	// (tests: shorter keepalive and contact periods, a clock).
+	Sync func(*syncserver.Options)
 }
 
 type command struct {
@@ -423,6 +426,9 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		ln.Close()
 		return err
 	}
+	if e.Sync != nil {
+		e.Sync(&opt)
+	}
 	ss := syncserver.New(st, opt)
 	mux := http.NewServeMux()
 	mux.Handle("/sync", ss)
@@ -453,6 +459,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go ss.WatchRevocations(wctx, time.Second)
+	go ss.KeepContacts(wctx)
 	go dash.CleanSessions(wctx, time.Hour)
 	errc := make(chan error, 1)
 	go func() {

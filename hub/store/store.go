@@ -27,7 +27,7 @@ type Device struct {
 	EnrolledAt time.Time
 	RevokedAt  time.Time // zero: active
 
-	LastSeen        time.Time // last authenticated connection
+	LastSeen        time.Time // last contact: handshake, round, keepalive pong
 	LastSync        time.Time // last time the device was fully pushed and pulled
 	HWM             uint64    // highest device seq applied
 	AgentVersion    string
@@ -110,8 +110,15 @@ type Store interface {
 	Revoke(ctx context.Context, name string, now time.Time) error
 	// MarkSeen records an authenticated connection.
 	MarkSeen(ctx context.Context, deviceID string, s Seen) error
-	// MarkSynced records a complete round (everything pushed and pulled).
+	// MarkSynced records a complete round (everything pushed and pulled),
+	// which is a contact too: last seen moves forward to at.
 	MarkSynced(ctx context.Context, deviceID string, at time.Time) error
+	// MarkContacts records the contacts of devices on open connections
+	// (keepalive pongs, rounds) in one write for many devices, so that a
+	// connection kept open for hours does not show its handshake's time:
+	// each device's last seen moves forward to its time, never back.
+	// Unknown devices are skipped.
+	MarkContacts(ctx context.Context, seen map[string]time.Time) error
 
 	// ApplyBatch merges changes from one device in one transaction.
 	// Changes at or below the device's high-water mark are skipped (a

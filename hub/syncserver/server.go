@@ -68,6 +68,10 @@ type Options struct {
 	PingEvery time.Duration
 	// MaxPull caps the bytes of one Changes reply (default 1 MiB).
 	MaxPull int
+	// ContactEvery is how often the contacts heard on open connections
+	// (pongs, rounds) are written, all devices at once (default 1 min,
+	// contacts.go).
+	ContactEvery time.Duration
 }
 
 // Server serves /sync.
@@ -80,6 +84,8 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	wg    sync.WaitGroup
+
+	contacts contacts // heard on open connections, not yet written
 }
 
 // New returns a server on st.
@@ -95,6 +101,9 @@ func New(st store.Store, opt Options) *Server {
 	}
 	if opt.MaxPull == 0 {
 		opt.MaxPull = 1 << 20
+	}
+	if opt.ContactEvery == 0 {
+		opt.ContactEvery = time.Minute
 	}
 	return &Server{
 		store: st, opt: opt, log: opt.Logger, conns: map[*conn]struct{}{},
@@ -161,8 +170,8 @@ func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Shutdown closes every connection with a "going away" close and waits
-// for their goroutines.
+// Shutdown closes every connection with a "going away" close, waits
+// for their goroutines and writes the contacts they noted.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
 	for c := range s.conns {
@@ -170,6 +179,7 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.flushContacts(context.Background())
 }
 
 // conn is one agent connection.
@@ -487,6 +497,7 @@ func (c *conn) run(ctx context.Context) {
 	c.ws.SetReadLimit(0)
 	c.ws.SetPongHandler(func(string) error {
 		c.ws.SetReadDeadline(time.Now().Add(3 * c.s.opt.PingEvery))
+		c.noteContact()
 		return nil
 	})
 	// The peer's close frame is answered in its turn, after the replies
@@ -723,6 +734,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		}
 		ack.Rejected = append(ack.Rejected, wr)
 	}
+	c.noteContact()
 	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied,
 		"rejected", len(rejected), "hwm", hwm, "bytes", size)
 	return c.reply(ack)
@@ -820,6 +832,7 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 		wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
 		out.Changes = append(out.Changes, wc)
 	}
+	c.noteContact()
 	if !more {
 		if err := c.s.store.MarkSynced(ctx, c.device.ID, c.s.opt.Now()); err != nil {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)

@@ -15,6 +15,7 @@ import (
 	"numeribus/agent/store"
 	"numeribus/agent/syncclient"
 	hubcli "numeribus/hub/cli"
+	"numeribus/hub/syncserver"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
@@ -62,13 +63,20 @@ func startHub(t testing.TB, extra ...string) *testHub {
 
 func startHubIn(t testing.TB, dir string, extra ...string) *testHub {
 	t.Helper()
+	return startHubTuned(t, dir, nil, extra...)
+}
+
+// startHubTuned starts a hub whose sync server's options tune adjusts
+// (shorter periods, a clock).
+func startHubTuned(t testing.TB, dir string, tune func(*syncserver.Options), extra ...string) *testHub {
+	t.Helper()
 	h := &testHub{t: t, dir: dir, done: make(chan int, 1), logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	ready := make(chan *hubcli.Server, 1)
 	args := append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, extra...)
 	go func() {
-		h.done <- hubcli.Main(ctx, args, hubcli.Env{Stdout: h.logs, Stderr: h.logs, Ready: func(s *hubcli.Server) { ready <- s }})
+		h.done <- hubcli.Main(ctx, args, hubcli.Env{Stdout: h.logs, Stderr: h.logs, Ready: func(s *hubcli.Server) { ready <- s }, Sync: tune})
 	}()
 	select {
 	case h.srv = <-ready:

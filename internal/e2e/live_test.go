@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"numeribus/hub/syncserver"
 )
 
 // While online, `agent serve` keeps the connection open: a record saved
@@ -171,5 +174,114 @@ func waitLive(t *testing.T, a *testAgent, up bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the loop did not get to connected=%v within 10 s: %+v", up, l)
 		}
+	}
+}
+
+// An agent's loop holds one connection open for hours. The hub's last
+// seen follows the connection's keepalive pongs and its rounds, and its
+// last sync the rounds, instead of staying at the handshake: the devices
+// page and `hub devices` show a live device as such. The hub's clock
+// jumps three minutes ahead; the periods are shortened to milliseconds.
+func TestHubSeesALiveConnection(t *testing.T) {
+	t.Run("pongs", func(t *testing.T) {
+		// Keepalive every 250 ms (dropped after 750 ms without a pong), no
+		// round: only pongs can move last seen.
+		h, a, clk := liveOnTunedHub(t, 250*time.Millisecond)
+		t0 := hubDevice(t, h, a.name).LastSeen
+		clk.later(3 * time.Minute)
+		waitHubDevice(t, h, a.name, func(d hubDeviceRow) bool { return !d.LastSeen.Before(t0.Add(3 * time.Minute)) })
+		sameConnection(t, h, a)
+	})
+	t.Run("rounds", func(t *testing.T) {
+		// No keepalive within the test: a round moves last seen and sync.
+		h, a, clk := liveOnTunedHub(t, time.Hour)
+		t0 := hubDevice(t, h, a.name)
+		clk.later(3 * time.Minute)
+		a.save(t, stops(1)...) // the loop pushes and pulls on its open connection
+		waitHubDevice(t, h, a.name, func(d hubDeviceRow) bool {
+			return !d.LastSeen.Before(t0.LastSeen.Add(3*time.Minute)) && !d.LastSync.Before(t0.LastSync.Add(3*time.Minute))
+		})
+		sameConnection(t, h, a)
+	})
+}
+
+// hubClock is a hub clock the test moves ahead.
+type hubClock struct {
+	mu   sync.Mutex
+	skip time.Duration
+}
+
+func (c *hubClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.skip) }
+
+func (c *hubClock) later(d time.Duration) { c.mu.Lock(); c.skip += d; c.mu.Unlock() }
+
+// liveOnTunedHub starts a hub on clk with keepalive pings every ping and
+// contacts written every 20 ms, and an agent's loop connected to it,
+// its first round done.
+func liveOnTunedHub(t *testing.T, ping time.Duration) (*testHub, *testAgent, *hubClock) {
+	t.Helper()
+	clk := &hubClock{}
+	h := startHubTuned(t, t.TempDir(), func(o *syncserver.Options) {
+		o.Now, o.PingEvery, o.ContactEvery = clk.now, ping, 20*time.Millisecond
+	})
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.cl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitLive(t, a, true)
+	return h, a, clk
+}
+
+// hubDeviceRow is a line of `hub devices --json`.
+type hubDeviceRow struct {
+	Name               string
+	LastSeen, LastSync time.Time
+}
+
+// hubDevice returns what `hub devices --json` says of the device name.
+func hubDevice(t *testing.T, h *testHub, name string) hubDeviceRow {
+	t.Helper()
+	code, out := h.cli(t, "devices", "--json")
+	if code != 0 {
+		t.Fatalf("hub devices: exit %d: %s", code, out)
+	}
+	var rows []hubDeviceRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("hub devices --json: %v: %s", err, out)
+	}
+	for _, r := range rows {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("hub devices lists no %s: %s", name, out)
+	return hubDeviceRow{}
+}
+
+// waitHubDevice waits, at most 10 s, until `hub devices` shows the device
+// as ok wants it.
+func waitHubDevice(t *testing.T, h *testHub, name string, ok func(hubDeviceRow) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		d := hubDevice(t, h, name)
+		if ok(d) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, hub devices shows %+v\nhub log:\n%s", d, h.logs.String())
+		}
+	}
+}
+
+// sameConnection checks that the agent's loop is still on its first
+// connection: what moved the hub's bookkeeping was that connection.
+func sameConnection(t *testing.T, h *testHub, a *testAgent) {
+	t.Helper()
+	if n := strings.Count(h.logs.String(), "device connected"); n != 1 || !a.cl.Liveness().Connected {
+		t.Fatalf("%d connections, loop %+v: want the first one still open\nhub log:\n%s", n, a.cl.Liveness(), h.logs.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"numeribus/hub/store"
@@ -172,10 +173,55 @@ func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) 
 	return affected(res, err, "recording connection of", deviceID)
 }
 
-// MarkSynced records a complete round.
+// MarkSynced records a complete round, a contact too: in the same
+// UPDATE, so that last seen is never older than last sync.
 func (s *Store) MarkSynced(ctx context.Context, deviceID string, at time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_sync = ? WHERE id = ?`, millis(at), deviceID)
+	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_sync = ?1, last_seen = max(coalesce(last_seen, 0), ?1) WHERE id = ?2`,
+		millis(at), deviceID)
 	return affected(res, err, "recording sync of", deviceID)
+}
+
+// contactsChunk bounds the devices one MarkContacts transaction updates,
+// so that a thousand open connections never hold the single writer for
+// long.
+const contactsChunk = 256
+
+// MarkContacts moves each device's last seen forward to its time, in
+// transactions of contactsChunk devices: the sync server calls it about
+// once a minute for every device heard on an open connection, instead of
+// one write per keepalive pong.
+func (s *Store) MarkContacts(ctx context.Context, seen map[string]time.Time) error {
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the same order every time: plain to follow in a trace
+	for chunk := range slices.Chunk(ids, contactsChunk) {
+		if err := s.markContacts(ctx, chunk, seen); err != nil {
+			return fmt.Errorf("recording contacts of %d devices: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// markContacts updates the last seen of ids in one transaction.
+func (s *Store) markContacts(ctx context.Context, ids []string, seen map[string]time.Time) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, id := range ids {
+		if _, err := st.ExecContext(ctx, seen[id].UnixMilli(), id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // affected turns an UPDATE of one device into ErrNoDevice when no row

@@ -319,12 +319,36 @@ func testMarkSeenSynced(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	d := e.device(a.ID)
-	if !d.LastSeen.Equal(seen.At) || d.AgentVersion != "1.2.3" || d.ClockOffsetMs != -4200 || !d.LastSync.Equal(base.Add(2*time.Minute)) {
+	if !d.LastSeen.Equal(base.Add(2*time.Minute)) || d.AgentVersion != "1.2.3" || d.ClockOffsetMs != -4200 || !d.LastSync.Equal(base.Add(2*time.Minute)) {
 		t.Fatalf("device %+v", d)
 	}
 	unknown := ident.New().String()
 	wantErr(t, "MarkSeen(unknown)", e.s.MarkSeen(e.ctx, unknown, seen), store.ErrNoDevice)
 	wantErr(t, "MarkSynced(unknown)", e.s.MarkSynced(e.ctx, unknown, base), store.ErrNoDevice)
+
+	// Contacts on open connections move last seen forward, never back,
+	// many devices at once; an unknown device is skipped.
+	b := e.enroll("bus-b", "cd88")
+	later := base.Add(time.Hour)
+	if err := e.s.MarkContacts(e.ctx, map[string]time.Time{a.ID: later, b.ID: base.Add(30 * time.Minute), unknown: later}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.MarkContacts(e.ctx, map[string]time.Time{a.ID: base}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.device(a.ID); !d.LastSeen.Equal(later) || !d.LastSync.Equal(base.Add(2*time.Minute)) {
+		t.Fatalf("after contacts: %s seen %v, synced %v; want seen %v, sync unchanged", d.Name, d.LastSeen, d.LastSync, later)
+	}
+	if d := e.device(b.ID); !d.LastSeen.Equal(base.Add(30 * time.Minute)) {
+		t.Fatalf("after contacts: %s seen %v", d.Name, d.LastSeen)
+	}
+	// A complete round is a contact: last seen follows last sync.
+	if err := e.s.MarkSynced(e.ctx, b.ID, later.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.device(b.ID); !d.LastSeen.Equal(later.Add(time.Minute)) {
+		t.Fatalf("after a round: %s seen %v, want %v", d.Name, d.LastSeen, later.Add(time.Minute))
+	}
 }
 
 func testApplyIdempotent(t *testing.T, e *env) {
