@@ -159,7 +159,15 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// openStore opens the hub store of dir for a command: a guest beside a
+// running `hub serve`, which makes way for its writes.
 func openStore(ctx context.Context, e *Env, dir string) (*sqlite.Store, error) {
+	return openStoreAs(ctx, e, dir, false)
+}
+
+// openStoreAs opens the hub store of dir, as the host (`hub serve`) or a
+// guest (every other command).
+func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (*sqlite.Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -171,7 +179,7 @@ func openStore(ctx context.Context, e *Env, dir string) (*sqlite.Store, error) {
 	if err := owneronly.Files(filepath.Join(dir, urlFile)); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger})
+	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger, Host: host})
 }
 
 func runEnroll(ctx context.Context, e *Env, args []string) error {
@@ -394,7 +402,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		ln.Close()
 		return usagef("--insecure is allowed on a loopback address only, not %s", host)
 	}
-	st, err := openStore(ctx, e, data)
+	st, err := openStoreAs(ctx, e, data, true)
 	if err != nil {
 		ln.Close()
 		return err

@@ -168,6 +168,7 @@ func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
 
 // MarkSeen records an authenticated connection.
 func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) error {
+	defer s.hostWrite()()
 	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_seen = ?, agent_version = ?, clock_offset_ms = ? WHERE id = ?`,
 		millis(seen.At), seen.AgentVersion, seen.ClockOffsetMs, deviceID)
 	return affected(res, err, "recording connection of", deviceID)
@@ -176,6 +177,7 @@ func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) 
 // MarkSynced records a complete round, a contact too: in the same
 // UPDATE, so that last seen is never older than last sync.
 func (s *Store) MarkSynced(ctx context.Context, deviceID string, at time.Time) error {
+	defer s.hostWrite()()
 	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_sync = ?1, last_seen = max(coalesce(last_seen, 0), ?1) WHERE id = ?2`,
 		millis(at), deviceID)
 	return affected(res, err, "recording sync of", deviceID)
@@ -206,6 +208,7 @@ func (s *Store) MarkContacts(ctx context.Context, seen map[string]time.Time) err
 
 // markContacts updates the last seen of ids in one transaction.
 func (s *Store) markContacts(ctx context.Context, ids []string, seen map[string]time.Time) error {
+	defer s.hostWrite()()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ func (s *Store) catchUpFacts(ctx context.Context) error {
 // factsStep brings the facts forward by at most factsChunk changes, in
 // one transaction with the cursor.
 func (s *Store) factsStep(ctx context.Context) error {
+	defer s.hostWrite()()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

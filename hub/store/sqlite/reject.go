@@ -11,6 +11,7 @@ import (
 // the device's high-water mark as an applied change would, in one
 // transaction with the rows that say which change it was and why.
 func (s *Store) Reject(ctx context.Context, deviceID string, rs []store.Rejected) (hwm uint64, err error) {
+	defer s.hostWrite()()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("recording refused changes: %w", err)

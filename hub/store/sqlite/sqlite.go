@@ -60,6 +60,9 @@ var ErrTooNew = sqlitex.ErrTooNew
 type Options struct {
 	// Logger receives warnings about skipped changes (nil: discarded).
 	Logger *slog.Logger
+	// Host is set by `hub serve`: its busy writes make way for the hub
+	// commands run beside it (guests.go). Every other store is a guest.
+	Host bool
 }
 
 // readConns is the size of the read pool.
@@ -76,6 +79,11 @@ var readPragmas = []string{"mmap_size(1073741824)", "cache_size(-32768)"}
 type Store struct {
 	path string
 	log  *slog.Logger
+	host bool
+	// guestStop ends a guest's touches of the guest file; gate is the
+	// host's side (guests.go).
+	guestStop chan struct{}
+	gate      guestGate
 
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only pool
@@ -152,7 +160,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	s := &Store{path: path, log: log, w: w, r: r}
+	s := &Store{path: path, log: log, w: w, r: r, host: opts.Host}
+	if !s.host {
+		s.guestStop = make(chan struct{})
+		startGuest(path, s.guestStop)
+	}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -279,6 +291,9 @@ func (s *Store) Path() string { return s.path }
 // Close closes the store's connections.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.guestStop != nil {
+			close(s.guestStop)
+		}
 		if s.factsStop != nil {
 			close(s.factsStop)
 			<-s.factsDone
