@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -96,4 +98,53 @@ func TestHubRefusesIdentityWithoutConsent(t *testing.T) {
 		}
 	}
 	sameLines(t, "hub and teammate", hubLines(t, h, "cd88"), lines)
+}
+
+// A legit agent loses nothing to the hub's consent check: persons saved
+// before their consents (an import lists them so, the UI saves a person
+// first) and pushed in small batches reach the hub before the consent
+// that allows them, and are refused; the agent, holding the consent,
+// sends them again after it. After one round the hub and a teammate hold
+// every person intact, nothing stays refused, and the next round has
+// nothing to send.
+func TestConsentAndPersonInTwoBatches(t *testing.T) {
+	h := startHub(t)
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	mate := newAgent(t, h, "bus-2", "cd88", nil)
+	a.cl.BatchCount = 7 // cuts between persons and consents
+	// The UI's order, a person then their consent, at seq 7 and 8: the
+	// first batch ends between them.
+	a.save(t, stops(6)...)
+	ui := person("Zoé")
+	a.save(t, ui, consentFor(ui.ID, domain.FinaliteSuivi))
+	// An import listing every person before every consent.
+	var persons, consents []domain.Record
+	for i := range 20 {
+		p := person(fmt.Sprintf("Personne %d", i))
+		persons = append(persons, p)
+		consents = append(consents, consentFor(p.ID, domain.FinaliteSuivi, domain.FinaliteDiagnostic))
+	}
+	a.save(t, append(persons, consents...)...)
+
+	rep := a.sync(t)
+	if rep.Requeued == 0 || rep.Rejected != 0 || rep.PendingAfter != 0 {
+		t.Fatalf("sync: %d sent again, %d refused, %d pending; want some sent again, none refused or pending", rep.Requeued, rep.Rejected, rep.PendingAfter)
+	}
+	ctx := context.Background()
+	if rs, err := a.st.RejectedChanges(ctx); err != nil || len(rs) != 0 {
+		t.Fatalf("refusals kept: %+v, %v", rs, err)
+	}
+	if again := a.sync(t); again.Pushed != 0 || again.Requeued != 0 || again.Rejected != 0 {
+		t.Fatalf("second sync: %+v; want nothing sent", again)
+	}
+	mate.sync(t)
+	lines := mate.lines(t)
+	sameLines(t, "agent and teammate", lines, a.lines(t))
+	sameLines(t, "hub and teammate", hubLines(t, h, "cd88"), lines)
+	for _, p := range append(persons, ui) {
+		name := p.(*domain.Beneficiary).Prenom
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, name) }) {
+			t.Errorf("%s lost on the teammate", name)
+		}
+	}
 }
