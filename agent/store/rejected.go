@@ -17,7 +17,7 @@ type Rejected struct {
 	Seq    uint64        `json:"seq"`
 	Kind   domain.Kind   `json:"kind"`
 	ID     ident.ID      `json:"record_id"`
-	Code   string        `json:"code"` // wire.CodeInvalid, wire.CodeClockAhead
+	Code   string        `json:"code"` // wire.CodeInvalid, wire.CodeClockAhead, wire.CodeNoConsent
 	Reason string        `json:"reason"`
 	Ahead  time.Duration `json:"ahead_ns,omitempty"` // CodeClockAhead: how far ahead of the hub
 	At     string        `json:"at"`                 // RFC 3339
@@ -84,6 +84,8 @@ func (r Rejected) Explain() string {
 	switch r.Code {
 	case wire.CodeClockAhead:
 		return fmt.Sprintf("l'horloge de ce poste est en avance de %s : réglez la date et l'heure de l'ordinateur, puis modifiez de nouveau la fiche", frenchDuration(r.Ahead))
+	case wire.CodeNoConsent:
+		return "le hub n'a reçu aucun consentement de la personne pour ces données (" + r.Reason + ") : enregistrez son consentement, puis modifiez de nouveau la fiche"
 	case wire.CodeInvalid:
 		return "contenu refusé par le hub (" + r.Reason + ") : corrigez la fiche puis enregistrez-la de nouveau"
 	}

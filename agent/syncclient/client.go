@@ -135,6 +135,9 @@ type Report struct {
 	PushSkippedDiverged bool   // locked, and the store went back: push waits for an unlock
 	Unreadable          int    // pulled changes that did not decode or were stamped beyond the bound, skipped (see store.ApplyRemote)
 	Rejected            int    // changes the hub refused this round, kept on the laptop (store.RejectedChanges)
+	// Requeued counts changes the hub refused for want of a consent that
+	// it had not received yet, written again after it (store.ResendConsented).
+	Requeued int
 }
 
 // session is one authenticated connection.

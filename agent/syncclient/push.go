@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"numeribus/agent/store"
 	"numeribus/internal/change"
 	"numeribus/internal/wire"
 )
@@ -61,6 +63,9 @@ func (s *session) push(ctx context.Context) error {
 	s.startReader()
 	_, acked, err := st.Seqs(ctx)
 	if err != nil {
+		return err
+	}
+	if err := s.resendConsented(ctx); err != nil { // refused while locked
 		return err
 	}
 	sent := acked
@@ -125,6 +130,11 @@ func (s *session) push(ctx context.Context) error {
 				return err
 			}
 			s.rep.Rejected += len(ack.Rejected)
+			if slices.ContainsFunc(ack.Rejected, func(r wire.Rejection) bool { return r.Code == wire.CodeNoConsent }) {
+				if err := s.resendConsented(ctx); err != nil {
+					return err
+				}
+			}
 		}
 		if err := st.Ack(ctx, ack.HWM); err != nil {
 			return err
@@ -156,6 +166,29 @@ func cutBatch(no uint64, buf []wire.Change, keys map[uint64][]byte, count, bytes
 		buf = buf[1:]
 	}
 	return p, buf
+}
+
+// resendConsented writes again the records the hub refused for want of a
+// consent it had not received yet (store.ResendConsented): they join the
+// end of the outbox, after the consent, and go out in this round. A
+// locked store cannot write them: they wait for a full session.
+func (s *session) resendConsented(ctx context.Context) error {
+	if s.mode != wire.ModeFull {
+		return nil
+	}
+	resent, err := s.c.Store.ResendConsented(ctx)
+	if errors.Is(err, store.ErrLocked) {
+		return nil // locked meanwhile: the next full session sends them
+	}
+	if err != nil {
+		return fmt.Errorf("sending again what the hub refused for want of a consent: %w", err)
+	}
+	for _, seq := range resent {
+		s.c.Log.Info("the hub refused a change before receiving the person's consent: sent again", "seq", seq)
+	}
+	s.rep.Requeued += len(resent)
+	s.rep.Rejected = max(s.rep.Rejected-len(resent), 0)
+	return nil
 }
 
 // pending reads the next changes of the outbox after seq, in clear

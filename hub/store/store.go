@@ -14,6 +14,7 @@ import (
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
+	"numeribus/internal/merge"
 )
 
 // Device is one enrolled laptop.
@@ -62,9 +63,18 @@ type Rejected struct {
 	Kind   domain.Kind
 	ID     ident.ID
 	Op     change.Op
-	Code   string // wire.CodeInvalid, wire.CodeClockAhead
+	Code   string // wire.CodeInvalid, wire.CodeClockAhead, wire.CodeNoConsent
 	Reason string // one line, without record values
 	At     time.Time
+}
+
+// Consent is a consent record as the hub merged it: the sync reads what
+// it gives (domain.Consent.Active) before taking identifying data or an
+// assessment of its person.
+type Consent struct {
+	ID    ident.ID
+	Team  string
+	State *merge.State // tombstones included: IsDeleted
 }
 
 // Seen is what the hub learns at each authenticated connection.
@@ -133,6 +143,13 @@ type Store interface {
 	// it without gap, ErrGap), and is neither merged, logged nor
 	// forwarded. It returns the new high-water mark.
 	Reject(ctx context.Context, deviceID string, rs []Rejected) (hwm uint64, err error)
+	// Consents returns, each once, the consents merged in team whose
+	// person is one of beneficiaries, and the consents whose id is one of
+	// ids, whatever their team (the caller tells a foreign one by its
+	// Team): what a batch needs to know which persons it may identify,
+	// its own consent changes merged in. One call per batch, whatever
+	// the number of persons.
+	Consents(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]Consent, error)
 	// ChangesSince returns, in hub order, the changes after cursor that
 	// team may see, except those made by excludeDevice, up to about
 	// maxBytes of fields (at least one change when any). next is the

@@ -196,6 +196,9 @@ type conn struct {
 	device store.Device
 	mode   uint8
 	proto  uint32 // the agent's protocol version (Hello.Proto)
+	// hwm is the device's high-water mark as this connection last moved
+	// it (owner goroutine only): changes at or below it are retries.
+	hwm    uint64
 	closed bool
 	done   chan struct{}
 }
@@ -673,7 +676,7 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 		c.s.log.Error("recording contact", "device", d.ID, "err", err)
 	}
 	c.mu.Lock()
-	c.device, c.mode, c.proto = d, h.Mode, h.Proto
+	c.device, c.mode, c.proto, c.hwm = d, h.Mode, h.Proto, d.HWM
 	c.mu.Unlock()
 	if abs(offset) > 2*60*1000 {
 		c.s.log.Warn("device clock off", "device", d.ID, "name", d.Name, "offset_ms", offset)
@@ -713,8 +716,15 @@ func abs(x int64) int64 {
 }
 
 // push applies the changes of p, converted by the reader, records those
-// it refuses, and acks them.
+// it refuses (the reader's, and those without a consent, checked now that
+// the batches before are applied), and acks them.
 func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejected []store.Rejected, size int) bool {
+	rejected, err := c.consentRefusals(ctx, cs, rejected)
+	if err != nil {
+		c.s.log.Error("checking consents", "device", c.device.ID, "batch", p.Batch, "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
+	}
 	hwm, applied, err := c.apply(ctx, cs, rejected, size)
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
@@ -725,6 +735,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
+	c.hwm = max(c.hwm, hwm)
 	ack := &wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)}
 	for _, r := range rejected {
 		c.s.log.Warn("change refused", "device", c.device.ID, "seq", r.Seq, "kind", r.Kind, "code", r.Code, "reason", r.Reason)

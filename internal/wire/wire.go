@@ -137,6 +137,7 @@ const (
 	CodeInternal       = "internal"         // the hub failed; try again later
 	CodeInvalid        = "invalid"          // a change's content does not decode as its kind (Rejection)
 	CodeClockAhead     = "clock_ahead"      // a change stamped beyond the hub's clock + hlc.MaxAhead (Rejection)
+	CodeNoConsent      = "no_consent"       // identifying data or an assessment of a person without their active consent (Rejection)
 	CodeForbidden      = "forbidden"        // not allowed in this session (e.g. pull on a push-only session)
 )
 
@@ -197,7 +198,7 @@ type Ack struct {
 // Rejection is one change the hub refused, with why.
 type Rejection struct {
 	Seq    uint64 `cbor:"1,keyasint,omitempty"` // the change's seq
-	Code   string `cbor:"2,keyasint,omitempty"` // CodeInvalid or CodeClockAhead
+	Code   string `cbor:"2,keyasint,omitempty"` // CodeInvalid, CodeClockAhead or CodeNoConsent
 	Reason string `cbor:"3,keyasint,omitempty"` // one line, no record values
 	// Ahead is, for CodeClockAhead, how far the change's stamp was ahead
 	// of the hub's clock, in ms.

@@ -246,6 +246,9 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, sc *scratch, d batch
 	if err := s.putRecs.exec(ctx, tx, args); err != nil {
 		return fmt.Errorf("writing records of device %s: %w", d.id, err)
 	}
+	if err := putConsentSubjects(ctx, tx, order); err != nil {
+		return err
+	}
 	for _, p := range order {
 		if p.scrub {
 			if err := scrub(ctx, tx, p); err != nil {

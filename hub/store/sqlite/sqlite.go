@@ -5,7 +5,8 @@
 //   - the sync store (hub/store.Store, checked by hub/store/storetest):
 //     devices and enrollment (devices.go), the merge of pushed batches
 //     into record states and the change log (apply.go, multi.go), refused
-//     changes (reject.go), pulls and divergence tags (read.go, tags.go);
+//     changes (reject.go), pulls and divergence tags (read.go, tags.go),
+//     the consents of a batch's persons (consents.go);
 //   - the facts (facts.go, facts_follow.go, facts_read.go): the
 //     statistical fields of every record in indexed tables, following the
 //     change log, read back as hub/report.Source;
@@ -170,6 +171,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.backfillFacts(ctx); err != nil { // a hub upgraded to the fact tables
+		s.Close()
+		return nil, err
+	}
+	if err := s.backfillConsentSubjects(ctx); err != nil { // a hub upgraded to consent_subjects
 		s.Close()
 		return nil, err
 	}

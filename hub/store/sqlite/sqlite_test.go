@@ -436,3 +436,49 @@ func TestOpenTightensAnOlderFile(t *testing.T) {
 		}
 	}
 }
+
+// A hub upgraded to schema version 6 with consents already merged finds
+// them by person after its next open: the migration flags them, Open
+// fills consent_subjects.
+func TestConsentSubjectsBackfillAtOpen(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	d := enroll(t, s, "bus-1", "cd88")
+	person, consent := ident.New(), ident.New()
+	f := change.Fields{}
+	for n, v := range map[uint64]any{2: person, 3: []string{domain.FinaliteSuivi}, 4: "oral", 6: "2026-03-02"} {
+		b, err := change.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f[n] = b
+	}
+	c := change.Change{Kind: domain.KindConsent, ID: consent, Op: change.OpUpsert, Fields: f, HLC: hlc.FromTime(t0), Seq: 1}
+	if _, _, err := s.ApplyBatch(ctx, d.ID, []change.Change{c}, 10); err != nil {
+		t.Fatal(err)
+	}
+	// What a hub of version 5 holds: the consent, no index of it, and the
+	// flag the migration sets.
+	for _, q := range []string{`DELETE FROM consent_subjects`, `INSERT INTO facts_meta(key, value) VALUES ('consent_subjects', 1)`} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs, err := s.Consents(ctx, "cd88", []ident.ID{person}, nil); err != nil || len(cs) != 0 {
+		t.Fatalf("index not cleared: %v %v", cs, err)
+	}
+	s.Close()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cs, err := s.Consents(ctx, "cd88", []ident.ID{person}, nil)
+	if err != nil || len(cs) != 1 || cs[0].ID != consent {
+		t.Fatalf("after the backfill: %v %v, want consent %s", cs, err, consent)
+	}
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM facts_meta WHERE key = 'consent_subjects'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("backfill flag left: %d %v", n, err)
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent", testConcurrent},
 		{"Tags", testTags},
 		{"Reject", testReject},
+		{"Consents", testConsents},
 		{"PageWithinWireLimits", testPageWithinWireLimits},
 	}
 	for _, tc := range tests {
@@ -1040,5 +1041,113 @@ func testReject(t *testing.T, e *env) {
 	}
 	if _, err := e.s.Reject(e.ctx, "no-such-device", []store.Rejected{rej}); !errors.Is(err, store.ErrNoDevice) {
 		t.Fatalf("Reject of an unknown device: %v", err)
+	}
+}
+
+// Field numbers of a consent used below (internal/domain).
+const (
+	fConsentOf = 2 // beneficiaire
+	fFinalites = 3
+	fMode      = 4
+	fDate      = 6
+	fRetireLe  = 8
+)
+
+// consentOf returns a new consent of person giving finalites.
+func consentOf(t *testing.T, person ident.ID, seq uint64, finalites ...string) change.Change {
+	return upsert(t, domain.KindConsent, ident.New(), seq, stamp(int(seq)), map[uint64]any{
+		fConsentOf: person, fFinalites: finalites, fMode: "oral", fDate: "2026-03-02"})
+}
+
+// consents returns what Consents gives, by id, each with its decoded
+// record; it fails on a consent returned twice.
+func (e *env) consents(team string, persons, ids []ident.ID) map[ident.ID]*domain.Consent {
+	e.t.Helper()
+	cs, err := e.s.Consents(e.ctx, team, persons, ids)
+	if err != nil {
+		e.t.Fatalf("Consents: %v", err)
+	}
+	out := map[ident.ID]*domain.Consent{}
+	for _, c := range cs {
+		if out[c.ID] != nil {
+			e.t.Fatalf("Consents gave %s twice", c.ID)
+		}
+		r, err := change.Decode(domain.KindConsent, c.ID, c.State.Live())
+		if err != nil {
+			e.t.Fatalf("consent %s: %v", c.ID, err)
+		}
+		out[c.ID] = r.(*domain.Consent)
+	}
+	return out
+}
+
+// The sync asks, once per batch, for the consents of the persons the batch
+// identifies: found by person within the team (never another team's), or
+// by id whatever the team, each once, as merged (a withdrawal included),
+// however many persons are asked for.
+func testConsents(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd54")
+	p1, p2, p3 := ident.New(), ident.New(), ident.New()
+	c1 := consentOf(t, p1, 1, domain.FinaliteSuivi)
+	c2 := consentOf(t, p1, 2, domain.FinaliteDiagnostic)
+	c3 := consentOf(t, p3, 3, domain.FinaliteSuivi)
+	e.apply(a.ID, []change.Change{c1, c2, c3})
+	foreign := consentOf(t, p2, 1, domain.FinaliteSuivi)
+	e.apply(b.ID, []change.Change{foreign})
+
+	// Many persons asked at once, more than one statement's worth.
+	many := []ident.ID{p2}
+	for range 1200 {
+		many = append(many, ident.New())
+	}
+	many = append(many, p1)
+	got := e.consents("cd88", many, nil)
+	if len(got) != 2 || got[c1.ID] == nil || got[c2.ID] == nil {
+		t.Fatalf("consents of p1 (and of p2, of team cd54): got %v, want c1 and c2", got)
+	}
+	if got[c1.ID].Beneficiaire != p1 || !slices.Equal(got[c1.ID].Active(), []string{domain.FinaliteSuivi}) {
+		t.Fatalf("c1 as stored: %+v", got[c1.ID])
+	}
+	if got := e.consents("cd54", []ident.ID{p1, p3}, nil); len(got) != 0 {
+		t.Fatalf("team cd54 sees the consents of team cd88: %v", got)
+	}
+	if got := e.consents("cd88", nil, nil); len(got) != 0 {
+		t.Fatalf("nothing asked, got %v", got)
+	}
+
+	// By id: any team (the caller tells a foreign one by its Team), and
+	// a consent found both ways once.
+	cs, err := e.s.Consents(e.ctx, "cd88", []ident.ID{p1}, []ident.ID{foreign.ID, c1.ID, ident.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	teams := map[ident.ID]string{}
+	for _, c := range cs {
+		if _, twice := teams[c.ID]; twice {
+			t.Fatalf("consent %s given twice", c.ID)
+		}
+		teams[c.ID] = c.Team
+	}
+	if len(teams) != 3 || teams[foreign.ID] != "cd54" || teams[c1.ID] != "cd88" || teams[c2.ID] != "cd88" {
+		t.Fatalf("consents by person and by id: %v", teams)
+	}
+
+	// A withdrawal merged later is what the next look-up sees.
+	e.apply(a.ID, []change.Change{upsert(t, domain.KindConsent, c3.ID, 4, stamp(4), map[uint64]any{fRetireLe: "2026-03-03"})})
+	got = e.consents("cd88", []ident.ID{p3}, nil)
+	if c := got[c3.ID]; len(got) != 1 || c == nil || c.Beneficiaire != p3 || len(c.Active()) != 0 {
+		t.Fatalf("after the withdrawal: %v", got)
+	}
+	// A deleted consent is still given, as a tombstone.
+	e.apply(a.ID, []change.Change{op(domain.KindConsent, c2.ID, change.OpDelete, 5, stamp(5))})
+	cs, err = e.s.Consents(e.ctx, "cd88", []ident.ID{p1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.State.IsDeleted() != (c.ID == c2.ID) {
+			t.Fatalf("consent %s deleted: %v", c.ID, c.State.IsDeleted())
+		}
 	}
 }

@@ -1,0 +1,229 @@
+package syncserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/ident"
+	"numeribus/internal/merge"
+	"numeribus/internal/wire"
+)
+
+// consentNeed is a pushed change that needs an active consent of its
+// person: identifying data of a beneficiary (suivi nominatif), or an
+// assessment (diagnostic).
+type consentNeed struct {
+	i        int // its index in the batch
+	person   ident.ID
+	finalite string
+	fields   []string // the identifying fields a beneficiary change sets
+}
+
+// consentRefusals adds to rejected, in seq order, the changes of cs that
+// identify a person, or assess them, without an active consent of theirs
+// for that purpose: what the agent's forms refuse (domain Validate), and
+// a device holding the push key could send anyway. The consent may be
+// merged at the hub already, or come with the batch, before or after the
+// change (the agent saves a person and their consent in one write); a
+// consent active before the batch or after it counts, so that a
+// withdrawal later in the batch (which erases what it covered) does not
+// refuse what came before it.
+//
+// It runs in the connection's owner goroutine, when the batch's turn
+// comes: the batches before it are applied, their consents visible. One
+// store look-up per batch, none for a batch that identifies nobody.
+// Changes at or below the device's mark (a retry) are not checked again:
+// the store skips them.
+func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected []store.Rejected) ([]store.Rejected, error) {
+	if c.proto < 3 {
+		// Its whole batch would be refused, and a person and their
+		// consent cut apart by a batch boundary would block it for good.
+		return rejected, nil
+	}
+	refused := make(map[uint64]bool, len(rejected))
+	for _, r := range rejected {
+		refused[r.Seq] = true
+	}
+	var needs []consentNeed
+	var consents []*change.Change
+	for i := range cs {
+		ch := &cs[i]
+		if ch.Seq <= c.hwm || refused[ch.Seq] {
+			continue
+		}
+		if ch.Kind == domain.KindConsent {
+			consents = append(consents, ch)
+		} else if n, ok := needOf(ch); ok {
+			n.i = i
+			needs = append(needs, n)
+		}
+	}
+	if len(needs) == 0 {
+		return rejected, nil
+	}
+	persons := map[ident.ID]bool{}
+	for _, n := range needs {
+		persons[n.person] = true
+	}
+	ids := map[ident.ID]bool{}
+	for _, ch := range consents {
+		ids[ch.ID] = true
+		if p, ok := consentPerson(ch.ID, ch.Fields); ok {
+			persons[p] = true
+		}
+	}
+	stored, err := c.s.store.Consents(ctx, c.device.Team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
+	if err != nil {
+		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
+	}
+	given := givenPurposes(c.device.Team, stored, consents)
+	now := c.s.opt.Now()
+	for _, n := range needs {
+		if given[n.person][n.finalite] {
+			continue
+		}
+		ch := &cs[n.i]
+		rejected = append(rejected, store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now,
+			Code: wire.CodeNoConsent, Reason: n.reason()})
+	}
+	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+	return rejected, nil
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// reason says what is missing, naming fields, never their values.
+func (n consentNeed) reason() string {
+	var r string
+	if n.finalite == domain.FinaliteSuivi {
+		r = fmt.Sprintf("identifying fields (%s) without an active consent %q of the person", strings.Join(n.fields, ", "), n.finalite)
+	} else {
+		r = fmt.Sprintf("assessment without an active consent %q of the person", n.finalite)
+	}
+	if len(r) > wire.MaxReason {
+		r = strings.ToValidUTF8(r[:wire.MaxReason], "")
+	}
+	return r
+}
+
+// needOf says whether ch needs a consent: a beneficiary upsert that sets
+// an identifying field (domain.Beneficiary.Identified over the fields it
+// carries: the one list of what identifies someone), an assessment upsert
+// that names its person. Its fields passed CheckFields: they decode.
+func needOf(ch *change.Change) (consentNeed, bool) {
+	if ch.Op != change.OpUpsert {
+		return consentNeed{}, false
+	}
+	switch ch.Kind {
+	case domain.KindBeneficiary:
+		var set []string
+		for _, n := range domain.PersonalFields(ch.Kind) {
+			if v, ok := ch.Fields[n]; ok && !bytes.Equal(v, change.Null) {
+				f, _ := domain.FieldByNum(ch.Kind, n)
+				set = append(set, f.Name)
+			}
+		}
+		if len(set) == 0 {
+			return consentNeed{}, false
+		}
+		r, err := change.Decode(ch.Kind, ch.ID, ch.Fields)
+		if err != nil || !r.(*domain.Beneficiary).Identified() {
+			return consentNeed{}, false
+		}
+		return consentNeed{person: ch.ID, finalite: domain.FinaliteSuivi, fields: set}, true
+	case domain.KindAssessment:
+		if _, ok := ch.Fields[assessmentPerson]; !ok {
+			return consentNeed{}, false
+		}
+		r, err := change.Decode(ch.Kind, ch.ID, ch.Fields)
+		if err != nil || r.(*domain.Assessment).Beneficiaire.IsZero() {
+			return consentNeed{}, false
+		}
+		return consentNeed{person: r.(*domain.Assessment).Beneficiaire, finalite: domain.FinaliteDiagnostic}, true
+	}
+	return consentNeed{}, false
+}
+
+// assessmentPerson is the number of an assessment's beneficiaire field.
+var assessmentPerson = func() uint64 {
+	for _, f := range domain.Fields(domain.KindAssessment) {
+		if f.Name == "beneficiaire" {
+			return f.Num
+		}
+	}
+	panic("syncserver: an assessment has no beneficiaire field")
+}()
+
+// consentPerson returns the person a consent's fields name, if they do.
+func consentPerson(id ident.ID, f change.Fields) (ident.ID, bool) {
+	r, err := change.Decode(domain.KindConsent, id, f)
+	if err != nil {
+		return ident.Nil, false
+	}
+	p := r.(*domain.Consent).Beneficiaire
+	return p, !p.IsZero()
+}
+
+// givenPurposes returns, per person, the purposes some consent of theirs
+// gives, before the batch (as stored) or after it (the batch's consent
+// changes merged into the stored states). Consents of another team are
+// left out: the store skips the batch's changes to them.
+func givenPurposes(team string, stored []store.Consent, batch []*change.Change) map[ident.ID]map[string]bool {
+	given := map[ident.ID]map[string]bool{}
+	grant := func(id ident.ID, st *merge.State) {
+		if st.IsDeleted() {
+			return
+		}
+		r, err := change.Decode(domain.KindConsent, id, st.Live())
+		if err != nil {
+			return
+		}
+		cn := r.(*domain.Consent)
+		for _, f := range cn.Active() {
+			if given[cn.Beneficiaire] == nil {
+				given[cn.Beneficiaire] = map[string]bool{}
+			}
+			given[cn.Beneficiaire][f] = true
+		}
+	}
+	states := map[ident.ID]*merge.State{}
+	foreign := map[ident.ID]bool{}
+	for _, sc := range stored {
+		if sc.Team != team {
+			foreign[sc.ID] = true
+			continue
+		}
+		grant(sc.ID, sc.State)
+		states[sc.ID] = sc.State
+	}
+	for _, ch := range batch {
+		if foreign[ch.ID] {
+			continue
+		}
+		st := states[ch.ID]
+		if st == nil {
+			st = merge.NewState()
+			states[ch.ID] = st
+		}
+		merge.Apply(st, domain.KindConsent, ch)
+	}
+	for id, st := range states {
+		grant(id, st)
+	}
+	return given
+}
