@@ -187,12 +187,14 @@ func testUserByIDUnknown(t *testing.T, e *env) {
 	}
 }
 
-// Users lists every user by e-mail, whatever the order of creation.
+// Users lists every user by e-mail, whatever the order of creation, in
+// byte order as SQLite does (a locale's collation would put "ab" before
+// "a.z").
 func testUsersOrder(t *testing.T, e *env) {
 	if us, err := e.s.Users(e.ctx); err != nil || len(us) != 0 {
 		t.Fatalf("empty store: users %+v, %v", us, err)
 	}
-	for _, email := range []string{"claire@cd54.fr", "Alice@cd54.fr", "bruno@cd88.fr"} {
+	for _, email := range []string{"claire@cd54.fr", "Alice@cd54.fr", "bruno@cd88.fr", "ab@cd54.fr", "a.z@cd54.fr"} {
 		e.user(email, accounts.RoleViewer)
 	}
 	us, err := e.s.Users(e.ctx)
@@ -203,7 +205,7 @@ func testUsersOrder(t *testing.T, e *env) {
 	for _, u := range us {
 		got = append(got, u.Email)
 	}
-	if want := []string{"alice@cd54.fr", "bruno@cd88.fr", "claire@cd54.fr"}; !slices.Equal(got, want) {
+	if want := []string{"a.z@cd54.fr", "ab@cd54.fr", "alice@cd54.fr", "bruno@cd88.fr", "claire@cd54.fr"}; !slices.Equal(got, want) {
 		t.Fatalf("Users: %q, want %q", got, want)
 	}
 }
