@@ -52,15 +52,11 @@ func (s *Store) CreateUser(ctx context.Context, u accounts.User) (accounts.User,
 		u.Created = time.Now()
 	}
 	u.Email = email
-	var exists int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE email = ?`, email).Scan(&exists); err != nil {
-		return u, fmt.Errorf("creating user %s: %w", email, err)
-	}
-	if exists > 0 {
-		return u, fmt.Errorf("%w: %s", accounts.ErrEmailTaken, email)
-	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO users(email, role, password, territories, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		email, string(u.Role), u.PasswordHash, strings.Join(u.Territories, " "), u.Created.UnixMilli(), millis(u.Disabled))
+	if isUnique(err) {
+		return u, fmt.Errorf("%w: %s", accounts.ErrEmailTaken, email)
+	}
 	if err != nil {
 		return u, fmt.Errorf("creating user %s: %w", email, err)
 	}
@@ -69,6 +65,16 @@ func (s *Store) CreateUser(ctx context.Context, u accounts.User) (accounts.User,
 	}
 	u.Created = u.Created.Truncate(time.Millisecond).UTC()
 	return u, nil
+}
+
+// isUnique reports whether err is SQLite's UNIQUE constraint failure
+// (SQLITE_CONSTRAINT_UNIQUE). CreateUser relies on the constraint rather
+// than on a look-up first: two creations of one e-mail at once (two
+// requests, or the CLI while the hub serves) both pass a look-up, and the
+// second must still get ErrEmailTaken.
+func isUnique(err error) bool {
+	var ce interface{ Code() int }
+	return errors.As(err, &ce) && ce.Code() == 2067
 }
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any) (accounts.User, error) {
