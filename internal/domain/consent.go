@@ -63,7 +63,7 @@ func (c *Consent) Validate(env Env) error {
 	ch.codes("retraits", Finalites, c.Retraits)
 	for _, r := range c.Retraits {
 		if !slices.Contains(c.Finalites, r) {
-			ch.invalid("retraits", r, "finalité retirée qui n'avait pas été donnée")
+			ch.between("retraits", r, "finalité retirée qui n'avait pas été donnée")
 		}
 	}
 	if ch.required("mode", c.Mode) {
@@ -72,7 +72,7 @@ func (c *Consent) Validate(env Env) error {
 	ch.date("date", c.Date, true)
 	ch.date("retire_le", c.RetireLe, false)
 	if c.RetireLe != "" && c.Date != "" && c.RetireLe < c.Date {
-		ch.invalid("retire_le", c.RetireLe, "le retrait ne peut précéder le consentement")
+		ch.between("retire_le", c.RetireLe, "le retrait ne peut précéder le consentement")
 	}
 	return ch.err(KindConsent, c.ID.String())
 }

@@ -78,6 +78,15 @@ func (c *checker) invalid(field, value, msg string) {
 	c.add(Problem{Field: field, Value: value, Code: ProblemInvalid, Message: msg})
 }
 
+// between adds a problem with a rule between fields. It is not_allowed,
+// never invalid: a change from another device carries only the fields it
+// modifies, and the hub refuses invalid values field by field
+// (change.CheckValues) — a rule between a field the change sets and one
+// it does not would refuse a valid change for good.
+func (c *checker) between(field, value, msg string) {
+	c.add(Problem{Field: field, Value: value, Code: ProblemNotAllowed, Message: msg})
+}
+
 func (c *checker) notAllowed(field, msg string) {
 	c.add(Problem{Field: field, Code: ProblemNotAllowed, Message: msg})
 }
