@@ -1,5 +1,5 @@
 -- Hub store on PostgreSQL, version 1: the SQLite schema of schema/hub
--- (versions 1 to 5) in PostgreSQL's types. Times are Unix milliseconds
+-- (versions 1 to 6) in PostgreSQL's types. Times are Unix milliseconds
 -- (UTC), NULL for "never", as on SQLite, so both backends read the same.
 
 -- Enrolled devices; num is the compact key records and changes use.
@@ -85,6 +85,17 @@ CREATE TABLE rejected (
     at        bigint NOT NULL,
     PRIMARY KEY (device, dseq)
 );
+
+-- Whose consent each consent record is: the person is inside
+-- records.state (CBOR), which no query reads; written with the record by
+-- every batch that merges a consent (the hub refuses identifying data of
+-- a person without consent, and looks their consents up per batch).
+CREATE TABLE consent_subjects (
+    id          bytea PRIMARY KEY CHECK (length(id) = 16),
+    team        text NOT NULL,
+    beneficiary bytea NOT NULL CHECK (length(beneficiary) = 16)
+);
+CREATE INDEX consent_subjects_beneficiary ON consent_subjects(team, beneficiary);
 
 -- Fact tables: the statistical fields of each record, following the log
 -- (hub/report). The same columns as on SQLite.

@@ -52,6 +52,9 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// beforeCommit, set by tests only, runs before a batch commits: a
+	// slow transaction at will.
+	beforeCommit func(deviceID string)
 }
 
 // Open connects to the database at url (postgres://…), applies pending

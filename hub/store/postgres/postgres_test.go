@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"numeribus/hub/store"
+	"numeribus/hub/store/storetest"
 	"numeribus/internal/pgtest"
 )
 
@@ -63,4 +65,18 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := Open(ctx, url, Options{}); !errors.Is(err, ErrTooNew) {
 		t.Fatalf("Open on a newer schema: %v, want ErrTooNew", err)
 	}
+}
+
+var _ storetest.Inspector = (*Store)(nil)
+
+// The conformance suite of hub stores, on PostgreSQL.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		url := pgtest.NewDB(t)
+		s, err := Open(context.Background(), url, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -145,27 +144,9 @@ func (s *Store) batchDeviceOf(ctx context.Context, tx *sql.Tx, deviceID string) 
 	return d, nil
 }
 
-// newChanges returns the changes to apply — above the mark, without gap,
-// well formed — as copies (the caller's are not modified), and the mark
-// they end at.
+// newChanges returns the changes to apply (store.NewChanges).
 func (d batchDevice) newChanges(changes []change.Change) ([]change.Change, uint64, error) {
-	hwm := d.hwm
-	todo := make([]change.Change, 0, len(changes))
-	for i := range changes {
-		c := &changes[i]
-		if c.Seq <= hwm {
-			continue
-		}
-		if c.Seq != hwm+1 {
-			return nil, d.hwm, fmt.Errorf("%w: device %s sent change %d after %d", store.ErrGap, d.id, c.Seq, hwm)
-		}
-		if err := check(c); err != nil {
-			return nil, d.hwm, fmt.Errorf("device %s, change %d: %w", d.id, c.Seq, err)
-		}
-		hwm = c.Seq
-		todo = append(todo, *c)
-	}
-	return todo, hwm, nil
+	return store.NewChanges(d.id, d.hwm, changes)
 }
 
 // merge merges each change of todo into its record's state and appends
@@ -190,13 +171,10 @@ func (s *Store) merge(sc *scratch, d batchDevice, todo []change.Change, recs map
 		if !s.mergeable(d, c, p) {
 			continue
 		}
-		c.Device = d.id // the merge's tie-break: who really made it
-		merge.Apply(p.st, c.Kind, c)
+		var erases bool
+		c.Fields, erases = store.MergeOne(p.st, c, d.id)
 		p.dirty = true
-		if p.st.IsErased() {
-			c.Fields = change.WithoutPersonal(c.Kind, c.Fields)
-		}
-		if c.Op == change.OpErase {
+		if erases {
 			p.scrub, erased = true, true
 		}
 		// The fields as change.Marshal encodes them, without reflection.
@@ -366,24 +344,6 @@ func kindArg(k domain.Kind) any {
 		return a
 	}
 	return string(k)
-}
-
-// check refuses what no agent sends: the batch fails rather than losing a
-// change silently.
-func check(c *change.Change) error {
-	switch {
-	case !c.Kind.Valid():
-		return fmt.Errorf("unknown kind %q", c.Kind)
-	case !c.Op.Valid():
-		return fmt.Errorf("unknown operation %d", c.Op)
-	case c.ID.IsZero():
-		return errors.New("zero record id")
-	case c.HLC == 0:
-		return errors.New("zero stamp")
-	case c.HLC > math.MaxInt64 || c.Seq > math.MaxInt64:
-		return errors.New("stamp or sequence number out of range")
-	}
-	return nil
 }
 
 // scrub removes the personal fields of an erased record from every

@@ -1,0 +1,371 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/ident"
+	"numeribus/internal/merge"
+)
+
+// pending is a record a batch touches: loaded once, locked, merged in
+// memory, written once.
+type pending struct {
+	id    ident.ID
+	kind  domain.Kind
+	team  string
+	st    *merge.State
+	dirty bool // merged a change: to be written
+	scrub bool // erased by this batch: scrub its logged changes
+}
+
+// logRow is a change to log, its hub seq given at the end.
+type logRow struct {
+	c      *change.Change
+	fields []byte
+}
+
+// ApplyBatch merges changes from one device in one transaction
+// (store.Store.ApplyBatch, the rules of store.NewChanges and
+// store.MergeOne).
+//
+// Concurrency, which SQLite's single writer never had to think of: the
+// device's row is locked first (FOR UPDATE), so that two instances
+// serving one device apply its batches one after the other, the second
+// seeing the first's mark; the records are locked in id order (new ones
+// inserted first, so that a concurrent batch creating the same record
+// waits for this one), so that two devices merging into one record never
+// lose a merge; the change log's numbers are taken last (logSeqs). A
+// deadlock or serialization failure reported by PostgreSQL retries the
+// batch.
+func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
+	for attempt := 0; ; attempt++ {
+		hwm, applied, err = s.applyBatch(ctx, deviceID, changes, bytes)
+		if !retryable(err) || attempt == 4 {
+			return hwm, applied, err
+		}
+		s.log.Info("batch retried after a conflict with another writer", "device", deviceID, "err", err)
+	}
+}
+
+func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []change.Change, nbytes int) (hwm uint64, applied int, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("applying batch: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	d, err := batchDeviceOf(ctx, tx, deviceID)
+	if err != nil {
+		return 0, 0, err
+	}
+	todo, hwm, err := store.NewChanges(d.id, d.hwm, changes)
+	if err != nil {
+		return d.hwm, 0, err
+	}
+	recs, order, err := loadLocked(ctx, tx, todo, d.num, d.team)
+	if err != nil {
+		return d.hwm, 0, err
+	}
+	rows := s.merge(d, todo, recs)
+	if err := writeBatch(ctx, tx, d, order, rows); err != nil {
+		return d.hwm, 0, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE devices SET hwm = $1, bytes_received = bytes_received + $2, changes_received = changes_received + $3 WHERE num = $4`,
+		int64(hwm), nbytes, len(rows), d.num); err != nil {
+		return d.hwm, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
+	}
+	if s.beforeCommit != nil {
+		s.beforeCommit(deviceID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return d.hwm, 0, fmt.Errorf("committing batch of device %s: %w", deviceID, err)
+	}
+	return hwm, len(rows), nil
+}
+
+// retryable reports a conflict PostgreSQL resolved by aborting this
+// transaction: serialization failure, deadlock.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// batchDevice is the device a batch comes from, its row locked.
+type batchDevice struct {
+	id   string
+	num  int64
+	team string
+	hwm  uint64
+}
+
+// batchDeviceOf locks and reads the device deviceID: ErrNoDevice when
+// unknown, an error wrapping it when revoked (it may no longer write).
+func batchDeviceOf(ctx context.Context, tx pgx.Tx, deviceID string) (batchDevice, error) {
+	d := batchDevice{id: deviceID}
+	var (
+		hwm     int64
+		revoked *int64
+	)
+	err := tx.QueryRow(ctx, `SELECT num, team, hwm, revoked_at FROM devices WHERE id = $1 FOR UPDATE`, deviceID).
+		Scan(&d.num, &d.team, &hwm, &revoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
+	}
+	if err != nil {
+		return d, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
+	}
+	if revoked != nil {
+		return d, fmt.Errorf("device %s was revoked on %s and may no longer push: %w",
+			deviceID, fromMs(revoked).Format("2006-01-02T15:04:05Z07:00"), store.ErrNoDevice)
+	}
+	d.hwm = uint64(hwm)
+	return d, nil
+}
+
+// loadLocked inserts the records todo creates (an empty state, the kind
+// of their first change, in team, from device num) unless they exist,
+// then locks and reads every record todo touches, all in id order.
+func loadLocked(ctx context.Context, tx pgx.Tx, todo []change.Change, num int64, team string) (map[ident.ID]*pending, []*pending, error) {
+	recs := make(map[ident.ID]*pending, len(todo))
+	var order []*pending
+	for i := range todo {
+		c := &todo[i]
+		if recs[c.ID] == nil {
+			p := &pending{id: c.ID, kind: c.Kind}
+			recs[c.ID] = p
+			order = append(order, p)
+		}
+	}
+	slices.SortFunc(order, func(a, b *pending) int { return bytes.Compare(a.id[:], b.id[:]) })
+	ids := make([][]byte, len(order))
+	kinds := make([]string, len(order))
+	for i, p := range order {
+		ids[i], kinds[i] = p.id[:], string(p.kind)
+	}
+	empty, err := merge.NewState().Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO records(id, kind, team, origin, hlc, state)
+		SELECT id, kind, $3, $4, 0, $5 FROM unnest($1::bytea[], $2::text[]) AS n(id, kind) ORDER BY id
+		ON CONFLICT (id) DO NOTHING`, ids, kinds, team, num, empty); err != nil {
+		return nil, nil, fmt.Errorf("reading records: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, kind, team, state FROM records WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id          ident.ID
+			idb, state  []byte
+			kind, rteam string
+		)
+		if err := rows.Scan(&idb, &kind, &rteam, &state); err != nil {
+			return nil, nil, fmt.Errorf("reading records: %w", err)
+		}
+		copy(id[:], idb)
+		p := recs[id]
+		if p == nil || len(idb) != len(id) {
+			return nil, nil, fmt.Errorf("reading records: unexpected record %x", idb)
+		}
+		if p.st, err = merge.Unmarshal(state); err != nil {
+			return nil, nil, fmt.Errorf("record %s: %w", id, err)
+		}
+		p.kind, p.team = domain.Kind(kind), rteam
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("reading records: %w", err)
+	}
+	return recs, order, nil
+}
+
+// merge merges each change of todo into its record and returns the rows
+// to log.
+func (s *Store) merge(d batchDevice, todo []change.Change, recs map[ident.ID]*pending) []logRow {
+	rows := make([]logRow, 0, len(todo))
+	for i := range todo {
+		c := &todo[i]
+		p := recs[c.ID]
+		if !s.mergeable(d, c, p) {
+			continue
+		}
+		fields, erases := store.MergeOne(p.st, c, d.id)
+		p.dirty = true
+		p.scrub = p.scrub || erases
+		rows = append(rows, logRow{c: c, fields: fields.Encode()})
+	}
+	// A record erased by this batch keeps no personal field in the rows
+	// this batch logs before its erasure either (the log's earlier rows
+	// are scrubbed in SQL).
+	for i := range rows {
+		if p := recs[rows[i].c.ID]; p.scrub {
+			rows[i].fields = change.WithoutPersonal(p.kind, rows[i].c.Fields).Encode()
+		}
+	}
+	return rows
+}
+
+// mergeable reports whether c may change p: a record of the device's team
+// and of c's kind. Otherwise it is skipped, with a warning.
+func (s *Store) mergeable(d batchDevice, c *change.Change, p *pending) bool {
+	if p.team != d.team {
+		s.log.Warn("change to a record of another team skipped", "device", d.id, "seq", c.Seq,
+			"record", c.ID.String(), "record_team", p.team, "device_team", d.team)
+		return false
+	}
+	if p.kind != c.Kind {
+		s.log.Warn("change naming another kind than the record skipped", "device", d.id, "seq", c.Seq,
+			"record", c.ID.String(), "kind", string(c.Kind), "stored_kind", string(p.kind))
+		return false
+	}
+	return true
+}
+
+// writeBatch writes the merged states, the consents' persons, scrubs the
+// log of the records erased, and logs the changes, last, with their hub
+// seqs.
+func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending, rows []logRow) error {
+	for _, p := range order {
+		if !p.dirty {
+			continue
+		}
+		state, err := p.st.Marshal()
+		if err != nil {
+			return fmt.Errorf("encoding record %s: %w", p.id, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
+			p.id[:], int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state); err != nil {
+			return fmt.Errorf("writing record %s of device %s: %w", p.id, d.id, err)
+		}
+		if p.kind == domain.KindConsent {
+			if err := putConsentSubject(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		if p.scrub {
+			if err := scrub(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+	}
+	return logChanges(ctx, tx, d, rows)
+}
+
+// logChanges gives rows their hub seqs and logs them. The counter's row
+// stays locked until commit: numbers are handed out in commit order, so a
+// reader paging after a cursor never steps over a change that commits
+// later with a smaller number (docs/ARCHITECTURE.md, "Commit order").
+func logChanges(ctx context.Context, tx pgx.Tx, d batchDevice, rows []logRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var last int64
+	if err := tx.QueryRow(ctx, `UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq`, len(rows)).Scan(&last); err != nil {
+		return fmt.Errorf("numbering changes of device %s: %w", d.id, err)
+	}
+	first := last - int64(len(rows)) + 1
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"changes"},
+		[]string{"hseq", "team", "device", "dseq", "kind", "record_id", "op", "hlc", "fields"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			c := rows[i].c
+			return []any{first + int64(i), d.team, d.num, int64(c.Seq), string(c.Kind), c.ID[:], int16(c.Op), int64(c.HLC), rows[i].fields}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("logging changes of device %s: %w", d.id, err)
+	}
+	return nil
+}
+
+// scrub removes the personal fields of an erased record from every
+// change of it in the log.
+func scrub(ctx context.Context, tx pgx.Tx, p *pending) error {
+	if len(domain.PersonalFields(p.kind)) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT hseq, fields FROM changes WHERE record_id = $1 AND op = $2`, p.id[:], int16(change.OpUpsert))
+	if err != nil {
+		return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
+	}
+	type upd struct {
+		hseq   int64
+		fields []byte
+	}
+	var upds []upd
+	for rows.Next() {
+		var (
+			hseq int64
+			raw  []byte
+		)
+		if err := rows.Scan(&hseq, &raw); err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
+		}
+		raw, dropped, err := change.WithoutPersonalEncoded(p.kind, raw)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing change %d: %w", hseq, err)
+		}
+		if dropped {
+			upds = append(upds, upd{hseq, raw})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
+	}
+	for _, u := range upds {
+		if _, err := tx.Exec(ctx, `UPDATE changes SET fields = $1 WHERE hseq = $2`, u.fields, u.hseq); err != nil {
+			return fmt.Errorf("scrubbing change %d: %w", u.hseq, err)
+		}
+	}
+	return nil
+}
+
+// Reject records changes the hub refused (store.Store.Reject): each moves
+// the device's mark as an applied change would.
+func (s *Store) Reject(ctx context.Context, deviceID string, rs []store.Rejected) (hwm uint64, err error) {
+	var start uint64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		d, err := batchDeviceOf(ctx, tx, deviceID)
+		if err != nil {
+			return err
+		}
+		start, hwm = d.hwm, d.hwm
+		for _, r := range rs {
+			if r.Seq <= hwm {
+				continue
+			}
+			if r.Seq != hwm+1 {
+				return fmt.Errorf("%w: device %s sent change %d after %d", store.ErrGap, deviceID, r.Seq, hwm)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO rejected(device, dseq, hlc, kind, record_id, op, code, reason, at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, d.num, int64(r.Seq), int64(r.HLC), string(r.Kind), r.ID[:], int16(r.Op),
+				r.Code, r.Reason, r.At.UnixMilli()); err != nil {
+				return fmt.Errorf("recording refused change %d of device %s: %w", r.Seq, deviceID, err)
+			}
+			hwm = r.Seq
+		}
+		if hwm == start {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE devices SET hwm = $1 WHERE num = $2`, int64(hwm), d.num); err != nil {
+			return fmt.Errorf("updating device %s: %w", deviceID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return start, err
+	}
+	return hwm, nil
+}

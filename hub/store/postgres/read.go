@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
+	"numeribus/internal/merge"
+	"numeribus/internal/wire"
+)
+
+// changeOverhead is what a change costs beside its fields, for the page
+// size (as on SQLite).
+const changeOverhead = 40
+
+// ChangesSince returns, in hub order, the changes of team after cursor
+// not made by excludeDevice, up to about maxBytes (store.Store). Hub seqs
+// are given in commit order (logChanges): what this reads is a prefix of
+// the log, and a change committed later has a larger number.
+func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []store.Logged, next uint64, more bool, err error) {
+	if cursor > 1<<63-1 {
+		return nil, cursor, false, fmt.Errorf("cursor %d out of range", cursor)
+	}
+	var exclude int64
+	err = s.pool.QueryRow(ctx, `SELECT num FROM devices WHERE id = $1`, excludeDevice).Scan(&exclude)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	// A page never holds more changes than the agent's decoder takes.
+	limit := min(max(maxBytes, 0)/changeOverhead+2, wire.MaxChanges+1)
+	rows, err := s.pool.Query(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
+		FROM changes c JOIN devices d ON d.num = c.device
+		WHERE c.team = $1 AND c.hseq > $2 AND c.device <> $3
+		ORDER BY c.hseq LIMIT $4`, team, int64(cursor), exclude, limit)
+	if err != nil {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	defer rows.Close()
+	next = cursor
+	size := 0
+	for rows.Next() {
+		var (
+			l           store.Logged
+			hseq, h, ds int64
+			kind        string
+			id, fields  []byte
+			op          int16
+		)
+		if err := rows.Scan(&hseq, &kind, &id, &op, &h, &l.Device, &ds, &fields); err != nil {
+			return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+		}
+		if size += len(fields) + changeOverhead; (size > maxBytes || len(cs) == wire.MaxChanges) && len(cs) > 0 {
+			more = true
+			break
+		}
+		if len(id) != len(l.ID) {
+			return nil, cursor, false, fmt.Errorf("change %d: record id of %d bytes", hseq, len(id))
+		}
+		copy(l.ID[:], id)
+		l.Kind, l.Op, l.HLC, l.Seq, l.HubSeq = domain.Kind(kind), change.Op(op), hlc.Timestamp(h), uint64(ds), uint64(hseq)
+		if err := change.Unmarshal(fields, &l.Fields); err != nil {
+			return nil, cursor, false, fmt.Errorf("decoding change %d: %w", hseq, err)
+		}
+		cs = append(cs, l)
+		next = l.HubSeq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	return cs, next, more, nil
+}
+
+// Stats returns consolidated counts, in one repeatable-read transaction
+// so that they agree with each other.
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{
+		Records:  map[domain.Kind]int{},
+		ByTeam:   map[string]map[domain.Kind]int{},
+		ByDevice: map[string]map[domain.Kind]int{},
+	}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT r.kind, r.team, d.name, count(*)
+			FROM records r JOIN devices d ON d.num = r.origin
+			WHERE NOT r.deleted GROUP BY r.kind, r.team, d.name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		add := func(m map[string]map[domain.Kind]int, key string, k domain.Kind, n int) {
+			if m[key] == nil {
+				m[key] = map[domain.Kind]int{}
+			}
+			m[key][k] += n
+		}
+		for rows.Next() {
+			var (
+				k, team, name string
+				n             int
+			)
+			if err := rows.Scan(&k, &team, &name, &n); err != nil {
+				return err
+			}
+			st.Records[domain.Kind(k)] += n
+			add(st.ByTeam, team, domain.Kind(k), n)
+			add(st.ByDevice, name, domain.Kind(k), n)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var changes int64
+		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM devices WHERE `+notHubSQL+`)`).
+			Scan(&changes, &st.Devices); err != nil {
+			return err
+		}
+		st.Changes = uint64(changes)
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("reading stats: %w", err)
+	}
+	return st, nil
+}
+
+// ErrNoRecord is returned by Record for an id the hub does not have.
+var ErrNoRecord = errors.New("record not found")
+
+// Record returns the kind, team and merged state of a record (tombstones
+// included), or ErrNoRecord. It implements storetest.Inspector.
+func (s *Store) Record(ctx context.Context, id ident.ID) (domain.Kind, string, *merge.State, error) {
+	var (
+		k, team string
+		state   []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT kind, team, state FROM records WHERE id = $1`, id[:]).Scan(&k, &team, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", nil, fmt.Errorf("%w: %s", ErrNoRecord, id)
+	}
+	if err != nil {
+		return "", "", nil, fmt.Errorf("reading record %s: %w", id, err)
+	}
+	st, err := merge.Unmarshal(state)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("record %s: %w", id, err)
+	}
+	return domain.Kind(k), team, st, nil
+}
+
+// DeviceChangeTag returns wire.ChangeTag of the change the device logged,
+// or the hub refused, with seq, or nil when the hub holds none.
+func (s *Store) DeviceChangeTag(ctx context.Context, deviceID string, seq uint64) ([]byte, error) {
+	var (
+		h  int64
+		id []byte
+		op int16
+	)
+	err := s.pool.QueryRow(ctx, `SELECT c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+		WHERE d.id = $1 AND c.dseq = $2
+		UNION ALL SELECT r.hlc, r.record_id, r.op FROM rejected r JOIN devices d ON d.num = r.device
+		WHERE d.id = $1 AND r.dseq = $2`, deviceID, int64(seq)).Scan(&h, &id, &op)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading change %d of device %s: %w", seq, deviceID, err)
+	}
+	var rid ident.ID
+	copy(rid[:], id)
+	return wire.ChangeTag(seq, uint64(h), rid, uint8(op)), nil
+}
+
+// LogTag returns wire.LogTag of the hub log entry hubSeq, or nil when the
+// log holds none.
+func (s *Store) LogTag(ctx context.Context, hubSeq uint64) ([]byte, error) {
+	if hubSeq == 0 || hubSeq > 1<<63-1 {
+		return nil, nil
+	}
+	var (
+		dev   string
+		ds, h int64
+		id    []byte
+		op    int16
+	)
+	err := s.pool.QueryRow(ctx, `SELECT d.id, c.dseq, c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+		WHERE c.hseq = $1`, int64(hubSeq)).Scan(&dev, &ds, &h, &id, &op)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading log entry %d: %w", hubSeq, err)
+	}
+	var rid ident.ID
+	copy(rid[:], id)
+	return wire.LogTag(hubSeq, dev, uint64(ds), uint64(h), rid, uint8(op)), nil
+}
