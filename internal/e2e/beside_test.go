@@ -33,6 +33,12 @@ func TestHubCommandsBesideABusyHub(t *testing.T) {
 	// The hub's writer at its worst: four vehicles back in coverage push
 	// rounds of 10,000 records, back to back.
 	pushers = append(pushers, newAgentFull(t, h, "bus-4", h.enrollCode(t, "bus-4", "cd88"), nil))
+	for _, a := range pushers {
+		// A hub this busy (more so under the race detector, and making way
+		// for the commands) answers a batch in more than the tests' usual
+		// 10 s: the agent's own default is 2 minutes.
+		a.cl.AnswerTimeout = 2 * time.Minute
+	}
 	const rounds = 3 // each command runs this many times
 	for i := range rounds {
 		name := fmt.Sprintf("spare-%d", i)

@@ -44,6 +44,33 @@ func hubCount(t testing.TB, h *testHub, device string) (changes, distinct, hwm i
 	return
 }
 
+// hubRefused counts by code the changes of device the hub refused.
+func hubRefused(t testing.TB, h *testHub, device string) map[string]int {
+	t.Helper()
+	db, err := sql.Open("sqlite", sqlitex.DSN(filepath.Join(h.dir, hubcli.DBFile), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT r.code, count(*) FROM rejected r JOIN devices d ON d.num = r.device WHERE d.id = ? GROUP BY r.code`, device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			code string
+			n    int
+		)
+		if err := rows.Scan(&code, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[code] = n
+	}
+	return out
+}
+
 // A proxy cuts the connection at random byte offsets, more than a hundred
 // times during a 10,000-change push; the hub ends with exactly the 10,000
 // changes, each once.

@@ -22,6 +22,7 @@ import (
 	"numeribus/internal/fixture"
 	"numeribus/internal/ident"
 	"numeribus/internal/sqlitex"
+	"numeribus/internal/wire"
 )
 
 // TestJepsenConverge is the convergence test outside testers run against
@@ -1065,15 +1066,25 @@ func (j *jepsen) check() {
 	}
 	sameLines(t, "deleted records of the hub", hubTombstones(t, j.h, jTeam), refDel)
 
-	// Nothing doubled: each change of each device logged once.
+	// Nothing doubled: each change of each device logged once, or
+	// refused once. The one refusal these edits may earn is an identity
+	// edit or an assessment racing the withdrawal of its consent on
+	// another laptop (no_consent): any other is a bug.
 	for _, a := range j.all {
 		c, d, hwm := hubCount(t, j.h, a.st.Device())
+		refused := hubRefused(t, j.h, a.st.Device())
 		last, acked, err := a.st.Seqs(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c != d || c != hwm || uint64(hwm) != last || last != acked {
-			t.Fatalf("%s: hub logged %d changes (%d distinct), hwm %d; agent last %d acked %d", a.name, c, d, hwm, last, acked)
+		for code, n := range refused {
+			if code != wire.CodeNoConsent {
+				t.Fatalf("%s: the hub refused %d changes with %s", a.name, n, code)
+			}
+			j.n["changes refused: no consent (a withdrawal raced)"] += n
+		}
+		if c != d || c+refused[wire.CodeNoConsent] != hwm || uint64(hwm) != last || last != acked {
+			t.Fatalf("%s: hub logged %d changes (%d distinct), refused %v, hwm %d; agent last %d acked %d", a.name, c, d, refused, hwm, last, acked)
 		}
 		if ss, _ := a.st.SyncState(ctx); ss.Recovering {
 			t.Fatalf("%s still recovering after the heal", a.name)
