@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -32,10 +34,11 @@ var pragmas = []string{
 }
 
 // DSN returns the data source name for the file at p; extra pragmas
-// follow the defaults.
+// follow the defaults, and one named like a default replaces it (the
+// driver keeps the first of two).
 func DSN(p string, readOnly bool, extra ...string) string {
 	q := url.Values{}
-	for _, pr := range append(pragmas[:len(pragmas):len(pragmas)], extra...) {
+	for _, pr := range withExtra(extra) {
 		q.Add("_pragma", pr)
 	}
 	if readOnly {
@@ -46,9 +49,26 @@ func DSN(p string, readOnly bool, extra ...string) string {
 	return "file:" + (&url.URL{Path: p}).EscapedPath() + "?" + q.Encode()
 }
 
-// OpenWriter opens the single writer connection.
-func OpenWriter(p string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", DSN(p, false))
+// withExtra returns the default pragmas with extra, those named like a
+// default in its place.
+func withExtra(extra []string) []string {
+	out := slices.Clone(pragmas)
+	for _, e := range extra {
+		name, _, _ := strings.Cut(e, "(")
+		i := slices.IndexFunc(out, func(p string) bool { return strings.HasPrefix(p, name+"(") })
+		if i >= 0 {
+			out[i] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// OpenWriter opens the single writer connection; extra pragmas follow
+// the defaults (a later busy_timeout replaces the default one).
+func OpenWriter(p string, extra ...string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", DSN(p, false, extra...))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s for writing: %w", p, err)
 	}

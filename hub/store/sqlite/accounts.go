@@ -52,7 +52,7 @@ func (s *Store) CreateUser(ctx context.Context, u accounts.User) (accounts.User,
 		u.Created = time.Now()
 	}
 	u.Email = email
-	res, err := s.w.ExecContext(ctx, `INSERT INTO users(email, role, password, territories, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	res, err := s.exec(ctx, `INSERT INTO users(email, role, password, territories, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		email, string(u.Role), u.PasswordHash, strings.Join(u.Territories, " "), u.Created.UnixMilli(), millis(u.Disabled))
 	if isUnique(err) {
 		return u, fmt.Errorf("%w: %s", accounts.ErrEmailTaken, email)
@@ -150,7 +150,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, at time.Time) err
 // (internal/webguard refuses cross-origin writes). The column stays, so
 // that this cleanup needs no migration.
 func (s *Store) CreateSession(ctx context.Context, se accounts.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_id, csrf, created_at, last_seen) VALUES (?, ?, '', ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO sessions(token_hash, user_id, csrf, created_at, last_seen) VALUES (?, ?, '', ?, ?)`,
 		se.Hash[:], se.UserID, se.Created.UnixMilli(), se.LastSeen.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recording session of user %d: %w", se.UserID, err)
@@ -179,7 +179,7 @@ func (s *Store) Session(ctx context.Context, h accounts.TokenHash) (accounts.Ses
 
 // TouchSession records activity on a session.
 func (s *Store) TouchSession(ctx context.Context, h accounts.TokenHash, at time.Time) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE token_hash = ?`, at.UnixMilli(), h[:]); err != nil {
+	if _, err := s.exec(ctx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE token_hash = ?`, at.UnixMilli(), h[:]); err != nil {
 		return fmt.Errorf("recording session activity: %w", err)
 	}
 	return nil
@@ -187,7 +187,7 @@ func (s *Store) TouchSession(ctx context.Context, h accounts.TokenHash, at time.
 
 // DeleteSession ends a session; ending an unknown one is not an error.
 func (s *Store) DeleteSession(ctx context.Context, h accounts.TokenHash) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, h[:]); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, h[:]); err != nil {
 		return fmt.Errorf("ending session: %w", err)
 	}
 	return nil
@@ -195,7 +195,7 @@ func (s *Store) DeleteSession(ctx context.Context, h accounts.TokenHash) error {
 
 // DeleteExpiredSessions removes the sessions idle or too old at now.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen <= ? OR created_at <= ?`,
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE last_seen <= ? OR created_at <= ?`,
 		now.Add(-accounts.IdleTimeout).UnixMilli(), now.Add(-accounts.AbsoluteTimeout).UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("removing expired sessions: %w", err)
@@ -206,7 +206,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, 
 
 // CreateAPIToken records a bearer token for the JSON API.
 func (s *Store) CreateAPIToken(ctx context.Context, t accounts.APIToken) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO api_tokens(token_hash, user_id, name, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO api_tokens(token_hash, user_id, name, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		t.Hash[:], t.UserID, t.Name, t.Created.UnixMilli(), millis(t.Expires), millis(t.Revoked))
 	if err != nil {
 		return fmt.Errorf("recording API token of user %d: %w", t.UserID, err)
@@ -245,13 +245,13 @@ func (s *Store) Audit(ctx context.Context, e accounts.AuditEntry) error {
 	if e.UserID != 0 {
 		user = e.UserID
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO audit(at, user_id, email, action, what, ip) VALUES (?, ?, ?, ?, ?, ?)`,
+	res, err := s.exec(ctx, `INSERT INTO audit(at, user_id, email, action, what, ip) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.At.UnixMilli(), user, e.Email, string(e.Action), e.What, e.IP)
 	if err != nil {
 		return fmt.Errorf("writing audit log (%s): %w", e.Action, err)
 	}
 	if id, err := res.LastInsertId(); err == nil && id%1000 == 0 {
-		if _, err := s.w.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, e.At.Add(-accounts.AuditRetention).UnixMilli()); err != nil {
+		if _, err := s.exec(ctx, `DELETE FROM audit WHERE at < ?`, e.At.Add(-accounts.AuditRetention).UnixMilli()); err != nil {
 			return fmt.Errorf("trimming audit log: %w", err)
 		}
 	}

@@ -23,7 +23,7 @@ func (s *Store) CreateEnrollment(ctx context.Context, e store.Enrollment) error 
 	if e.Name == HubDeviceName {
 		return fmt.Errorf("enrollment: the name %q is reserved for the hub's own changes (plan.go)", e.Name)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO enrollments(token_hash, name, team, expires_at) VALUES (?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO enrollments(token_hash, name, team, expires_at) VALUES (?, ?, ?, ?)`,
 		e.TokenHash[:], e.Name, e.Team, e.ExpiresAt.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recording enrollment of %q: %w", e.Name, err)
@@ -162,14 +162,14 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 // first revocation time. The hub's own row is no device to revoke
 // (ErrNoDevice).
 func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE name = ? AND `+notHubSQL, now.UnixMilli(), name)
+	res, err := s.exec(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE name = ? AND `+notHubSQL, now.UnixMilli(), name)
 	return affected(res, err, "revoking device", name)
 }
 
 // MarkSeen records an authenticated connection.
 func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) error {
 	defer s.hostWrite()()
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_seen = ?, agent_version = ?, clock_offset_ms = ? WHERE id = ?`,
+	res, err := s.exec(ctx, `UPDATE devices SET last_seen = ?, agent_version = ?, clock_offset_ms = ? WHERE id = ?`,
 		millis(seen.At), seen.AgentVersion, seen.ClockOffsetMs, deviceID)
 	return affected(res, err, "recording connection of", deviceID)
 }
@@ -178,7 +178,7 @@ func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) 
 // UPDATE, so that last seen is never older than last sync.
 func (s *Store) MarkSynced(ctx context.Context, deviceID string, at time.Time) error {
 	defer s.hostWrite()()
-	res, err := s.w.ExecContext(ctx, `UPDATE devices SET last_sync = ?1, last_seen = max(coalesce(last_seen, 0), ?1) WHERE id = ?2`,
+	res, err := s.exec(ctx, `UPDATE devices SET last_sync = ?1, last_seen = max(coalesce(last_seen, 0), ?1) WHERE id = ?2`,
 		millis(at), deviceID)
 	return affected(res, err, "recording sync of", deviceID)
 }

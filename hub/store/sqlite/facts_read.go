@@ -164,13 +164,26 @@ func allTeams(ctx context.Context, tx *sql.Tx) ([]string, error) {
 // `hub stats` beside a busy `hub serve`), the report reads the facts as
 // they are: the serving hub's follower is bringing them up to date, and a
 // command beside a running hub reads rather than fails.
+//
+// A command beside a running `hub serve` does not bring them up to date
+// at all: the hub's follower does, within seconds, and a command's
+// catch-up of a busy hub's backlog held the lock in long transactions
+// that the other commands waited for.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.hostThere() {
+		return s.readOnly(ctx, fn)
+	}
 	if err := s.catchUpFacts(ctx); err != nil {
 		if !isBusy(err) {
 			return err
 		}
 		s.log.Warn("facts not brought up to date: another process is writing; reading them as they are", "err", err)
 	}
+	return s.readOnly(ctx, fn)
+}
+
+// readOnly runs fn in a read-only transaction.
+func (s *Store) readOnly(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err

@@ -13,25 +13,30 @@ import (
 // command got in by luck only, and failed with "database is locked" at
 // its busy timeout. A guest store says it is there by touching a file
 // beside the database while it is open. The host (`hub serve`) runs its
-// busy writes through a gate (hostWrite); while a guest is there, the
-// first write to find the last gap more than guestEvery old closes the
-// gate, waits for the writes in flight, and leaves the lock free for
-// guestPause, longer than a waiting writer's longest retry interval,
-// before opening it again. Hub commands are short: the host slows down
+// busy writes one at a time through a gate (hostWrite); while a guest is
+// there, the first write to find the last gap more than guestEvery old
+// leaves the lock free for guestPause first, longer than a waiting
+// writer's longest retry interval. Hub commands are short: the host slows down
 // for their length only, and a stat is all it costs when none is there.
 const (
 	guestPause   = 250 * time.Millisecond
 	guestEvery   = 500 * time.Millisecond
 	guestTouch   = 500 * time.Millisecond // how often a guest touches the file
 	guestPresent = 3 * guestTouch         // a file touched since then: a guest is there
+	// busyTimeout is how long a hub store's write waits for the lock,
+	// the host's and the guests' alike.
+	busyTimeout = 30 * time.Second
 )
 
-// guestFile is the file a guest touches beside the database at path.
+// guestFile is the file a guest touches beside the database at path;
+// hostFile the one the host touches, so that a guest leaves the facts to
+// the host's follower (readTx) rather than contend for the lock with its
+// own catch-up.
 func guestFile(path string) string { return path + "-guests" }
+func hostFile(path string) string  { return path + "-host" }
 
-// startGuest touches the guest file until stop is closed.
-func startGuest(path string, stop <-chan struct{}) {
-	f := guestFile(path)
+// startTouching touches file f until stop is closed.
+func startTouching(f string, stop <-chan struct{}) {
 	touch := func() {
 		now := time.Now()
 		if err := os.Chtimes(f, now, now); err != nil {
@@ -53,41 +58,37 @@ func startGuest(path string, stop <-chan struct{}) {
 	}()
 }
 
-// guestGate is the host's side: writes hold it shared; a gap holds it
-// alone.
+// guestGate is the host's side: its busy writes pass it one at a time
+// (they share one SQLite connection anyway), so that a gap waits for one
+// write in flight only, not for every writer queued on the connection.
 type guestGate struct {
-	rw      sync.RWMutex
-	mu      sync.Mutex // guards lastGap
-	lastGap time.Time
+	mu      sync.Mutex
+	lastGap time.Time // guarded by mu
 }
 
 // hostWrite passes the gate for one busy write transaction of the host,
-// leaving a gap first when a guest is there and the last gap is old; the
-// caller calls done when its transaction has ended.
+// after a gap when a guest is there and the last gap is old; the caller
+// calls done when its transaction has ended.
 func (s *Store) hostWrite() (done func()) {
 	if !s.host {
 		return func() {}
 	}
 	g := &s.gate
-	if s.guestThere() {
-		g.mu.Lock()
-		due := time.Since(g.lastGap) > guestEvery
-		if due {
-			g.lastGap = time.Now()
-		}
-		g.mu.Unlock()
-		if due {
-			g.rw.Lock() // waits for the writes in flight, holds the next ones
-			time.Sleep(guestPause)
-			g.rw.Unlock()
-		}
+	g.mu.Lock()
+	if time.Since(g.lastGap) > guestEvery && s.guestThere() {
+		time.Sleep(guestPause) // the lock is free: a guest's retry gets in
+		g.lastGap = time.Now()
 	}
-	g.rw.RLock()
-	return g.rw.RUnlock
+	return g.mu.Unlock
 }
 
 // guestThere reports whether a guest touched the guest file lately.
-func (s *Store) guestThere() bool {
-	fi, err := os.Stat(guestFile(s.path))
+func (s *Store) guestThere() bool { return touchedLately(guestFile(s.path)) }
+
+// hostThere reports, to a guest, whether a `hub serve` runs on the file.
+func (s *Store) hostThere() bool { return !s.host && touchedLately(hostFile(s.path)) }
+
+func touchedLately(f string) bool {
+	fi, err := os.Stat(f)
 	return err == nil && time.Since(fi.ModTime()) < guestPresent
 }

@@ -81,7 +81,7 @@ type Store struct {
 	path string
 	log  *slog.Logger
 	host bool
-	// guestStop ends a guest's touches of the guest file; gate is the
+	// guestStop ends the touches of the guest or host file; gate is the
 	// host's side (guests.go).
 	guestStop chan struct{}
 	gate      guestGate
@@ -148,7 +148,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := owneronly.Files(owneronly.SQLite(path)...); err != nil {
 		return nil, fmt.Errorf("opening hub store: %w", err)
 	}
-	w, err := sqlitex.OpenWriter(path)
+	// A command waits for its turn beside a busy hub rather than fail
+	// (guests.go), and the hub for the commands' short writes: six
+	// commands at once beside a hub slowed by the race detector took
+	// more than SQLite's 5 s on either side.
+	w, err := sqlitex.OpenWriter(path, fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +166,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{path: path, log: log, w: w, r: r, host: opts.Host}
-	if !s.host {
-		s.guestStop = make(chan struct{})
-		startGuest(path, s.guestStop)
+	s.guestStop = make(chan struct{})
+	if s.host {
+		startTouching(hostFile(path), s.guestStop)
+	} else {
+		startTouching(guestFile(path), s.guestStop)
 	}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
@@ -288,6 +294,24 @@ func (s *Store) prepare(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// exec runs one writing statement in an immediate transaction. Run
+// alone, a statement first takes a read snapshot, then waits for the write
+// lock; if another process commits meanwhile (a busy hub, a command beside
+// it), SQLite answers SQLITE_BUSY_SNAPSHOT at once, whatever the busy
+// timeout: BEGIN IMMEDIATE takes the write lock first.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return res, tx.Commit()
 }
 
 // Path returns the database file's path.
