@@ -96,14 +96,8 @@ func usage(w io.Writer) {
 		"6 hub injoignable, 7 refusé par le hub.\n")
 }
 
-// usageError marks errors in the command line.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func (e *usageError) ErrorCode() apperr.Code { return apperr.Usage }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+// usagef is an error in the command line (apperr.Usage: exit 2).
+func usagef(format string, a ...any) error { return apperr.Errorf(apperr.Usage, format, a...) }
 
 // Main runs the agent command line and returns the exit code.
 func Main(ctx context.Context, args []string, e Env) int {

@@ -91,13 +91,8 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "\n`hub <command> --help` details each command. Exit codes: 0 ok, 1 failure, 2 usage, 4 invalid, 5 state (docs/CLI.md).\n")
 }
 
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func (e *usageError) ErrorCode() apperr.Code { return apperr.Usage }
-
-func usagef(f string, a ...any) error { return &usageError{fmt.Sprintf(f, a...)} }
+// usagef is an error in the command line (apperr.Usage: exit 2).
+func usagef(format string, a ...any) error { return apperr.Errorf(apperr.Usage, format, a...) }
 
 // Main runs the hub command line and returns the exit code.
 func Main(ctx context.Context, args []string, e Env) int {
