@@ -17,8 +17,10 @@
 // This package is the domain side and does no I/O: the types the
 // dashboard and the CLI use, the checks (domain validation plus the
 // planning rules below), the fields a plan writes, the hub clock and the
-// "made" rule. hub/store/sqlite implements the storage, in one write
-// transaction per call, with these methods (the API the dashboard calls):
+// "made" rule; stored.go the storage-neutral side of the stores.
+// hub/store/sqlite and hub/store/postgres implement the storage, in one
+// write transaction per call, with these methods (the API the dashboard
+// calls), checked by the conformance suite hub/plan/plantest:
 //
 //	// PlanStops creates stops (zero ID: a new one is given) or moves
 //	// existing ones of team; it returns them as stored.
@@ -323,8 +325,8 @@ func Fields(s *domain.TourStop) (change.Fields, error) {
 // Clock returns the hub's clock for one write transaction: wall time now,
 // never before last, the greatest stamp the hub ever issued (read back
 // from its change log in that transaction, so that the clock survives
-// restarts and several processes writing one file, whose transactions
-// SQLite serializes). Before stamping a change to an existing record,
+// restarts and several processes writing one database, whose hub writes
+// SQLite serializes, and PostgreSQL by the lock on the hub's own row). Before stamping a change to an existing record,
 // the writer observes the record's last stamp: a coordinator's move then
 // orders after every write the hub had merged into that stop, whatever a
 // laptop's clock said.

@@ -41,7 +41,7 @@ import (
 
 // HubDeviceName is the name of the hub's own row in devices: shown as the
 // origin of records the hub created (Stats.ByDevice), never enrollable.
-const HubDeviceName = "(hub)"
+const HubDeviceName = plan.HubDeviceName
 
 // hubTeamSQL selects the hub's own row; notHubSQL every other device.
 const (
@@ -107,47 +107,32 @@ func (s *Store) HubDeviceID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// hubWrite is one change the hub makes to one record, with the record's
-// merged state (new records: an empty state).
-type hubWrite struct {
-	kind  domain.Kind
-	id    ident.ID
-	op    change.Op
-	f     change.Fields
-	st    *merge.State
-	isNew bool
-}
-
-// apply stamps, numbers, merges and logs the hub's changes to records of
-// team in tx, and moves the hub's high-water mark.
-func (me *self) apply(ctx context.Context, tx *sql.Tx, team string, clk *hlc.Clock, ws []hubWrite) error {
-	for _, w := range ws {
-		if !w.isNew {
-			// After every write merged into the record, whoever made it.
-			clk.Observe(w.st.Last.TS)
-		}
-		me.seq++
-		c := change.Change{Kind: w.kind, ID: w.id, Op: w.op, Fields: w.f, HLC: clk.Now(), Device: me.id, Seq: me.seq}
-		me.last = c.HLC
-		merge.Apply(w.st, w.kind, &c)
+// apply numbers, stamps and merges ws (plan.Stamp), logs them as the
+// hub's changes to records of team in tx, writes the records and moves the
+// hub's high-water mark.
+func (me *self) apply(ctx context.Context, tx *sql.Tx, team string, clk *hlc.Clock, ws []plan.Write) error {
+	cs := plan.Stamp(ws, me.id, me.seq, clk)
+	for i := range cs {
+		c, w := &cs[i], &ws[i]
+		me.seq, me.last = c.Seq, c.HLC
 		fields, err := change.Marshal(c.Fields)
 		if err != nil {
-			return fmt.Errorf("encoding hub change to %s: %w", w.id, err)
+			return fmt.Errorf("encoding hub change to %s: %w", w.ID, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO changes(team, device, dseq, kind, record_id, op, hlc, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			team, me.num, int64(c.Seq), string(w.kind), w.id[:], int(c.Op), int64(c.HLC), fields); err != nil {
-			return fmt.Errorf("logging hub change to %s: %w", w.id, err)
+			team, me.num, int64(c.Seq), string(w.Kind), w.ID[:], int(c.Op), int64(c.HLC), fields); err != nil {
+			return fmt.Errorf("logging hub change to %s: %w", w.ID, err)
 		}
-		state, err := w.st.Marshal()
+		state, err := w.State.Marshal()
 		if err != nil {
-			return fmt.Errorf("encoding record %s: %w", w.id, err)
+			return fmt.Errorf("encoding record %s: %w", w.ID, err)
 		}
 		// As ApplyBatch: a new record takes its team and origin, an
 		// existing one keeps them.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO records(id, kind, team, origin, hlc, deleted, erased, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET hlc = excluded.hlc, deleted = excluded.deleted, erased = excluded.erased, state = excluded.state`,
-			w.id[:], string(w.kind), team, me.num, int64(w.st.Last.TS), w.st.IsDeleted(), w.st.IsErased(), state); err != nil {
-			return fmt.Errorf("writing record %s: %w", w.id, err)
+			w.ID[:], string(w.Kind), team, me.num, int64(w.State.Last.TS), w.State.IsDeleted(), w.State.IsErased(), state); err != nil {
+			return fmt.Errorf("writing record %s: %w", w.ID, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET hwm = ? WHERE num = ?`, int64(me.seq), me.num); err != nil {
@@ -181,15 +166,9 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// storedStop is a tour stop record with its merged state.
-type storedStop struct {
-	plan.Stop
-	st *merge.State
-}
-
 // tourStops reads the tour stops of team ("" for every team), cancelled
 // ones included, in no particular order.
-func tourStops(ctx context.Context, q querier, team string) ([]storedStop, error) {
+func tourStops(ctx context.Context, q querier, team string) ([]plan.Stored, error) {
 	query := `SELECT r.id, r.team, r.state, d.` + hubTeamSQL + ` FROM records r JOIN devices d ON d.num = r.origin WHERE r.kind = ?`
 	args := []any{string(domain.KindTourStop)}
 	if team != "" {
@@ -201,29 +180,25 @@ func tourStops(ctx context.Context, q querier, team string) ([]storedStop, error
 		return nil, fmt.Errorf("reading tour stops: %w", err)
 	}
 	defer rows.Close()
-	var out []storedStop
+	var out []plan.Stored
 	for rows.Next() {
 		var (
 			idb, state []byte
-			s          storedStop
+			rteam      string
+			fromHub    bool
 		)
-		if err := rows.Scan(&idb, &s.Team, &state, &s.FromHub); err != nil {
+		if err := rows.Scan(&idb, &rteam, &state, &fromHub); err != nil {
 			return nil, fmt.Errorf("reading tour stops: %w", err)
 		}
 		id, err := recordID(idb)
 		if err != nil {
 			return nil, err
 		}
-		if s.st, err = merge.Unmarshal(state); err != nil {
-			return nil, fmt.Errorf("tour stop %s: %w", id, err)
-		}
-		r, err := change.Decode(domain.KindTourStop, id, s.st.Live())
+		st, err := plan.DecodeStored(id, rteam, state, fromHub)
 		if err != nil {
 			return nil, err
 		}
-		s.TourStop = *r.(*domain.TourStop)
-		s.Cancelled, s.Updated = s.st.IsDeleted(), s.st.Last.TS
-		out = append(out, s)
+		out = append(out, st)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading tour stops: %w", err)
@@ -248,7 +223,7 @@ func recordID(b []byte) (ident.ID, error) {
 // validation, known team, no overlap for the vehicle); if any fails,
 // nothing is written and the error joins every *domain.ValidationError.
 // It returns the stops as stored, in the order given. The realise field
-// is never written: it is the mediators'.
+// is never written: it is the mediators'. The rules are plan.Prepare's.
 func (s *Store) PlanStops(ctx context.Context, team string, stops []domain.TourStop, now time.Time) ([]domain.TourStop, error) {
 	if team == "" {
 		return nil, errors.New("planning stops: a team is required")
@@ -261,90 +236,16 @@ func (s *Store) PlanStops(ctx context.Context, team string, stops []domain.TourS
 		return nil, fmt.Errorf("planning stops: %w", err)
 	}
 	defer tx.Rollback()
-	teams, err := knownTeams(ctx, tx)
-	if err != nil {
+	if err := teamKnown(ctx, tx, team); err != nil {
 		return nil, err
-	}
-	if !slices.Contains(teams, team) {
-		return nil, fmt.Errorf("planning stops: %w %q: no device or enrollment of it at the hub (known teams: %s)",
-			plan.ErrUnknownTeam, team, strings.Join(teams, ", "))
 	}
 	stored, err := tourStops(ctx, tx, team)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[ident.ID]*storedStop, len(stored))
-	others := make([]plan.Stop, 0, len(stored)+len(stops))
-	for i := range stored {
-		byID[stored[i].ID] = &stored[i]
-		if !stored[i].Cancelled {
-			others = append(others, stored[i].Stop)
-		}
-	}
-	env := plan.DefaultEnv()
-	out := make([]domain.TourStop, len(stops))
-	var (
-		ws   []hubWrite
-		errs []error
-	)
-	for i := range stops {
-		stop := stops[i] // a copy: the caller's slice is not modified
-		var prev *storedStop
-		switch {
-		case stop.ID.IsZero():
-			stop.ID = ident.NewAt(now)
-		case byID[stop.ID] != nil:
-			prev = byID[stop.ID]
-			if prev.Cancelled {
-				errs = append(errs, fmt.Errorf("moving stop %s: %w: plan a new one", stop.ID, plan.ErrCancelled))
-				continue
-			}
-		default:
-			var k domain.Kind
-			err := tx.QueryRowContext(ctx, `SELECT kind FROM records WHERE id = ?`, stop.ID[:]).Scan(&k)
-			if err == nil {
-				errs = append(errs, fmt.Errorf("planning stop %s: %w in team %q (a %s, or a stop of another team)", stop.ID, plan.ErrNotFound, team, k))
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("planning stop %s: %w", stop.ID, err)
-			}
-		}
-		var prevStop *plan.Stop
-		if prev != nil {
-			prevStop = &prev.Stop
-		}
-		if err := plan.Check(env, team, &stop, prevStop, others); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		next, err := plan.Fields(&stop)
-		if err != nil {
-			return nil, err
-		}
-		w := hubWrite{kind: domain.KindTourStop, id: stop.ID, op: change.OpUpsert, f: next}
-		if prev == nil {
-			w.st, w.isNew = merge.NewState(), true
-			others = append(others, plan.Stop{TourStop: stop, Team: team, FromHub: true})
-		} else {
-			was, err := plan.Fields(&prev.TourStop)
-			if err != nil {
-				return nil, err
-			}
-			w.f, w.st = change.Diff(was, next), prev.st
-			for j := range others {
-				if others[j].ID == stop.ID {
-					others[j].TourStop = stop
-				}
-			}
-		}
-		out[i] = stop
-		if len(w.f) > 0 {
-			ws = append(ws, w)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	out, ws, err := plan.Prepare(team, stops, stored, kindOf(ctx, tx), now)
+	if err != nil {
+		return nil, err
 	}
 	if len(ws) > 0 {
 		if err := s.hubCommit(ctx, tx, team, now, ws); err != nil {
@@ -354,9 +255,35 @@ func (s *Store) PlanStops(ctx context.Context, team string, stops []domain.TourS
 	return out, nil
 }
 
+// teamKnown refuses a team with no device and no enrollment at the hub:
+// a plan for a misspelt team would reach no one.
+func teamKnown(ctx context.Context, q querier, team string) error {
+	teams, err := knownTeams(ctx, q)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(teams, team) {
+		return fmt.Errorf("planning stops: %w %q: no device or enrollment of it at the hub (known teams: %s)",
+			plan.ErrUnknownTeam, team, strings.Join(teams, ", "))
+	}
+	return nil
+}
+
+// kindOf looks up the kind of any record in tx, for plan.Prepare.
+func kindOf(ctx context.Context, tx *sql.Tx) plan.KindOf {
+	return func(id ident.ID) (domain.Kind, error) {
+		var k domain.Kind
+		err := tx.QueryRowContext(ctx, `SELECT kind FROM records WHERE id = ?`, id[:]).Scan(&k)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
+		}
+		return k, err
+	}
+}
+
 // hubCommit applies ws as the hub's changes to records of team and
 // commits tx.
-func (s *Store) hubCommit(ctx context.Context, tx *sql.Tx, team string, now time.Time, ws []hubWrite) error {
+func (s *Store) hubCommit(ctx context.Context, tx *sql.Tx, team string, now time.Time, ws []plan.Write) error {
 	me, err := hubSelf(ctx, tx, now)
 	if err != nil {
 		return err
@@ -405,22 +332,11 @@ func (s *Store) CancelStop(ctx context.Context, team string, id ident.ID, now ti
 	if err != nil {
 		return fmt.Errorf("cancelling stop %s: %w", id, err)
 	}
-	if err := s.hubCommit(ctx, tx, rteam, now, []hubWrite{{kind: k, id: id, op: change.OpDelete, st: st}}); err != nil {
+	if err := s.hubCommit(ctx, tx, rteam, now, []plan.Write{{Kind: k, ID: id, Op: change.OpDelete, State: st}}); err != nil {
 		return fmt.Errorf("cancelling stop %s: %w", id, err)
 	}
 	return nil
 }
-
-// arretField is Activity.Arret's field number: the link from an activity
-// to the stop it was recorded at.
-var arretField = func() uint64 {
-	for _, f := range domain.Fields(domain.KindActivity) {
-		if f.Name == "arret" {
-			return f.Num
-		}
-	}
-	panic("sqlite: Activity has no arret field")
-}()
 
 // PlannedStops lists the tour stops that pass f, planned at the hub or on
 // the agents, sorted as a tour sheet (plan.Sort), each with its activity
@@ -441,26 +357,26 @@ func (s *Store) PlannedStops(ctx context.Context, f plan.Filter) ([]plan.Stop, e
 	if err != nil {
 		return nil, err
 	}
-	var out []plan.Stop
-	want := map[ident.ID]bool{}
-	for i := range stored {
-		st := &stored[i]
-		if (st.Cancelled && !f.Cancelled) || !f.Match(st.Team, &st.TourStop) {
-			continue
-		}
-		out = append(out, st.Stop)
-		want[st.ID] = true
-	}
+	out := plan.Select(stored, f)
 	if len(out) == 0 {
 		return out, nil
 	}
-	counts, err := activitiesAt(ctx, tx, f.Team, want)
+	counts, err := activitiesAt(ctx, tx, f.Team, wanted(out))
 	if err != nil {
 		return nil, err
 	}
 	plan.MarkMade(out, counts)
 	plan.Sort(out)
 	return out, nil
+}
+
+// wanted is the set of the stops' ids.
+func wanted(stops []plan.Stop) map[ident.ID]bool {
+	want := make(map[ident.ID]bool, len(stops))
+	for i := range stops {
+		want[stops[i].ID] = true
+	}
+	return want
 }
 
 // activitiesAt counts the live activities of team ("" every team) whose
@@ -487,15 +403,11 @@ func activitiesAt(ctx context.Context, q querier, team string, want map[ident.ID
 		if err != nil {
 			return nil, fmt.Errorf("activity %x: %w", idb, err)
 		}
-		raw, ok := st.Fields[arretField]
-		if !ok || string(raw) == string(change.Null) {
-			continue
+		stop, ok, err := plan.Arret(st)
+		if err != nil {
+			return nil, fmt.Errorf("activity %x: %w", idb, err)
 		}
-		var stop ident.ID
-		if err := change.Unmarshal(raw, &stop); err != nil {
-			return nil, fmt.Errorf("activity %x: arret: %w", idb, err)
-		}
-		if want[stop] {
+		if ok && want[stop] {
 			counts[stop]++
 		}
 	}
