@@ -55,6 +55,8 @@ type Store struct {
 	// beforeCommit, set by tests only, runs before a batch commits: a
 	// slow transaction at will.
 	beforeCommit func(deviceID string)
+	// facts follows the change log into the fact tables (facts_follow.go).
+	facts *facts
 }
 
 // Open connects to the database at url (postgres://…), applies pending
@@ -81,11 +83,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.facts = startFacts(s)
 	return s, nil
 }
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	s.facts.close()
 	s.pool.Close()
 	return nil
 }

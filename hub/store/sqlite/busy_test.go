@@ -22,7 +22,7 @@ func TestReportBesideABusyWriterReads(t *testing.T) {
 	}
 	defer other.Close()
 	// New work the second handle has not brought its facts up to.
-	w.apply(t, w.dev54, change.OpUpsert, &domain.Activity{ID: newID(900), Date: "2026-06-01", Type: "individuel", Duree: 15,
+	w.apply(t, w.Dev54, change.OpUpsert, &domain.Activity{ID: newID(900), Date: "2026-06-01", Type: "individuel", Duree: 15,
 		Commune: "54395", Thematiques: []string{"courriels"}})
 
 	hold, err := sqlitex.OpenWriter(w.path)
