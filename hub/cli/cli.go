@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,11 +20,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"numeribus/hub/accounts"
 	"numeribus/hub/certs"
 	"numeribus/hub/dashboard"
 	"numeribus/hub/enrollment"
 	hreport "numeribus/hub/report"
 	"numeribus/hub/store"
+	"numeribus/hub/store/postgres"
 	"numeribus/hub/store/sqlite"
 	"numeribus/hub/syncserver"
 	"numeribus/internal/apperr"
@@ -58,6 +61,8 @@ type Env struct {
 	// Sync, if set, adjusts the sync server's options before it starts
 	// (tests: shorter keepalive and contact periods, a clock).
 	Sync func(*syncserver.Options)
+
+	db string // --db: a PostgreSQL URL, or "" for DIR/hub.db
 }
 
 type command struct {
@@ -134,6 +139,8 @@ func newFlags(e *Env, name, args string, data *string) *flag.FlagSet {
 		def = "hub-data"
 	}
 	fs.StringVar(data, "data", def, "hub data directory (or NUMERIBUS_HUB_DATA)")
+	fs.StringVar(&e.db, "db", os.Getenv("NUMERIBUS_HUB_DB"),
+		"the hub's database: postgres://… for PostgreSQL, several hubs over one database (or NUMERIBUS_HUB_DB); default DIR/hub.db (SQLite)")
 	fs.Usage = func() {
 		fmt.Fprintf(e.Stderr, "Usage: hub %s %s\n\nOptions:\n", name, args)
 		fs.PrintDefaults()
@@ -154,15 +161,30 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// openStore opens the hub store of dir for a command: a guest beside a
-// running `hub serve`, which makes way for its writes.
-func openStore(ctx context.Context, e *Env, dir string) (*sqlite.Store, error) {
+// hubStore is what the commands and the server need of the hub's
+// storage, on SQLite (hub/store/sqlite) or PostgreSQL (hub/store/postgres).
+type hubStore interface {
+	store.Store
+	accounts.Store
+	hreport.Source
+	dashboard.Planner
+}
+
+var (
+	_ hubStore = (*sqlite.Store)(nil)
+	_ hubStore = (*postgres.Store)(nil)
+)
+
+// openStore opens the hub store for a command: a guest beside a running
+// `hub serve`, which makes way for its writes on SQLite.
+func openStore(ctx context.Context, e *Env, dir string) (hubStore, error) {
 	return openStoreAs(ctx, e, dir, false)
 }
 
-// openStoreAs opens the hub store of dir, as the host (`hub serve`) or a
-// guest (every other command).
-func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (*sqlite.Store, error) {
+// openStoreAs opens the hub store, as the host (`hub serve`) or a guest
+// (every other command): the PostgreSQL database --db names, or the
+// SQLite file of dir.
+func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (hubStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -174,7 +196,25 @@ func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (*sqlite.St
 	if err := owneronly.Files(filepath.Join(dir, urlFile)); err != nil {
 		return nil, err
 	}
+	if e.db != "" {
+		if !strings.HasPrefix(e.db, "postgres://") && !strings.HasPrefix(e.db, "postgresql://") {
+			return nil, usagef("--db takes a PostgreSQL URL (postgres://…), not %q", redactURL(e.db))
+		}
+		return postgres.Open(ctx, e.db, postgres.Options{Logger: e.Logger})
+	}
 	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger, Host: host})
+}
+
+// redactURL hides a password in a database URL for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxx")
+	}
+	return u.String()
 }
 
 func runEnroll(ctx context.Context, e *Env, args []string) error {
