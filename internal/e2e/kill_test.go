@@ -16,6 +16,7 @@ import (
 	agentcli "numeribus/agent/cli"
 	"numeribus/agent/store"
 	hubcli "numeribus/hub/cli"
+	"numeribus/internal/pgtest"
 	"numeribus/internal/sqlitex"
 )
 
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 	case "agent":
 		os.Exit(agentcli.Main(context.Background(), args, agentcli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}))
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // runs the tests, then stops the PostgreSQL cluster if one was started
 }
 
 func child(role string, args ...string) *exec.Cmd {
