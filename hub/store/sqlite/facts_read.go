@@ -8,126 +8,31 @@ import (
 	"strings"
 
 	"numeribus/hub/report"
-	"numeribus/internal/domain"
+	"numeribus/hub/store/factsql"
 	"numeribus/internal/ident"
-	"numeribus/internal/territoire"
 )
 
-// The Source of hub/report over the fact tables. Each query is a UNION ALL
-// of branches that each read contiguous ranges of an index: the primary
-// key (team, departement, day, id) for départements, for everywhere and
-// for communes outside any EPCI — with the teams listed, all of them when
-// the query names none, and the départements listed, all of them for
-// everywhere; the (epci, day) index for EPCI and for the other communes.
-// Resolve made the areas disjoint, so the branches never count a row twice.
+// The Source of hub/report over the fact tables, with factsql's queries
+// in SQLite's dialect: lists are IN (?, …).
 
 var _ report.Source = (*Store)(nil)
 
-// factQuery is one query over a fact table: its branches and arguments.
-type factQuery struct {
-	sql  string
-	args []any
+// dialect is SQLite's for factsql.
+type dialect struct{}
+
+func (dialect) Param(int, string) string { return "?" }
+
+func (dialect) In(col string, vs []string, arg func(any, string) string) string {
+	ps := make([]string, len(vs))
+	for i, v := range vs {
+		ps[i] = arg(v, "")
+	}
+	return col + " IN (" + strings.Join(ps, ", ") + ")"
 }
 
-// tableOpts says which filter columns a fact table has.
-type tableOpts struct {
-	vehicule, mediateur bool
-}
-
-// buildQuery returns SELECT cols FROM table for q: one SELECT per branch
-// of q's areas (report.Query.Branches), joined by UNION ALL.
-func (s *Store) buildQuery(ctx context.Context, tx *sql.Tx, table, cols string, q report.Query, o tableOpts) (factQuery, error) {
-	branches, err := q.Branches(territoire.Default())
-	if err != nil {
-		return factQuery{}, err
-	}
-	teams := q.Teams
-	if teams == nil {
-		if teams, err = allTeams(ctx, tx); err != nil {
-			return factQuery{}, err
-		}
-	}
-	w := &queryWriter{q: q, o: o, teams: teams}
-	for _, br := range branches {
-		if w.b.Len() > 0 {
-			w.b.WriteString(" UNION ALL ")
-		}
-		w.b.WriteString("SELECT " + cols + " FROM " + table + " WHERE ")
-		if br.Departements != nil {
-			w.byDepartements(br)
-		} else {
-			w.byEPCI(br)
-		}
-	}
-	if len(branches) == 0 { // only unknown communes
-		w.b.WriteString("SELECT " + cols + " FROM " + table + " WHERE 0")
-	}
-	return factQuery{w.b.String(), w.args}, nil
-}
-
-// queryWriter writes the SQL of a fact query, branch after branch.
-type queryWriter struct {
-	b     strings.Builder
-	args  []any
-	q     report.Query
-	o     tableOpts
-	teams []string // the query's teams, or every team
-}
-
-// in writes "col IN (?, …)" with vs as arguments.
-func (w *queryWriter) in(col string, vs []string) {
-	w.b.WriteString(col + " IN (" + placeholders(len(vs)) + ")")
-	for _, v := range vs {
-		w.args = append(w.args, v)
-	}
-}
-
-func (w *queryWriter) period() {
-	w.b.WriteString(" AND day BETWEEN ? AND ?")
-	w.args = append(w.args, w.q.From, w.q.To)
-}
-
-func (w *queryWriter) communes(br report.Branch) {
-	if br.Communes != nil {
-		w.b.WriteString(" AND ")
-		w.in("commune", br.Communes)
-	}
-}
-
-// byDepartements reads teams × départements over the period, by the
-// table's key (team, departement, day, id).
-func (w *queryWriter) byDepartements(br report.Branch) {
-	w.in("team", w.teams)
-	w.b.WriteString(" AND ")
-	w.in("departement", br.Departements)
-	w.period()
-	w.communes(br)
-	w.filters(false)
-}
-
-// byEPCI reads EPCI over the period, by the (epci, day) index; teams
-// are a filter there.
-func (w *queryWriter) byEPCI(br report.Branch) {
-	w.in("epci", br.EPCIs)
-	w.period()
-	w.communes(br)
-	w.filters(true)
-}
-
-// filters writes the conditions of the columns the table has.
-func (w *queryWriter) filters(withTeams bool) {
-	if withTeams && w.q.Teams != nil {
-		w.b.WriteString(" AND ")
-		w.in("team", w.q.Teams)
-	}
-	if w.o.vehicule && w.q.Vehicle != "" {
-		w.b.WriteString(" AND vehicule = ?")
-		w.args = append(w.args, w.q.Vehicle)
-	}
-	if w.o.mediateur && w.q.Mediateur != "" {
-		w.b.WriteString(" AND mediateur = ?")
-		w.args = append(w.args, w.q.Mediateur)
-	}
+// buildQuery returns SELECT cols FROM table for q (factsql.Build).
+func buildQuery(ctx context.Context, tx *sql.Tx, table, cols string, q report.Query, o factsql.Filters) (factsql.Query, error) {
+	return factsql.Build(dialect{}, table, cols, q, o, func() ([]string, error) { return allTeams(ctx, tx) })
 }
 
 func placeholders(n int) string {
@@ -199,50 +104,28 @@ func isBusy(err error) bool {
 	return errors.As(err, &ce) && ce.Code()&0xff == 5
 }
 
-const activityCols = `id, day, commune, epci, departement, region, team, device, vehicule, mediateur, type, duree,
-	type_lieu, participants, beneficiaire, suivis, thematiques, demarches, materiel, structure_partenaire, autonomie,
-	oriente, structure_redirection, niveau, pass_numerique, arret, deja_accompagne, genres, tranches_age, statuts_sociaux`
-
-const activityStatCols = `day, commune, type, duree, type_lieu, participants, beneficiaire, suivis, thematiques,
-	demarches, materiel, structure_partenaire, autonomie, oriente, structure_redirection, niveau, pass_numerique,
-	deja_accompagne, genres, tranches_age, statuts_sociaux`
-
 // Sums implements report.Source: the totals in SQL, and in Go only the
 // set of people, from the two id columns of the rows that have any.
 func (s *Store) Sums(ctx context.Context, q report.Query) (report.Sums, error) {
 	var sums report.Sums
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		fq, err := s.buildQuery(ctx, tx, "activity_facts", "type, participants, duree, pass_numerique, commune, beneficiaire, suivis",
-			q, tableOpts{vehicule: true, mediateur: true})
+		fq, err := buildQuery(ctx, tx, "activity_facts", factsql.SumCols, q, factsql.ActivityFilters)
 		if err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(type = 'collectif'), 0), coalesce(sum(participants), 0),
-			coalesce(sum(duree), 0), coalesce(sum(pass_numerique), 0), count(DISTINCT nullif(commune, '')) FROM (`+fq.sql+`)`, fq.args...).
+			coalesce(sum(duree), 0), coalesce(sum(pass_numerique), 0), count(DISTINCT nullif(commune, '')) FROM (`+fq.SQL+`)`, fq.Args...).
 			Scan(&sums.Activites, &sums.Collectifs, &sums.Participants, &sums.Minutes, &sums.PassNumerique, &sums.Communes); err != nil {
 			return fmt.Errorf("summing activity facts: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT beneficiaire, suivis FROM (`+fq.sql+`)
-			WHERE beneficiaire IS NOT NULL OR length(suivis) >= 16`, fq.args...)
+		rows, err := tx.QueryContext(ctx, `SELECT beneficiaire, suivis FROM (`+fq.SQL+`)
+			WHERE beneficiaire IS NOT NULL OR length(suivis) >= 16`, fq.Args...)
 		if err != nil {
 			return fmt.Errorf("summing activity facts: %w", err)
 		}
 		defer rows.Close()
-		people := map[ident.ID]struct{}{}
-		var ben, suivis []byte
-		for rows.Next() {
-			if err := rows.Scan(&ben, &suivis); err != nil {
-				return fmt.Errorf("summing activity facts: %w", err)
-			}
-			if len(ben) == len(ident.ID{}) {
-				people[ident.ID(ben)] = struct{}{}
-			}
-			for ; len(suivis) >= 16; suivis = suivis[16:] {
-				people[ident.ID(suivis[:16])] = struct{}{}
-			}
-		}
-		sums.Beneficiaires = len(people)
-		return rows.Err()
+		sums.Beneficiaires, err = factsql.People(rows)
+		return err
 	})
 	return sums, err
 }
@@ -250,83 +133,27 @@ func (s *Store) Sums(ctx context.Context, q report.Query) (report.Sums, error) {
 // Activities implements report.Source.
 func (s *Store) Activities(ctx context.Context, q report.Query, fn func(*report.ActivityFact) error) error {
 	return s.readTx(ctx, func(tx *sql.Tx) error {
-		cols := activityCols
+		cols := factsql.ActivityCols
 		if q.Statistical {
-			cols = activityStatCols
+			cols = factsql.ActivityStatCols
 		}
-		fq, err := s.buildQuery(ctx, tx, "activity_facts", cols, q, tableOpts{vehicule: true, mediateur: true})
+		fq, err := buildQuery(ctx, tx, "activity_facts", cols, q, factsql.ActivityFilters)
 		if err != nil {
 			return err
 		}
-		devices := map[int64]string{}
+		var devices map[int64]string
 		if !q.Statistical {
 			if devices, err = deviceNames(ctx, tx); err != nil {
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, fq.sql, fq.args...)
+		rows, err := tx.QueryContext(ctx, fq.SQL, fq.Args...)
 		if err != nil {
 			return fmt.Errorf("reading activity facts: %w", err)
 		}
 		defer rows.Close()
-		var (
-			a                       report.ActivityFact
-			id, ben, suivis, arret  []byte
-			device                  int64
-			oriente                 bool
-			genres, tranches, stats sql.NullString
-			them, dem, mat          int64
-		)
-		for rows.Next() {
-			switch {
-			case q.Statistical:
-				err = rows.Scan(&a.Day, &a.Commune, &a.Type, &a.Duree, &a.TypeLieu, &a.Participants, &ben, &suivis,
-					&them, &dem, &mat, &a.StructurePartenaire, &a.Autonomie, &oriente, &a.StructureRedirection,
-					&a.Niveau, &a.PassNumerique, &a.DejaAccompagne, &genres, &tranches, &stats)
-			default:
-				err = rows.Scan(&id, &a.Day, &a.Commune, &a.EPCI, &a.Departement, &a.Region, &a.Team, &device,
-					&a.Vehicule, &a.Mediateur, &a.Type, &a.Duree, &a.TypeLieu, &a.Participants, &ben, &suivis,
-					&them, &dem, &mat, &a.StructurePartenaire, &a.Autonomie, &oriente, &a.StructureRedirection,
-					&a.Niveau, &a.PassNumerique, &arret, &a.DejaAccompagne, &genres, &tranches, &stats)
-			}
-			if err != nil {
-				return fmt.Errorf("reading activity facts: %w", err)
-			}
-			copy(a.ID[:], id)
-			a.Beneficiaires = a.Beneficiaires[:0]
-			if len(ben) == len(ident.ID{}) {
-				a.Beneficiaires = append(a.Beneficiaires, ident.ID(ben))
-			}
-			for len(suivis) >= 16 {
-				a.Beneficiaires = append(a.Beneficiaires, ident.ID(suivis[:16]))
-				suivis = suivis[16:]
-			}
-			a.Device = devices[device] // "" for Statistical
-			a.Thematiques, a.Demarches, a.Materiel = report.Set(them), report.Set(dem), report.Set(mat)
-			a.Oriente = oriente
-			a.Arret = ident.ID{}
-			if len(arret) == len(a.Arret) {
-				a.Arret = ident.ID(arret)
-			}
-			a.Genres = counts(domain.Genres, genres, a.Genres)
-			a.TranchesAge = counts(domain.TranchesAge, tranches, a.TranchesAge)
-			a.StatutsSociaux = counts(domain.StatutsSociaux, stats, a.StatutsSociaux)
-			if err := fn(&a); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("reading activity facts: %w", err)
-		}
-		return nil
+		return factsql.Activities(rows, q.Statistical, devices, fn)
 	})
-}
-
-func counts(list *domain.CodeList, s sql.NullString, dst []int) []int {
-	if !s.Valid {
-		return nil
-	}
-	return report.DecodeCounts(list, s.String, dst)
 }
 
 func deviceNames(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
@@ -352,8 +179,7 @@ func deviceNames(ctx context.Context, tx *sql.Tx) (map[int64]string, error) {
 // beneficiaryChunk is the number of ids looked up per statement.
 const beneficiaryChunk = 256
 
-// Beneficiaries implements report.Source. First is the earlier of
-// premier_accompagnement and the person's first individual activity.
+// Beneficiaries implements report.Source.
 func (s *Store) Beneficiaries(ctx context.Context, ids []ident.ID, fn func(*report.BeneficiaryFact) error) error {
 	if len(ids) == 0 {
 		return nil
@@ -366,18 +192,12 @@ func (s *Store) Beneficiaries(ctx context.Context, ids []ident.ID, fn func(*repo
 			}
 		}()
 		args := make([]any, 0, beneficiaryChunk)
-		var (
-			b     report.BeneficiaryFact
-			idb   []byte
-			first sql.NullInt64
-		)
 		for len(ids) > 0 {
 			n := min(len(ids), beneficiaryChunk)
 			st := stmts[n]
 			if st == nil {
 				var err error
-				st, err = tx.PrepareContext(ctx, `SELECT b.id, b.commune, b.genre, b.tranche_age, b.statut_social, b.suivi, b.premier,
-					b.premiere_activite FROM beneficiary_facts b WHERE b.id IN (`+placeholders(n)+`)`)
+				st, err = tx.PrepareContext(ctx, `SELECT `+factsql.BeneficiaryCols+` FROM beneficiary_facts WHERE id IN (`+placeholders(n)+`)`)
 				if err != nil {
 					return fmt.Errorf("reading beneficiary facts: %w", err)
 				}
@@ -392,23 +212,10 @@ func (s *Store) Beneficiaries(ctx context.Context, ids []ident.ID, fn func(*repo
 			if err != nil {
 				return fmt.Errorf("reading beneficiary facts: %w", err)
 			}
-			for rows.Next() {
-				if err := rows.Scan(&idb, &b.Commune, &b.Genre, &b.TrancheAge, &b.StatutSocial, &b.Suivi, &b.First, &first); err != nil {
-					rows.Close()
-					return fmt.Errorf("reading beneficiary facts: %w", err)
-				}
-				copy(b.ID[:], idb)
-				if first.Valid && (b.First == 0 || int(first.Int64) < b.First) {
-					b.First = int(first.Int64)
-				}
-				if err := fn(&b); err != nil {
-					rows.Close()
-					return err
-				}
-			}
+			err = factsql.Beneficiaries(rows, fn)
 			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("reading beneficiary facts: %w", err)
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -418,78 +225,32 @@ func (s *Store) Beneficiaries(ctx context.Context, ids []ident.ID, fn func(*repo
 // Assessments implements report.Source.
 func (s *Store) Assessments(ctx context.Context, q report.Query, fn func(*report.AssessmentFact) error) error {
 	return s.readTx(ctx, func(tx *sql.Tx) error {
-		fq, err := s.buildQuery(ctx, tx, "assessment_facts", `id, day, commune, team, mediateur, beneficiaire,
-			information_donnees, communication_collaboration, creation_contenu, protection_securite,
-			environnement_numerique, autonomie_globale, outil`, q, tableOpts{mediateur: true})
+		fq, err := buildQuery(ctx, tx, "assessment_facts", factsql.AssessmentCols, q, factsql.AssessmentFilters)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, fq.sql, fq.args...)
+		rows, err := tx.QueryContext(ctx, fq.SQL, fq.Args...)
 		if err != nil {
 			return fmt.Errorf("reading assessment facts: %w", err)
 		}
 		defer rows.Close()
-		var (
-			a       report.AssessmentFact
-			id, ben []byte
-			scores  [5]sql.NullInt64
-		)
-		for rows.Next() {
-			if err := rows.Scan(&id, &a.Day, &a.Commune, &a.Team, &a.Mediateur, &ben,
-				&scores[0], &scores[1], &scores[2], &scores[3], &scores[4], &a.AutonomieGlobale, &a.Outil); err != nil {
-				return fmt.Errorf("reading assessment facts: %w", err)
-			}
-			copy(a.ID[:], id)
-			a.Beneficiaire = ident.ID{}
-			if len(ben) == len(a.Beneficiaire) {
-				a.Beneficiaire = ident.ID(ben)
-			}
-			for i, sc := range scores {
-				a.Scores[i] = -1
-				if sc.Valid {
-					a.Scores[i] = int(sc.Int64)
-				}
-			}
-			if err := fn(&a); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("reading assessment facts: %w", err)
-		}
-		return nil
+		return factsql.Assessments(rows, fn)
 	})
 }
 
 // TourStops implements report.Source.
 func (s *Store) TourStops(ctx context.Context, q report.Query, fn func(*report.TourStopFact) error) error {
 	return s.readTx(ctx, func(tx *sql.Tx) error {
-		fq, err := s.buildQuery(ctx, tx, "tourstop_facts", `id, day, commune, team, vehicule, realise`, q, tableOpts{vehicule: true})
+		fq, err := buildQuery(ctx, tx, "tourstop_facts", factsql.TourStopCols, q, factsql.TourStopFilters)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, fq.sql, fq.args...)
+		rows, err := tx.QueryContext(ctx, fq.SQL, fq.Args...)
 		if err != nil {
 			return fmt.Errorf("reading stop facts: %w", err)
 		}
 		defer rows.Close()
-		var (
-			t  report.TourStopFact
-			id []byte
-		)
-		for rows.Next() {
-			if err := rows.Scan(&id, &t.Day, &t.Commune, &t.Team, &t.Vehicule, &t.Realise); err != nil {
-				return fmt.Errorf("reading stop facts: %w", err)
-			}
-			copy(t.ID[:], id)
-			if err := fn(&t); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("reading stop facts: %w", err)
-		}
-		return nil
+		return factsql.TourStops(rows, fn)
 	})
 }
 
@@ -497,20 +258,12 @@ func (s *Store) TourStops(ctx context.Context, q report.Query, fn func(*report.T
 func (s *Store) Visits(ctx context.Context, q report.Query) ([]report.Visit, error) {
 	byCommune := map[string]*report.Visit{}
 	var out []report.Visit
-	get := func(c string) *report.Visit {
-		v := byCommune[c]
-		if v == nil {
-			v = &report.Visit{Commune: c}
-			byCommune[c] = v
-		}
-		return v
-	}
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		fq, err := s.buildQuery(ctx, tx, "activity_facts", "commune, participants", q, tableOpts{vehicule: true, mediateur: true})
+		fq, err := buildQuery(ctx, tx, "activity_facts", "commune, participants", q, factsql.ActivityFilters)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT commune, count(*), sum(participants) FROM (`+fq.sql+`) WHERE commune != '' GROUP BY commune`, fq.args...)
+		rows, err := tx.QueryContext(ctx, `SELECT commune, count(*), sum(participants) FROM (`+fq.SQL+`) WHERE commune != '' GROUP BY commune`, fq.Args...)
 		if err != nil {
 			return fmt.Errorf("reading visits: %w", err)
 		}
@@ -523,7 +276,7 @@ func (s *Store) Visits(ctx context.Context, q report.Query) ([]report.Visit, err
 			if err := rows.Scan(&c, &n, &p); err != nil {
 				return fmt.Errorf("reading visits: %w", err)
 			}
-			v := get(c)
+			v := factsql.AddVisit(byCommune, c)
 			v.Activities, v.Accompagnements = n, p
 		}
 		if err := rows.Err(); err != nil {
@@ -532,11 +285,11 @@ func (s *Store) Visits(ctx context.Context, q report.Query) ([]report.Visit, err
 		if q.Mediateur != "" {
 			return nil
 		}
-		fq, err = s.buildQuery(ctx, tx, "tourstop_facts", "commune, realise", q, tableOpts{vehicule: true})
+		fq, err = buildQuery(ctx, tx, "tourstop_facts", "commune, realise", q, factsql.TourStopFilters)
 		if err != nil {
 			return err
 		}
-		rows2, err := tx.QueryContext(ctx, `SELECT commune, count(*) FROM (`+fq.sql+`) WHERE realise AND commune != '' GROUP BY commune`, fq.args...)
+		rows2, err := tx.QueryContext(ctx, `SELECT commune, count(*) FROM (`+fq.SQL+`) WHERE realise AND commune != '' GROUP BY commune`, fq.Args...)
 		if err != nil {
 			return fmt.Errorf("reading visits: %w", err)
 		}
@@ -549,7 +302,7 @@ func (s *Store) Visits(ctx context.Context, q report.Query) ([]report.Visit, err
 			if err := rows2.Scan(&c, &n); err != nil {
 				return fmt.Errorf("reading visits: %w", err)
 			}
-			get(c).Stops = n
+			factsql.AddVisit(byCommune, c).Stops = n
 		}
 		return rows2.Err()
 	})
