@@ -4,18 +4,15 @@ import (
 	"fmt"
 
 	"numeribus/hub/report"
+	"numeribus/hub/store"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 )
 
-// Rows is what the scanning here needs of a result: *sql.Rows and
-// pgx.Rows both have it. The destinations are pointers, []byte, ints and
-// strings, which both drivers fill, NULL as a nil pointer or slice.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-}
+// Rows is a query's result: *sql.Rows or pgx.Rows. The scan destinations
+// here are pointers, []byte, ints and strings, which both drivers fill,
+// NULL as a nil pointer or slice.
+type Rows = store.Rows
 
 // The columns of the fact tables that the report reads.
 const (

@@ -290,46 +290,16 @@ func logChanges(ctx context.Context, tx pgx.Tx, d batchDevice, rows []logRow) er
 // scrub removes the personal fields of an erased record from every
 // change of it in the log.
 func scrub(ctx context.Context, tx pgx.Tx, p *pending) error {
-	if len(domain.PersonalFields(p.kind)) == 0 {
-		return nil
-	}
-	rows, err := tx.Query(ctx, `SELECT hseq, fields FROM changes WHERE record_id = $1 AND op = $2`, p.id[:], int16(change.OpUpsert))
-	if err != nil {
-		return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
-	}
-	type upd struct {
-		hseq   int64
-		fields []byte
-	}
-	var upds []upd
-	for rows.Next() {
-		var (
-			hseq int64
-			raw  []byte
-		)
-		if err := rows.Scan(&hseq, &raw); err != nil {
-			rows.Close()
-			return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
-		}
-		raw, dropped, err := change.WithoutPersonalEncoded(p.kind, raw)
+	return store.ScrubLog(p.kind, p.id, func() (store.Rows, func(), error) {
+		rows, err := tx.Query(ctx, `SELECT hseq, fields FROM changes WHERE record_id = $1 AND op = $2`, p.id[:], int16(change.OpUpsert))
 		if err != nil {
-			rows.Close()
-			return fmt.Errorf("scrubbing change %d: %w", hseq, err)
+			return nil, nil, err
 		}
-		if dropped {
-			upds = append(upds, upd{hseq, raw})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scrubbing log of %s: %w", p.id, err)
-	}
-	for _, u := range upds {
-		if _, err := tx.Exec(ctx, `UPDATE changes SET fields = $1 WHERE hseq = $2`, u.fields, u.hseq); err != nil {
-			return fmt.Errorf("scrubbing change %d: %w", u.hseq, err)
-		}
-	}
-	return nil
+		return rows, rows.Close, nil
+	}, func(hseq int64, fields []byte) error {
+		_, err := tx.Exec(ctx, `UPDATE changes SET fields = $1 WHERE hseq = $2`, fields, hseq)
+		return err
+	})
 }
 
 // Reject records changes the hub refused (store.Store.Reject): each moves
