@@ -32,7 +32,6 @@ import (
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
-	"numeribus/internal/merge"
 )
 
 // hubTeamSQL selects the hub's own row in devices.
@@ -259,35 +258,8 @@ func storedStops(ctx context.Context, q querier, team string) ([]plan.Stored, er
 	if err != nil {
 		return nil, fmt.Errorf("reading tour stops: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (plan.Stored, error) {
-		var (
-			idb, state []byte
-			rteam      string
-			fromHub    bool
-		)
-		if err := r.Scan(&idb, &rteam, &state, &fromHub); err != nil {
-			return plan.Stored{}, err
-		}
-		id, err := recordIDOf(idb)
-		if err != nil {
-			return plan.Stored{}, err
-		}
-		return plan.DecodeStored(id, rteam, state, fromHub)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading tour stops: %w", err)
-	}
-	return out, nil
-}
-
-// recordIDOf checks a record id read from the database.
-func recordIDOf(b []byte) (ident.ID, error) {
-	var id ident.ID
-	if len(b) != len(id) {
-		return id, fmt.Errorf("record id of %d bytes", len(b))
-	}
-	copy(id[:], b)
-	return id, nil
+	defer rows.Close()
+	return plan.ScanStored(rows)
 }
 
 // CancelStop cancels a tour stop: a tombstone, logged for its team and
@@ -352,36 +324,11 @@ func (s *Store) PlannedStops(ctx context.Context, f plan.Filter) ([]plan.Stop, e
 // whose arret is one of stops. It decodes the team's live activities:
 // fine for a team's year; the facts can take this over.
 func activitiesAtStops(ctx context.Context, q querier, team string, stops []plan.Stop) (map[ident.ID]int, error) {
-	want := make(map[ident.ID]bool, len(stops))
-	for i := range stops {
-		want[stops[i].ID] = true
-	}
 	rows, err := q.Query(ctx, `SELECT id, state FROM records WHERE kind = $1 AND NOT deleted AND ($2 = '' OR team = $2)`,
 		string(domain.KindActivity), team)
 	if err != nil {
 		return nil, fmt.Errorf("reading activities at stops: %w", err)
 	}
 	defer rows.Close()
-	counts := map[ident.ID]int{}
-	for rows.Next() {
-		var idb, state []byte
-		if err := rows.Scan(&idb, &state); err != nil {
-			return nil, fmt.Errorf("reading activities at stops: %w", err)
-		}
-		st, err := merge.Unmarshal(state)
-		if err != nil {
-			return nil, fmt.Errorf("activity %x: %w", idb, err)
-		}
-		stop, ok, err := plan.Arret(st)
-		if err != nil {
-			return nil, fmt.Errorf("activity %x: %w", idb, err)
-		}
-		if ok && want[stop] {
-			counts[stop]++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading activities at stops: %w", err)
-	}
-	return counts, nil
+	return plan.CountAt(rows, stops)
 }

@@ -180,39 +180,7 @@ func tourStops(ctx context.Context, q querier, team string) ([]plan.Stored, erro
 		return nil, fmt.Errorf("reading tour stops: %w", err)
 	}
 	defer rows.Close()
-	var out []plan.Stored
-	for rows.Next() {
-		var (
-			idb, state []byte
-			rteam      string
-			fromHub    bool
-		)
-		if err := rows.Scan(&idb, &rteam, &state, &fromHub); err != nil {
-			return nil, fmt.Errorf("reading tour stops: %w", err)
-		}
-		id, err := recordID(idb)
-		if err != nil {
-			return nil, err
-		}
-		st, err := plan.DecodeStored(id, rteam, state, fromHub)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading tour stops: %w", err)
-	}
-	return out, nil
-}
-
-func recordID(b []byte) (ident.ID, error) {
-	var id ident.ID
-	if len(b) != len(id) {
-		return id, fmt.Errorf("record id of %d bytes", len(b))
-	}
-	copy(id[:], b)
-	return id, nil
+	return plan.ScanStored(rows)
 }
 
 // PlanStops plans stops for team in one transaction: a stop with a zero
@@ -361,7 +329,7 @@ func (s *Store) PlannedStops(ctx context.Context, f plan.Filter) ([]plan.Stop, e
 	if len(out) == 0 {
 		return out, nil
 	}
-	counts, err := activitiesAt(ctx, tx, f.Team, wanted(out))
+	counts, err := activitiesAt(ctx, tx, f.Team, out)
 	if err != nil {
 		return nil, err
 	}
@@ -370,18 +338,9 @@ func (s *Store) PlannedStops(ctx context.Context, f plan.Filter) ([]plan.Stop, e
 	return out, nil
 }
 
-// wanted is the set of the stops' ids.
-func wanted(stops []plan.Stop) map[ident.ID]bool {
-	want := make(map[ident.ID]bool, len(stops))
-	for i := range stops {
-		want[stops[i].ID] = true
-	}
-	return want
-}
-
 // activitiesAt counts the live activities of team ("" every team) whose
-// arret is one of the stops wanted.
-func activitiesAt(ctx context.Context, q querier, team string, want map[ident.ID]bool) (map[ident.ID]int, error) {
+// arret is one of stops.
+func activitiesAt(ctx context.Context, q querier, team string, stops []plan.Stop) (map[ident.ID]int, error) {
 	query := `SELECT id, state FROM records WHERE kind = ? AND deleted = 0`
 	args := []any{string(domain.KindActivity)}
 	if team != "" {
@@ -393,26 +352,5 @@ func activitiesAt(ctx context.Context, q querier, team string, want map[ident.ID
 		return nil, fmt.Errorf("reading activities at stops: %w", err)
 	}
 	defer rows.Close()
-	counts := map[ident.ID]int{}
-	for rows.Next() {
-		var idb, state []byte
-		if err := rows.Scan(&idb, &state); err != nil {
-			return nil, fmt.Errorf("reading activities at stops: %w", err)
-		}
-		st, err := merge.Unmarshal(state)
-		if err != nil {
-			return nil, fmt.Errorf("activity %x: %w", idb, err)
-		}
-		stop, ok, err := plan.Arret(st)
-		if err != nil {
-			return nil, fmt.Errorf("activity %x: %w", idb, err)
-		}
-		if ok && want[stop] {
-			counts[stop]++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading activities at stops: %w", err)
-	}
-	return counts, nil
+	return plan.CountAt(rows, stops)
 }
