@@ -5,7 +5,9 @@ import (
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
+	"numeribus/internal/wire"
 )
 
 // What the SQL stores (hub/store/sqlite, hub/store/postgres) share beyond
@@ -64,4 +66,80 @@ func ScrubLog(kind domain.Kind, id ident.ID, read func() (Rows, func(), error), 
 		}
 	}
 	return nil
+}
+
+// ChangeOverhead is what a change costs beside its fields, for the page
+// size of ChangesSince: id, kind, op, stamp, device and sequence numbers.
+const ChangeOverhead = 40
+
+// PageLimit is the most rows a ChangesSince query for maxBytes reads: one
+// more than can fit tells whether more remain. A page never holds more
+// changes than the agent's decoder takes (wire.MaxChanges): one-field
+// edits are small, and a page of them cut by bytes alone failed to
+// encode, which blocked the team's pulls for good.
+func PageLimit(maxBytes int) int {
+	return min(max(maxBytes, 0)/ChangeOverhead+2, wire.MaxChanges+1)
+}
+
+// ScanPage reads a page of ChangesSince after cursor from rows of (hseq,
+// kind, record_id, op, hlc, device id, dseq, fields) in hub order, at most
+// PageLimit(maxBytes) of them: up to about maxBytes of fields plus
+// ChangeOverhead bytes per change, and always at least one when any.
+func ScanPage(rows Rows, cursor uint64, maxBytes int) (cs []Logged, next uint64, more bool, err error) {
+	next = cursor
+	size := 0
+	for rows.Next() {
+		var (
+			l           Logged
+			hseq, h, ds int64
+			kind        string
+			id, fields  []byte
+			op          int
+		)
+		if err := rows.Scan(&hseq, &kind, &id, &op, &h, &l.Device, &ds, &fields); err != nil {
+			return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+		}
+		if size += len(fields) + ChangeOverhead; (size > maxBytes || len(cs) == wire.MaxChanges) && len(cs) > 0 {
+			more = true
+			break
+		}
+		if len(id) != len(l.ID) {
+			return nil, cursor, false, fmt.Errorf("change %d: record id of %d bytes", hseq, len(id))
+		}
+		copy(l.ID[:], id)
+		l.Kind, l.Op, l.HLC, l.Seq, l.HubSeq = domain.Kind(kind), change.Op(op), hlc.Timestamp(h), uint64(ds), uint64(hseq)
+		if err := change.Unmarshal(fields, &l.Fields); err != nil {
+			return nil, cursor, false, fmt.Errorf("decoding change %d: %w", hseq, err)
+		}
+		cs = append(cs, l)
+		next = l.HubSeq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
+	}
+	return cs, next, more, nil
+}
+
+// CountRecords adds to st's record counts the rows of (kind, team, origin
+// device name, count) of live records.
+func CountRecords(rows Rows, st *Stats) error {
+	add := func(m map[string]map[domain.Kind]int, key string, k domain.Kind, n int) {
+		if m[key] == nil {
+			m[key] = map[domain.Kind]int{}
+		}
+		m[key][k] += n
+	}
+	for rows.Next() {
+		var (
+			k, team, name string
+			n             int
+		)
+		if err := rows.Scan(&k, &team, &name, &n); err != nil {
+			return err
+		}
+		st.Records[domain.Kind(k)] += n
+		add(st.ByTeam, team, domain.Kind(k), n)
+		add(st.ByDevice, name, domain.Kind(k), n)
+	}
+	return rows.Err()
 }

@@ -8,17 +8,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"numeribus/hub/store"
-	"numeribus/internal/change"
 	"numeribus/internal/domain"
-	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
 	"numeribus/internal/wire"
 )
-
-// changeOverhead is what a change costs beside its fields, for the page
-// size (as on SQLite).
-const changeOverhead = 40
 
 // ChangesSince returns, in hub order, the changes of team after cursor
 // not made by excludeDevice, up to about maxBytes (store.Store). Hub seqs
@@ -33,8 +27,7 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
-	// A page never holds more changes than the agent's decoder takes.
-	limit := min(max(maxBytes, 0)/changeOverhead+2, wire.MaxChanges+1)
+	limit := store.PageLimit(maxBytes)
 	rows, err := s.pool.Query(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
 		FROM changes c JOIN devices d ON d.num = c.device
 		WHERE c.team = $1 AND c.hseq > $2 AND c.device <> $3
@@ -43,38 +36,7 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
 	defer rows.Close()
-	next = cursor
-	size := 0
-	for rows.Next() {
-		var (
-			l           store.Logged
-			hseq, h, ds int64
-			kind        string
-			id, fields  []byte
-			op          int16
-		)
-		if err := rows.Scan(&hseq, &kind, &id, &op, &h, &l.Device, &ds, &fields); err != nil {
-			return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
-		}
-		if size += len(fields) + changeOverhead; (size > maxBytes || len(cs) == wire.MaxChanges) && len(cs) > 0 {
-			more = true
-			break
-		}
-		if len(id) != len(l.ID) {
-			return nil, cursor, false, fmt.Errorf("change %d: record id of %d bytes", hseq, len(id))
-		}
-		copy(l.ID[:], id)
-		l.Kind, l.Op, l.HLC, l.Seq, l.HubSeq = domain.Kind(kind), change.Op(op), hlc.Timestamp(h), uint64(ds), uint64(hseq)
-		if err := change.Unmarshal(fields, &l.Fields); err != nil {
-			return nil, cursor, false, fmt.Errorf("decoding change %d: %w", hseq, err)
-		}
-		cs = append(cs, l)
-		next = l.HubSeq
-	}
-	if err := rows.Err(); err != nil {
-		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
-	}
-	return cs, next, more, nil
+	return store.ScanPage(rows, cursor, maxBytes)
 }
 
 // Stats returns consolidated counts, in one repeatable-read transaction
@@ -93,25 +55,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 			return err
 		}
 		defer rows.Close()
-		add := func(m map[string]map[domain.Kind]int, key string, k domain.Kind, n int) {
-			if m[key] == nil {
-				m[key] = map[domain.Kind]int{}
-			}
-			m[key][k] += n
-		}
-		for rows.Next() {
-			var (
-				k, team, name string
-				n             int
-			)
-			if err := rows.Scan(&k, &team, &name, &n); err != nil {
-				return err
-			}
-			st.Records[domain.Kind(k)] += n
-			add(st.ByTeam, team, domain.Kind(k), n)
-			add(st.ByDevice, name, domain.Kind(k), n)
-		}
-		if err := rows.Err(); err != nil {
+		if err := store.CountRecords(rows, &st); err != nil {
 			return err
 		}
 		var changes int64

@@ -7,21 +7,14 @@ import (
 	"fmt"
 
 	"numeribus/hub/store"
-	"numeribus/internal/change"
 	"numeribus/internal/domain"
-	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
-	"numeribus/internal/wire"
 )
-
-// changeOverhead is what a change costs beside its fields, for the page
-// size: id, kind, op, stamp, device and sequence numbers.
-const changeOverhead = 40
 
 // ChangesSince returns, in hub order, the changes of team after cursor
 // not made by excludeDevice, up to about maxBytes of fields plus
-// changeOverhead bytes per change, and always at least one when any.
+// store.ChangeOverhead bytes per change, and always at least one when any.
 func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []store.Logged, next uint64, more bool, err error) {
 	if cursor > 1<<63-1 {
 		return nil, cursor, false, fmt.Errorf("cursor %d out of range", cursor)
@@ -33,11 +26,7 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
-	// One row more than can fit tells whether more remain. A page never
-	// holds more changes than the agent's decoder takes (wire.MaxChanges):
-	// one-field edits are small, and a page of them cut by bytes alone
-	// failed to encode, which blocked the team's pulls for good.
-	limit := min(max(maxBytes, 0)/changeOverhead+2, wire.MaxChanges+1)
+	limit := store.PageLimit(maxBytes) // one row more than fits: more remain
 	rows, err := s.r.QueryContext(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
 		FROM changes c JOIN devices d ON d.num = c.device
 		WHERE c.team = ? AND c.hseq > ? AND c.device != ?
@@ -46,37 +35,7 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
 	defer rows.Close()
-	next = cursor
-	size := 0
-	for rows.Next() {
-		var (
-			l           store.Logged
-			hseq, h, ds int64
-			id, fields  []byte
-			op          int
-		)
-		if err := rows.Scan(&hseq, &l.Kind, &id, &op, &h, &l.Device, &ds, &fields); err != nil {
-			return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
-		}
-		if size += len(fields) + changeOverhead; (size > maxBytes || len(cs) == wire.MaxChanges) && len(cs) > 0 {
-			more = true
-			break
-		}
-		if len(id) != len(l.ID) {
-			return nil, cursor, false, fmt.Errorf("change %d: record id of %d bytes", hseq, len(id))
-		}
-		copy(l.ID[:], id)
-		l.Op, l.HLC, l.Seq, l.HubSeq = change.Op(op), hlc.Timestamp(h), uint64(ds), uint64(hseq)
-		if err := change.Unmarshal(fields, &l.Fields); err != nil {
-			return nil, cursor, false, fmt.Errorf("decoding change %d: %w", hseq, err)
-		}
-		cs = append(cs, l)
-		next = l.HubSeq
-	}
-	if err := rows.Err(); err != nil {
-		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
-	}
-	return cs, next, more, nil
+	return store.ScanPage(rows, cursor, maxBytes)
 }
 
 // Stats returns consolidated counts: live (not deleted) records by kind,
@@ -102,26 +61,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 		return st, fmt.Errorf("reading stats: %w", err)
 	}
 	defer rows.Close()
-	add := func(m map[string]map[domain.Kind]int, key string, k domain.Kind, n int) {
-		if m[key] == nil {
-			m[key] = map[domain.Kind]int{}
-		}
-		m[key][k] += n
-	}
-	for rows.Next() {
-		var (
-			k          domain.Kind
-			team, name string
-			n          int
-		)
-		if err := rows.Scan(&k, &team, &name, &n); err != nil {
-			return st, fmt.Errorf("reading stats: %w", err)
-		}
-		st.Records[k] += n
-		add(st.ByTeam, team, k, n)
-		add(st.ByDevice, name, k, n)
-	}
-	if err := rows.Err(); err != nil {
+	if err := store.CountRecords(rows, &st); err != nil {
 		return st, fmt.Errorf("reading stats: %w", err)
 	}
 	var changes int64
