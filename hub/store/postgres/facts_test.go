@@ -156,9 +156,9 @@ func TestFactsFollowedByTwoInstances(t *testing.T) {
 	}
 	alone := factDump(t, s1)
 	for _, table := range factTables {
-		a, b := followed[table.name], alone[table.name]
+		a, b := followed[table.Name], alone[table.Name]
 		if !slices.Equal(a, b) {
-			t.Errorf("%s followed by two instances differs from one instance's (%d rows, %d)", table.name, len(a), len(b))
+			t.Errorf("%s followed by two instances differs from one instance's (%d rows, %d)", table.Name, len(a), len(b))
 		}
 	}
 	if len(followed["activity_facts"]) == 0 || len(followed["beneficiary_facts"]) == 0 {
@@ -176,7 +176,7 @@ func checkFactsOnce(t *testing.T, s *Store) {
 		t.Fatalf("facts' cursor %d, log end %d (%v)", cursor, end, err)
 	}
 	for _, k := range []domain.Kind{domain.KindActivity, domain.KindBeneficiary, domain.KindAssessment, domain.KindTourStop} {
-		table := factTableOf(k).name
+		table := factTableOf(k).Name
 		var live, rows, distinct, strays int
 		if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM records WHERE kind = $1 AND NOT deleted),
 			(SELECT count(*) FROM `+table+`), (SELECT count(DISTINCT id) FROM `+table+`),
@@ -195,7 +195,7 @@ func factDump(t *testing.T, s *Store) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, table := range factTables {
-		rows, err := s.pool.Query(context.Background(), `SELECT f::text FROM `+table.name+` f ORDER BY id`)
+		rows, err := s.pool.Query(context.Background(), `SELECT f::text FROM `+table.Name+` f ORDER BY id`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func factDump(t *testing.T, s *Store) map[string][]string {
 			if err := rows.Scan(&r); err != nil {
 				t.Fatal(err)
 			}
-			out[table.name] = append(out[table.name], r)
+			out[table.Name] = append(out[table.Name], r)
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
@@ -227,7 +227,7 @@ func resetFacts(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 	for _, table := range factTables {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+table.name); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table.Name); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"numeribus/hub/report"
-	"numeribus/internal/change"
+	"numeribus/hub/store/factsql"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
@@ -24,70 +23,54 @@ import (
 // state does not decode gets no facts (and a warning), it does not fail
 // the batch.
 
-// factTable is one fact table: its columns, in the order of the values
-// the row builders return. The device column, when present, is filled in
-// SQL from the record's origin, the device that created it.
+// factTable is a fact table (factsql.Table) and its statements. The
+// device column, when present, is filled in SQL from the record's origin,
+// the device that created it: AppendRow is given the record id for it.
 type factTable struct {
-	name    string
-	cols    []string
-	device  bool     // a device column filled from records.origin
+	*factsql.Table
 	queries []string // INSERT OR REPLACE for each of rowSizes
 	del     string
 }
 
-func newFactTable(name string, device bool, cols ...string) *factTable {
-	t := &factTable{name: name, cols: cols, device: device}
-	all := cols
+func newFactTable(ft *factsql.Table) *factTable {
+	t := &factTable{Table: ft}
+	cols := ft.Cols
+	if ft.Device {
+		cols = cols[:len(cols)-1]
+	}
 	group := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
-	if device {
-		all = append(append([]string(nil), cols...), "device")
+	if ft.Device {
 		group += ", (SELECT origin FROM records WHERE id = ?)"
 	}
 	group += ")"
-	head := "INSERT OR REPLACE INTO " + name + "(" + strings.Join(all, ", ") + ") VALUES "
+	head := "INSERT OR REPLACE INTO " + ft.Name + "(" + strings.Join(ft.Cols, ", ") + ") VALUES "
 	for _, n := range rowSizes {
 		t.queries = append(t.queries, head+strings.TrimSuffix(strings.Repeat(group+", ", n), ", "))
 	}
-	t.del = "DELETE FROM " + name + " WHERE id = ?"
+	t.del = "DELETE FROM " + ft.Name + " WHERE id = ?"
 	return t
 }
 
 // width is the number of arguments of one row.
-func (t *factTable) width() int {
-	if t.device {
-		return len(t.cols) + 1
-	}
-	return len(t.cols)
-}
+func (t *factTable) width() int { return len(t.Cols) }
 
-var (
-	activityFacts = newFactTable("activity_facts", true,
-		"id", "team", "departement", "day", "commune", "epci", "region", "vehicule", "mediateur",
-		"type", "duree", "type_lieu", "participants", "beneficiaire", "suivis", "thematiques", "demarches",
-		"materiel", "structure_partenaire", "autonomie", "oriente", "structure_redirection", "niveau",
-		"pass_numerique", "arret", "deja_accompagne", "genres", "tranches_age", "statuts_sociaux")
-	beneficiaryFacts = newFactTable("beneficiary_facts", false,
-		"id", "team", "commune", "genre", "tranche_age", "statut_social", "suivi", "premier")
-	assessmentFacts = newFactTable("assessment_facts", false,
-		"id", "team", "departement", "day", "commune", "epci", "region", "mediateur", "beneficiaire",
-		"information_donnees", "communication_collaboration", "creation_contenu", "protection_securite",
-		"environnement_numerique", "autonomie_globale", "outil")
-	tourstopFacts = newFactTable("tourstop_facts", false,
-		"id", "team", "departement", "day", "commune", "epci", "region", "vehicule", "realise")
-)
+// factTables are the fact tables, in factsql.Tables' order.
+var factTables = func() []*factTable {
+	var ts []*factTable
+	for _, t := range factsql.Tables {
+		ts = append(ts, newFactTable(t))
+	}
+	return ts
+}()
 
 // factTableOf returns the fact table of kind k, nil for kinds without
 // facts (consents).
 func factTableOf(k domain.Kind) *factTable {
-	switch k {
-	case domain.KindActivity:
-		return activityFacts
-	case domain.KindBeneficiary:
-		return beneficiaryFacts
-	case domain.KindAssessment:
-		return assessmentFacts
-	case domain.KindTourStop:
-		return tourstopFacts
+	ft := factsql.TableOf(k)
+	for _, t := range factTables {
+		if t.Table == ft {
+			return t
+		}
 	}
 	return nil
 }
@@ -111,42 +94,26 @@ func (w *factWriter) add(id ident.ID, k domain.Kind, team string, st *merge.Stat
 		return
 	}
 	idArg := append([]byte(nil), id[:]...)
-	if st.IsDeleted() {
+	args, ok := factsql.AppendRow(w.rows[t], w.s.log, id, k, team, idArg, st)
+	if !ok {
 		w.dels[t] = append(w.dels[t], idArg)
 		return
-	}
-	rec, err := change.Decode(k, id, st.Fields)
-	if err != nil {
-		w.s.log.Warn("record without facts: its state does not decode", "record", id.String(), "kind", string(k), "err", err)
-		w.dels[t] = append(w.dels[t], idArg)
-		return
-	}
-	args := w.rows[t]
-	switch r := rec.(type) {
-	case *domain.Activity:
-		args = w.activity(args, idArg, team, r)
-	case *domain.Beneficiary:
-		args = beneficiaryRow(args, idArg, team, r)
-	case *domain.Assessment:
-		args = assessmentRow(args, idArg, team, r)
-	case *domain.TourStop:
-		args = tourstopRow(args, idArg, team, r)
 	}
 	w.rows[t] = args
 }
 
 // flush runs the queued deletes and writes in tx.
 func (w *factWriter) flush(ctx context.Context, tx *sql.Tx) error {
-	for _, t := range []*factTable{activityFacts, beneficiaryFacts, assessmentFacts, tourstopFacts} {
+	for _, t := range factTables {
 		if ids := w.dels[t]; len(ids) > 0 {
 			st, err := tx.PrepareContext(ctx, t.del)
 			if err != nil {
-				return fmt.Errorf("deleting %s: %w", t.name, err)
+				return fmt.Errorf("deleting %s: %w", t.Name, err)
 			}
 			for _, id := range ids {
 				if _, err := st.ExecContext(ctx, id); err != nil {
 					st.Close()
-					return fmt.Errorf("deleting %s: %w", t.name, err)
+					return fmt.Errorf("deleting %s: %w", t.Name, err)
 				}
 			}
 			st.Close()
@@ -163,7 +130,7 @@ func (w *factWriter) flush(ctx context.Context, tx *sql.Tx) error {
 func (t *factTable) put(ctx context.Context, tx *sql.Tx, args []any) error {
 	wd := t.width()
 	if len(args)%wd != 0 {
-		return fmt.Errorf("writing %s: %d values for rows of %d", t.name, len(args), wd)
+		return fmt.Errorf("writing %s: %d values for rows of %d", t.Name, len(args), wd)
 	}
 	for i, n := range rowSizes {
 		if len(args) < n*wd {
@@ -171,85 +138,18 @@ func (t *factTable) put(ctx context.Context, tx *sql.Tx, args []any) error {
 		}
 		st, err := tx.PrepareContext(ctx, t.queries[i])
 		if err != nil {
-			return fmt.Errorf("writing %s: %w", t.name, err)
+			return fmt.Errorf("writing %s: %w", t.Name, err)
 		}
 		for len(args) >= n*wd {
 			if _, err := st.ExecContext(ctx, args[:n*wd]...); err != nil {
 				st.Close()
-				return fmt.Errorf("writing %s: %w", t.name, err)
+				return fmt.Errorf("writing %s: %w", t.Name, err)
 			}
 			args = args[n*wd:]
 		}
 		st.Close()
 	}
 	return nil
-}
-
-func idOrNil(id ident.ID) any {
-	if id.IsZero() {
-		return nil
-	}
-	return append([]byte(nil), id[:]...)
-}
-
-func textOrNil(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// activity writes the facts of a (report.ActivityFactOf) as a row. The
-// person of an individual session goes in beneficiaire, the followed
-// participants of a workshop in suivis, end to end.
-func (w *factWriter) activity(args []any, id []byte, team string, a *domain.Activity) []any {
-	f, unknown := report.ActivityFactOf(a, team)
-	if len(unknown) > 0 {
-		w.s.log.Warn("codes without a fact bit left out of the indicators", "record", a.ID.String(),
-			"codes", strings.Join(unknown, ","))
-	}
-	var ben, suivis any
-	switch {
-	case f.Type == "collectif" && len(f.Beneficiaires) > 0:
-		b := make([]byte, 0, 16*len(f.Beneficiaires))
-		for _, x := range f.Beneficiaires {
-			b = append(b, x[:]...)
-		}
-		suivis = b
-	case f.Type != "collectif" && len(f.Beneficiaires) > 0:
-		ben = idOrNil(f.Beneficiaires[0])
-	}
-	args = append(args, id, team, f.Departement, f.Day, f.Commune, f.EPCI, f.Region, f.Vehicule, f.Mediateur,
-		f.Type, f.Duree, f.TypeLieu, f.Participants, ben, suivis,
-		int64(f.Thematiques), int64(f.Demarches), int64(f.Materiel),
-		f.StructurePartenaire, f.Autonomie, f.Oriente, f.StructureRedirection, f.Niveau, f.PassNumerique, idOrNil(f.Arret),
-		f.DejaAccompagne, textOrNil(report.FormatCounts(domain.Genres, f.Genres)),
-		textOrNil(report.FormatCounts(domain.TranchesAge, f.TranchesAge)),
-		textOrNil(report.FormatCounts(domain.StatutsSociaux, f.StatutsSociaux)))
-	return append(args, id) // the device: records.origin of this id
-}
-
-func beneficiaryRow(args []any, id []byte, team string, b *domain.Beneficiary) []any {
-	f := report.BeneficiaryFactOf(b)
-	return append(args, id, team, f.Commune, f.Genre, f.TrancheAge, f.StatutSocial, f.Suivi, f.First)
-}
-
-func assessmentRow(args []any, id []byte, team string, a *domain.Assessment) []any {
-	f, p := report.AssessmentFactOf(a, team)
-	args = append(args, id, team, p.Departement, f.Day, p.Commune, p.EPCI, p.Region, f.Mediateur, idOrNil(f.Beneficiaire))
-	for _, v := range f.Scores {
-		if v >= 0 {
-			args = append(args, v)
-		} else {
-			args = append(args, nil)
-		}
-	}
-	return append(args, f.AutonomieGlobale, f.Outil)
-}
-
-func tourstopRow(args []any, id []byte, team string, t *domain.TourStop) []any {
-	f, p := report.TourStopFactOf(t, team)
-	return append(args, id, team, p.Departement, f.Day, p.Commune, p.EPCI, p.Region, f.Vehicule, f.Realise)
 }
 
 // backfillChunk is the number of records read at a time by backfillFacts.
@@ -289,8 +189,8 @@ func (s *Store) backfillFacts(ctx context.Context) error {
 // rebuildFacts deletes every fact and writes those of every live record,
 // in tx; it returns the number of records read.
 func (s *Store) rebuildFacts(ctx context.Context, tx *sql.Tx) (int, error) {
-	for _, t := range []*factTable{activityFacts, beneficiaryFacts, assessmentFacts, tourstopFacts} {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.name); err != nil {
+	for _, t := range factsql.Tables {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
 			return 0, err
 		}
 	}
