@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"numeribus/hub/store"
 	"numeribus/internal/apperr"
 	"numeribus/schema"
 )
@@ -50,8 +51,9 @@ type Options struct {
 // Store is an open hub store on PostgreSQL, safe for concurrent use, and
 // by several processes at once.
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	chain *store.LogChain // the pull cursors' tags
 	// beforeCommit, set by tests only, runs before a batch commits: a
 	// slow transaction at will.
 	beforeCommit func(deviceID string)
@@ -79,6 +81,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	s := &Store{pool: pool, log: log}
+	s.chain = store.NewLogChain(s.scanLog)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -86,6 +86,8 @@ type Store struct {
 	guestStop chan struct{}
 	gate      guestGate
 
+	chain *store.LogChain // the pull cursors' tags (store.LogChain)
+
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only pool
 
@@ -166,6 +168,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{path: path, log: log, w: w, r: r, host: opts.Host}
+	s.chain = store.NewLogChain(s.scanLog)
 	s.guestStop = make(chan struct{})
 	if s.host {
 		startTouching(hostFile(path), s.guestStop)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"numeribus/hub/store"
 	"numeribus/internal/ident"
 	"numeribus/internal/wire"
 )
@@ -34,27 +35,36 @@ func (s *Store) DeviceChangeTag(ctx context.Context, deviceID string, seq uint64
 	return wire.ChangeTag(seq, uint64(h), rid, uint8(op)), nil
 }
 
-// LogTag returns wire.LogTag of the hub log entry hubSeq, or nil when the
-// log holds none.
+// LogTag returns the chained tag of the hub log entry hubSeq
+// (store.LogChain), or nil when the log holds none.
 func (s *Store) LogTag(ctx context.Context, hubSeq uint64) ([]byte, error) {
-	if hubSeq == 0 || hubSeq > 1<<63-1 {
-		return nil, nil
-	}
-	var (
-		dev   string
-		ds, h int64
-		id    []byte
-		op    int
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT d.id, c.dseq, c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
-		WHERE c.hseq = ?`, int64(hubSeq)).Scan(&dev, &ds, &h, &id, &op)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	return s.chain.Tag(ctx, hubSeq)
+}
+
+// scanLog reads the entries of the log with from < hub seq <= to, in
+// order: what the chain of log tags covers.
+func (s *Store) scanLog(ctx context.Context, from, to uint64, fn func(store.LogEntry) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT c.hseq, d.id, c.dseq, c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+		WHERE c.hseq > ? AND c.hseq <= ? ORDER BY c.hseq`, int64(from), int64(to))
 	if err != nil {
-		return nil, fmt.Errorf("reading log entry %d: %w", hubSeq, err)
+		return err
 	}
-	var rid ident.ID
-	copy(rid[:], id)
-	return wire.LogTag(hubSeq, dev, uint64(ds), uint64(h), rid, uint8(op)), nil
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e         store.LogEntry
+			hs, ds, h int64
+			id        []byte
+			op        int
+		)
+		if err := rows.Scan(&hs, &e.Device, &ds, &h, &id, &op); err != nil {
+			return err
+		}
+		copy(e.ID[:], id)
+		e.HubSeq, e.Seq, e.HLC, e.Op = uint64(hs), uint64(ds), uint64(h), uint8(op)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -928,13 +928,16 @@ func testTags(t *testing.T, e *env) {
 	if len(ls) != len(cs) {
 		t.Fatalf("pulled %d changes, want %d", len(ls), len(cs))
 	}
+	// The tag at a cursor chains every entry up to it (store.Chain).
+	chain := make([]byte, wire.TagSize)
 	for _, l := range ls {
 		got, err := e.s.LogTag(e.ctx, l.HubSeq)
 		if err != nil {
 			t.Fatalf("LogTag %d: %v", l.HubSeq, err)
 		}
-		if want := wire.LogTag(l.HubSeq, d.ID, l.Seq, uint64(l.HLC), l.ID, uint8(l.Op)); !bytes.Equal(got, want) {
-			t.Errorf("LogTag %d = %x, want %x", l.HubSeq, got, want)
+		chain = store.Chain(chain, store.LogEntry{HubSeq: l.HubSeq, Device: d.ID, Seq: l.Seq, HLC: uint64(l.HLC), ID: l.ID, Op: uint8(l.Op)})
+		if !bytes.Equal(got, chain) {
+			t.Errorf("LogTag %d = %x, want %x", l.HubSeq, got, chain)
 		}
 	}
 	last := ls[len(ls)-1].HubSeq
