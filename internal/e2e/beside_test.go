@@ -15,6 +15,7 @@ import (
 	"time"
 
 	hubcli "numeribus/hub/cli"
+	"numeribus/internal/domain"
 	"numeribus/internal/sqlitex"
 )
 
@@ -256,4 +257,38 @@ func jsonPart(s string) string {
 		return s[i:]
 	}
 	return s
+}
+
+// `hub stats` right after a sync, beside the `hub serve` that took it:
+// the facts are a little behind (the hub's follower waits for a pause in
+// the pushes), and the command brings them up to date itself rather than
+// show nothing of the sync (a command leaves only a large backlog to the
+// hub's follower).
+func TestStatsRightAfterASyncBesideTheHub(t *testing.T) {
+	hp := &hubProc{dir: t.TempDir(), addr: freePort(t)}
+	hp.start(t)
+	defer hp.kill()
+	h := &testHub{t: t, dir: hp.dir}
+	a := newAgentFull(t, h, "bus-1", h.enrollCode(t, "bus-1", "cd88"), nil)
+	recs := records(40, 7)
+	acts := 0
+	for _, r := range recs {
+		if r.Kind() == domain.KindActivity {
+			acts++
+		}
+	}
+	a.save(t, recs...)
+	a.sync(t)
+	out := runAll(t, map[string][]string{"stats": {"stats", "--data", hp.dir, "--json", "--from", "2000-01-01", "--to", "2099-12-31"}})["stats"]
+	var s struct {
+		Overview struct {
+			Headline struct{ Activites int }
+		}
+	}
+	if out.code != 0 || json.Unmarshal([]byte(jsonPart(out.out)), &s) != nil {
+		t.Fatalf("hub stats: exit %d\n%s", out.code, out.out)
+	}
+	if s.Overview.Headline.Activites != acts {
+		t.Fatalf("hub stats right after a sync counts %d activities, want %d", s.Overview.Headline.Activites, acts)
+	}
 }

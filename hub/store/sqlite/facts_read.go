@@ -70,13 +70,21 @@ func allTeams(ctx context.Context, tx *sql.Tx) ([]string, error) {
 // they are: the serving hub's follower is bringing them up to date, and a
 // command beside a running hub reads rather than fails.
 //
-// A command beside a running `hub serve` does not bring them up to date
-// at all: the hub's follower does, within seconds, and a command's
-// catch-up of a busy hub's backlog held the lock in long transactions
-// that the other commands waited for.
+// A command beside a running `hub serve` brings them up to date only
+// when they are a little behind (the last sync, which the hub's follower
+// takes up after a pause): a busy hub's backlog is the follower's, and a
+// command catching it up held the lock in long transactions that the
+// other commands waited for.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.hostThere() {
-		return s.readOnly(ctx, fn)
+		behind, err := s.factsBehind(ctx)
+		if err != nil {
+			return err
+		}
+		if behind > guestCatchUp {
+			s.log.Warn("facts behind the change log: the running hub is bringing them up to date; reading them as they are", "changes", behind)
+			return s.readOnly(ctx, fn)
+		}
 	}
 	if err := s.catchUpFacts(ctx); err != nil {
 		if !isBusy(err) {
@@ -85,6 +93,21 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		s.log.Warn("facts not brought up to date: another process is writing; reading them as they are", "err", err)
 	}
 	return s.readOnly(ctx, fn)
+}
+
+// guestCatchUp is the most changes a command beside a running hub
+// brings the facts forward by itself.
+const guestCatchUp = 20000
+
+// factsBehind returns how many hub seqs the facts are behind the log.
+func (s *Store) factsBehind(ctx context.Context) (int64, error) {
+	var end, at int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce((SELECT max(hseq) FROM changes), 0),
+		coalesce((SELECT value FROM facts_meta WHERE key = 'hseq'), 0)`).Scan(&end, &at)
+	if err != nil {
+		return 0, fmt.Errorf("reading how far the facts are: %w", err)
+	}
+	return end - at, nil
 }
 
 // readOnly runs fn in a read-only transaction.
