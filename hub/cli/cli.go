@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -165,6 +166,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 // storage, on SQLite (hub/store/sqlite) or PostgreSQL (hub/store/postgres).
 type hubStore interface {
 	store.Store
+	// Ping checks that the database answers (/healthz).
+	Ping(ctx context.Context) error
 	accounts.Store
 	hreport.Source
 	dashboard.Planner
@@ -203,6 +206,26 @@ func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (hubStore, 
 		return postgres.Open(ctx, e.db, postgres.Options{Logger: e.Logger})
 	}
 	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger, Host: host})
+}
+
+// health answers a load balancer: 200 while the hub serves and reaches
+// its database, 503 once it stops (draining) or when the database does
+// not answer within two seconds.
+func health(st interface{ Ping(context.Context) error }, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 }
 
 // redactURL hides a password in a database URL for messages.
@@ -475,10 +498,11 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	ss := syncserver.New(st, opt)
 	mux := http.NewServeMux()
 	mux.Handle("/sync", ss)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	var draining atomic.Bool
+	mux.Handle("/healthz", health(st, &draining))
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
-	// The SQLite store is all three: devices, accounts, report facts.
+	// The store is all four: devices, accounts, report facts, planning.
 	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Plans: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
 	if *public != "" {
 		h, err := dashboard.HostOf(*public)
@@ -522,6 +546,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
+	draining.Store(true) // a load balancer stops sending agents here
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)

@@ -317,6 +317,12 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	return res, tx.Commit()
 }
 
+// Ping checks that the file reads.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	return s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&n)
+}
+
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
