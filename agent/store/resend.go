@@ -116,7 +116,18 @@ func (w *writeTx) resendConsented(seq uint64, id ident.ID, last map[ident.ID]uin
 	if err != nil || !later {
 		return false, err
 	}
-	if err := w.apply(st, &change.Change{Kind: k, ID: id, Op: change.OpUpsert, Fields: st.Live()}); err != nil {
+	fields := st.Live()
+	if k == domain.KindBeneficiary {
+		// The hub took the person's other fields and refused only the
+		// identifying ones (hub/syncserver withoutIdentity): send those
+		// alone, lest a new stamp on the others undo a teammate's later
+		// edit of them.
+		fields = personalOnly(k, fields)
+		if len(fields) == 0 {
+			return false, nil
+		}
+	}
+	if err := w.apply(st, &change.Change{Kind: k, ID: id, Op: change.OpUpsert, Fields: fields}); err != nil {
 		return false, err
 	}
 	w.res.Updated++
@@ -164,4 +175,15 @@ func (w *writeTx) consentsLastSeq() (map[ident.ID]uint64, error) {
 		out[id] = uint64(seq)
 	}
 	return out, rows.Err()
+}
+
+// personalOnly returns the personal fields of f.
+func personalOnly(k domain.Kind, f change.Fields) change.Fields {
+	out := change.Fields{}
+	for _, n := range domain.PersonalFields(k) {
+		if v, ok := f[n]; ok {
+			out[n] = v
+		}
+	}
+	return out
 }

@@ -37,6 +37,7 @@ import (
 	"numeribus/hub/store"
 	"numeribus/internal/apperr"
 	"numeribus/internal/change"
+	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
 	"numeribus/internal/wire"
 )
@@ -725,6 +726,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
+	rejected, partial := withoutIdentity(cs, rejected)
 	hwm, applied, err := c.apply(ctx, cs, rejected, size)
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
@@ -737,6 +739,8 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 	}
 	c.hwm = max(c.hwm, hwm)
 	ack := &wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)}
+	rejected = append(rejected, partial...)
+	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
 	for _, r := range rejected {
 		c.s.log.Warn("change refused", "device", c.device.ID, "seq", r.Seq, "kind", r.Kind, "code", r.Code, "reason", r.Reason)
 		wr := wire.Rejection{Seq: r.Seq, Code: r.Code, Reason: r.Reason}
@@ -749,6 +753,36 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied,
 		"rejected", len(rejected), "hwm", hwm, "bytes", size)
 	return c.reply(ack)
+}
+
+// withoutIdentity takes, of a person's change refused for want of a
+// consent, what needs none: its identifying fields are dropped, the
+// others applied, and the refusal is still told to the device (partial),
+// which keeps it, and sends the person again once its consent has reached
+// the hub. Refusing the whole change left its sender apart from its team
+// for good on the other fields (a gender edited while another laptop
+// withdrew the consent: TestJepsenConverge). An assessment needs its
+// consent whole.
+func withoutIdentity(cs []change.Change, rejected []store.Rejected) (refused, partial []store.Rejected) {
+	refused = rejected[:0:0]
+	for _, r := range rejected {
+		i := slices.IndexFunc(cs, func(c change.Change) bool { return c.Seq == r.Seq })
+		if r.Code != wire.CodeNoConsent || i < 0 || cs[i].Kind != domain.KindBeneficiary || cs[i].Op != change.OpUpsert {
+			refused = append(refused, r)
+			continue
+		}
+		rest := change.WithoutPersonal(cs[i].Kind, cs[i].Fields)
+		if len(rest) == 0 {
+			refused = append(refused, r)
+			continue
+		}
+		cs[i].Fields = rest
+		if r.Reason += "; its other fields were taken"; len(r.Reason) > wire.MaxReason {
+			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
+		}
+		partial = append(partial, r)
+	}
+	return refused, partial
 }
 
 // apply applies cs in runs between the refused changes, each refused one

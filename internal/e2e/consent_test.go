@@ -65,8 +65,11 @@ func TestHubRefusesIdentityWithoutConsent(t *testing.T) {
 		ws.WriteMessage(websocket.BinaryMessage, frame(t, &wire.Push{Batch: uint64(i + 1), Changes: b}))
 	}
 	ack1, _ := readMsg(t, ws).(*wire.Ack)
-	if ack1 == nil || ack1.HWM != batch1[len(batch1)-1].Seq || int(ack1.Applied) != len(batch1)-2 || len(ack1.Rejected) != 2 {
-		t.Fatalf("first ack: %+v; want %d applied, the lone person and the assessment without consent refused", ack1, len(batch1)-2)
+	// The lone person's fields that need no consent are taken (its
+	// identifying ones refused, and said so); the assessment is refused
+	// whole.
+	if ack1 == nil || ack1.HWM != batch1[len(batch1)-1].Seq || int(ack1.Applied) != len(batch1)-1 || len(ack1.Rejected) != 2 {
+		t.Fatalf("first ack: %+v; want %d applied, the lone person's identity and the assessment without consent refused", ack1, len(batch1)-1)
 	}
 	if r := ack1.Rejected[0]; r.Seq != batch1[1].Seq || r.Code != wire.CodeNoConsent ||
 		!strings.Contains(r.Reason, "prenom") || !strings.Contains(r.Reason, domain.FinaliteSuivi) || strings.Contains(r.Reason, "Awa") {
@@ -84,17 +87,20 @@ func TestHubRefusesIdentityWithoutConsent(t *testing.T) {
 
 	mate.sync(t)
 	lines := mate.lines(t)
-	for _, r := range []domain.Record{recs[0], recs[1], anon, after, afterC, before, beforeC, earlier, earlierC, assessOK} {
+	for _, r := range []domain.Record{recs[0], recs[1], anon, after, afterC, before, beforeC, earlier, earlierC, assessOK, lone} {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, r.RecordID().String()) }) {
 			t.Errorf("accepted %s %s missing on the teammate", r.Kind(), r.RecordID())
 		}
 	}
-	if len(lines) != 10 {
-		t.Errorf("the teammate holds %d records, want the 10 accepted", len(lines))
+	if len(lines) != 11 {
+		t.Errorf("the teammate holds %d records, want the 11 accepted", len(lines))
 	}
 	for _, l := range lines {
-		if strings.Contains(l, "Awa") || strings.Contains(l, lone.ID.String()) || strings.Contains(l, assessNo.ID.String()) {
+		if strings.Contains(l, "Awa") || strings.Contains(l, assessNo.ID.String()) {
 			t.Errorf("refused data reached the teammate: %s", l)
+		}
+		if strings.Contains(l, lone.ID.String()) && (strings.Contains(l, "Martin") || !strings.Contains(l, `"genre":"feminin"`)) {
+			t.Errorf("the lone person reached the teammate with identity, or without the fields that need no consent: %s", l)
 		}
 	}
 	sameLines(t, "hub and teammate", hubLines(t, h, "cd88"), lines)
