@@ -100,3 +100,24 @@ func Chain(prev []byte, e LogEntry) []byte {
 	h.Write(t)
 	return h.Sum(nil)[:wire.TagSize]
 }
+
+// ScanLog calls fn for each row of (hub seq, device id, seq, HLC, record
+// id, op), the columns every backend's LogScanner selects, in order.
+func ScanLog(rows Rows, fn func(LogEntry) error) error {
+	for rows.Next() {
+		var (
+			e             LogEntry
+			hs, ds, h, op int64
+			id            []byte
+		)
+		if err := rows.Scan(&hs, &e.Device, &ds, &h, &id, &op); err != nil {
+			return err
+		}
+		copy(e.ID[:], id)
+		e.HubSeq, e.Seq, e.HLC, e.Op = uint64(hs), uint64(ds), uint64(h), uint8(op)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -135,21 +135,5 @@ func (s *Store) scanLog(ctx context.Context, from, to uint64, fn func(store.LogE
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var (
-			e         store.LogEntry
-			hs, ds, h int64
-			id        []byte
-			op        int16
-		)
-		if err := rows.Scan(&hs, &e.Device, &ds, &h, &id, &op); err != nil {
-			return err
-		}
-		copy(e.ID[:], id)
-		e.HubSeq, e.Seq, e.HLC, e.Op = uint64(hs), uint64(ds), uint64(h), uint8(op)
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return store.ScanLog(rows, fn)
 }
