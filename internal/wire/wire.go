@@ -44,7 +44,11 @@ import (
 // Version 3 adds Ack.Rejected (docs/PROTOCOL.md, "A change the hub
 // refuses"): a version 2 agent would refuse the key, so an older session
 // is closed on a refused change instead, as before.
-const ProtocolVersion = 3
+//
+// Version 4 adds Error.RetryAfter with [CodeBusy] (docs/PROTOCOL.md, "A
+// busy hub"): an older agent is told the same in the message alone, and
+// retries on its own backoff.
+const ProtocolVersion = 4
 
 // MinProtocol is the oldest agent protocol a hub still serves.
 const MinProtocol = 1
@@ -139,6 +143,7 @@ const (
 	CodeClockAhead     = "clock_ahead"      // a change stamped beyond the hub's clock + hlc.MaxAhead (Rejection)
 	CodeNoConsent      = "no_consent"       // identifying data or an assessment of a person without their active consent (Rejection)
 	CodeForbidden      = "forbidden"        // not allowed in this session (e.g. pull on a push-only session)
+	CodeBusy           = "busy"             // the hub is saturated: nothing of the frame was applied, try again after Error.RetryAfter
 )
 
 // Hello opens a connection: agent → hub, first frame.
@@ -230,6 +235,9 @@ type Changes struct {
 type Error struct {
 	Code    string `cbor:"1,keyasint,omitempty"` // stable machine code, see the Code* constants
 	Message string `cbor:"2,keyasint,omitempty"` // human, French or English
+	// RetryAfter is, with CodeBusy, how long the agent should wait before
+	// connecting again, in ms, before its own jitter (protocol 4).
+	RetryAfter uint32 `cbor:"3,keyasint,omitempty"`
 }
 
 // Error implements error, so a received Error can be returned as one.

@@ -106,6 +106,7 @@ func golden(t testing.TB) []struct {
 			{Kind: 3, ID: id1, Op: 3, HLC: ts + 5, Seq: 10, Device: deviceB, HubSeq: 1002},
 		}, Next: 1002, More: true}},
 		{"error", &Error{Code: CodeProtocolTooOld, Message: "mettez l'agent à jour (protocole 1 requis)"}},
+		{"error-busy", &Error{Code: CodeBusy, Message: "occupé, réessayez dans 3 s", RetryAfter: 3000}},
 		{"enroll", &Enroll{Proto: 1, Token: []byte("K7QF-2M9D-XR4T"), Device: device, DeviceKey: seq(0x20, KeySize), PushKey: seq(0x60, KeySize), AgentVersion: "0.9.1"}},
 		{"enrolled", &Enrolled{Name: "Numéribus 1 — portable A", Team: "cd88", HubKey: seq(0xc0, KeySize)}},
 	}
