@@ -171,6 +171,10 @@ func syncErr(err error) error {
 	if errors.Is(err, syncclient.ErrUnreachable) {
 		return apperr.Errorf(apperr.Unreachable, "hub injoignable : %w", err)
 	}
+	if after, busy := syncclient.Busy(err); busy {
+		// Reachable but saturated: try again later, like unreachable.
+		return apperr.Errorf(apperr.Unreachable, "hub occupé, réessayez dans %d s : rien n'est perdu (%w)", max(int(after.Round(time.Second)/time.Second), 1), err)
+	}
 	if syncclient.Fatal(err) {
 		return &apperr.Error{Code: apperr.Refused, Err: err}
 	}

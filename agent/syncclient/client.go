@@ -108,9 +108,22 @@ func (c *Client) setDefaults() {
 type RemoteError struct {
 	Code    string
 	Message string
+	// RetryAfter is, when the hub is busy (wire.CodeBusy), how long it
+	// asked to wait before connecting again (0: not said).
+	RetryAfter time.Duration
 }
 
 func (e *RemoteError) Error() string { return fmt.Sprintf("hub refused: %s: %s", e.Code, e.Message) }
+
+// Busy reports whether err is a busy hub's answer, and how long it asked
+// to wait (0 when it did not say).
+func Busy(err error) (time.Duration, bool) {
+	var re *RemoteError
+	if errors.As(err, &re) && re.Code == wire.CodeBusy {
+		return re.RetryAfter, true
+	}
+	return 0, false
+}
 
 // ErrUnreachable wraps dial failures: no coverage, hub down.
 var ErrUnreachable = apperr.New(apperr.Unreachable, "hub unreachable")
@@ -226,7 +239,7 @@ func readOne(ws *websocket.Conn) (wire.Message, int, error) {
 		return nil, 0, fmt.Errorf("hub sent a bad frame: %w", err)
 	}
 	if e, ok := m.(*wire.Error); ok {
-		return nil, len(b), &RemoteError{Code: e.Code, Message: e.Message}
+		return nil, len(b), &RemoteError{Code: e.Code, Message: e.Message, RetryAfter: time.Duration(e.RetryAfter) * time.Millisecond}
 	}
 	return m, len(b), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -37,6 +38,7 @@ func (c *Client) Run(ctx context.Context) error {
 	b.MaxInterval = MaxBackoff
 	b.MaxElapsedTime = 0 // never give up: coverage comes back
 	b.RandomizationFactor = 0.5
+	b.Reset() // NewExponentialBackOff started from its own 500 ms
 	for {
 		err := c.live(ctx, b, asked)
 		asked = nil
@@ -52,6 +54,9 @@ func (c *Client) Run(ctx context.Context) error {
 			return err
 		}
 		wait := b.NextBackOff()
+		if after, busy := Busy(err); busy && after > 0 {
+			wait = busyWait(after, rand.Float64())
+		}
 		c.Log.Info("sync will retry", "in", wait.Round(time.Second), "err", err)
 		if err != nil {
 			c.noted("round outcome", c.Store.RecordSync(context.Background(), c.Now(), err.Error()))
@@ -174,6 +179,14 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 			return err
 		}
 	}
+}
+
+// busyWait is how long to wait when a busy hub asked for after: that
+// long, plus up to half again at random (u in [0, 1)), so that agents
+// refused together do not all come back together. The backoff is left
+// as it is: a busy hub is reachable.
+func busyWait(after time.Duration, u float64) time.Duration {
+	return after + time.Duration(u*float64(after)/2)
 }
 
 var errModeChanged = errors.New("lock state changed: reconnecting")

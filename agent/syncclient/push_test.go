@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,8 @@ type scriptedHub struct {
 	t       *testing.T
 	welcome wire.Welcome
 	script  func(h *hubConn)
-	done    chan struct{}
+	done    chan struct{} // closed when the first connection ends
+	once    sync.Once
 }
 
 type hubConn struct {
@@ -76,7 +78,7 @@ func (h *hubConn) pull() {
 }
 
 func (s *scriptedHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer close(s.done)
+	defer s.once.Do(func() { close(s.done) })
 	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 	if err != nil {
 		s.t.Error(err)

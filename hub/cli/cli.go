@@ -184,6 +184,12 @@ func openStore(ctx context.Context, e *Env, dir string) (hubStore, error) {
 	return openStoreAs(ctx, e, dir, false)
 }
 
+// postgresConns is the size of the PostgreSQL pool of a hub process: the
+// sync server's writers and readers (4 + 4), the facts follower, the
+// dashboard, the bookkeeping writes. PostgreSQL's default allows 100
+// connections: a dozen instances.
+const postgresConns = 12
+
 // openStoreAs opens the hub store, as the host (`hub serve`) or a guest
 // (every other command): the PostgreSQL database --db names, or the
 // SQLite file of dir.
@@ -203,7 +209,7 @@ func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (hubStore, 
 		if !strings.HasPrefix(e.db, "postgres://") && !strings.HasPrefix(e.db, "postgresql://") {
 			return nil, usagef("--db takes a PostgreSQL URL (postgres://…), not %q", redactURL(e.db))
 		}
-		return postgres.Open(ctx, e.db, postgres.Options{Logger: e.Logger})
+		return postgres.Open(ctx, e.db, postgres.Options{Logger: e.Logger, MaxConns: postgresConns})
 	}
 	return sqlite.Open(ctx, filepath.Join(dir, DBFile), sqlite.Options{Logger: e.Logger, Host: host})
 }
@@ -472,6 +478,12 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	opt := syncserver.Options{Logger: e.Logger, HubKey: hk.Public(), Open: syncserver.EnvelopeOpener(hk)}
+	if e.db != "" {
+		// PostgreSQL takes concurrent writers (row locks, commit order
+		// kept by the log counter): a few batches at once, within the
+		// pool (postgresConns) beside the pulls, facts and dashboard.
+		opt.Writers, opt.Readers = 4, 4
+	}
 	scheme := "ws"
 	var tlsCert *certs.Pair
 	if !*insecure {
@@ -550,7 +562,11 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
-	ss.Shutdown()
+	// Connections finish the batches they hold, then go: 10 s at most,
+	// well within systemd's default stop timeout (90 s).
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	ss.Shutdown(dctx)
 	e.Logger.Info("hub stopped")
 	return nil
 }

@@ -18,6 +18,7 @@ package syncserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -73,6 +74,15 @@ type Options struct {
 	// (pongs, rounds) are written, all devices at once (default 1 min,
 	// contacts.go).
 	ContactEvery time.Duration
+	// Writers is how many connections may write to the store at once
+	// (default 2: SQLite has one writer, the second prepares its batch);
+	// Readers how many may serve a pull page at once (default 4, the
+	// read pool). The others wait their turn in arrival order (admit.go).
+	Writers, Readers int
+	// WriteWait and ReadWait bound a batch's and a pull's wait for their
+	// turn (default 30 s and 60 s, well within the agent's two minutes
+	// for an answer): beyond, the agent is told to come back later.
+	WriteWait, ReadWait time.Duration
 }
 
 // Server serves /sync.
@@ -87,6 +97,10 @@ type Server struct {
 	wg    sync.WaitGroup
 
 	contacts contacts // heard on open connections, not yet written
+
+	writes, reads *gate         // admission to the store (admit.go)
+	draining      chan struct{} // closed by Shutdown
+	drainOnce     sync.Once
 }
 
 // New returns a server on st.
@@ -106,10 +120,19 @@ func New(st store.Store, opt Options) *Server {
 	if opt.ContactEvery == 0 {
 		opt.ContactEvery = time.Minute
 	}
+	opt.Writers, opt.Readers = cmp.Or(opt.Writers, 2), cmp.Or(opt.Readers, 4)
+	opt.WriteWait, opt.ReadWait = cmp.Or(opt.WriteWait, 30*time.Second), cmp.Or(opt.ReadWait, time.Minute)
 	return &Server{
 		store: st, opt: opt, log: opt.Logger, conns: map[*conn]struct{}{},
+		writes: newGate(opt.Writers), reads: newGate(opt.Readers),
+		draining: make(chan struct{}),
 		up: websocket.Upgrader{
-			ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10,
+			// Frames are read through NextReader into pooled buffers
+			// (frameBufs), so the read buffer only needs to hold frame
+			// headers; write buffers come from a pool and are held only
+			// while a reply is written. A thousand idle connections then
+			// hold 4 KiB each instead of 128.
+			ReadBufferSize: 4 << 10, WriteBufferSize: 32 << 10, WriteBufferPool: &writeBufs,
 			// No permessage-deflate: the read limit would count compressed
 			// bytes (TECH-NOTES), and sealed bodies do not compress.
 			EnableCompression: false,
@@ -126,7 +149,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{})}
+	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{}), seen: make(chan struct{})}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -171,15 +194,29 @@ func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Shutdown closes every connection with a "going away" close, waits
-// for their goroutines and writes the contacts they noted.
-func (s *Server) Shutdown() {
-	s.mu.Lock()
-	for c := range s.conns {
-		c.closeWith(websocket.CloseGoingAway, "hub shutting down")
+// writeBufs is the pool of the connections' write buffers.
+var writeBufs sync.Pool
+
+// Shutdown drains the connections: each finishes the frames it has
+// already read — a batch being applied is acked — then closes with a
+// "going away" close, which agents take as a reason to reconnect (to
+// another instance behind a load balancer). Those still busy when ctx
+// ends are closed at once: whatever they had not acked is sent again by
+// their agent. It then writes the contacts the connections noted.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.drainOnce.Do(func() { close(s.draining) })
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.closeWith(websocket.CloseGoingAway, "hub shutting down")
+		}
+		s.mu.Unlock()
+		<-done
 	}
-	s.mu.Unlock()
-	s.wg.Wait()
 	s.flushContacts(context.Background())
 }
 
@@ -202,6 +239,9 @@ type conn struct {
 	hwm    uint64
 	closed bool
 	done   chan struct{}
+	// seen is closed once the handshake's bookkeeping is written (or
+	// given up): the connection's writes come after it (markSeen).
+	seen chan struct{}
 }
 
 func (c *conn) deviceID() string {
@@ -229,19 +269,24 @@ func (c *conn) closeWith(code int, reason string) {
 
 // fail sends an Error message then closes with code.
 func (c *conn) fail(code int, errCode, msg string) {
+	c.s.log.Info("sync connection refused or ended", "remote", c.remote, "device", c.deviceID(), "code", errCode, "reason", msg)
+	c.failWith(code, &wire.Error{Code: errCode, Message: msg})
+}
+
+// failWith sends e then closes with code.
+func (c *conn) failWith(code int, e *wire.Error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if !closed {
-		if b, err := wire.Encode(&wire.Error{Code: errCode, Message: msg}); err == nil {
+		if b, err := wire.Encode(e); err == nil {
 			c.wmu.Lock()
 			c.ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
 			c.ws.WriteMessage(websocket.BinaryMessage, b)
 			c.wmu.Unlock()
 		}
 	}
-	c.s.log.Info("sync connection refused or ended", "remote", c.remote, "device", c.deviceID(), "code", errCode, "reason", msg)
-	c.closeWith(code, errCode+": "+msg)
+	c.closeWith(code, e.Code+": "+e.Message)
 }
 
 func (c *conn) send(m wire.Message) error {
@@ -537,30 +582,77 @@ func (c *conn) run(ctx context.Context) {
 		reading.Wait()
 	}()
 	for {
-		f := <-in
+		var f frame
 		select {
-		case <-c.done: // closed meanwhile (revoked, shutting down)
-			return
-		default:
-		}
-		if f.m == nil {
-			c.end(&f)
+		case f = <-in:
+		case <-c.s.draining:
+			c.drain(ctx, in)
 			return
 		}
-		switch m := f.m.(type) {
-		case *wire.Push:
-			if !c.push(ctx, m, f.cs, f.rejected, f.size) {
-				return
-			}
-		case *wire.Pull:
-			if !c.pull(ctx, m) {
-				return
-			}
-		default:
-			c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("unexpected message type %d", m.Type()))
+		if !c.handle(ctx, &f) {
 			return
 		}
 	}
+}
+
+// handle answers one frame; false when the connection ended.
+func (c *conn) handle(ctx context.Context, f *frame) bool {
+	select {
+	case <-c.done: // closed meanwhile (revoked, shutting down)
+		return false
+	default:
+	}
+	if f.m == nil {
+		c.end(f)
+		return false
+	}
+	switch m := f.m.(type) {
+	case *wire.Push:
+		return c.push(ctx, m, f.cs, f.rejected, f.size)
+	case *wire.Pull:
+		leave, err := c.s.reads.enter(c.done, c.s.opt.ReadWait)
+		if err != nil {
+			return c.busy(err)
+		}
+		defer leave()
+		return c.pull(ctx, m)
+	default:
+		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("unexpected message type %d", m.Type()))
+		return false
+	}
+}
+
+// drain answers the frames the reader has already handed over — the
+// agent's batches in flight — then closes with "going away" (Shutdown).
+func (c *conn) drain(ctx context.Context, in <-chan frame) {
+	for {
+		select {
+		case f := <-in:
+			if !c.handle(ctx, &f) {
+				return
+			}
+		default:
+			c.closeWith(websocket.CloseGoingAway, "hub shutting down")
+			return
+		}
+	}
+}
+
+// busy tells the agent to come back later when err is a refusal of the
+// gate (errBusy), with how long to wait; errGone needs no answer.
+func (c *conn) busy(err error) bool {
+	var b *errBusy
+	if !errors.As(err, &b) {
+		return false
+	}
+	secs := int(b.retry / time.Second)
+	e := &wire.Error{Code: wire.CodeBusy, Message: fmt.Sprintf("occupé, réessayez dans %d s", secs)}
+	if c.proto >= 4 {
+		e.RetryAfter = uint32(b.retry / time.Millisecond)
+	}
+	c.s.log.Info("hub busy: agent told to come back", "device", c.deviceID(), "retry", b.retry)
+	c.failWith(websocket.CloseTryAgainLater, e)
+	return false
 }
 
 func (c *conn) keepalive() {
@@ -673,9 +765,7 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 		return false
 	}
 	offset := now.UnixMilli() - h.AgentTime
-	if err := c.s.store.MarkSeen(ctx, d.ID, store.Seen{At: now, AgentVersion: h.AgentVersion, ClockOffsetMs: offset}); err != nil {
-		c.s.log.Error("recording contact", "device", d.ID, "err", err)
-	}
+	c.markSeen(ctx, d.ID, store.Seen{At: now, AgentVersion: h.AgentVersion, ClockOffsetMs: offset})
 	c.mu.Lock()
 	c.device, c.mode, c.proto, c.hwm = d, h.Mode, h.Proto, d.HWM
 	c.mu.Unlock()
@@ -696,6 +786,29 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 		return false
 	}
 	return true
+}
+
+// markSeen records the handshake — contact, agent version, clock offset —
+// without making the Welcome wait for the store's writer: it takes its
+// turn at the gate in the background, ahead of the connection's first
+// batch, which waits for it (c.seen) so that the device's row reads in the
+// order things happened. It is bookkeeping: a failure is logged, and
+// never refuses the session.
+func (c *conn) markSeen(ctx context.Context, id string, seen store.Seen) {
+	c.s.wg.Add(1) // Shutdown waits for it before the store closes
+	go func() {
+		defer c.s.wg.Done()
+		defer close(c.seen)
+		leave, err := c.s.writes.enter(nil, c.s.opt.WriteWait)
+		if err != nil {
+			c.s.log.Warn("hub busy: contact not recorded", "device", id)
+			return
+		}
+		defer leave()
+		if err := c.s.store.MarkSeen(ctx, id, seen); err != nil {
+			c.s.log.Error("recording contact", "device", id, "err", err)
+		}
+	}()
 }
 
 // authFailed is the one answer to an unknown device and to a bad
@@ -720,7 +833,13 @@ func abs(x int64) int64 {
 // it refuses (the reader's, and those without a consent, checked now that
 // the batches before are applied), and acks them.
 func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejected []store.Rejected, size int) bool {
-	rejected, err := c.consentRefusals(ctx, cs, rejected)
+	<-c.seen // the handshake's bookkeeping first (authenticate)
+	leave, err := c.s.writes.enter(c.done, c.s.opt.WriteWait)
+	if err != nil {
+		return c.busy(err)
+	}
+	defer leave()
+	rejected, err = c.consentRefusals(ctx, cs, rejected)
 	if err != nil {
 		c.s.log.Error("checking consents", "device", c.device.ID, "batch", p.Batch, "err", err)
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
@@ -728,6 +847,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 	}
 	rejected, partial := withoutIdentity(cs, rejected)
 	hwm, applied, err := c.apply(ctx, cs, rejected, size)
+	leave() // the store's part is done: the ack is written outside the gate
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
 		return false
@@ -879,6 +999,7 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 	}
 	c.noteContact()
 	if !more {
+		<-c.seen
 		if err := c.s.store.MarkSynced(ctx, c.device.ID, c.s.opt.Now()); err != nil {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
 		}

@@ -56,7 +56,7 @@ func newTestHub(t *testing.T, opt Options) *testHub {
 	h.http = httptest.NewServer(h.srv)
 	t.Cleanup(func() {
 		h.http.Close()
-		h.srv.Shutdown()
+		h.srv.Shutdown(context.Background())
 		st.Close()
 	})
 	return h
@@ -272,7 +272,7 @@ func TestShutdownLeavesNoGoroutine(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() {
-		h.srv.Shutdown()
+		h.srv.Shutdown(context.Background())
 		close(done)
 	}()
 	select {

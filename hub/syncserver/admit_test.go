@@ -1,0 +1,192 @@
+package syncserver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"numeribus/internal/wire"
+)
+
+// Waiters are admitted in the order they arrived, whatever the number of
+// them: the fairness database/sql's pool does not give.
+func TestGateAdmitsInArrivalOrder(t *testing.T) {
+	g := newGate(1)
+	first, err := g.enter(nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	var (
+		mu    sync.Mutex
+		order []int
+		wg    sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			leave, err := g.enter(nil, time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			leave()
+		})
+		// The next one arrives once this one waits.
+		waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.waiting == i+1 })
+	}
+	first()
+	wg.Wait()
+	for i, got := range order {
+		if got != i {
+			t.Fatalf("admitted in order %v, want arrival order", order)
+		}
+	}
+}
+
+func TestGateRefusals(t *testing.T) {
+	g := newGate(1)
+	hold, _ := g.enter(nil, time.Minute)
+	defer hold()
+
+	// The deadline passes while waiting: busy, with a wait to tell.
+	_, err := g.enter(nil, 30*time.Millisecond)
+	var b *errBusy
+	if !errors.As(err, &b) || b.retry < time.Second {
+		t.Fatalf("waiting past the deadline: %v, want busy with a retry of a second or more", err)
+	}
+
+	// The connection ends while waiting: its work is dropped.
+	gone := make(chan struct{})
+	time.AfterFunc(20*time.Millisecond, func() { close(gone) })
+	if _, err := g.enter(gone, time.Minute); !errors.Is(err, errGone) {
+		t.Fatalf("connection gone while waiting: %v, want errGone", err)
+	}
+
+	// A queue foreseen longer than the deadline is refused at once.
+	g.mu.Lock()
+	g.hold, g.waiting = 10*time.Second, 5
+	g.mu.Unlock()
+	start := time.Now()
+	_, err = g.enter(nil, 30*time.Second)
+	if !errors.As(err, &b) || time.Since(start) > time.Second {
+		t.Fatalf("queue of a minute, deadline 30 s: %v after %v, want busy at once", err, time.Since(start))
+	}
+	if b.retry < 50*time.Second || b.retry > 70*time.Second {
+		t.Fatalf("retry %v, want about the queue's minute", b.retry)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for range 2000 {
+		if ok() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("condition not reached in 2 s")
+}
+
+// A batch that cannot get the store in time is refused whole with
+// "busy" and when to come back; sent again later, it is applied once.
+func TestBusyHubSaysWhenToComeBack(t *testing.T) {
+	h := newTestHub(t, Options{Writers: 1, WriteWait: 50 * time.Millisecond})
+	ws := h.dial(t)
+	// Another connection holds the store's only writer slot.
+	waitFor(t, func() bool { return len(h.srv.writes.slots) == 0 }) // the handshake's bookkeeping is done
+	leave, err := h.srv.writes.enter(nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := pushes(t, 1, 5)
+	send(t, ws, ps[0])
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.(*wire.Error)
+	if !ok || e.Code != wire.CodeBusy || e.RetryAfter < 1000 {
+		t.Fatalf("got %#v, want busy with a RetryAfter of a second or more", m)
+	}
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Fatalf("close: %v, want 1013 (try again later)", err)
+	}
+	if hwm := h.hwm(t); hwm != 0 {
+		t.Fatalf("hwm %d after a busy answer, want nothing applied", hwm)
+	}
+	leave()
+	ws = h.dial(t)
+	send(t, ws, ps[0])
+	if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != 5 || a.Applied != 5 {
+		t.Fatalf("after the wait: %#v, want the 5 changes applied", a)
+	}
+}
+
+// Shutdown lets a connection finish the batches it has read — each is
+// acked — then closes it with "going away".
+func TestShutdownDrainsBatchesInFlight(t *testing.T) {
+	h := newTestHub(t, Options{Writers: 1})
+	ws := h.dial(t)
+	waitFor(t, func() bool { return len(h.srv.writes.slots) == 0 })
+	leave, err := h.srv.writes.enter(nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := pushes(t, 2, 5)
+	send(t, ws, ps[0])
+	send(t, ws, ps[1])
+	// Both batches are read; the first waits for the store.
+	waitFor(t, func() bool { h.srv.writes.mu.Lock(); defer h.srv.writes.mu.Unlock(); return h.srv.writes.waiting == 1 })
+	stopped := make(chan struct{})
+	go func() { h.srv.Shutdown(context.Background()); close(stopped) }()
+	time.Sleep(50 * time.Millisecond) // Shutdown has begun
+	leave()
+	for want := uint64(5); want <= 10; want += 5 {
+		if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != want {
+			t.Fatalf("got %#v, want the ack up to %d", a, want)
+		}
+	}
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("close: %v, want 1001 (going away)", err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if hwm := h.hwm(t); hwm != 10 {
+		t.Fatalf("hwm %d, want 10", hwm)
+	}
+}
+
+// A drain that outlasts its deadline closes the connections at once.
+func TestShutdownDeadline(t *testing.T) {
+	h := newTestHub(t, Options{Writers: 1})
+	ws := h.dial(t)
+	waitFor(t, func() bool { return len(h.srv.writes.slots) == 0 })
+	leave, _ := h.srv.writes.enter(nil, time.Minute)
+	defer leave()
+	send(t, ws, pushes(t, 1, 5)[0])
+	waitFor(t, func() bool { h.srv.writes.mu.Lock(); defer h.srv.writes.mu.Unlock(); return h.srv.writes.waiting == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	h.srv.Shutdown(ctx)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Shutdown took %v past its 100 ms deadline", d)
+	}
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("close: %v, want 1001 (going away)", err)
+	}
+}
