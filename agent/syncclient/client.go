@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,7 +41,7 @@ const (
 	DefaultPullBudget = 512 << 10
 	// SkewThreshold is the clock offset beyond which the agent's unsent
 	// changes are restamped (network delay stays far below it).
-	SkewThreshold = 2 * time.Minute
+	SkewThreshold = wire.ClockTolerance * time.Millisecond
 )
 
 // Client syncs one agent store with its hub.
@@ -64,6 +65,10 @@ type Client struct {
 	AnswerTimeout time.Duration
 
 	init    sync.Once
+	tickets tls.ClientSessionCache // TLS resumption: no certificate again on each sync
+	// hello is set once a hub has refused an Open and then answered a
+	// Hello: a hub older than protocol 5 (open.go).
+	hello   atomic.Bool
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
@@ -74,6 +79,7 @@ func (c *Client) defaults() { c.init.Do(c.setDefaults) }
 
 func (c *Client) setDefaults() {
 	c.kick = make(chan chan error)
+	c.tickets = tls.NewLRUClientSessionCache(4)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -89,6 +95,7 @@ func (c *Client) setDefaults() {
 	if c.Window == 0 {
 		c.Window = DefaultWindow
 	}
+	c.Window = min(c.Window, wire.MaxWindow)
 	// Whatever the options say, a batch stays within what the hub's
 	// decoder takes: a frame over the wire's limits is never sent.
 	c.BatchCount = min(c.BatchCount, wire.MaxChanges)
@@ -145,6 +152,10 @@ type Report struct {
 	Renumbered          int    // changes renumbered after the hub's mark (this store went back)
 	Resent              uint64 // acknowledged changes sent again (the hub went back)
 	PullReset           bool   // the hub's log went back: pulled again from the start
+	// How the session opened (docs/PROTOCOL.md): with an Open (protocol
+	// 5), its early frames taken by the hub, and a resumed TLS session
+	// (no certificate sent again).
+	Opened, EarlyTaken, Resumed bool
 	PushSkippedDiverged bool   // locked, and the store went back: push waits for an unlock
 	Unreadable          int    // pulled changes that did not decode or were stamped beyond the bound, skipped (see store.ApplyRemote)
 	Rejected            int    // changes the hub refused this round, kept on the laptop (store.RejectedChanges)
@@ -161,6 +172,10 @@ type session struct {
 	welcome *wire.Welcome
 	in      chan frame
 	rep     *Report
+	// pushed and pulling are the batches and the Pull sent with an Open
+	// and taken by the hub (open.go): push and pull go on from them.
+	pushed  *pushing
+	pulling bool
 }
 
 type frame struct {
@@ -190,7 +205,7 @@ func (c *Client) dial(ctx context.Context, rawURL string, fingerprint []byte) (*
 		ReadBufferSize:    64 << 10,
 		WriteBufferSize:   64 << 10,
 		EnableCompression: false,
-		TLSClientConfig:   tlspin.PinnedConfig(fingerprint),
+		TLSClientConfig:   c.tlsConfig(fingerprint),
 	}
 	ws, resp, err := d.DialContext(ctx, u, http.Header{})
 	if resp != nil && resp.Body != nil {
@@ -272,11 +287,40 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 	} else if key, err = c.Store.DeviceKey(ctx); err != nil {
 		return nil, err
 	}
-	ws, err := c.dial(ctx, target, h.CertFingerprint)
-	if err != nil {
+	s := &session{c: c, mode: mode, rep: rep}
+	if c.opens(target) {
+		err := s.open(ctx, target, h.CertFingerprint, key)
+		if !errors.Is(err, errNoOpen) {
+			if err != nil {
+				return nil, err
+			}
+			s.done(s.welcome)
+			return s, nil
+		}
+		c.Log.Info("the hub did not take an Open: opening with Hello", "err", err)
+		s.forgetEarly()
+		defer func() {
+			if s.welcome != nil {
+				c.hello.Store(true) // a hub older than protocol 5
+			}
+		}()
+	}
+	if err := s.hello(ctx, target, h.CertFingerprint, key); err != nil {
 		return nil, err
 	}
-	s := &session{c: c, ws: ws, mode: mode, rep: rep}
+	s.done(s.welcome)
+	return s, nil
+}
+
+// hello opens the session with the challenge handshake (protocols 1–4,
+// and hubs without TLS).
+func (s *session) hello(ctx context.Context, target string, fp []byte, key ed25519.PrivateKey) error {
+	c, rep, mode := s.c, s.rep, s.mode
+	ws, err := c.dial(ctx, target, fp)
+	if err != nil {
+		return err
+	}
+	s.ws = ws
 	ok := false
 	defer func() {
 		if !ok {
@@ -288,38 +332,52 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 	n, err := send(ws, &wire.Hello{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: device,
 		AgentTime: c.Now().UnixMilli(), Mode: mode})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.BytesSent += int64(n)
 	m, n, err := readOne(ws)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.BytesReceived += int64(n)
 	ch, isCh := m.(*wire.Challenge)
 	if !isCh {
-		return nil, fmt.Errorf("hub sent type %d instead of a challenge", m.Type())
+		return fmt.Errorf("hub sent type %d instead of a challenge", m.Type())
 	}
-	fp := h.CertFingerprint
 	if len(fp) == 0 {
 		fp = nil
 	}
 	sig := ed25519.Sign(key, wire.AuthMessage(ch.Nonce, fp, device, mode))
 	if n, err = send(ws, &wire.Auth{Sig: sig}); err != nil {
-		return nil, err
+		return err
 	}
 	rep.BytesSent += int64(n)
-	m, n, err = readOne(ws)
+	if s.welcome, err = s.readWelcome(); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// readWelcome reads the hub's Welcome.
+func (s *session) readWelcome() (*wire.Welcome, error) {
+	m, n, err := readOne(s.ws)
 	if err != nil {
 		return nil, err
 	}
-	rep.BytesReceived += int64(n)
+	s.rep.BytesReceived += int64(n)
 	w, isW := m.(*wire.Welcome)
 	if !isW {
 		return nil, fmt.Errorf("hub sent type %d instead of a welcome", m.Type())
 	}
-	s.welcome = w
-	rep.Mode = mode
+	return w, nil
+}
+
+// done readies an opened session: what the report says of it, and the
+// liveness of an idle connection.
+func (s *session) done(w *wire.Welcome) {
+	ws, rep := s.ws, s.rep
+	rep.Mode = s.mode
 	rep.ClockOffset = time.Duration(w.ClockOffset) * time.Millisecond
 	// The contact is recorded after the round's data (bookkeeping.go).
 	// The hub pings every 20 s: a connection silent for a minute is dead
@@ -329,8 +387,6 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 		ws.SetReadDeadline(time.Now().Add(time.Minute))
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 	})
-	ok = true
-	return s, nil
 }
 
 // align compares this device's change numbers with the hub's, from the
@@ -460,7 +516,10 @@ func (s *session) reconcile(ctx context.Context) error {
 	}
 	st := s.c.Store
 	offset := time.Duration(s.welcome.ClockOffset) * time.Millisecond
-	if d := offset - st.ClockOffset(); d > SkewThreshold || d < -SkewThreshold {
+	// Early batches taken by the hub were checked against its clock
+	// already (wire.ClockTolerance): restamping now would change changes
+	// it holds.
+	if d := offset - st.ClockOffset(); !s.welcome.Early && (d > SkewThreshold || d < -SkewThreshold) {
 		if s.mode != wire.ModeFull {
 			// The stamps are sealed: correcting them waits for an unlock.
 			s.rep.PushSkippedSkew = true

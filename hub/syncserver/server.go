@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -144,7 +144,14 @@ func New(st store.Store, opt Options) *Server {
 
 // ServeHTTP upgrades to a websocket and runs the protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.up.Upgrade(w, r, nil)
+	o, exporter, openErr := openRequest(r)
+	var answer http.Header
+	if o != nil {
+		// Says the Open was read: an agent answered without it knows
+		// it talks to a hub older than protocol 5, and falls back.
+		answer = http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
+	}
+	ws, err := s.up.Upgrade(earlyData{w}, r, answer)
 	if err != nil {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
@@ -160,7 +167,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	c.run(r.Context())
+	if openErr != nil {
+		c.fail(CloseMalformed, wire.CodeMalformed, openErr.Error())
+		return
+	}
+	c.run(r.Context(), o, exporter)
 }
 
 // WatchRevocations closes live connections of revoked devices, checking
@@ -242,6 +253,9 @@ type conn struct {
 	// seen is closed once the handshake's bookkeeping is written (or
 	// given up): the connection's writes come after it (markSeen).
 	seen chan struct{}
+	// drop is how many of the next frames, sent with the Open, are
+	// dropped (owner goroutine only).
+	drop int
 }
 
 func (c *conn) deviceID() string {
@@ -533,7 +547,9 @@ func refusal(ch *change.Change, now time.Time) *store.Rejected {
 	return nil
 }
 
-func (c *conn) run(ctx context.Context) {
+// run serves the connection: its handshake — the Open of its upgrade
+// request (o), or a first frame — then its frames.
+func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 	// The request's context ends only when ServeHTTP returns (a hijacked
 	// connection is no longer watched by net/http), so nothing cancels
 	// the store's work meanwhile; without a Done channel, the SQLite
@@ -553,20 +569,7 @@ func (c *conn) run(ctx context.Context) {
 	// to the frames read before it (end), not by the reader as soon as
 	// it reads it: gorilla would then refuse those replies.
 	c.ws.SetCloseHandler(func(int, string) error { return nil })
-	first, _, err := c.read(15 * time.Second)
-	if err != nil {
-		return
-	}
-	switch m := first.(type) {
-	case *wire.Enroll:
-		c.enroll(ctx, m)
-		return
-	case *wire.Hello:
-		if !c.authenticate(ctx, m) {
-			return
-		}
-	default:
-		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
+	if !c.handshake(ctx, o, exporter) {
 		return
 	}
 	go c.keepalive()
@@ -605,6 +608,12 @@ func (c *conn) handle(ctx context.Context, f *frame) bool {
 	if f.m == nil {
 		c.end(f)
 		return false
+	}
+	if c.drop > 0 {
+		// Sent with the Open before the agent knew the hub's mark, and
+		// not taken (open): the agent sends them again.
+		c.drop--
+		return true
 	}
 	switch m := f.m.(type) {
 	case *wire.Push:
@@ -652,6 +661,26 @@ func (c *conn) busy(err error) bool {
 	}
 	c.s.log.Info("hub busy: agent told to come back", "device", c.deviceID(), "retry", b.retry)
 	c.failWith(websocket.CloseTryAgainLater, e)
+	return false
+}
+
+// handshake authenticates the connection; false when it ended.
+func (c *conn) handshake(ctx context.Context, o *wire.Open, exporter []byte) bool {
+	if o != nil {
+		return c.open(ctx, o, exporter)
+	}
+	first, _, err := c.read(15 * time.Second)
+	if err != nil {
+		return false
+	}
+	switch m := first.(type) {
+	case *wire.Enroll:
+		c.enroll(ctx, m)
+		return false
+	case *wire.Hello:
+		return c.authenticate(ctx, m)
+	}
+	c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
 	return false
 }
 
@@ -705,128 +734,6 @@ func (c *conn) enroll(ctx context.Context, m *wire.Enroll) {
 	if err := c.send(&wire.Enrolled{Name: d.Name, Team: d.Team, HubKey: c.s.opt.HubKey}); err == nil {
 		c.closeWith(websocket.CloseNormalClosure, "enrolled")
 	}
-}
-
-func upgradeMsg(got uint32) string {
-	return fmt.Sprintf("protocol %d is not supported: this hub speaks %d; upgrade the agent", got, wire.ProtocolVersion)
-}
-
-func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
-	if h.Proto < wire.MinProtocol || h.Proto > wire.ProtocolVersion {
-		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(h.Proto))
-		return false
-	}
-	if h.Mode != wire.ModeFull && h.Mode != wire.ModePush {
-		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("unknown session mode %d", h.Mode))
-		return false
-	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	now := c.s.opt.Now()
-	if err := c.send(&wire.Challenge{Nonce: nonce, HubTime: now.UnixMilli()}); err != nil {
-		c.closeWith(websocket.CloseNormalClosure, "")
-		return false
-	}
-	m, _, err := c.read(15 * time.Second)
-	if err != nil {
-		return false
-	}
-	auth, ok := m.(*wire.Auth)
-	if !ok {
-		c.fail(CloseMalformed, wire.CodeMalformed, "Auth expected after Challenge")
-		return false
-	}
-	d, err := c.s.store.Device(ctx, h.Device)
-	known := err == nil
-	if err != nil && !errors.Is(err, store.ErrNoDevice) {
-		c.s.log.Error("reading device", "err", err)
-		c.fail(CloseInternal, wire.CodeInternal, "internal error")
-		return false
-	}
-	key := d.DeviceKey
-	if h.Mode == wire.ModePush {
-		key = d.PushKey
-	}
-	if !known || len(key) != ed25519.PublicKeySize {
-		// An unknown device is refused exactly like a bad signature, after
-		// the same verification work, so that the answer does not tell
-		// whether a device id exists.
-		key = unknownDeviceKey
-	}
-	// A signature over another nonce (a replay) or another certificate
-	// (a relay through an interceptor) does not verify.
-	if !ed25519.Verify(key, wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode), auth.Sig) || !known {
-		c.s.log.Info("authentication failed", "device", h.Device, "known", known)
-		c.fail(CloseUnauthorized, wire.CodeUnauthorized, authFailed)
-		return false
-	}
-	if d.Revoked() {
-		c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
-		return false
-	}
-	offset := now.UnixMilli() - h.AgentTime
-	c.markSeen(ctx, d.ID, store.Seen{At: now, AgentVersion: h.AgentVersion, ClockOffsetMs: offset})
-	c.mu.Lock()
-	c.device, c.mode, c.proto, c.hwm = d, h.Mode, h.Proto, d.HWM
-	c.mu.Unlock()
-	if abs(offset) > 2*60*1000 {
-		c.s.log.Warn("device clock off", "device", d.ID, "name", d.Name, "offset_ms", offset)
-	}
-	c.s.log.Info("device connected", "device", d.ID, "name", d.Name, "mode", h.Mode, "hwm", d.HWM)
-	w := &wire.Welcome{HWM: d.HWM, HubTime: now.UnixMilli(), ClockOffset: offset, Team: d.Team, Name: d.Name}
-	if h.Proto >= 2 && d.HWM > 0 {
-		if w.LastTag, err = c.s.store.DeviceChangeTag(ctx, d.ID, d.HWM); err != nil {
-			c.s.log.Error("reading the device's last change", "device", d.ID, "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-	}
-	if err := c.send(w); err != nil {
-		c.closeWith(websocket.CloseNormalClosure, "")
-		return false
-	}
-	return true
-}
-
-// markSeen records the handshake — contact, agent version, clock offset —
-// without making the Welcome wait for the store's writer: it takes its
-// turn at the gate in the background, ahead of the connection's first
-// batch, which waits for it (c.seen) so that the device's row reads in the
-// order things happened. It is bookkeeping: a failure is logged, and
-// never refuses the session.
-func (c *conn) markSeen(ctx context.Context, id string, seen store.Seen) {
-	c.s.wg.Add(1) // Shutdown waits for it before the store closes
-	go func() {
-		defer c.s.wg.Done()
-		defer close(c.seen)
-		leave, err := c.s.writes.enter(nil, c.s.opt.WriteWait)
-		if err != nil {
-			c.s.log.Warn("hub busy: contact not recorded", "device", id)
-			return
-		}
-		defer leave()
-		if err := c.s.store.MarkSeen(ctx, id, seen); err != nil {
-			c.s.log.Error("recording contact", "device", id, "err", err)
-		}
-	}()
-}
-
-// authFailed is the one answer to an unknown device and to a bad
-// signature.
-const authFailed = "unknown device or bad signature: enroll this device again if it was removed from the hub"
-
-// unknownDeviceKey stands in for the key of a device the hub does not
-// know, so that its signature costs the same verification. It is the
-// zero seed's key, whose private half anyone can derive: what refuses an
-// unknown device is the known check beside the verification, never this
-// key.
-var unknownDeviceKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
-
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // push applies the changes of p, converted by the reader, records those

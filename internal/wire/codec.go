@@ -109,6 +109,10 @@ type (
 		T Type `cbor:"0,keyasint"`
 		Enrolled
 	}
+	openFrame struct {
+		T Type `cbor:"0,keyasint"`
+		Open
+	}
 )
 
 // frameOf returns the wrapper to encode m.
@@ -142,6 +146,8 @@ func frameOf(m Message) (any, error) {
 		return &enrollFrame{TypeEnroll, *m}, nil
 	case *Enrolled:
 		return &enrolledFrame{TypeEnrolled, *m}, nil
+	case *Open:
+		return &openFrame{TypeOpen, *m}, nil
 	}
 	return nil, fmt.Errorf("%w: %T is not a message of this package", ErrUnknownType, m)
 }
@@ -180,6 +186,8 @@ func decodeBody(t Type, b []byte) (message, error) {
 		return decodeAs(b, func(f *enrollFrame) *Enroll { return &f.Enroll })
 	case TypeEnrolled:
 		return decodeAs(b, func(f *enrolledFrame) *Enrolled { return &f.Enrolled })
+	case TypeOpen:
+		return decodeAs(b, func(f *openFrame) *Open { return &f.Open })
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownType, t)
 }
@@ -196,6 +204,7 @@ var frameTypes = [...]reflect.Type{
 	TypeError:     reflect.TypeFor[errorFrame](),
 	TypeEnroll:    reflect.TypeFor[enrollFrame](),
 	TypeEnrolled:  reflect.TypeFor[enrolledFrame](),
+	TypeOpen:      reflect.TypeFor[openFrame](),
 }
 
 // message is what every message struct implements besides Type.

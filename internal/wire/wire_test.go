@@ -108,6 +108,8 @@ func golden(t testing.TB) []struct {
 		{"error", &Error{Code: CodeProtocolTooOld, Message: "mettez l'agent à jour (protocole 1 requis)"}},
 		{"error-busy", &Error{Code: CodeBusy, Message: "occupé, réessayez dans 3 s", RetryAfter: 3000}},
 		{"enroll", &Enroll{Proto: 1, Token: []byte("K7QF-2M9D-XR4T"), Device: device, DeviceKey: seq(0x20, KeySize), PushKey: seq(0x60, KeySize), AgentVersion: "0.9.1"}},
+		{"open", &Open{Proto: 5, AgentVersion: "0.9.1", Device: device, AgentTime: 1795422600123, Mode: ModeFull,
+			Acked: 41, AckedTag: seq(0x30, TagSize), Offset: -333, Early: 2, Sig: seq(0x40, SigSize)}},
 		{"enrolled", &Enrolled{Name: "Numéribus 1 — portable A", Team: "cd88", HubKey: seq(0xc0, KeySize)}},
 	}
 }
