@@ -149,19 +149,19 @@ type Report struct {
 	PushSkippedSkew bool // locked with a wrong clock: push waits too
 	PushIncomplete  bool // locked: changes from before enrollment wait for an unlock
 	// Recovery after one side went back in time (docs/PROTOCOL.md).
-	Renumbered int    // changes renumbered after the hub's mark (this store went back)
-	Resent     uint64 // acknowledged changes sent again (the hub went back)
-	PullReset  bool   // the hub's log went back: pulled again from the start
+	Renumbered          int    // changes renumbered after the hub's mark (this store went back)
+	Resent              uint64 // acknowledged changes sent again (the hub went back)
+	PullReset           bool   // the hub's log went back: pulled again from the start
+	PushSkippedDiverged bool   // locked, and the store went back: push waits for an unlock
+	Unreadable          int    // pulled changes that did not decode or were stamped beyond the bound, skipped (see store.ApplyRemote)
+	Rejected            int    // changes the hub refused this round, kept on the laptop (store.RejectedChanges)
+	// Requeued counts changes the hub refused for want of a consent that
+	// it had not received yet, written again after it (store.ResendConsented).
+	Requeued int
 	// How the session opened (docs/PROTOCOL.md): with an Open (protocol
 	// 5), its early frames taken by the hub, and a resumed TLS session
 	// (no certificate sent again).
 	Opened, EarlyTaken, Resumed bool
-	PushSkippedDiverged         bool // locked, and the store went back: push waits for an unlock
-	Unreadable                  int  // pulled changes that did not decode or were stamped beyond the bound, skipped (see store.ApplyRemote)
-	Rejected                    int  // changes the hub refused this round, kept on the laptop (store.RejectedChanges)
-	// Requeued counts changes the hub refused for want of a consent that
-	// it had not received yet, written again after it (store.ResendConsented).
-	Requeued int
 }
 
 // session is one authenticated connection.
