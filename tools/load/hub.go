@@ -28,6 +28,8 @@ type hubProc struct {
 	mu       sync.Mutex
 	peakRSS  int64 // VmHWM, bytes, last sampled
 	rss      int64 // VmRSS, bytes, last sampled
+	peakAnon int64 // the most RssAnon sampled: the heap, not the mapped database
+	cpu      time.Duration
 	maxFDs   int
 	stopSamp chan struct{}
 	sampled  chan struct{}
@@ -121,11 +123,15 @@ func (h *hubProc) sample() {
 	defer t.Stop()
 	pid := h.cmd.Process.Pid
 	for {
-		hwm, rss, err := memOf(pid)
+		hwm, rss, anon, err := memOf(pid)
 		n, ferr := fdsOf(pid)
+		cpu, cerr := cpuOf(pid)
 		h.mu.Lock()
 		if err == nil {
-			h.peakRSS, h.rss = max(h.peakRSS, hwm), rss
+			h.peakRSS, h.rss, h.peakAnon = max(h.peakRSS, hwm), rss, max(h.peakAnon, anon)
+		}
+		if cerr == nil {
+			h.cpu = cpu
 		}
 		if ferr == nil {
 			h.maxFDs = max(h.maxFDs, n)
@@ -147,6 +153,14 @@ func (h *hubProc) figures() (peakMiB, rssMiB float64, fds int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return mib(h.peakRSS), mib(h.rss), h.maxFDs
+}
+
+// more returns the most anonymous memory sampled (MiB) and the CPU time
+// used, last sampled.
+func (h *hubProc) more() (anonMiB float64, cpu time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return mib(h.peakAnon), h.cpu
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

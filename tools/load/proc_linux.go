@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // terminate is the signal that asks a hub to stop.
@@ -37,12 +38,13 @@ func raiseFileLimit() (uint64, error) {
 	return l.Cur, nil
 }
 
-// memOf returns the peak resident memory (VmHWM) and the current one
-// (VmRSS) of process pid, in bytes.
-func memOf(pid int) (peak, rss int64, err error) {
+// memOf returns the peak resident memory (VmHWM), the current one
+// (VmRSS) and its anonymous part (RssAnon: the heap, not the mapped
+// database file) of process pid, in bytes.
+func memOf(pid int) (peak, rss, anon int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -56,12 +58,45 @@ func memOf(pid int) (peak, rss int64, err error) {
 			peak = kb << 10
 		case "VmRSS:":
 			rss = kb << 10
+		case "RssAnon:":
+			anon = kb << 10
 		}
 	}
 	if peak == 0 {
-		return 0, 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+		return 0, 0, 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 	}
-	return peak, rss, nil
+	return peak, rss, anon, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuOf returns the CPU time (user + system) process pid has used.
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing parenthesis (state is field 3).
+	i := bytes.LastIndexByte(b, ')')
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, _ := strconv.ParseInt(string(f[11]), 10, 64) // utime, field 14
+	st, _ := strconv.ParseInt(string(f[12]), 10, 64) // stime, field 15
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// selfCPU returns the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // fdsOf counts the open file descriptors of process pid.

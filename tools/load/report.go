@@ -62,8 +62,15 @@ type Report struct {
 type HubFigures struct {
 	Name       string  `json:"name"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"` // VmHWM
-	MaxFDs     int     `json:"max_fds"`
-	Killed     bool    `json:"killed"`
+	// PeakAnonMiB is the most RssAnon sampled: the heap and stacks,
+	// without the database file SQLite maps.
+	PeakAnonMiB float64 `json:"peak_anon_mib"`
+	// PeakAfterPushMiB is VmHWM when the push phase ended (burst, two):
+	// what the pulls added shows against PeakRSSMiB.
+	PeakAfterPushMiB *float64 `json:"peak_rss_after_push_mib"`
+	CPUS             float64  `json:"cpu_s"` // user + system, the whole run
+	MaxFDs           int      `json:"max_fds"`
+	Killed           bool     `json:"killed"`
 }
 
 // Machine says where the figures come from: the generator shares the
@@ -73,6 +80,9 @@ type Machine struct {
 	GOOS      string `json:"goos"`
 	GoVersion string `json:"go"`
 	FileLimit uint64 `json:"nofile"`
+	// GeneratorCPUS is the generator's own CPU time: it shares the
+	// machine's cores with the hub.
+	GeneratorCPUS float64 `json:"generator_cpu_s"`
 }
 
 func machine(nofile uint64) Machine {
@@ -140,10 +150,15 @@ func (r *Report) measure(agents []*agent, p phases) {
 }
 
 // hubs fills the figures sampled of the hub processes.
-func (r *Report) hubs(hs []*hubProc) {
-	for _, h := range hs {
+func (r *Report) hubs(hs []*hubProc, p phases) {
+	for i, h := range hs {
 		peak, _, fds := h.figures()
-		r.Hubs = append(r.Hubs, HubFigures{Name: h.name, PeakRSSMiB: round(peak), MaxFDs: fds, Killed: h.killed.Load()})
+		anon, cpu := h.more()
+		hf := HubFigures{Name: h.name, PeakRSSMiB: round(peak), PeakAnonMiB: round(anon), CPUS: secs(cpu), MaxFDs: fds, Killed: h.killed.Load()}
+		if i < len(p.peakAfterPush) {
+			hf.PeakAfterPushMiB = ptr(round(p.peakAfterPush[i]))
+		}
+		r.Hubs = append(r.Hubs, hf)
 		r.HubPeakRSSMiB = max(r.HubPeakRSSMiB, round(peak))
 		r.HubMaxFDs = max(r.HubMaxFDs, fds)
 	}
@@ -185,7 +200,8 @@ func (r *Report) print(w io.Writer) {
 			if h.Killed {
 				k = " (killed midway)"
 			}
-			fmt.Fprintf(tw, "%s\tpeak %.1f MiB, %d fds%s\n", h.Name, h.PeakRSSMiB, h.MaxFDs, k)
+			fmt.Fprintf(tw, "%s\tpeak %.1f MiB (%s at the end of the pushes, heap peak %.1f), %d fds, %.1f s CPU%s\n",
+				h.Name, h.PeakRSSMiB, fmtp("%.1f", h.PeakAfterPushMiB), h.PeakAnonMiB, h.MaxFDs, h.CPUS, k)
 		}
 	}
 	fmt.Fprintf(tw, "errors\t%d connect errors, %d busy answers, %d sessions cut, %d refused changes\n", r.ConnectErrors, r.BusyAnswers, r.SessionsCut, r.Rejected)

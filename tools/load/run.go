@@ -133,8 +133,9 @@ func Run(ctx context.Context, cfg config, logw io.Writer) (rep *Report, err erro
 			rep.problem("%v", err)
 		}
 	}
-	rep.hubs(hubs)
+	rep.hubs(hubs, p)
 	rep.measure(agents, p)
+	rep.Machine.GeneratorCPUS = secs(selfCPU())
 	rep.ConnectErrors, rep.BusyAnswers, rep.SessionsCut = f.connectErrors.Load(), f.busy.Load(), f.cuts.Load()
 	revoked := ""
 	if cfg.scenario == "idle" {

@@ -16,6 +16,7 @@ type phases struct {
 	revocation, revokeCmd time.Duration
 	idleRSSMiB            float64
 	connect               time.Duration // idle: all connections open
+	peakAfterPush         []float64     // each hub's VmHWM (MiB) when the pushes ended
 }
 
 // burst releases every agent at the same instant (a barrier): each
@@ -49,6 +50,10 @@ func burst(ctx context.Context, f *fleet, agents []*agent) phases {
 	pushing.Wait()
 	var p phases
 	p.push = time.Since(t0)
+	for _, h := range f.hubs {
+		peak, _, _ := h.figures()
+		p.peakAfterPush = append(p.peakAfterPush, peak)
+	}
 	t1 := time.Now()
 	close(pullGate)
 	pulling.Wait()
