@@ -69,6 +69,7 @@ type fleet struct {
 	connectErrors, busy, cuts atomic.Int64
 	ackedBatches              atomic.Int64
 	onAck                     func(acked int64) // two: kills a hub midway
+	logf                      func(format string, args ...any)
 }
 
 // pick returns a live hub at random: each connection chooses again, as

@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg config, logw io.Writer) (rep *Report, err erro
 	if err := enrollAll(ctx, hubs[0], agents); err != nil {
 		return nil, err
 	}
-	f := &fleet{cfg: cfg, hubs: hubs, teams: map[string]int{}}
+	f := &fleet{cfg: cfg, hubs: hubs, teams: map[string]int{}, logf: logf}
 	for _, a := range agents {
 		f.teams[a.id] = a.team
 	}

@@ -54,6 +54,7 @@ func burst(ctx context.Context, f *fleet, agents []*agent) phases {
 		peak, _, _ := h.figures()
 		p.peakAfterPush = append(p.peakAfterPush, peak)
 	}
+	f.logf("pushes done in %.1f s; pulling", p.push.Seconds())
 	t1 := time.Now()
 	close(pullGate)
 	pulling.Wait()
@@ -96,6 +97,7 @@ func morning(ctx context.Context, f *fleet, agents []*agent) phases {
 	}
 	wg.Wait()
 	p := phases{push: pushEnd.Sub(t0), pull: pullEnd.Sub(t0)}
+	f.logf("every agent came, pushed and pulled; pulling again what the later ones sent")
 	catchUp(ctx, f, agents)
 	return p
 }
@@ -145,6 +147,7 @@ func idle(ctx context.Context, f *fleet, agents []*agent, revoke func(context.Co
 	if err != nil {
 		return p, fmt.Errorf("opening the idle connections: %w", err)
 	}
+	f.logf("%d connections open in %.1f s; holding them %v", len(agents), p.connect.Seconds(), f.cfg.hold)
 	if err := sleep(ctx, f.cfg.hold); err != nil {
 		return p, err
 	}
