@@ -18,9 +18,17 @@ RACE_PKGS := ./agent/store/... ./agent/importer/... ./internal/jsonl/... ./agent
 FUZZTIME  ?= 200000x
 # How long `make soak` runs rounds of the convergence test.
 SOAK      ?= 10m
+# `make load`: simulated agents against a real `hub serve` (tools/load).
+LOAD_AGENTS   ?= 1000
+LOAD_CHANGES  ?= 200
+LOAD_TEAMS    ?= 20
+LOAD_BACKEND  ?= sqlite
+LOAD_SCENARIO ?= burst
+LOAD_SPREAD   ?= 60s
+LOAD_OUT      ?= .bench/load.json
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-race test-unit fuzz lint soak bench demo run clean
+.PHONY: help build test test-race test-unit fuzz lint soak bench load demo run clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +64,11 @@ bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent), $(BENCH_SYNC_O
 	$(GO) run ./agent/agentbench -out $(BENCH_OUT)
 	NUMERIBUS_BENCH_SYNC_OUT=$(abspath $(BENCH_SYNC_OUT)) $(GO) test ./internal/e2e -run '^$$' -bench '^BenchmarkSync$$' -benchtime 1x -timeout 20m
 	NUMERIBUS_BENCH_REPORT_OUT=$(abspath $(BENCH_REPORT_OUT)) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkOverview1M$$' -benchtime 1x -timeout 20m
+
+load: build ## the hub under load: LOAD_AGENTS agents × LOAD_CHANGES changes in LOAD_TEAMS teams, LOAD_SCENARIO (burst|morning|idle|two) on LOAD_BACKEND (sqlite|postgres); writes LOAD_OUT
+	@mkdir -p $(dir $(LOAD_OUT))
+	$(GO) run ./tools/load -hub $(BIN)/hub -agents $(LOAD_AGENTS) -changes $(LOAD_CHANGES) -teams $(LOAD_TEAMS) \
+		-backend $(LOAD_BACKEND) -scenario $(LOAD_SCENARIO) -spread $(LOAD_SPREAD) -out $(LOAD_OUT)
 
 demo: build ## a hub on loopback, an enrolled agent, seeded and synced, the hub's stats (Ctrl-C stops)
 	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) bash .ci/demo.sh
