@@ -176,6 +176,7 @@ type session struct {
 	// and taken by the hub (open.go): push and pull go on from them.
 	pushed  *pushing
 	pulling bool
+	page    *wire.Changes // the answer to that Pull, arrived during the push
 }
 
 type frame struct {

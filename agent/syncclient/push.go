@@ -143,6 +143,13 @@ func (s *session) push(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if page, ok := m.(*wire.Changes); ok && s.pulling && s.page == nil {
+			// The answer to the Pull sent with the Open, which the hub
+			// served after the early batches and before those sent
+			// since: kept for pull.
+			s.page = page
+			continue
+		}
 		ack, ok := m.(*wire.Ack)
 		if !ok {
 			return fmt.Errorf("hub sent type %d while acks were expected", m.Type())
@@ -256,6 +263,16 @@ func (s *session) pending(ctx context.Context, after uint64, keys map[uint64][]b
 	return out, nil
 }
 
+// answer returns the answer to the Pull sent: the page push kept, or the
+// next frame.
+func (s *session) answer(ctx context.Context) (wire.Message, error) {
+	if p := s.page; p != nil {
+		s.page = nil
+		return p, nil
+	}
+	return s.next(ctx)
+}
+
 // pullOf returns the Pull of the page after cursor.
 func (s *session) pullOf(ss store.SyncState, cursor uint64, tag []byte) *wire.Pull {
 	return &wire.Pull{Cursor: cursor, Tag: tag, Own: ss.Recovering, Budget: uint32(s.c.PullBudget)}
@@ -281,7 +298,7 @@ func (s *session) pull(ctx context.Context) error {
 			s.rep.BytesSent += int64(n)
 		}
 		asked = false
-		m, err := s.next(ctx)
+		m, err := s.answer(ctx)
 		if err != nil {
 			return err
 		}

@@ -80,8 +80,10 @@ type Options struct {
 	// read pool). The others wait their turn in arrival order (admit.go).
 	Writers, Readers int
 	// WriteWait and ReadWait bound a batch's and a pull's wait for their
-	// turn (default 30 s and 60 s, well within the agent's two minutes
-	// for an answer): beyond, the agent is told to come back later.
+	// turn (default 90 s, within the agent's two minutes for an answer):
+	// beyond, the agent is told to come back later. Shorter, a burst of
+	// a thousand agents that one SQLite writer drains in seconds was
+	// sent away in waves that lasted minutes.
 	WriteWait, ReadWait time.Duration
 }
 
@@ -121,7 +123,7 @@ func New(st store.Store, opt Options) *Server {
 		opt.ContactEvery = time.Minute
 	}
 	opt.Writers, opt.Readers = cmp.Or(opt.Writers, 2), cmp.Or(opt.Readers, 4)
-	opt.WriteWait, opt.ReadWait = cmp.Or(opt.WriteWait, 30*time.Second), cmp.Or(opt.ReadWait, time.Minute)
+	opt.WriteWait, opt.ReadWait = cmp.Or(opt.WriteWait, 90*time.Second), cmp.Or(opt.ReadWait, 90*time.Second)
 	return &Server{
 		store: st, opt: opt, log: opt.Logger, conns: map[*conn]struct{}{},
 		writes: newGate(opt.Writers), reads: newGate(opt.Readers),
