@@ -867,15 +867,10 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 			return false
 		}
 	}
-	for i := range ls {
-		wc, err := wire.FromChange(&ls[i].Change)
-		if err != nil {
-			c.s.log.Error("encoding change", "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-		wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
-		out.Changes = append(out.Changes, wc)
+	if out.Changes, err = appendWire(out.Changes, ls); err != nil {
+		c.s.log.Error("encoding change", "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
 	}
 	c.noteContact()
 	if !more {
