@@ -70,8 +70,8 @@ func enrollIn(tb testing.TB, st store.Store, name, team string) store.Device {
 }
 
 // fillLog logs fixture records of every kind made by device until their
-// fields take about size bytes.
-func fillLog(tb testing.TB, st store.Store, device string, size int) {
+// fields take about size bytes, and returns the changes, seqs from 1.
+func fillLog(tb testing.TB, st store.Store, device string, size int) []change.Change {
 	tb.Helper()
 	set := fixture.Generate(fixture.Options{N: size / 100, Seed: 1})
 	var cs []change.Change
@@ -92,4 +92,5 @@ func fillLog(tb testing.TB, st store.Store, device string, size int) {
 			tb.Fatal(err)
 		}
 	}
+	return cs
 }
