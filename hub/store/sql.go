@@ -119,6 +119,19 @@ func ScanPage(rows Rows, cursor uint64, maxBytes int) (cs []Logged, next uint64,
 	return cs, next, more, nil
 }
 
+// ScanIDs reads rows of one text column, device ids.
+func ScanIDs(rows Rows) ([]string, error) {
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // CountRecords adds to st's record counts the rows of (kind, team, origin
 // device name, count) of live records.
 func CountRecords(rows Rows, st *Stats) error {

@@ -139,6 +139,14 @@ type Store interface {
 	Devices(ctx context.Context) ([]Device, error)
 	// Revoke cuts a device off by name.
 	Revoke(ctx context.Context, name string, now time.Time) error
+	// RevokedDevices returns the ids of every revoked device: what the
+	// server's revocation watch asks, once a tick for all its live
+	// connections (revocations happen in another process, `hub revoke`,
+	// or through another instance). Every revoked device rather than
+	// those among the connected ones: revocations are rare, so the answer
+	// is short and the query takes no argument, while the set of live
+	// connections is the one that grows (a thousand agents).
+	RevokedDevices(ctx context.Context) ([]string, error)
 	// MarkSeen records an authenticated connection.
 	MarkSeen(ctx context.Context, deviceID string, s Seen) error
 	// MarkSynced records a complete round (everything pushed and pulled),

@@ -141,34 +141,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // WatchRevocations closes live connections of revoked devices, checking
-// the store every period (revocation happens in another process:
-// `hub revoke`). It returns when ctx ends.
+// the store every period (revocation happens in another process, `hub
+// revoke`, or through another instance) with one query for all the
+// connections (watchRevocations). It returns when ctx ends.
 func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		live := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			live = append(live, c)
-		}
-		s.mu.Unlock()
-		for _, c := range live {
-			id := c.deviceID()
-			if id == "" {
-				continue
-			}
-			d, err := s.store.Device(ctx, id)
-			if err == nil && d.Revoked() {
-				c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
-			}
-		}
-	}
+	s.watchRevocations(ctx, t.C)
 }
 
 // Shutdown closes every connection with a "going away" close, waits

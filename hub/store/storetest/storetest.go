@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Enrollment", testEnrollment},
 		{"Revoke", testRevoke},
+		{"RevokedDevices", testRevokedDevices},
 		{"MarkSeenSynced", testMarkSeenSynced},
 		{"ApplyIdempotent", testApplyIdempotent},
 		{"ApplyUnknownOrRevokedDevice", testApplyUnknownDevice},
@@ -313,6 +314,30 @@ func testRevoke(t *testing.T, e *env) {
 		t.Fatal("another device revoked")
 	}
 	wantErr(t, "Revoke(unknown)", e.s.Revoke(e.ctx, "bus-z", at), store.ErrNoDevice)
+}
+
+// The revocation watch's one question: which devices are revoked, all of
+// them in one answer.
+func testRevokedDevices(t *testing.T, e *env) {
+	devs := make([]store.Device, 5)
+	for i := range devs {
+		devs[i] = e.enroll(fmt.Sprintf("bus-%d", i), []string{"cd88", "cd54"}[i%2])
+	}
+	got, err := e.s.RevokedDevices(e.ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("before any revocation: %v, %v", got, err)
+	}
+	for _, i := range []int{3, 0, 3} { // twice: still once in the answer
+		if err := e.s.Revoke(e.ctx, devs[i].Name, base.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{devs[0].ID, devs[3].ID}
+	slices.Sort(want)
+	got, err = e.s.RevokedDevices(e.ctx)
+	if slices.Sort(got); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("RevokedDevices = %v, %v; want %v", got, err, want)
+	}
 }
 
 func testMarkSeenSynced(t *testing.T, e *env) {
