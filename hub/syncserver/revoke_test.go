@@ -100,14 +100,19 @@ func TestRevocationWatchOneQueryPerTick(t *testing.T) {
 	cs := &deviceReads{Store: st}
 	srv := New(cs, Options{})
 	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Shutdown()
-		st.Close()
-	})
 	const n = 50
 	agents := make([]agentKey, n)
 	conns := make([]*websocket.Conn, n)
+	t.Cleanup(func() { // the agents leave, their connections end, then the store closes
+		for _, ws := range conns {
+			if ws != nil {
+				ws.Close()
+			}
+		}
+		srv.wg.Wait()
+		hs.Close()
+		st.Close()
+	})
 	for i := range agents {
 		agents[i] = enrollKeyed(t, st, fmt.Sprintf("bus-%d", i), "cd88")
 		conns[i] = dialAs(t, hs.URL, agents[i])
