@@ -537,7 +537,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	s := &Server{Addr: ln.Addr().String(), URL: u, srv: srv, sync: ss}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go ss.WatchRevocations(wctx, time.Second)
+	go ss.WatchRevocations(wctx, syncserver.RevocationEvery)
 	go ss.KeepContacts(wctx)
 	go dash.CleanSessions(wctx, time.Hour)
 	errc := make(chan error, 1)

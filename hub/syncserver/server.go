@@ -177,34 +177,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // WatchRevocations closes live connections of revoked devices, checking
-// the store every period (revocation happens in another process:
-// `hub revoke`). It returns when ctx ends.
+// the store every period (revocation happens in another process, `hub
+// revoke`, or through another instance) with one query for all the
+// connections (watchRevocations). It returns when ctx ends.
 func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		live := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			live = append(live, c)
-		}
-		s.mu.Unlock()
-		for _, c := range live {
-			id := c.deviceID()
-			if id == "" {
-				continue
-			}
-			d, err := s.store.Device(ctx, id)
-			if err == nil && d.Revoked() {
-				c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
-			}
-		}
-	}
+	s.watchRevocations(ctx, t.C)
 }
 
 // writeBufs is the pool of the connections' write buffers.
@@ -896,15 +875,10 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 			return false
 		}
 	}
-	for i := range ls {
-		wc, err := wire.FromChange(&ls[i].Change)
-		if err != nil {
-			c.s.log.Error("encoding change", "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-		wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
-		out.Changes = append(out.Changes, wc)
+	if out.Changes, err = appendWire(out.Changes, ls); err != nil {
+		c.s.log.Error("encoding change", "err", err)
+		c.fail(CloseInternal, wire.CodeInternal, "internal error")
+		return false
 	}
 	c.noteContact()
 	if !more {

@@ -262,16 +262,30 @@ func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending,
 	return logChanges(ctx, tx, d, rows)
 }
 
+// logChannel is the channel of the NOTIFY every transaction that logs
+// changes sends: the facts followers of every instance LISTEN to it
+// (facts_follow.go).
+const logChannel = "numeribus_log"
+
 // logChanges gives rows their hub seqs and logs them. The counter's row
 // stays locked until commit: numbers are handed out in commit order, so a
 // reader paging after a cursor never steps over a change that commits
 // later with a smaller number (docs/ARCHITECTURE.md, "Commit order").
+//
+// The transaction also notifies logChannel, in the same round trip as
+// the numbering: PostgreSQL delivers the notification at commit, and
+// drops it at a rollback, so a follower woken by it finds the changes
+// committed.
 func logChanges(ctx context.Context, tx pgx.Tx, d batchDevice, rows []logRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	var last int64
-	if err := tx.QueryRow(ctx, `UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq`, len(rows)).Scan(&last); err != nil {
+	var b pgx.Batch
+	b.Queue(`SELECT pg_notify($1, '')`, logChannel)
+	b.Queue(`UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq`, len(rows)).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&last) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("numbering changes of device %s: %w", d.id, err)
 	}
 	first := last - int64(len(rows)) + 1

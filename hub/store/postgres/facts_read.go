@@ -68,8 +68,8 @@ func allTeams(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // or the backlog is longer than the wait, the report reads the facts as
 // they are rather than fail: the followers are bringing them up to date.
 func (s *Store) readFacts(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if err := s.facts.catchUp(ctx, time.Now().Add(s.facts.readWait)); err != nil {
-		if !errors.Is(err, errFactsBusy) && !errors.Is(err, errFactsBehind) {
+	if err := s.facts.catchUp(ctx, time.Now().Add(s.facts.readWait), factsBusyPause); err != nil {
+		if !errors.Is(err, errFactsBehind) {
 			return err
 		}
 		s.log.Warn("facts not brought up to date; reading them as they are", "err", err)

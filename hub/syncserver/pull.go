@@ -1,0 +1,34 @@
+package syncserver
+
+import (
+	"fmt"
+
+	"numeribus/hub/store"
+	"numeribus/internal/wire"
+)
+
+// emptyFields is the encoding of an empty field map, what a delete or an
+// erase logs: wire.FromChange leaves such fields out, and so does a pull.
+const emptyFields = 0xa0
+
+// appendWire appends the logged changes ls to out as a Changes reply
+// carries them, with their origin device and hub seq. Their fields go as
+// the store holds them (store.Logged.Raw), not decoded and encoded again:
+// every path that logs a change stores change.Fields.Encode, the bytes
+// wire.EncodeFields would give; wire.Encode still checks each field map
+// before the frame leaves.
+func appendWire(out []wire.Change, ls []store.Logged) ([]wire.Change, error) {
+	for i := range ls {
+		l := &ls[i]
+		wc := wire.Change{Kind: wire.KindCode(l.Kind), ID: l.ID, Op: uint8(l.Op), HLC: uint64(l.HLC), Seq: l.Seq,
+			Device: l.Device, HubSeq: l.HubSeq}
+		if wc.Kind == 0 {
+			return out, fmt.Errorf("change %d: unknown kind %q", l.HubSeq, l.Kind)
+		}
+		if len(l.Raw) != 1 || l.Raw[0] != emptyFields {
+			wc.Fields = wire.RawCBOR(l.Raw)
+		}
+		out = append(out, wc)
+	}
+	return out, nil
+}
