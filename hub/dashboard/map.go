@@ -381,6 +381,7 @@ var mapTexts = map[string]string{
 	"map_credit":         "Contours : IGN Admin Express 2018 simplifié, Licence Ouverte",
 	"map_table":          "Communes du territoire",
 	"th_rate":            "Pour 1 000 hab.",
+	"th_acc_short":       "Accom\u00adpagne\u00adments",
 	"th_prevus":          "Arrêts prévus",
 	"th_nearest":         "Lieu fixe le plus proche",
 	"map_far":            "plus de 100 km",
