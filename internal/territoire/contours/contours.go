@@ -70,8 +70,9 @@ var (
 	defaultSet  *Set
 )
 
-// Default returns the embedded outlines, decoded on first use (about a
-// tenth of a second, 17 MB of memory) and shared. It panics if the
+// Default returns the embedded outlines, decoded on first use (half a
+// second on the test machine, about 20 MB of memory: the hub's first map
+// pays it) and shared. It panics if the
 // embedded file is corrupt, which the package's tests rule out.
 func Default() *Set {
 	defaultOnce.Do(func() {
