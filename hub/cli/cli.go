@@ -171,6 +171,7 @@ type hubStore interface {
 	accounts.Store
 	hreport.Source
 	dashboard.Planner
+	dashboard.Places
 }
 
 var (
@@ -515,7 +516,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
 	// The store is all four: devices, accounts, report facts, planning.
-	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Plans: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
+	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Plans: st, Places: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
 	if *public != "" {
 		h, err := dashboard.HostOf(*public)
 		if err != nil {

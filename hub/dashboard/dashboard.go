@@ -46,7 +46,10 @@ type Config struct {
 	Reports report.Source
 	// Plans plans tour stops (the hub's SQLite store); without it the
 	// tournées page only reports.
-	Plans  Planner
+	Plans Planner
+	// Places keeps the imported list of mediation places, for the map's
+	// white zones (the hub's store); without it the map has none.
+	Places Places
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time

@@ -72,6 +72,7 @@ func newEnv(t testing.TB, tlsOn bool, opts ...envOpt) *env {
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))}
 	cfg.Reports = st
 	cfg.Plans = st
+	cfg.Places = st
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -27,6 +27,7 @@ func (s *Server) reportRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/vehicles", s.authed(s.apiVehicles))
 	mux.Handle("GET /exports", s.authed(s.getExports))
 	mux.Handle("GET /exports/{file}", s.authed(s.getExport))
+	s.mapRoutes(mux)
 }
 
 // filterForm is the filter as typed, to show it again.
@@ -386,7 +387,8 @@ func (s *Server) vehicles(r *http.Request, f report.Filter, sc report.Scope) (*r
 }
 
 func (s *Server) getTours(w http.ResponseWriter, r *http.Request) {
-	s.showTours(w, r, http.StatusOK, planForm{}, "")
+	// The map's white zones link here with the commune to plan a stop in.
+	s.showTours(w, r, http.StatusOK, planForm{Commune: strings.TrimSpace(r.URL.Query().Get("commune"))}, "")
 }
 
 // showTours renders the tournées page: vehicles and mediators over the
