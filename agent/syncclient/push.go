@@ -118,7 +118,8 @@ func (s *session) push(ctx context.Context) error {
 	}
 	st := s.c.Store
 	s.startReader()
-	p := s.pushed // batches sent with the Open, if taken
+	p := s.pushed // batches sent with the Open, if taken: this round only
+	s.pushed = nil
 	if p == nil {
 		var err error
 		if p, err = s.startPush(ctx); err != nil {
@@ -288,7 +289,8 @@ func (s *session) pull(ctx context.Context) error {
 		return err
 	}
 	cursor, tag, own := ss.PullCursor, ss.PullTag, ss.Recovering
-	asked := s.pulling // the Pull sent with the Open, if taken
+	asked := s.pulling // the Pull sent with the Open, if taken: this round only
+	s.pulling = false
 	for {
 		if !asked {
 			n, err := send(s.ws, s.pullOf(ss, cursor, tag))
