@@ -284,10 +284,19 @@ func (c *conn) failWith(code int, e *wire.Error) {
 	c.closeWith(code, e.Code+": "+e.Message)
 }
 
-func (c *conn) send(m wire.Message) error {
+func (c *conn) send(m wire.Message) error { return c.sendDeflated(m, false) }
+
+// sendDeflated sends m, compressed when deflate is set and that makes it
+// smaller (wire.Deflated: a Pull that asks for it, over a slow link).
+func (c *conn) sendDeflated(m wire.Message, deflate bool) error {
 	b, err := wire.Encode(m)
 	if err != nil {
 		return &encodeError{fmt.Errorf("encoding %T: %w", m, err)}
+	}
+	if deflate {
+		if b, err = wire.Deflate(b); err != nil {
+			return &encodeError{err}
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -826,8 +835,11 @@ func (c *conn) apply(ctx context.Context, cs []change.Change, rejected []store.R
 }
 
 // reply sends m; a failure ends the connection through the close path.
-func (c *conn) reply(m wire.Message) bool {
-	err := c.send(m)
+func (c *conn) reply(m wire.Message) bool { return c.replyDeflated(m, false) }
+
+// replyDeflated is reply, compressed when deflate is set (sendDeflated).
+func (c *conn) replyDeflated(m wire.Message, deflate bool) bool {
+	err := c.sendDeflated(m, deflate)
 	if err == nil {
 		return true
 	}
@@ -887,7 +899,7 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
 		}
 	}
-	return c.reply(out)
+	return c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol)
 }
 
 // checkCursor returns the cursor to serve p from. A version 2 agent's
