@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"numeribus/hub/store"
 	"numeribus/internal/change"
@@ -36,13 +37,14 @@ type consentNeed struct {
 // withdrawal later in the batch (which erases what it covered) does not
 // refuse what came before it.
 //
-// It runs in the connection's owner goroutine, when the batch's turn
-// comes: the batches before it are applied, their consents visible. One
-// store look-up per batch, none for a batch that identifies nobody.
-// Changes at or below the device's mark (a retry) are not checked again:
-// the store skips them.
-func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected []store.Rejected) ([]store.Rejected, error) {
-	if c.proto < 3 {
+// It runs when the batch's turn comes (in a live session, in the
+// connection's owner goroutine): the batches before it are applied, their
+// consents visible. One store look-up per batch, none for a batch that
+// identifies nobody. Changes at or below the device's mark hwm (a retry)
+// are not checked again: the store skips them.
+func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
+	cs []change.Change, rejected []store.Rejected) ([]store.Rejected, error) {
+	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
 		return rejected, nil
@@ -55,7 +57,7 @@ func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected
 	var consents []*change.Change
 	for i := range cs {
 		ch := &cs[i]
-		if ch.Seq <= c.hwm || refused[ch.Seq] {
+		if ch.Seq <= hwm || refused[ch.Seq] {
 			continue
 		}
 		if ch.Kind == domain.KindConsent {
@@ -79,12 +81,11 @@ func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected
 			persons[p] = true
 		}
 	}
-	stored, err := c.s.store.Consents(ctx, c.device.Team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
+	stored, err := st.Consents(ctx, team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
 	if err != nil {
 		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
 	}
-	given := givenPurposes(c.device.Team, stored, consents)
-	now := c.s.opt.Now()
+	given := givenPurposes(team, stored, consents)
 	for _, n := range needs {
 		if given[n.person][n.finalite] {
 			continue
