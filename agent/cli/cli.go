@@ -83,6 +83,7 @@ func init() {
 		{"status", "--data DIR [--json]", "état du magasin, sans phrase de passe ni donnée personnelle", runStatus},
 		{"version", "", "affiche la version", runVersion},
 	}
+	commands = append(commands, transferCommands...) // transfer.go: export, import-receipt, import-bundle
 }
 
 func usage(w io.Writer) {

@@ -95,8 +95,12 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 	if res.Changes == 0 {
 		fmt.Fprintf(e.Stdout, "Paquet de %s importé : aucune modification ; le hub tient cet appareil jusqu'au n° %d.\n", d.Name, d.HWM)
 	} else {
-		fmt.Fprintf(e.Stdout, "Paquet de %s importé : %d modification(s) (n° %d à %d), %d appliquée(s), %d refusée(s), les autres déjà reçues ; le hub tient cet appareil jusqu'au n° %d.\n",
-			d.Name, res.Changes, res.From+1, res.To, res.Applied, len(res.Rejected), d.HWM)
+		held := ""
+		if n := res.Changes - res.Applied - len(res.Rejected); n > 0 {
+			held = fmt.Sprintf(", %d déjà reçue(s)", n)
+		}
+		fmt.Fprintf(e.Stdout, "Paquet de %s importé : %d modification(s) (n° %d à %d), %d appliquée(s), %d refusée(s)%s ; le hub tient cet appareil jusqu'au n° %d.\n",
+			d.Name, res.Changes, res.From+1, res.To, res.Applied, len(res.Rejected), held, d.HWM)
 	}
 	for i, r := range res.Rejected {
 		if i == 10 {
@@ -154,8 +158,12 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	case res.Reset:
 		fmt.Fprintf(e.Stdout, "La position de réception donnée par %s n'est plus dans le journal (hub restauré ?) : export depuis le début.\n", *name)
 	}
-	fmt.Fprintf(e.Stdout, "Paquet pour %s écrit dans %s : %d modification(s) de l'équipe (journal du hub, après le n° %d jusqu'au n° %d), chiffré pour cet appareil et signé par le hub.\n",
-		*name, *out, res.Changes, res.From, res.To)
+	span := fmt.Sprintf("après le n° %d jusqu'au n° %d", res.From, res.To)
+	if res.From == 0 {
+		span = fmt.Sprintf("depuis le début jusqu'au n° %d", res.To)
+	}
+	fmt.Fprintf(e.Stdout, "Paquet pour %s écrit dans %s : %d modification(s) de l'équipe (journal du hub, %s), chiffré pour cet appareil et signé par le hub.\n",
+		*name, *out, res.Changes, span)
 	fmt.Fprintf(e.Stdout, "Sur le poste : « agent import-bundle %s ».\n", filepath.Base(*out))
 	return nil
 }
