@@ -41,9 +41,12 @@ type consentNeed struct {
 // connection's owner goroutine): the batches before it are applied, their
 // consents visible. One store look-up per batch, none for a batch that
 // identifies nobody. Changes at or below the device's mark hwm (a retry)
-// are not checked again: the store skips them.
+// are not checked again: the store skips them. delivered are the consent
+// changes the same delivery carries in its other batches (a bundle's
+// other parts, which the hub holds all at once): they count as the
+// batch's own; nil for a live push.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
-	cs []change.Change, rejected []store.Rejected) ([]store.Rejected, error) {
+	cs []change.Change, rejected []store.Rejected, delivered []change.Change) ([]store.Rejected, error) {
 	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
@@ -69,6 +72,9 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 	}
 	if len(needs) == 0 {
 		return rejected, nil
+	}
+	for i := range delivered {
+		consents = append(consents, &delivered[i])
 	}
 	persons := map[ident.ID]bool{}
 	for _, n := range needs {

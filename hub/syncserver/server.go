@@ -664,7 +664,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		return c.busy(err)
 	}
 	defer leave()
-	out, err := ApplyPush(ctx, c.s.store, c.device, c.proto, c.hwm, cs, rejected, size, c.s.opt.Now())
+	out, err := ApplyPush(ctx, c.s.store, c.device, c.proto, c.hwm, cs, rejected, size, c.s.opt.Now(), nil)
 	leave() // the store's part is done: the ack is written outside the gate
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())

@@ -36,12 +36,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"numeribus/hub/store"
 	"numeribus/hub/syncserver"
 	"numeribus/internal/apperr"
 	"numeribus/internal/bundle"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
 	"numeribus/internal/seal"
 	"numeribus/internal/tlspin"
 	"numeribus/internal/wire"
@@ -141,7 +144,8 @@ func (h *Hub) Import(ctx context.Context, src io.ReadSeeker) (Imported, error) {
 		return res, err
 	}
 	res.From, res.To = m.From, m.To
-	if err := h.checkView(ctx, r, d, m, &res); err != nil {
+	consents, err := h.checkView(ctx, r, d, m, &res)
+	if err != nil {
 		return res, err
 	}
 	if err := r.Rewind(); err != nil {
@@ -166,7 +170,7 @@ func (h *Hub) Import(ctx context.Context, src io.ReadSeeker) (Imported, error) {
 		if bad != nil { // checked by checkView: the file changed meanwhile
 			return res, fmt.Errorf("%w (%s)", bundle.ErrTampered, bad.Msg)
 		}
-		out, err := syncserver.ApplyPush(ctx, h.Store, d, wire.ProtocolVersion, hwm, cs, rejected, len(frame), now)
+		out, err := syncserver.ApplyPush(ctx, h.Store, d, wire.ProtocolVersion, hwm, cs, rejected, len(frame), now, consents)
 		if errors.Is(err, store.ErrGap) {
 			return res, apperr.Errorf(apperr.State, "les modifications de ce paquet ne suivent pas ce que le hub a reçu de l'appareil : %w", err)
 		}
@@ -236,14 +240,17 @@ func decodePush(frame []byte) (*wire.Push, error) {
 // must be the bundle's (its tag at the last seq both hold): otherwise the
 // device's store went back in time and reused those numbers, and its new
 // work would be skipped as retries. A live session realigns then; a
-// bundle is refused, and one online sync sets things right.
-func (h *Hub) checkView(ctx context.Context, r *bundle.Reader, d store.Device, m *bundle.Manifest, res *Imported) error {
+// bundle is refused, and one online sync sets things right. It returns
+// the bundle's consent changes the hub does not refuse: they count for
+// the persons of every part (syncserver.ApplyPush).
+func (h *Hub) checkView(ctx context.Context, r *bundle.Reader, d store.Device, m *bundle.Manifest, res *Imported) ([]change.Change, error) {
 	overlap := min(d.HWM, m.To) // the last seq both hold
 	var want []byte
 	if overlap == m.From {
 		want = m.FromTag
 	}
 	open := syncserver.EnvelopeOpener(h.Envelope)
+	var consents []change.Change
 	seq := m.From
 	for {
 		frame, err := r.Next()
@@ -251,19 +258,22 @@ func (h *Hub) checkView(ctx context.Context, r *bundle.Reader, d store.Device, m
 			break
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p, err := decodePush(frame)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		cs, _, bad := syncserver.ConvertPush(open, d.ID, wire.ProtocolVersion, p, h.now())
+		cs, refused, bad := syncserver.ConvertPush(open, d.ID, wire.ProtocolVersion, p, h.now())
 		if bad != nil {
-			return apperr.Errorf(apperr.Invalid, "paquet refusé, rien n'a été importé : %s", bad.Msg)
+			return nil, apperr.Errorf(apperr.Invalid, "paquet refusé, rien n'a été importé : %s", bad.Msg)
 		}
-		for _, c := range cs {
+		for i, c := range cs {
+			if c.Kind == domain.KindConsent && !slices.ContainsFunc(refused, func(x store.Rejected) bool { return x.Seq == c.Seq }) {
+				consents = append(consents, cs[i])
+			}
 			if c.Seq != seq+1 {
-				return fmt.Errorf("%w (modification n° %d après le n° %d)", bundle.ErrTampered, c.Seq, seq)
+				return nil, fmt.Errorf("%w (modification n° %d après le n° %d)", bundle.ErrTampered, c.Seq, seq)
 			}
 			seq = c.Seq
 			if c.Seq == overlap {
@@ -273,24 +283,24 @@ func (h *Hub) checkView(ctx context.Context, r *bundle.Reader, d store.Device, m
 		res.Changes += len(cs)
 	}
 	if seq != m.To {
-		return fmt.Errorf("%w (le manifeste annonce le n° %d, le dernier est le n° %d)", bundle.ErrTampered, m.To, seq)
+		return nil, fmt.Errorf("%w (le manifeste annonce le n° %d, le dernier est le n° %d)", bundle.ErrTampered, m.To, seq)
 	}
 	if m.From > d.HWM {
-		return apperr.Errorf(apperr.State, "il manque au hub les modifications n° %d à %d de l'appareil %s, d'avant ce paquet : "+
+		return nil, apperr.Errorf(apperr.State, "il manque au hub les modifications n° %d à %d de l'appareil %s, d'avant ce paquet : "+
 			"importez d'abord le paquet précédent, ou synchronisez le poste en ligne ; rien n'a été importé", d.HWM+1, m.From, d.Name)
 	}
 	if overlap == 0 {
-		return nil
+		return consents, nil
 	}
 	got, err := h.Store.DeviceChangeTag(ctx, d.ID, overlap)
 	if err != nil {
-		return fmt.Errorf("reading the tag of change %d of %s: %w", overlap, d.Name, err)
+		return nil, fmt.Errorf("reading the tag of change %d of %s: %w", overlap, d.Name, err)
 	}
 	if len(want) == 0 || !bytes.Equal(got, want) {
-		return apperr.Errorf(apperr.State, "la modification n° %d de ce paquet n'est pas celle que le hub a reçue de l'appareil %s sous ce numéro "+
+		return nil, apperr.Errorf(apperr.State, "la modification n° %d de ce paquet n'est pas celle que le hub a reçue de l'appareil %s sous ce numéro "+
 			"(poste restauré d'une copie ?) : synchronisez-le en ligne une fois ; rien n'a été importé", overlap, d.Name)
 	}
-	return nil
+	return consents, nil
 }
 
 // WriteReceipt signs rc with the hub's certificate key and writes it.

@@ -410,3 +410,55 @@ func TestExportForADevice(t *testing.T) {
 		t.Fatalf("export for an unknown device: %v", err)
 	}
 }
+
+// A bundle is one delivery: a person in one part and their consent in a
+// later one (the parts cut the outbox where they may) are taken whole,
+// as when both come in one live batch; a consent the hub refuses counts
+// for nobody.
+func TestConsentAnywhereInTheBundle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	d := e.enroll("bus-1", "cd88")
+	now := hlc.FromTime(time.Now())
+	person := func(seq uint64) (*domain.Beneficiary, change.Change) {
+		b := &domain.Beneficiary{ID: ident.New(), Prenom: "Aurélienne", Nom: "Testerman", Genre: "feminin", Commune: "88413"}
+		f, err := change.Encode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, change.Change{Kind: domain.KindBeneficiary, ID: b.ID, Op: change.OpUpsert, Fields: f, HLC: now + hlc.Timestamp(seq), Seq: seq}
+	}
+	consent := func(b *domain.Beneficiary, seq uint64, stamp hlc.Timestamp) change.Change {
+		c := &domain.Consent{ID: ident.New(), Beneficiaire: b.ID, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-01"}
+		f, err := change.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return change.Change{Kind: domain.KindConsent, ID: c.ID, Op: change.OpUpsert, Fields: f, HLC: stamp, Seq: seq}
+	}
+	p1, c1 := person(1)
+	p2, c2 := person(2)
+	later := consent(p1, 3, now+3)
+	ahead := consent(p2, 4, hlc.FromTime(time.Now().Add(72*time.Hour))) // clock_ahead: refused
+	res, err := e.h.Import(ctx, bytes.NewReader(e.bundle(spec{d: d, parts: [][]change.Change{{c1, c2}, {later, ahead}}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[uint64]string{}
+	for _, r := range res.Rejected {
+		codes[r.Seq] = r.Code
+	}
+	if len(codes) != 2 || codes[2] != wire.CodeNoConsent || codes[4] != wire.CodeClockAhead {
+		t.Fatalf("refused %v: want person 2 (its consent refused) and that consent", codes)
+	}
+	for _, p := range []*domain.Beneficiary{p1, p2} {
+		_, _, st, err := e.st.Record(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := change.Decode(domain.KindBeneficiary, p.ID, st.Live())
+		if named := got.(*domain.Beneficiary).Nom != ""; named != (p == p1) {
+			t.Fatalf("person %s named at the hub: %v", p.ID, named)
+		}
+	}
+}

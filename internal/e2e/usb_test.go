@@ -136,7 +136,9 @@ func TestUSBRoundTrip(t *testing.T) {
 	h := startHub(t)
 	a1 := newAgent(t, h, "bus-1", "cd88", nil)
 	a2 := newAgent(t, h, "bus-2", "cd88", nil)
-	set := fixture.Generate(fixture.Options{N: 60, Seed: 14})
+	// Enough for several parts, so that persons and their consents land
+	// in different parts of the bundle.
+	set := fixture.Generate(fixture.Options{N: 1000, Seed: 14})
 	a1.save(t, set.Records()...)
 	known := fixture.KnownPersonal(set)
 	if len(known) < 20 {
@@ -161,7 +163,7 @@ func TestUSBRoundTrip(t *testing.T) {
 
 	before := hubSnapshot(t, h)
 	imp := hubOK(t, h, "import", out1)
-	if !strings.Contains(imp, "Reçu écrit dans") {
+	if !strings.Contains(imp, "Reçu écrit dans") || !strings.Contains(imp, " 0 refusée(s)") {
 		t.Fatalf("hub import said:\n%s", imp)
 	}
 	after := hubSnapshot(t, h)
@@ -177,6 +179,9 @@ func TestUSBRoundTrip(t *testing.T) {
 	agentOK(t, a1, "import-receipt", out1+".recu")
 	if _, ack := acked(t, a1); ack != last {
 		t.Fatalf("after the receipt: acked %d, want %d", ack, last)
+	}
+	if last <= 2000 {
+		t.Fatalf("%d changes: one part only, the consents would not be apart from their persons", last)
 	}
 
 	// The same bundle again: a second receipt, the hub unchanged; its
