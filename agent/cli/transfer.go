@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +27,8 @@ var transferCommands = []command{
 func runExport(ctx context.Context, e *Env, args []string) error {
 	var c common
 	fs := newFlags(e, "export", "--data DIR --out FICHIER [--from N] [--push-only]", &c)
-	out := fs.String("out", "", "fichier du paquet à écrire (sur la clé USB)")
-	from := fs.Int64("from", -1, "exporter les modifications après ce numéro (par défaut : celles que le hub n'a pas confirmées)")
+	out := fs.String("out", "", "le `FICHIER` du paquet à écrire (sur la clé USB)")
+	from := fs.String("from", "", "exporter les modifications après le numéro `N` (par défaut : celles que le hub n'a pas confirmées)")
 	pushOnly := fs.Bool("push-only", false, "sans phrase de passe : les modifications scellées pour le hub à l'enregistrement, signées par la clé d'envoi")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -36,8 +37,11 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 		return usagef("donnez le fichier à écrire : agent export --out FICHIER")
 	}
 	var after *uint64
-	if *from >= 0 {
-		v := uint64(*from)
+	if *from != "" {
+		v, err := strconv.ParseUint(*from, 10, 64)
+		if err != nil {
+			return usagef("--from attend un numéro de modification, pas %q", *from)
+		}
 		after = &v
 	}
 	var s *store.Store

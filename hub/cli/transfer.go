@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"io"
 
@@ -65,7 +66,7 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 	var data string
 	fs := newFlags(e, "import", "--data DIR [--receipt FILE] BUNDLE", &data)
 	receipt := fs.String("receipt", "", "where to write the receipt (default: BUNDLE.recu, beside it)")
-	certFile := fs.String("cert", "", "TLS certificate (PEM) `hub serve` uses, if not its own; its key signs the receipt")
+	certFile := fs.String("cert", "", "TLS certificate (PEM) that hub serve uses, if not its own; its key signs the receipt")
 	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
 	path, err := parseOne(fs, args, "le paquet à importer : hub import --data DIR FICHIER")
 	if err != nil {
@@ -118,9 +119,9 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "export", "--data DIR --device NAME --out FILE [--after N | --all]", &data)
 	name := fs.String("device", "", "the laptop the bundle is for")
 	out := fs.String("out", "", "the bundle to write (on the USB stick)")
-	after := fs.Int64("after", -1, "export the changes after this cursor of the hub's log (default: the cursor the device gave in its last bundle)")
+	after := fs.String("after", "", "export the changes after this cursor of the hub's log (default: the cursor the device gave in its last bundle)")
 	all := fs.Bool("all", false, "export from the start of the log")
-	certFile := fs.String("cert", "", "TLS certificate (PEM) `hub serve` uses, if not its own; its key signs the bundle")
+	certFile := fs.String("cert", "", "TLS certificate (PEM) that hub serve uses, if not its own; its key signs the bundle")
 	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -128,14 +129,17 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	if *name == "" || *out == "" {
 		return usagef("--device et --out sont nécessaires")
 	}
-	if *all && *after >= 0 {
+	if *all && *after != "" {
 		return usagef("--after ou --all, pas les deux")
 	}
 	var from *uint64
 	if *all {
 		from = new(uint64)
-	} else if *after >= 0 {
-		v := uint64(*after)
+	} else if *after != "" {
+		v, err := strconv.ParseUint(*after, 10, 64)
+		if err != nil {
+			return usagef("--after attend un numéro du journal, pas %q", *after)
+		}
 		from = &v
 	}
 	h, done, err := transferHub(ctx, e, data, *certFile, *keyFile)
