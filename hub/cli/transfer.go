@@ -7,11 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-
-	"io"
 
 	"numeribus/hub/certs"
 	"numeribus/hub/transfer"
