@@ -171,6 +171,9 @@ func TestUSBRoundTrip(t *testing.T) {
 		t.Fatal("the import changed nothing at the hub")
 	}
 	sameLines(t, "hub and bus-1 records", hubLines(t, h, "cd88"), a1.lines(t))
+	if len(filesContain(t, h.dir, known[0])) == 0 {
+		t.Fatalf("the hub does not hold %q in clear: the scans of the bundles would prove nothing", known[0])
+	}
 
 	last, ack := acked(t, a1)
 	if ack != 0 || last == 0 {
@@ -220,6 +223,11 @@ func TestUSBRoundTrip(t *testing.T) {
 	}
 	if hits := plaintextIn(raw2, append(known, "Place de la mairie")); len(hits) > 0 {
 		t.Fatalf("the team's bundle holds values in clear: %q", hits[:min(5, len(hits))])
+	}
+	for _, r := range set.Records() {
+		if id := r.RecordID(); bytes.Contains(raw2, id[:]) {
+			t.Fatalf("the team's bundle shows the record id %s in clear", id)
+		}
 	}
 	agentOK(t, a2, "import-bundle", out2)
 	want := hubLines(t, h, "cd88")
