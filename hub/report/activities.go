@@ -1,10 +1,6 @@
 package report
 
-import (
-	"strings"
-
-	"numeribus/internal/domain"
-)
+import "numeribus/internal/domain"
 
 // The activity export (activites.csv, activites.xlsx): one line per
 // activity, French headers, labels rather than codes (INSEE codes aside,
@@ -143,14 +139,4 @@ func labelsOf(l *domain.CodeList, codes []string) []string {
 		out[i] = l.Label(c)
 	}
 	return out
-}
-
-// columnIndex returns the position of name in cols, -1 when absent.
-func columnIndex(cols []string, name string) int {
-	for i, c := range cols {
-		if strings.EqualFold(c, name) {
-			return i
-		}
-	}
-	return -1
 }

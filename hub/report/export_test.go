@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
@@ -199,3 +203,125 @@ func TestSpread(t *testing.T) {
 		t.Fatalf("%v, want %v", got, want)
 	}
 }
+
+// A sheet that is full goes on in a new one, under the same header block
+// and column headers, each with its table.
+func TestBookGoesOnInANewSheet(t *testing.T) {
+	defer func(n int) { sheetRows = n }(sheetRows)
+	sheetRows = 10 // top block of 2 rows, an empty row, the header: 6 lines a sheet
+	b, err := newBook(sheetSpec{name: "Activités", table: "Activites", cols: []string{"N", "Jour"}, widths: []float64{8, 12},
+		top: []topRow{{cells: []cell{textCell("Titre")}, title: true}, {cells: []cell{textCell("Période"), textCell("mars")}}}}, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 15 {
+		if err := b.add([]cell{intCell(i + 1), dayCell(20260301 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := b.finish(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, want := f.GetSheetList(), []string{"Activités", "Activités (2)", "Activités (3)"}; !slices.Equal(got, want) {
+		t.Fatalf("sheets %v, want %v", got, want)
+	}
+	n := 0
+	for _, name := range f.GetSheetList() {
+		rows, _ := f.GetRows(name)
+		if len(rows) < 5 || rows[1][1] != "mars" || !slices.Equal(rows[3], []string{"N", "Jour"}) {
+			t.Fatalf("%s: %q", name, rows)
+		}
+		for _, r := range rows[4:] {
+			n++
+			if r[0] != strconv.Itoa(n) {
+				t.Fatalf("%s: line %q, want number %d", name, r, n)
+			}
+		}
+		if tables, _ := f.GetTables(name); len(tables) != 1 {
+			t.Errorf("%s: %d tables", name, len(tables))
+		}
+	}
+	if n != 15 {
+		t.Fatalf("%d lines read back, want 15", n)
+	}
+}
+
+// failingSource fails to give details: the export fails while reading.
+type failingSource struct{ *memSource }
+
+func (failingSource) ActivityDetails(context.Context, []ident.ID, func(*ActivityDetail) error) error {
+	return errors.New("disk on fire")
+}
+
+// An XLSX export that fails while reading its rows has written nothing:
+// the dashboard can still answer with an error page.
+func TestXLSXFailsBeforeAnyByte(t *testing.T) {
+	src := failingSource{&memSource{acts: []ActivityFact{{ID: ident.New(), Day: 20260302, Type: "individuel", Participants: 1}}}}
+	f := Filter{From: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)}
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"xlsx": func(w *bytes.Buffer) error {
+			return WriteActivitiesXLSX(context.Background(), w, src, f, Scope{}, Options{}, ExportInfo{})
+		},
+		"lacoop": func(w *bytes.Buffer) error {
+			return WriteLaCoopXLSX(context.Background(), w, src, f, Scope{}, Options{}, ExportInfo{})
+		},
+	} {
+		var buf bytes.Buffer
+		if err := write(&buf); err == nil || !strings.Contains(err.Error(), "disk on fire") || buf.Len() != 0 {
+			t.Errorf("%s: %v, %d bytes written", name, err, buf.Len())
+		}
+	}
+}
+
+// Text typed on a laptop that looks like a formula stays text in XLSX:
+// an inline string, formatted as Text so that editing it keeps it so.
+func TestXLSXFormulaLikeTextStaysText(t *testing.T) {
+	id := ident.New()
+	src := &memSource{acts: []ActivityFact{{ID: id, Day: 20260302, Type: "individuel", Participants: 1, Mediateur: "=HYPERLINK(\"http://x\")", Vehicule: "Numéribus 1"}}}
+	f := Filter{From: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)}
+	var buf bytes.Buffer
+	if err := WriteActivitiesXLSX(context.Background(), &buf, src, f, Scope{}, Options{}, ExportInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	x, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	rows, _ := x.GetRows("Activités")
+	for i, r := range rows {
+		if len(r) == 0 || r[0] != id.String() {
+			continue
+		}
+		col := columnIndex(ActivityColumns, "Médiateur")
+		for _, c := range []struct {
+			col  int
+			want int // number format
+		}{{col, 49}, {columnIndex(ActivityColumns, "Véhicule"), 0}} {
+			ref, _ := excelize.CoordinatesToCellName(c.col+1, i+1)
+			if f, _ := x.GetCellFormula("Activités", ref); f != "" {
+				t.Errorf("%s is a formula: %q", ref, f)
+			}
+			ty, _ := x.GetCellType("Activités", ref)
+			st, _ := x.GetCellStyle("Activités", ref)
+			style, err := x.GetStyle(st)
+			if ty != excelize.CellTypeInlineString || err != nil || style.NumFmt != c.want {
+				t.Errorf("%s (%q): type %v, number format %d, want text in format %d", ref, r[c.col], ty, style.NumFmt, c.want)
+			}
+		}
+		if r[col] != "=HYPERLINK(\"http://x\")" {
+			t.Errorf("mediator shown as %q", r[col])
+		}
+		return
+	}
+	t.Fatalf("no line for the activity in %q", rows)
+}
+
+// columnIndex returns the position of name in cols, -1 when absent.
+func columnIndex(cols []string, name string) int { return slices.Index(cols, name) }

@@ -204,8 +204,8 @@ func (s *spread) next() string {
 }
 
 // laCoopRows calls fn with the cells of each accompagnement of r, in
-// LaCoopColumns' order (dst is reused).
-func laCoopRows(dst []cell, r *exportRow, loc *time.Location, fn func([]cell) error) error {
+// LaCoopColumns' order, in dst, which it returns for the next activity.
+func laCoopRows(dst []cell, r *exportRow, loc *time.Location, fn func([]cell) error) ([]cell, error) {
 	a := &r.ActivityFact
 	collectif := a.Type == "collectif"
 	stamp := func(t time.Time) string {
@@ -266,7 +266,7 @@ func laCoopRows(dst []cell, r *exportRow, loc *time.Location, fn func([]cell) er
 		return fn(append(dst, textCell(a.ID.String())))
 	}
 	if !collectif {
-		return row(intCell(1), person(r.Person, "", "", ""))
+		return dst, row(intCell(1), person(r.Person, "", "", ""))
 	}
 	n := a.Participants
 	genres := spread{list: domain.Genres, counts: a.Genres}
@@ -284,10 +284,10 @@ func laCoopRows(dst []cell, r *exportRow, loc *time.Location, fn func([]cell) er
 			who = person(nil, genres.next(), ages.next(), statuts.next())
 		}
 		if err := row(part, who); err != nil {
-			return err
+			return dst, err
 		}
 	}
-	return nil
+	return dst, nil
 }
 
 // WriteLaCoopXLSX writes the activities of what f asks within scope s
@@ -339,8 +339,9 @@ func WriteLaCoopXLSX(ctx context.Context, w io.Writer, src Source, f Filter, s S
 		return fmt.Errorf("export: %w", err)
 	}
 	var cells []cell
-	err = eachActivity(ctx, src, q, func(r *exportRow) error {
-		return laCoopRows(cells, r, loc, b.add)
+	err = eachActivity(ctx, src, q, func(r *exportRow) (err error) {
+		cells, err = laCoopRows(cells, r, loc, b.add)
+		return err
 	})
 	if err != nil {
 		b.close()

@@ -2,6 +2,7 @@ package report
 
 import (
 	"archive/zip"
+	"compress/flate"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,15 +22,22 @@ import (
 //
 // Cells are typed: counts and durations are numbers ("# ##0" in a French
 // Excel), dates are dates (JJ/MM/AAAA), percentages are fractions shown
-// as « 10,6 % », texts are inline strings — a text cell is never a
-// formula, whatever it starts with, so no cell needs Cell's quote here.
-// Labels of several codes share a cell, one a line (wrapped).
+// as « 10,6 % », texts are inline strings. A text cell is never a
+// formula, whatever it starts with; one that Cell would quote (=, +, -,
+// @…) is also formatted as Text ("@"), so that editing it in the
+// spreadsheet does not turn it into one either — without the quote Cell
+// adds to CSV cells, which a spreadsheet would show here. Labels of
+// several codes share a cell, one a line (wrapped).
 
 // sheetBytes bounds the XML of one sheet: zip stores larger entries as
 // ZIP64, which Excel reads only with a header excelize patches into its
 // in-memory buffer, which a streamed file does not have. A sheet that
 // would pass it goes on in a new sheet, as one past Excel's row limit.
 const sheetBytes = 3 << 30
+
+// sheetRows is the most rows of a sheet: Excel's limit (a variable for
+// the tests, which lower it).
+var sheetRows = excelize.TotalRows
 
 // topRow is a row above a sheet's table: the export's information and
 // filters. Title rows are bold.
@@ -62,7 +70,7 @@ type book struct {
 	row  int // last row written on the current sheet
 	head int // row of the table's header on the current sheet
 	size int // estimated bytes of XML of the current sheet
-	st   struct{ bold, day, time, num, dec, pct int }
+	st   struct{ bold, day, time, num, dec, pct, text, top, wrap int }
 	vals []any
 }
 
@@ -76,9 +84,12 @@ func newBook(spec sheetSpec, loc *time.Location) (*book, error) {
 		{&b.st.bold, excelize.Style{Font: &excelize.Font{Bold: true}}},
 		{&b.st.day, excelize.Style{CustomNumFmt: ptr("dd/mm/yyyy"), Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "left"}}},
 		{&b.st.time, excelize.Style{CustomNumFmt: ptr("dd/mm/yyyy hh:mm"), Alignment: &excelize.Alignment{Vertical: "top", Horizontal: "left"}}},
-		{&b.st.num, excelize.Style{NumFmt: 3, Alignment: &excelize.Alignment{Vertical: "top"}}},                  // # ##0
-		{&b.st.dec, excelize.Style{NumFmt: 4, Alignment: &excelize.Alignment{Vertical: "top"}}},                  // # ##0,00
-		{&b.st.pct, excelize.Style{CustomNumFmt: ptr("0.0 %"), Alignment: &excelize.Alignment{Vertical: "top"}}}, // 10,6 %
+		{&b.st.num, excelize.Style{NumFmt: 3, Alignment: &excelize.Alignment{Vertical: "top"}}},                   // # ##0
+		{&b.st.dec, excelize.Style{NumFmt: 4, Alignment: &excelize.Alignment{Vertical: "top"}}},                   // # ##0,00
+		{&b.st.pct, excelize.Style{CustomNumFmt: ptr("0.0 %"), Alignment: &excelize.Alignment{Vertical: "top"}}},  // 10,6 %
+		{&b.st.text, excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{Vertical: "top", WrapText: true}}}, // @, Text
+		{&b.st.top, excelize.Style{Alignment: &excelize.Alignment{Vertical: "top"}}},
+		{&b.st.wrap, excelize.Style{Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}},
 	} {
 		id, err := b.f.NewStyle(&s.style)
 		if err != nil {
@@ -119,21 +130,13 @@ func (b *book) newSheet() error {
 		return fmt.Errorf("xlsx: %w", err)
 	}
 	b.sw, b.row, b.size = sw, 0, 0
-	wrap, err := b.f.NewStyle(&excelize.Style{Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}})
-	if err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
-	top, err := b.f.NewStyle(&excelize.Style{Alignment: &excelize.Alignment{Vertical: "top"}})
-	if err != nil {
-		return fmt.Errorf("xlsx: %w", err)
-	}
 	for i, w := range b.spec.widths {
 		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
 			return fmt.Errorf("xlsx: %w", err)
 		}
-		st := top
+		st := b.st.top
 		if i < len(b.spec.wrap) && b.spec.wrap[i] {
-			st = wrap
+			st = b.st.wrap
 		}
 		if err := sw.SetColStyle(i+1, i+1, st); err != nil {
 			return fmt.Errorf("xlsx: %w", err)
@@ -183,7 +186,7 @@ func (b *book) endSheet() error {
 
 // add writes one line of the table, on a new sheet when this one is full.
 func (b *book) add(cells []cell) error {
-	if b.row >= excelize.TotalRows || b.size >= sheetBytes {
+	if b.row >= sheetRows || b.size >= sheetBytes {
 		if err := b.newSheet(); err != nil {
 			return err
 		}
@@ -222,6 +225,9 @@ func (b *book) value(c cell, bold bool) any {
 		if bold {
 			return styled(b.st.bold, c.text)
 		}
+		if Cell(c.text) != c.text {
+			return styled(b.st.text, c.text)
+		}
 		return c.text
 	case cList:
 		s := strings.Join(c.list, "\n")
@@ -254,6 +260,11 @@ func (b *book) finish(w io.Writer) error {
 	var zw *zip.Writer
 	b.f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
 		zw = zip.NewWriter(w)
+		// Deflate's fastest level: a third of the export's time went to
+		// compressing at the default level, for a file a little smaller.
+		zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+			return flate.NewWriter(out, flate.BestSpeed)
+		})
 		return zw
 	})
 	if err := b.f.Write(io.Discard); err != nil {
