@@ -56,6 +56,7 @@ bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent), $(BENCH_SYNC_O
 	$(GO) run ./agent/agentbench -out $(BENCH_OUT)
 	NUMERIBUS_BENCH_SYNC_OUT=$(abspath $(BENCH_SYNC_OUT)) $(GO) test ./internal/e2e -run '^$$' -bench '^BenchmarkSync$$' -benchtime 1x -timeout 20m
 	NUMERIBUS_BENCH_REPORT_OUT=$(abspath $(BENCH_REPORT_OUT)) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkOverview1M$$' -benchtime 1x -timeout 20m
+	NUMERIBUS_BENCH_EXPORT_OUT=$(abspath .bench/export.json) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkExport1M$$' -benchtime 1x -timeout 20m
 
 demo: build ## a hub on loopback, an enrolled agent, seeded and synced, the hub's stats (Ctrl-C stops)
 	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) bash .ci/demo.sh
