@@ -301,6 +301,7 @@ func WriteLaCoopXLSX(ctx context.Context, w io.Writer, src Source, f Filter, s S
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
+	ctx = WithFactsAsIs(ctx) // brought up to date by Sums
 	loc := x.loc()
 	at := x.At.In(loc)
 	line := func(label string, v cell) topRow { return topRow{cells: []cell{textCell(label), v}} }

@@ -57,6 +57,7 @@ func WriteActivitiesXLSX(ctx context.Context, w io.Writer, src Source, f Filter,
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
+	ctx = WithFactsAsIs(ctx) // brought up to date by Sums
 	widths, wrap := activityWidths()
 	b, err := newBook(sheetSpec{name: "Activités", table: "Activites", cols: ActivityColumns, widths: widths, wrap: wrap,
 		top: exportTop("Numéribus Sync — activités", x, applied(f, q),
