@@ -65,6 +65,7 @@ bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent), $(BENCH_SYNC_O
 	$(GO) run ./agent/agentbench -out $(BENCH_OUT)
 	NUMERIBUS_BENCH_SYNC_OUT=$(abspath $(BENCH_SYNC_OUT)) $(GO) test ./internal/e2e -run '^$$' -bench '^BenchmarkSync$$' -benchtime 1x -timeout 20m
 	NUMERIBUS_BENCH_REPORT_OUT=$(abspath $(BENCH_REPORT_OUT)) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkOverview1M$$' -benchtime 1x -timeout 20m
+	NUMERIBUS_BENCH_EXPORT_OUT=$(abspath .bench/export.json) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkExport1M$$' -benchtime 1x -timeout 20m
 
 load: build ## the hub under load: LOAD_AGENTS agents × LOAD_CHANGES changes in LOAD_TEAMS teams, LOAD_SCENARIO (burst|morning|idle|two) on LOAD_BACKEND (sqlite|postgres); writes LOAD_OUT
 	@mkdir -p $(dir $(LOAD_OUT))
