@@ -58,7 +58,7 @@ agent enroll "${P[@]}" "$CODE" | tr -d '\r'
 agent sync "${P[@]}" | tr -d '\r' | tee "$WORK/sync.out"
 grep -q "0 en attente" "$WORK/sync.out" || fail "sync left changes pending"
 agent status --data 'C:\numeribus' --json | tr -d '\r' >"$WORK/status.json"
-grep -q '"pending": *0' "$WORK/status.json" || { cat "$WORK/status.json"; fail "status: changes pending"; }
+grep -q '"pending_changes": 0,' "$WORK/status.json" || { cat "$WORK/status.json"; fail "status: changes pending"; }
 sent=$(sed -n 's/.* \([0-9][0-9]*\) modification(s) envoyée(s).*/\1/p' "$WORK/sync.out")
 "$HUB" stats --data "$WORK/hub" | tee "$WORK/stats.out"
 grep -q "changes: $sent\$" "$WORK/stats.out" || fail "the hub holds other than the $sent changes sent"
