@@ -93,4 +93,4 @@ demo: build ## a hub on loopback, an enrolled agent, seeded and synced, the hub'
 run: demo ## same as demo
 
 clean: ## remove binaries, demo data and benchmark output
-	rm -rf $(BIN) $(DEMO_DIR) .bench
+	rm -rf $(BIN) $(DIST) $(DEMO_DIR) .bench

@@ -147,7 +147,7 @@ func (o *uiOptions) flags(fs *flag.FlagSet) {
 func serveUI(ctx context.Context, e *Env, s *store.Store, ln net.Listener, o uiOptions) error {
 	// One client for the loop and the UI's "Synchroniser maintenant", so
 	// the device never opens two sessions with the hub at once.
-	cl := (&common{}).client(e, s, o.insecure, "")
+	cl := &syncclient.Client{Store: s, Log: e.Logger, Version: Version, Insecure: o.insecure}
 	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: cl.SyncNow, Live: func() (bool, time.Time) {
 		l := cl.Liveness()
 		return l.Connected, l.LastContact
