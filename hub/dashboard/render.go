@@ -17,6 +17,7 @@ import (
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
 	"numeribus/internal/apperr"
+	"numeribus/internal/frnum"
 	"numeribus/internal/territoire"
 )
 
@@ -168,42 +169,21 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// frInt writes an integer the French way: 12 345 (narrow no-break
-// space between thousands).
+// frInt writes an integer the French way (internal/frnum): 12 345.
 func frInt(v any) string {
-	var n int64
 	switch x := v.(type) {
 	case int:
-		n = int64(x)
+		return frnum.Int(x)
 	case int64:
-		n = x
+		return frnum.Int(x)
 	case uint64:
-		n = int64(x)
-	default:
-		return fmt.Sprint(v)
+		return frnum.Int(x)
 	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	d := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range d {
-		if i > 0 && (len(d)-i)%3 == 0 {
-			b.WriteString("\u202f")
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "−" + b.String()
-	}
-	return b.String()
+	return fmt.Sprint(v)
 }
 
 // frDec writes a number with one decimal and a comma: 12,5.
-func frDec(f float64) string {
-	return strings.Replace(strconv.FormatFloat(f, 'f', 1, 64), ".", ",", 1)
-}
+func frDec(f float64) string { return frnum.Dec(f, 1) }
 
 // frPct writes a ratio (0..1) as a French percentage: 42,5 %.
-func frPct(f float64) string { return frDec(f*100) + "\u202f%" }
+func frPct(f float64) string { return frnum.Pct(f) }
