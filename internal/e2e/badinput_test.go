@@ -251,7 +251,7 @@ func TestRevokedDevice(t *testing.T) {
 		t.Fatalf("sync after revocation: %v", err)
 	}
 	other.sync(t) // others unaffected
-	if code, out := h.cli(t, "revoke", "--device", "nobody"); code != 5 || !strings.Contains(out, "unknown device") {
+	if code, out := h.cli(t, "revoke", "--device", "nobody"); code != 5 || !strings.Contains(out, "poste inconnu") {
 		t.Fatalf("revoking an unknown device: %d %s", code, out)
 	}
 }
