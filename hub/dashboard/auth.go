@@ -153,7 +153,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64) b
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		code = http.StatusRequestEntityTooLarge
 	}
-	http.Error(w, tr("bad_form"), code)
+	s.errorPage(w, r, code, tr("bad_form"))
 	return false
 }
 
@@ -178,7 +178,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, apperr.Forbidden, tr("forbidden"))
 		return
 	}
-	http.Error(w, tr("forbidden"), http.StatusForbidden)
+	s.errorPage(w, r, http.StatusForbidden, tr("forbidden"))
 }
 
 // audit records an action of the request's user. A failure to write the

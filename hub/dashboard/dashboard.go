@@ -23,11 +23,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
 	"numeribus/hub/store"
+	"numeribus/internal/apperr"
 	"numeribus/internal/territoire"
 )
 
@@ -68,6 +70,9 @@ type Config struct {
 	// Limiter slows down password guessing (accounts.NewLimiter when
 	// nil).
 	Limiter *accounts.Limiter
+	// PasswordParams are the Argon2id costs of the passwords admins set
+	// on the Utilisateurs page (accounts.DefaultParams when zero).
+	PasswordParams accounts.Params
 }
 
 // Server is the dashboard's HTTP side. It keeps no session in memory:
@@ -134,11 +139,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /postes/inscription", s.admin(s.postEnroll))
 	mux.Handle("GET /postes/{name}/revoquer", s.admin(s.getRevoke))
 	mux.Handle("POST /postes/{name}/revoquer", s.admin(s.postRevoke))
-	mux.Handle("GET /utilisateurs", s.admin(s.getUsers))
+	s.userRoutes(mux)
 	mux.Handle("GET /api/devices", s.apiAdmin(s.apiDevices))
 	s.reportRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, tr("not_found"), http.StatusNotFound)
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeAPIError(w, apperr.NotFound, tr("not_found"))
+			return
+		}
+		s.errorPage(w, r, http.StatusNotFound, tr("not_found"))
 	})
 	return s.guard(mux)
 }

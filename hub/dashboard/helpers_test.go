@@ -73,6 +73,7 @@ func newEnv(t testing.TB, tlsOn bool, opts ...envOpt) *env {
 	cfg.Reports = st
 	cfg.Plans = st
 	cfg.Places = st
+	cfg.PasswordParams = cheap
 	for _, o := range opts {
 		o(&cfg)
 	}

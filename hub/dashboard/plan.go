@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -133,8 +134,7 @@ func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
 	var found *plan.Stop
 	all, err := s.cfg.Plans.PlannedStops(r.Context(), plan.Filter{})
 	if err != nil {
-		s.log.Error("listing stops failed", "err", err)
-		http.Error(w, tr("internal_error"), http.StatusInternalServerError)
+		s.fail(w, r, fmt.Errorf("listing stops: %w", err))
 		return
 	}
 	for i := range all {
@@ -147,8 +147,7 @@ func (s *Server) postCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Plans.CancelStop(r.Context(), found.Team, id, s.cfg.Now()); err != nil && !errors.Is(err, plan.ErrCancelled) {
-		s.log.Error("cancelling a stop failed", "err", err)
-		http.Error(w, tr("internal_error"), http.StatusInternalServerError)
+		s.fail(w, r, fmt.Errorf("cancelling a stop: %w", err))
 		return
 	}
 	s.audit(r, actionStopCancelled, id.String())

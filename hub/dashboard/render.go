@@ -63,6 +63,29 @@ var funcs = template.FuncMap{
 		}
 		return code
 	},
+	// terrNames shows a user's territory codes with their names:
+	// "Meurthe-et-Moselle (54), Vosges (88)".
+	"terrNames": func(codes []string) string {
+		names := make([]string, len(codes))
+		for i, c := range codes {
+			names[i] = c
+			if t, err := report.ParseTerritory(c); err == nil {
+				names[i] = t.Name() + " (" + c + ")"
+			}
+		}
+		return strings.Join(names, ", ")
+	},
+	// auditLbl names an audit action in French (its code when unknown).
+	"auditLbl": func(a accounts.Action) string {
+		if l, ok := fr["audit_"+string(a)]; ok {
+			return l
+		}
+		return string(a)
+	},
+	// pwArgs are the arguments of the "pwchoice" partial.
+	"pwArgs": func(prefix string, generate bool) map[string]any {
+		return map[string]any{"P": prefix, "Generate": generate}
+	},
 	// areas names the territories a report counted.
 	"areas": func(ts []report.Territory) string {
 		names := make([]string, len(ts))
@@ -126,12 +149,12 @@ func (s *Server) page(r *http.Request, titleKey string, data any) *page {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	t, ok := s.pages[name]
 	if !ok {
-		s.fail(w, r, fmt.Errorf("no page template %q", name))
+		s.plainFail(w, r, fmt.Errorf("no page template %q", name))
 		return
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		s.fail(w, r, fmt.Errorf("rendering page %s: %w", name, err))
+		s.plainFail(w, r, fmt.Errorf("rendering page %s: %w", name, err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -139,14 +162,21 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Write(buf.Bytes())
 }
 
-// fail answers an unexpected error with a plain French message; the
-// detail goes to the log.
+// fail answers an unexpected error with a French message in the
+// layout (errorPage); the detail goes to the log.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("dashboard request failed", "path", r.URL.Path, "err", err)
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		writeAPIError(w, apperr.Internal, tr("internal_error"))
 		return
 	}
+	s.errorPage(w, r, http.StatusInternalServerError, tr("internal_error"))
+}
+
+// plainFail answers in plain text when a page cannot be rendered at all
+// (a template failing), where errorPage would fail the same way.
+func (s *Server) plainFail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("dashboard page not rendered", "path", r.URL.Path, "err", err)
 	http.Error(w, tr("internal_error"), http.StatusInternalServerError)
 }
 

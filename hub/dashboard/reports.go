@@ -290,7 +290,7 @@ func (s *Server) reportsReady(w http.ResponseWriter, r *http.Request) bool {
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		writeAPIError(w, apperr.Unreachable, tr("reports_unavailable"))
 	} else {
-		http.Error(w, tr("reports_unavailable"), http.StatusServiceUnavailable)
+		s.errorPage(w, r, http.StatusServiceUnavailable, tr("reports_unavailable"))
 	}
 	return false
 }
