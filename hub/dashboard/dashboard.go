@@ -70,6 +70,9 @@ type Config struct {
 	// Limiter slows down password guessing (accounts.NewLimiter when
 	// nil).
 	Limiter *accounts.Limiter
+	// ChoicesTTL is how long the filters' lists of a scope are reused
+	// (DefaultChoicesTTL when zero; negative: computed on every page).
+	ChoicesTTL time.Duration
 	// PasswordParams are the Argon2id costs of the passwords admins set
 	// on the Utilisateurs page (accounts.DefaultParams when zero).
 	PasswordParams accounts.Params
@@ -82,6 +85,8 @@ type Server struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	terr  *territoire.Index
+	// choicesCache keeps the filters' lists per scope (choices.go).
+	choicesCache choicesCache
 }
 
 // New returns the dashboard for cfg.

@@ -74,6 +74,7 @@ func newEnv(t testing.TB, tlsOn bool, opts ...envOpt) *env {
 	cfg.Plans = st
 	cfg.Places = st
 	cfg.PasswordParams = cheap
+	cfg.ChoicesTTL = -1 // the tests plan and push between pages
 	for _, o := range opts {
 		o(&cfg)
 	}

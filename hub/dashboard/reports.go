@@ -155,11 +155,19 @@ type reportPage struct {
 	Mediators  bool     // whether the mediator filter is offered
 	Problem    string
 	ExportLink string
+	// The filters' lists (choices.go).
+	Teams, Vehicles, MediatorList []option
 }
 
 func (s *Server) reportPage(r *http.Request, ff filterForm) reportPage {
 	u := &whoOf(r).user
 	rp := reportPage{Filter: ff, Mediators: u.Role.SeesPersonalData()}
+	c := s.choices(r)
+	rp.Teams = options(c.Equipes, ff.Team, tr("all_teams"))
+	rp.Vehicles = options(c.Vehicules, ff.Vehicle, tr("all_vehicles"))
+	if rp.Mediators {
+		rp.MediatorList = options(c.Mediateurs, ff.Mediateur, tr("all_mediators"))
+	}
 	if u.Territorial() {
 		for _, c := range u.Territories {
 			if t, err := report.ParseTerritory(c); err == nil {
@@ -180,106 +188,6 @@ func (rp *reportPage) withApplied(a report.Applied) {
 	if rp.Filter.To == "" {
 		rp.Filter.To = a.To
 	}
-}
-
-type overviewData struct {
-	reportPage
-	O      *report.Overview
-	Tiles  []tile
-	Months Chart
-	Themes Chart
-}
-
-// tile is one headline figure with its previous-period comparison.
-type tile struct {
-	ID, Label, Value, Delta string
-}
-
-func (s *Server) computeOverview(r *http.Request) (*report.Overview, report.Filter, filterForm, error) {
-	f, ff, err := s.readFilter(r)
-	if err != nil {
-		return nil, f, ff, err
-	}
-	sc, err := scopeOf(&whoOf(r).user)
-	if err != nil {
-		return nil, f, ff, err
-	}
-	ov, err := report.ComputeOverview(r.Context(), s.cfg.Reports, f, sc, s.options())
-	return ov, f, ff, err
-}
-
-func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	ov, f, ff, err := s.computeOverview(r)
-	d := overviewData{reportPage: s.reportPage(r, ff)}
-	p := s.page(r, "title_overview", &d)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		status := code.Status()
-		d.Problem = msg
-		s.render(w, r, status, "overview", p)
-		return
-	}
-	s.auditReport(r, f)
-	d.withApplied(ov.Filter)
-	d.O = ov
-	d.ExportLink = "/exports/indicateurs.csv" + d.Filter.Query()
-	h, prev := ov.Headline, ov.Previous
-	d.Tiles = []tile{
-		{"accompagnements", tr("ind_accompagnements"), frInt(h.Accompagnements), delta(h.Accompagnements, prev.Accompagnements)},
-		{"activites", tr("ind_activites"), frInt(h.Activites), delta(h.Activites, prev.Activites)},
-		{"individuels", tr("ind_individuels"), frInt(h.Individuels), delta(h.Individuels, prev.Individuels)},
-		{"collectifs", tr("ind_collectifs"), frInt(h.Collectifs), delta(h.Collectifs, prev.Collectifs)},
-		{"beneficiaires", tr("ind_beneficiaires"), frInt(h.Beneficiaires), delta(h.Beneficiaires, prev.Beneficiaires)},
-		{"heures", tr("ind_heures"), frDec(h.Heures), delta(h.Minutes, prev.Minutes)},
-		{"communes", tr("ind_communes"), frInt(h.Communes), delta(h.Communes, prev.Communes)},
-		{"pass", tr("ind_pass"), frInt(h.PassNumerique), delta(h.PassNumerique, prev.PassNumerique)},
-	}
-	d.Months = Chart{Title: tr("chart_months"), Desc: tr("chart_months_desc")}
-	for _, m := range ov.Mois {
-		d.Months.Bars = append(d.Months.Bars, Bar{Label: m.Label, Value: float64(m.Accompagnements)})
-	}
-	d.Themes = Chart{Title: tr("chart_themes"), Desc: tr("chart_themes_desc")}
-	for _, c := range ov.Thematiques {
-		if c.Count > 0 && len(d.Themes.Bars) < 12 {
-			d.Themes.Bars = append(d.Themes.Bars, Bar{Label: c.Label, Value: float64(c.Count)})
-		}
-	}
-	s.render(w, r, http.StatusOK, "overview", p)
-}
-
-// delta writes the change from the previous period: "+12 % par rapport
-// à la période précédente (40)".
-func delta(now, before int) string {
-	switch {
-	case before == 0 && now == 0:
-		return tr("delta_none")
-	case before == 0:
-		return tr("delta_new")
-	}
-	pct := float64(now-before) / float64(before)
-	sign := "+"
-	if pct < 0 {
-		sign = "−"
-		pct = -pct
-	}
-	return tr("delta", sign+frPct(pct), frInt(before))
-}
-
-func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	ov, f, _, err := s.computeOverview(r)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		writeAPIError(w, code, msg)
-		return
-	}
-	s.auditReport(r, f)
-	writeJSON(w, http.StatusOK, ov)
 }
 
 // reportsReady answers 503 when the hub's store cannot compute reports.
