@@ -82,6 +82,14 @@ var funcs = template.FuncMap{
 		}
 		return string(a)
 	},
+	// planArgs are the arguments of the "planform" partial.
+	"planArgs": func(f planForm, action string, teams, vehicles []string, isNew bool) map[string]any {
+		return map[string]any{"F": f, "Action": action, "Teams": teams, "Vehicles": vehicles, "New": isNew}
+	},
+	// wdays names the days of the week, Monday first.
+	"wdays": func() []string {
+		return []string{"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"}
+	},
 	// pwArgs are the arguments of the "pwchoice" partial.
 	"pwArgs": func(prefix string, generate bool) map[string]any {
 		return map[string]any{"P": prefix, "Generate": generate}

@@ -21,10 +21,7 @@ func (s *Server) reportRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/overview", s.authed(s.apiOverview))
 	mux.Handle("GET /couverture", s.authed(s.getCoverage))
 	mux.Handle("GET /api/coverage", s.authed(s.apiCoverage))
-	mux.Handle("GET /tournees", s.authed(s.getTours))
-	mux.Handle("POST /tournees/planifier", s.authed(s.postPlan))
-	mux.Handle("POST /tournees/{id}/annuler", s.authed(s.postCancel))
-	mux.Handle("GET /api/vehicles", s.authed(s.apiVehicles))
+	s.tourRoutes(mux)
 	mux.Handle("GET /exports", s.authed(s.getExports))
 	mux.Handle("GET /exports/{file}", s.authed(s.getExport))
 	s.mapRoutes(mux)
@@ -269,87 +266,4 @@ func (s *Server) apiCoverage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auditReport(r, f)
 	writeJSON(w, http.StatusOK, c)
-}
-
-type toursData struct {
-	reportPage
-	V      *report.Vehicles
-	Stops  Chart
-	Viewer bool
-	Plan   planView
-}
-
-// vehicles computes the vehicles report; a viewer's has no mediators
-// (names of people), a reader with them is audited.
-func (s *Server) vehicles(r *http.Request, f report.Filter, sc report.Scope) (*report.Vehicles, error) {
-	v, err := report.ComputeVehicles(r.Context(), s.cfg.Reports, f, sc, s.options())
-	if err != nil {
-		return nil, err
-	}
-	if !whoOf(r).user.Role.SeesPersonalData() {
-		v.Mediateurs = nil
-	} else if len(v.Mediateurs) > 0 {
-		s.audit(r, accounts.ActionPersonalRead, "mediateurs "+r.URL.RequestURI())
-	}
-	return v, nil
-}
-
-func (s *Server) getTours(w http.ResponseWriter, r *http.Request) {
-	// The map's white zones link here with the commune to plan a stop in.
-	s.showTours(w, r, http.StatusOK, planForm{Commune: strings.TrimSpace(r.URL.Query().Get("commune"))}, "")
-}
-
-// showTours renders the tournées page: vehicles and mediators over the
-// filter's period, the stops planned (from the period's start to its end,
-// or six months ahead when no end is asked) and, for administrators and
-// coordinators, the form to plan one.
-func (s *Server) showTours(w http.ResponseWriter, r *http.Request, status int, form planForm, done string) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	v, f, ff, err := runReport(s, r, s.vehicles)
-	u := &whoOf(r).user
-	d := toursData{reportPage: s.reportPage(r, ff), Viewer: !u.Role.SeesPersonalData(),
-		Plan: planView{CanPlan: s.cfg.Plans != nil && canPlan(u), Form: form, Done: done}}
-	p := s.page(r, "title_tours", &d)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		status := code.Status()
-		d.Problem = msg
-		s.render(w, r, status, "tours", p)
-		return
-	}
-	s.auditReport(r, f)
-	d.withApplied(v.Filter)
-	d.V = v
-	d.Stops = Chart{Title: tr("chart_vehicles"), Desc: tr("chart_vehicles_desc")}
-	for _, row := range v.Vehicules {
-		label := row.Vehicule
-		if label == "" {
-			label = tr("vehicle_of_device", row.Appareil)
-		}
-		d.Stops.Bars = append(d.Stops.Bars, Bar{Label: label, Value: float64(row.Accompagnements)})
-	}
-	to := v.Filter.To
-	if r.URL.Query().Get("au") == "" {
-		to = s.cfg.Now().AddDate(0, 6, 0).Format("2006-01-02")
-	}
-	if d.Plan.Stops, err = s.plannedStops(r, v.Filter.From, to, strings.TrimSpace(f.Team), v.Filter.Vehicle); err != nil {
-		s.log.Error("listing planned stops failed", "err", err)
-	}
-	s.render(w, r, status, "tours", p)
-}
-
-func (s *Server) apiVehicles(w http.ResponseWriter, r *http.Request) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	v, f, _, err := runReport(s, r, s.vehicles)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		writeAPIError(w, code, msg)
-		return
-	}
-	s.auditReport(r, f)
-	writeJSON(w, http.StatusOK, v)
 }
