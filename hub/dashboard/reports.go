@@ -22,6 +22,7 @@ func (s *Server) reportRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /couverture", s.authed(s.getCoverage))
 	mux.Handle("GET /api/coverage", s.authed(s.apiCoverage))
 	s.tourRoutes(mux)
+	mux.Handle("GET /rapport", s.authed(s.getPrintReport))
 	mux.Handle("GET /exports", s.authed(s.getExports))
 	mux.Handle("GET /exports/{file}", s.authed(s.getExport))
 	s.mapRoutes(mux)

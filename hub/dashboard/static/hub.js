@@ -27,4 +27,11 @@
       }, 150);
     });
   });
+
+  // The printable report's button, hidden without scripts (the browser's
+  // own Print gives the same pages).
+  document.querySelectorAll("button[data-print]").forEach(function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () { window.print(); });
+  });
 })();
