@@ -90,6 +90,8 @@ var funcs = template.FuncMap{
 	"wdays": func() []string {
 		return []string{"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"}
 	},
+	// firstRows cuts a coverage list to its first n rows.
+	"firstRows": func(rows []report.CommuneRow, n int) []report.CommuneRow { return rows[:min(n, len(rows))] },
 	// pwArgs are the arguments of the "pwchoice" partial.
 	"pwArgs": func(prefix string, generate bool) map[string]any {
 		return map[string]any{"P": prefix, "Generate": generate}
