@@ -69,7 +69,7 @@ func TestBrowserOverview(t *testing.T) {
 	b := newBrowserAt(t, e, 1280)
 	b.login("coord54@cd54.fr")
 	b.Do("overview", chromedp.Navigate(b.Base+"/apercu?du=2026-03-01&au=2026-05-31"), chromedp.WaitVisible(css("#series-table")))
-	b.Shot("overview-1280")
+	b.Shot("hub-overview")
 	b.fits("/apercu")
 	b.Axe("/apercu")
 

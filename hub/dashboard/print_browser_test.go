@@ -79,7 +79,7 @@ func TestBrowserPrintReport(t *testing.T) {
 	if l := b.Location(); !strings.HasPrefix(l, "/rapport?") || !strings.Contains(l, "du=2026-03-01") {
 		t.Fatalf("the overview's report link leads to %s", l)
 	}
-	b.Shot("print-screen")
+	b.Shot("hub-rapport")
 	b.fits("/rapport")
 	b.Axe("/rapport")
 	pages := b.printPDF()

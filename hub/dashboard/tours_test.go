@@ -76,7 +76,6 @@ func TestBrowserTours(t *testing.T) {
 	b := newBrowserAt(t, e, 1280)
 	b.login("coord54@cd54.fr")
 	b.Do("tours", chromedp.Navigate(b.Base+"/tournees?du=2026-05-01&au=2026-07-31"), chromedp.WaitVisible(css("#planned")))
-	b.Shot("tours-1280")
 	if c := b.Text("#plan-count"); c != "Arrêts 1 à 50 sur 120." {
 		t.Fatalf("count: %q", c)
 	}
@@ -111,6 +110,7 @@ func TestBrowserTours(t *testing.T) {
 	if rows := b.texts("#planned tbody tr"); len(rows) != 2 || !strings.Contains(rows[0], "oui") || !strings.Contains(rows[1], "non") {
 		t.Fatalf("16 June's stops: %q", rows)
 	}
+	b.Shot("hub-tournees")
 	b.fits("/tournees (un jour)")
 	b.Axe("/tournees (un jour)")
 	b.NextPage("July", chromedp.Click(css("#cal-next")), "#cal-table")
