@@ -23,11 +23,11 @@ import (
 // searched, since they are the same in every language.
 var english = regexp.MustCompile(`(?i)\b(the|is|are|not|unknown|required|invalid|error|failed|created|planned|cancelled|revoked|disabled|flag|provided|defined|must|cannot|missing|expected|exists|already|valid|until|single|use|dial|listening|devices|changes|team|records|password|territory|period|before|after|for|with|of|and|or)\b`)
 
-var notWords = regexp.MustCompile(`--?[a-z][a-z-]*|[a-z]+://\S+|NSYNC1-\S+|\S+@\S+|"[^"]*"|« hub [^»]*»|hub (serve|enroll|revoke|devices|stats|plan|user|version)( (add|list|cancel|disable|enable|password|token))?|<[^>]*>|\b[A-Z]{2,}\b|^  [a-z]+ |(?:\b` + commandWords + `\b(?:, | ou ))+\b` + commandWords + `\b`)
+var notWords = regexp.MustCompile(`--?[a-z][a-z-]*|[a-z]+://\S+|NSYNC1-\S+|\S+@\S+|"[^"]*"|« hub [^»]*»|hub (serve|enroll|revoke|devices|stats|plan|user|version|import|export)( (add|list|cancel|disable|enable|password|token))?|<[^>]*>|\b[A-Z]{2,}\b|^  [a-z]+ |(?:\b` + commandWords + `\b(?:, | ou ))+\b` + commandWords + `\b`)
 
 // commandWords are the names of the commands and subcommands, listed in
 // usages and errors as they are typed.
-const commandWords = `(?:serve|enroll|revoke|devices|stats|plan|user|version|add|list|cancel|disable|enable|password|token)`
+const commandWords = `(?:serve|enroll|revoke|devices|stats|plan|user|version|import|export|add|list|cancel|disable|enable|password|token)`
 
 // TestEveryMessageIsFrench runs the hub's commands as a person would —
 // help, each command's help, mistakes of every kind, and the successful
@@ -85,6 +85,14 @@ func TestEveryMessageIsFrench(t *testing.T) {
 		append([]string{"plan", "list", "--from", "demain"}, d...),
 		append([]string{"plan", "cancel", "--id", "nope"}, d...),
 		append([]string{"plan", "cancel", "--id", ident.New().String()}, d...),
+		{"import", "--help"}, {"export", "--help"},
+		append([]string{"import"}, d...), append([]string{"import", "--nope", "x"}, d...),
+		append([]string{"import", filepath.Join(dir, "absent.paquet")}, d...),
+		append([]string{"import", pw}, d...),
+		append([]string{"export", "--device", "bus-1"}, d...),
+		append([]string{"export", "--device", "nobody", "--out", filepath.Join(dir, "out.paquet")}, d...),
+		append([]string{"export", "--device", "bus-1", "--out", filepath.Join(dir, "out.paquet"), "--all", "--after", "3"}, d...),
+		append([]string{"export", "--device", "bus-1", "--out", filepath.Join(dir, "out.paquet"), "--after", "trois"}, d...),
 		append([]string{"revoke", "--device", "bus-1"}, d...),
 		append([]string{"devices"}, d...),
 	}

@@ -101,11 +101,20 @@ func message(err error) (msg string, ok bool) {
 		return "fichier ou dossier introuvable : " + pe.Path, true
 	case errors.Is(err, syscall.ENOSPC):
 		return "disque plein : libérez de la place, rien n'a été perdu de ce qui était déjà enregistré", true
-	}
-	switch apperr.CodeOf(err) {
-	case apperr.Refused:
+	case errors.Is(err, store.ErrBadToken), errors.Is(err, store.ErrTokenUsed), errors.Is(err, store.ErrTokenExpired):
 		return "code d'inscription refusé : inconnu, déjà utilisé ou expiré", true
-	case apperr.Unreachable:
+	case errors.Is(err, store.ErrGap):
+		return "modifications hors d'ordre : il manque au hub des modifications d'avant celles-ci", true
+	case errors.Is(err, store.ErrForeign):
+		return "modification d'un enregistrement d'une autre équipe : refusée", true
+	}
+	// Other packages give their users' messages, in French, in an
+	// apperr.Error with a code (hub/transfer, internal/bundle).
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.Code != apperr.Internal && ae.Message != "" {
+		return ae.Message, true
+	}
+	if apperr.CodeOf(err) == apperr.Unreachable {
 		return "base de données injoignable : réessayez plus tard", true
 	}
 	return "échec inattendu : le détail est dans le journal ci-dessus ; si cela recommence, signalez-le", false
@@ -165,7 +174,8 @@ func report(w io.Writer, log *slog.Logger, err error) int {
 		return ExitOK
 	}
 	msg, ok := message(err)
-	if !ok {
+	var fe *frError
+	if !ok || (errors.As(err, &fe) && fe.err != nil && apperr.CodeOf(err) == apperr.Internal) {
 		log.Error("command failed", "err", err)
 	}
 	fmt.Fprintf(w, "hub : %s\n", msg)

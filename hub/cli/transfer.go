@@ -14,6 +14,7 @@ import (
 
 	"numeribus/hub/certs"
 	"numeribus/hub/transfer"
+	"numeribus/internal/apperr"
 )
 
 // The transfer by USB stick (docs/CLI.md, « Transfert par clé USB »): a
@@ -21,8 +22,8 @@ import (
 // writes a receipt, and writes the team's changes for it. Messages are in
 // French: the coordinator at the hub hands the stick back to a mediator.
 var transferCommands = []command{
-	{"import", "applies a laptop's bundle (USB stick) as a live sync would, and writes its receipt", runImport},
-	{"export", "writes the team's changes for one laptop in a bundle (USB stick)", runExport},
+	{"import", "applique le paquet d'un poste (clé USB) comme une synchronisation, et écrit son reçu", runImport},
+	{"export", "écrit dans un paquet (clé USB) les modifications de l'équipe pour un poste", runExport},
 }
 
 // transferHub opens what an import or an export needs: the store, the
@@ -34,7 +35,7 @@ func transferHub(ctx context.Context, e *Env, data, certFile, keyFile string) (*
 	}
 	signer, ok := pair.Cert.PrivateKey.(crypto.Signer)
 	if !ok {
-		return nil, nil, fmt.Errorf("the TLS key cannot sign (%T)", pair.Cert.PrivateKey)
+		return nil, nil, frErr(apperr.State, nil, "la clé TLS du hub ne sait pas signer (%T) : donnez --cert et --key", pair.Cert.PrivateKey)
 	}
 	hk, err := certs.LoadOrCreateEnvelopeKey(data)
 	if err != nil {
@@ -53,7 +54,7 @@ func parseOne(fs *flag.FlagSet, args []string, what string) (string, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return "", err
 		}
-		return "", usagef("%v", err)
+		return "", usagef("%s (« hub %s --help » liste les options)", frenchFlagError(err), fs.Name())
 	}
 	if fs.NArg() != 1 {
 		return "", usagef("donnez %s", what)
@@ -63,10 +64,10 @@ func parseOne(fs *flag.FlagSet, args []string, what string) (string, error) {
 
 func runImport(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "import", "--data DIR [--receipt FILE] BUNDLE", &data)
-	receipt := fs.String("receipt", "", "where to write the receipt (default: BUNDLE.recu, beside it)")
-	certFile := fs.String("cert", "", "TLS certificate (PEM) that hub serve uses, if not its own; its key signs the receipt")
-	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
+	fs := newFlags(e, "import", "--data DOSSIER [--receipt FICHIER] PAQUET", &data)
+	receipt := fs.String("receipt", "", "où écrire le reçu (par défaut PAQUET.recu, à côté)")
+	certFile := fs.String("cert", "", "certificat TLS (PEM) de « hub serve », s'il n'est pas le sien ; sa clé signe le reçu")
+	keyFile := fs.String("key", "", "clé TLS (PEM) de --cert")
 	path, err := parseOne(fs, args, "le paquet à importer : hub import --data DIR FICHIER")
 	if err != nil {
 		return err
@@ -76,7 +77,7 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return usagef("lecture du paquet : %v", err)
+		return frErr(apperr.Usage, err, "le paquet %s ne s'ouvre pas (fichier absent ou illisible)", path)
 	}
 	defer f.Close()
 	h, done, err := transferHub(ctx, e, data, *certFile, *keyFile)
@@ -89,7 +90,7 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if err := writeAtomically(*receipt, func(w io.Writer) error { return h.WriteReceipt(w, res.Receipt) }); err != nil {
-		return fmt.Errorf("écriture du reçu %s (le paquet est importé : importez-le de nouveau pour refaire le reçu, rien ne sera doublé) : %w", *receipt, err)
+		return frErr(apperr.Internal, err, "le reçu %s n'a pas pu être écrit (le paquet est importé : importez-le de nouveau pour refaire le reçu, rien ne sera doublé)", *receipt)
 	}
 	d := res.Device
 	if res.Changes == 0 {
@@ -115,13 +116,13 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 
 func runExport(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "export", "--data DIR --device NAME --out FILE [--after N | --all]", &data)
-	name := fs.String("device", "", "the laptop the bundle is for")
-	out := fs.String("out", "", "the bundle to write (on the USB stick)")
-	after := fs.String("after", "", "export the changes after this cursor of the hub's log (default: the cursor the device gave in its last bundle)")
-	all := fs.Bool("all", false, "export from the start of the log")
-	certFile := fs.String("cert", "", "TLS certificate (PEM) that hub serve uses, if not its own; its key signs the bundle")
-	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
+	fs := newFlags(e, "export", "--data DOSSIER --device NOM --out FICHIER [--after N | --all]", &data)
+	name := fs.String("device", "", "le poste auquel le paquet est destiné")
+	out := fs.String("out", "", "le paquet à écrire (sur la clé USB)")
+	after := fs.String("after", "", "exporte les modifications après ce numéro du journal du hub (par défaut la position que le poste a donnée dans son dernier paquet)")
+	all := fs.Bool("all", false, "exporte depuis le début du journal")
+	certFile := fs.String("cert", "", "certificat TLS (PEM) de « hub serve », s'il n'est pas le sien ; sa clé signe le paquet")
+	keyFile := fs.String("key", "", "clé TLS (PEM) de --cert")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	} else if *after != "" {
 		v, err := strconv.ParseUint(*after, 10, 64)
 		if err != nil {
-			return usagef("--after attend un numéro du journal, pas %q", *after)
+			return usagef("--after attend un numéro du journal, pas « %s »", *after)
 		}
 		from = &v
 	}
