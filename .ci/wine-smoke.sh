@@ -46,8 +46,8 @@ want="agent $(cat "$DIST/VERSION")"
 step "hub serve (Linux) on loopback"
 "$HUB" serve --data "$WORK/hub" --listen 127.0.0.1:0 >"$WORK/hub.log" 2>&1 &
 HUBPID=$!
-for _ in $(seq 100); do grep -q "hub listening" "$WORK/hub.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "hub listening" "$WORK/hub.log" || { cat "$WORK/hub.log"; fail "hub did not start"; }
+for _ in $(seq 100); do grep -q "^hub à l'écoute sur" "$WORK/hub.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "^hub à l'écoute sur" "$WORK/hub.log" || { cat "$WORK/hub.log"; fail "hub did not start"; }
 CODE=$("$HUB" enroll --data "$WORK/hub" --device bus-wine --team cd88 --json | sed 's/.*"code":"\([^"]*\)".*/\1/')
 
 step "agent.exe init, seed, enroll, sync, status"

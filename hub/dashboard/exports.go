@@ -103,7 +103,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request) {
 	}
 	ex, format := exportOf(r.PathValue("file"))
 	if ex == nil {
-		http.Error(w, tr("not_found"), http.StatusNotFound)
+		s.errorPage(w, r, http.StatusNotFound, tr("not_found"))
 		return
 	}
 	u := &whoOf(r).user
@@ -125,7 +125,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code, msg := s.reportError(r, err)
 		status := code.Status()
-		http.Error(w, msg, status)
+		s.errorPage(w, r, status, msg)
 		return
 	}
 	s.audit(r, accounts.ActionExport, r.URL.RequestURI())
@@ -139,7 +139,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case !out.started:
 		s.log.Error("export failed", "export", ex.Name, "format", format, "err", err)
-		http.Error(w, tr("export_failed"), http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError, tr("export_failed"))
 	default:
 		// Headers are gone: the download ends short, the log says why.
 		s.log.Error("export failed", "export", ex.Name, "format", format, "err", err)

@@ -83,7 +83,7 @@ func startHub(ctx context.Context, bin, name, dir, db, logPath string) (*hubProc
 		// that the hub never blocks on a full pipe.
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "hub listening on "); ok {
+			if a, ok := strings.CutPrefix(sc.Text(), "hub à l'écoute sur "); ok {
 				a, _, _ = strings.Cut(a, " ")
 				select {
 				case addr <- a:
