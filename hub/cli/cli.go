@@ -82,6 +82,7 @@ func init() {
 		{"stats", "consolidated counts (activities, beneficiaries, …)", runStats},
 		{"plan", "plans tour stops of a team's vehicles: add, list (planned vs made), cancel", runPlan},
 		{"user", "dashboard accounts: user add, user list, user disable, user token", runUser},
+		backupCmd, restoreCmd,
 		{"version", "prints the version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
 			return nil
