@@ -50,6 +50,7 @@ test-race: ## the race detector on storage, sync and clock code, and the end-to-
 fuzz: ## short fuzz runs of every decoder of untrusted input
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLine$$' -fuzztime $(FUZZTIME) ./internal/jsonl
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/bundle
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \

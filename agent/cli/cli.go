@@ -84,12 +84,13 @@ func init() {
 		{"status", "--data DIR [--json]", "état du magasin, sans phrase de passe ni donnée personnelle", runStatus},
 		{"version", "", "affiche la version", runVersion},
 	}
+	commands = append(commands, transferCommands...) // transfer.go: export, import-receipt, import-bundle
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "agent — l'agent Numéribus Sync du poste de médiation\n\nUsage : agent <commande> [options]\n\nCommandes :\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\n« agent <commande> --help » détaille chaque commande.\n"+
 		"Phrase de passe : --passphrase-file FICHIER, la variable NUMERIBUS_PASSPHRASE, ou une saisie masquée.\n"+

@@ -162,6 +162,8 @@ type Report struct {
 	// 5), its early frames taken by the hub, and a resumed TLS session
 	// (no certificate sent again).
 	Opened, EarlyTaken, Resumed bool
+	// Deflated: the link was slow, frames went compressed both ways.
+	Deflated bool
 }
 
 // session is one authenticated connection.
@@ -177,6 +179,9 @@ type session struct {
 	pushed  *pushing
 	pulling bool
 	page    *wire.Changes // the answer to that Pull, arrived during the push
+	// deflate compresses pushes and asks for compressed pages: the link
+	// is slow, and the hub speaks protocol 5 (open.go).
+	deflate bool
 }
 
 type frame struct {
@@ -223,16 +228,33 @@ func (c *Client) dial(ctx context.Context, rawURL string, fingerprint []byte) (*
 	return ws, nil
 }
 
-func send(ws *websocket.Conn, m wire.Message) (int, error) {
-	b, err := wire.Encode(m)
+func send(ws *websocket.Conn, m wire.Message) (int, error) { return sendDeflated(ws, m, false) }
+
+// sendDeflated sends m, compressed when deflate is set and that makes it
+// smaller (a slow link to a hub of protocol 5: wire.Deflated).
+func sendDeflated(ws *websocket.Conn, m wire.Message, deflate bool) (int, error) {
+	b, err := encodeFrame(m, deflate)
 	if err != nil {
-		return 0, fmt.Errorf("encoding %T: %w", m, err)
+		return 0, err
 	}
 	ws.SetWriteDeadline(time.Now().Add(60 * time.Second))
 	if err := ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
 		return 0, fmt.Errorf("%w: sending: %v", ErrUnreachable, err)
 	}
 	return len(b), nil
+}
+
+// encodeFrame encodes m, compressed when deflate is set and that makes it
+// smaller.
+func encodeFrame(m wire.Message, deflate bool) ([]byte, error) {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", m, err)
+	}
+	if deflate {
+		return wire.Deflate(b)
+	}
+	return b, nil
 }
 
 // readOne reads and decodes one frame, turning an Error message or a
@@ -300,6 +322,7 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 		}
 		c.Log.Info("the hub did not take an Open: opening with Hello", "err", err)
 		s.forgetEarly()
+		s.deflate = false // the hub may not read compressed frames
 		defer func() {
 			if s.welcome != nil {
 				c.hello.Store(true) // a hub older than protocol 5

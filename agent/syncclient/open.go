@@ -27,6 +27,11 @@ import (
 // history was right (wire.Open); otherwise it drops them and the session
 // goes on as after a Hello.
 
+// SlowHandshake is the time of the TCP and TLS handshakes beyond which a
+// link is slow enough for compression to pay: two round trips of 50 ms,
+// a mobile network, where the frames of a LAN or loopback take < 1 ms.
+const SlowHandshake = 100 * time.Millisecond
+
 // errNoOpen says the hub did not take an Open (a hub older than protocol
 // 5): the TLS session was set up, the upgrade was not.
 var errNoOpen = errors.New("the hub did not answer the Open")
@@ -55,12 +60,18 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 	if err != nil {
 		return fmt.Errorf("hub address %q: %w", target, err)
 	}
-	o, frames, err := s.early(ctx)
+	start := time.Now()
+	tc, err := c.dialTLS(ctx, u, fp)
 	if err != nil {
 		return err
 	}
-	tc, err := c.dialTLS(ctx, u, fp)
+	// TCP and TLS took two round trips: over a slow link, the frames are
+	// compressed (wire.Deflated); on a fast one that would cost more CPU
+	// than the bytes it saves.
+	s.deflate = time.Since(start) >= SlowHandshake
+	o, frames, err := s.early(ctx)
 	if err != nil {
+		tc.Close()
 		return err
 	}
 	cs := tc.ConnectionState()
@@ -114,7 +125,7 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 	if !s.welcome.Early {
 		s.forgetEarly() // dropped by the hub: reconcile, then send again
 	}
-	s.rep.Opened, s.rep.EarlyTaken, s.rep.Resumed = true, s.welcome.Early, cs.DidResume
+	s.rep.Opened, s.rep.EarlyTaken, s.rep.Resumed, s.rep.Deflated = true, s.welcome.Early, cs.DidResume, s.deflate
 	return nil
 }
 
@@ -151,9 +162,9 @@ func (s *session) early(ctx context.Context) (*wire.Open, [][]byte, error) {
 	}
 	var frames [][]byte
 	add := func(m wire.Message) error {
-		b, err := wire.Encode(m)
+		b, err := encodeFrame(m, s.deflate)
 		if err != nil {
-			return fmt.Errorf("encoding %T: %w", m, err)
+			return err
 		}
 		frames = append(frames, b)
 		return nil

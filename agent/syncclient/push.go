@@ -105,7 +105,7 @@ func (s *session) fill(ctx context.Context, p *pushing, last uint64, out func(*w
 
 // sendPush sends one batch on the connection.
 func (s *session) sendPush(b *wire.Push) error {
-	n, err := send(s.ws, b)
+	n, err := sendDeflated(s.ws, b, s.deflate)
 	s.rep.BytesSent += int64(n)
 	return err
 }
@@ -276,7 +276,7 @@ func (s *session) answer(ctx context.Context) (wire.Message, error) {
 
 // pullOf returns the Pull of the page after cursor.
 func (s *session) pullOf(ss store.SyncState, cursor uint64, tag []byte) *wire.Pull {
-	return &wire.Pull{Cursor: cursor, Tag: tag, Own: ss.Recovering, Budget: uint32(s.c.PullBudget)}
+	return &wire.Pull{Cursor: cursor, Tag: tag, Own: ss.Recovering, Budget: uint32(s.c.PullBudget), Deflate: s.deflate}
 }
 
 // pull asks for the team's changes page by page and applies each page

@@ -88,6 +88,7 @@ func init() {
 			return nil
 		}},
 	}
+	commands = append(commands, transferCommands...) // transfer.go: import, export (USB stick)
 }
 
 func usage(w io.Writer) {

@@ -1,6 +1,7 @@
 package syncserver
 
 import (
+	"context"
 	"fmt"
 
 	"numeribus/hub/store"
@@ -29,6 +30,25 @@ func appendWire(out []wire.Change, ls []store.Logged) ([]wire.Change, error) {
 			wc.Fields = wire.RawCBOR(l.Raw)
 		}
 		out = append(out, wc)
+	}
+	return out, nil
+}
+
+// Page reads the page of team's changes after cursor, except those of
+// device exclude, up to about budget bytes of fields, as a Changes reply
+// carries them, with the tag of its next cursor: what a pull serves, and
+// what a bundle for a laptop out of coverage holds (hub/transfer).
+func Page(ctx context.Context, st store.Store, team, exclude string, cursor uint64, budget int) (*wire.Changes, error) {
+	ls, next, more, err := st.ChangesSince(ctx, team, exclude, cursor, budget)
+	if err != nil {
+		return nil, fmt.Errorf("reading changes: %w", err)
+	}
+	out := &wire.Changes{Next: next, More: more, Changes: make([]wire.Change, 0, len(ls))}
+	if out.Tag, err = st.LogTag(ctx, next); err != nil {
+		return nil, fmt.Errorf("reading a log tag: %w", err)
+	}
+	if out.Changes, err = appendWire(out.Changes, ls); err != nil {
+		return nil, fmt.Errorf("encoding a change: %w", err)
 	}
 	return out, nil
 }

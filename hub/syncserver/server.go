@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +37,6 @@ import (
 	"numeribus/hub/store"
 	"numeribus/internal/apperr"
 	"numeribus/internal/change"
-	"numeribus/internal/domain"
-	"numeribus/internal/hlc"
 	"numeribus/internal/wire"
 )
 
@@ -284,10 +281,19 @@ func (c *conn) failWith(code int, e *wire.Error) {
 	c.closeWith(code, e.Code+": "+e.Message)
 }
 
-func (c *conn) send(m wire.Message) error {
+func (c *conn) send(m wire.Message) error { return c.sendDeflated(m, false) }
+
+// sendDeflated sends m, compressed when deflate is set and that makes it
+// smaller (wire.Deflated: a Pull that asks for it, over a slow link).
+func (c *conn) sendDeflated(m wire.Message, deflate bool) error {
 	b, err := wire.Encode(m)
 	if err != nil {
 		return &encodeError{fmt.Errorf("encoding %T: %w", m, err)}
+	}
+	if deflate {
+		if b, err = wire.Deflate(b); err != nil {
+			return &encodeError{err}
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -456,76 +462,16 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 	}
 }
 
-// convert returns the changes of p as the store takes them, opening
-// sealed bodies, with those the hub refuses one by one (see refusal), or
-// the error that refuses the whole batch: a change that is not even well
-// formed as a change (kind, id, stamp, sealed body) is a broken or hostile
-// sender, not one bad record.
+// convert returns the changes of p as the store takes them, with those
+// the hub refuses one by one, or the frame that ends the connection when
+// the whole batch is refused (ConvertPush, intake.go).
 func (c *conn) convert(p *wire.Push) ([]change.Change, []store.Rejected, *frame) {
-	cs := make([]change.Change, 0, len(p.Changes))
-	var rejected []store.Rejected
-	now := c.s.opt.Now()
-	for i := range p.Changes {
-		wc := &p.Changes[i]
-		if len(wc.Sealed) > 0 {
-			if c.s.opt.Open == nil {
-				f := failed(CloseMalformed, wire.CodeMalformed, "sealed change bodies are not accepted by this hub", nil)
-				return nil, nil, &f
-			}
-			fields, err := c.s.opt.Open(c.device.ID, p.Keys, wc)
-			if err != nil {
-				f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
-				return nil, nil, &f
-			}
-			wc.Fields, wc.Sealed, wc.KeyID = fields, nil, 0
-		}
-		ch, err := wc.ToChange()
-		if err != nil {
-			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
-			return nil, nil, &f
-		}
-		ch.Device = c.device.ID
-		if r := refusal(&ch, now); r != nil {
-			if c.proto < 3 {
-				// An older agent decodes no Ack.Rejected: its batch is
-				// refused whole, as before.
-				f := failed(CloseMalformed, r.Code, fmt.Sprintf("change %d: %s", r.Seq, r.Reason), nil)
-				return nil, nil, &f
-			}
-			rejected = append(rejected, *r)
-		}
-		cs = append(cs, ch)
+	cs, rejected, bad := ConvertPush(c.s.opt.Open, c.device.ID, c.proto, p, c.s.opt.Now())
+	if bad != nil {
+		f := failed(CloseMalformed, bad.Code, bad.Msg, bad.Err)
+		return nil, nil, &f
 	}
 	return cs, rejected, nil
-}
-
-// refusal returns why the hub refuses ch, or nil when it takes it. The
-// team's laptops would store a record they cannot open; a stamp far ahead
-// would win every later edit of its fields and drag the team's clocks
-// along (hlc.MaxAhead). Reasons name fields, never their values.
-func refusal(ch *change.Change, now time.Time) *store.Rejected {
-	r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
-	if bound := hlc.BoundAt(now); ch.HLC > bound {
-		ahead := ch.HLC.Time().Sub(now).Round(time.Second)
-		r.Code = wire.CodeClockAhead
-		r.Reason = fmt.Sprintf("stamped %s, %v ahead of the hub's clock (tolerance %v)",
-			ch.HLC.Time().Format(time.RFC3339), ahead, hlc.MaxAhead)
-		return r
-	}
-	err := ch.CheckFields()
-	if err == nil {
-		err = ch.CheckValues()
-	}
-	if err != nil {
-		r.Code = wire.CodeInvalid
-		r.Reason = "invalid record content: " + err.Error()
-		if len(r.Reason) > wire.MaxReason {
-			// Cut on a character: the wire refuses invalid UTF-8.
-			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
-		}
-		return r
-	}
-	return nil
 }
 
 // run serves the connection: its handshake — the Open of its upgrade
@@ -727,14 +673,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		return c.busy(err)
 	}
 	defer leave()
-	rejected, err = c.consentRefusals(ctx, cs, rejected)
-	if err != nil {
-		c.s.log.Error("checking consents", "device", c.device.ID, "batch", p.Batch, "err", err)
-		c.fail(CloseInternal, wire.CodeInternal, "internal error")
-		return false
-	}
-	rejected, partial := withoutIdentity(cs, rejected)
-	hwm, applied, err := c.apply(ctx, cs, rejected, size)
+	out, err := ApplyPush(ctx, c.s.store, c.device, c.proto, c.hwm, cs, rejected, size, c.s.opt.Now(), nil)
 	leave() // the store's part is done: the ack is written outside the gate
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
@@ -745,17 +684,12 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
+	hwm, applied, rejected := out.HWM, out.Applied, out.Rejected
 	c.hwm = max(c.hwm, hwm)
 	ack := &wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)}
-	rejected = append(rejected, partial...)
-	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
 	for _, r := range rejected {
 		c.s.log.Warn("change refused", "device", c.device.ID, "seq", r.Seq, "kind", r.Kind, "code", r.Code, "reason", r.Reason)
-		wr := wire.Rejection{Seq: r.Seq, Code: r.Code, Reason: r.Reason}
-		if r.Code == wire.CodeClockAhead {
-			wr.Ahead = uint64(max(r.HLC.Time().Sub(r.At).Milliseconds(), 0))
-		}
-		ack.Rejected = append(ack.Rejected, wr)
+		ack.Rejected = append(ack.Rejected, WireRejection(r))
 	}
 	c.noteContact()
 	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied,
@@ -763,71 +697,12 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 	return c.reply(ack)
 }
 
-// withoutIdentity takes, of a person's change refused for want of a
-// consent, what needs none: its identifying fields are dropped, the
-// others applied, and the refusal is still told to the device (partial),
-// which keeps it, and sends the person again once its consent has reached
-// the hub. Refusing the whole change left its sender apart from its team
-// for good on the other fields (a gender edited while another laptop
-// withdrew the consent: TestJepsenConverge). An assessment needs its
-// consent whole.
-func withoutIdentity(cs []change.Change, rejected []store.Rejected) (refused, partial []store.Rejected) {
-	refused = rejected[:0:0]
-	for _, r := range rejected {
-		i := slices.IndexFunc(cs, func(c change.Change) bool { return c.Seq == r.Seq })
-		if r.Code != wire.CodeNoConsent || i < 0 || cs[i].Kind != domain.KindBeneficiary || cs[i].Op != change.OpUpsert {
-			refused = append(refused, r)
-			continue
-		}
-		rest := change.WithoutPersonal(cs[i].Kind, cs[i].Fields)
-		if len(rest) == 0 {
-			refused = append(refused, r)
-			continue
-		}
-		cs[i].Fields = rest
-		if r.Reason += "; its other fields were taken"; len(r.Reason) > wire.MaxReason {
-			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
-		}
-		partial = append(partial, r)
-	}
-	return refused, partial
-}
-
-// apply applies cs in runs between the refused changes, each refused one
-// recorded in its turn so that the device's mark moves without gap. A
-// batch without refusals is one transaction, as always; each run is
-// idempotent, so a crash between two leaves a retry to finish the work.
-func (c *conn) apply(ctx context.Context, cs []change.Change, rejected []store.Rejected, size int) (hwm uint64, applied int, err error) {
-	if len(rejected) == 0 {
-		return c.s.store.ApplyBatch(ctx, c.device.ID, cs, size)
-	}
-	start := 0
-	for i := 0; i <= len(cs); i++ {
-		refused := i < len(cs) && len(rejected) > 0 && cs[i].Seq == rejected[0].Seq
-		if i < len(cs) && !refused {
-			continue
-		}
-		if i > start {
-			var n int
-			if hwm, n, err = c.s.store.ApplyBatch(ctx, c.device.ID, cs[start:i], size); err != nil {
-				return hwm, applied, err
-			}
-			applied, size = applied+n, 0
-		}
-		if refused {
-			if hwm, err = c.s.store.Reject(ctx, c.device.ID, rejected[:1]); err != nil {
-				return hwm, applied, err
-			}
-			rejected = rejected[1:]
-		}
-		start = i + 1
-	}
-	return hwm, applied, nil
-}
-
 // reply sends m; a failure ends the connection through the close path.
-func (c *conn) reply(m wire.Message) bool {
-	err := c.send(m)
+func (c *conn) reply(m wire.Message) bool { return c.replyDeflated(m, false) }
+
+// replyDeflated is reply, compressed when deflate is set (sendDeflated).
+func (c *conn) replyDeflated(m wire.Message, deflate bool) bool {
+	err := c.sendDeflated(m, deflate)
 	if err == nil {
 		return true
 	}
@@ -861,24 +736,16 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 	if p.Own {
 		exclude = "" // recovery: the agent lost some of its own changes
 	}
-	ls, next, more, err := c.s.store.ChangesSince(ctx, c.device.Team, exclude, cursor, budget)
+	out, err := Page(ctx, c.s.store, c.device.Team, exclude, cursor, budget)
 	if err != nil {
-		c.s.log.Error("reading changes", "device", c.device.ID, "err", err)
+		c.s.log.Error("reading a pull page", "device", c.device.ID, "err", err)
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
-	out := &wire.Changes{Next: next, More: more, Reset: reset, Changes: make([]wire.Change, 0, len(ls))}
-	if c.proto >= 2 {
-		if out.Tag, err = c.s.store.LogTag(ctx, next); err != nil {
-			c.s.log.Error("reading a log tag", "device", c.device.ID, "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-	}
-	if out.Changes, err = appendWire(out.Changes, ls); err != nil {
-		c.s.log.Error("encoding change", "err", err)
-		c.fail(CloseInternal, wire.CodeInternal, "internal error")
-		return false
+	out.Reset = reset
+	more := out.More
+	if c.proto < 2 {
+		out.Tag = nil // a version 1 agent decodes no tag
 	}
 	c.noteContact()
 	if !more {
@@ -887,7 +754,7 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
 		}
 	}
-	return c.reply(out)
+	return c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol)
 }
 
 // checkCursor returns the cursor to serve p from. A version 2 agent's

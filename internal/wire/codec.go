@@ -113,6 +113,10 @@ type (
 		T Type `cbor:"0,keyasint"`
 		Open
 	}
+	deflatedFrame struct {
+		T Type `cbor:"0,keyasint"`
+		Deflated
+	}
 )
 
 // frameOf returns the wrapper to encode m.
@@ -148,6 +152,8 @@ func frameOf(m Message) (any, error) {
 		return &enrolledFrame{TypeEnrolled, *m}, nil
 	case *Open:
 		return &openFrame{TypeOpen, *m}, nil
+	case *Deflated:
+		return &deflatedFrame{TypeDeflated, *m}, nil
 	}
 	return nil, fmt.Errorf("%w: %T is not a message of this package", ErrUnknownType, m)
 }
@@ -188,6 +194,8 @@ func decodeBody(t Type, b []byte) (message, error) {
 		return decodeAs(b, func(f *enrolledFrame) *Enrolled { return &f.Enrolled })
 	case TypeOpen:
 		return decodeAs(b, func(f *openFrame) *Open { return &f.Open })
+	case TypeDeflated:
+		return decodeAs(b, func(f *deflatedFrame) *Deflated { return &f.Deflated })
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownType, t)
 }
@@ -205,6 +213,7 @@ var frameTypes = [...]reflect.Type{
 	TypeEnroll:    reflect.TypeFor[enrollFrame](),
 	TypeEnrolled:  reflect.TypeFor[enrolledFrame](),
 	TypeOpen:      reflect.TypeFor[openFrame](),
+	TypeDeflated:  reflect.TypeFor[deflatedFrame](),
 }
 
 // message is what every message struct implements besides Type.
@@ -265,6 +274,9 @@ func Decode(frame []byte) (Message, error) {
 	m.normalize()
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, t, err)
+	}
+	if d, ok := m.(*Deflated); ok {
+		return inflate(d)
 	}
 	return m, nil
 }

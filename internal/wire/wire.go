@@ -51,7 +51,8 @@ import (
 //
 // Version 5 opens a session in the upgrade request, with the first frames
 // right behind it ([Open], open.go), and adds Welcome.Early. Hello stays
-// for older agents and for connections without TLS.
+// for older agents and for connections without TLS. It also adds
+// compressed frames ([Deflated], deflate.go) and Pull.Deflate.
 const ProtocolVersion = 5
 
 // MinProtocol is the oldest agent protocol a hub still serves.
@@ -103,12 +104,14 @@ const (
 	TypeEnroll    Type = 10
 	TypeEnrolled  Type = 11
 	TypeOpen      Type = 12 // the upgrade request's header, never a frame (open.go)
+	TypeDeflated  Type = 13 // another frame, compressed (deflate.go)
 )
 
 var typeNames = [...]string{
 	TypeHello: "hello", TypeChallenge: "challenge", TypeAuth: "auth", TypeWelcome: "welcome",
 	TypePush: "push", TypeAck: "ack", TypePull: "pull", TypeChanges: "changes",
 	TypeError: "error", TypeEnroll: "enroll", TypeEnrolled: "enrolled", TypeOpen: "open",
+	TypeDeflated: "deflated",
 }
 
 // Valid reports whether t is a known message type.
@@ -225,6 +228,9 @@ type Pull struct {
 	Budget uint32 `cbor:"2,keyasint,omitempty"` // max bytes of changes in the reply (the hub also stays within MaxFrame and MaxChanges)
 	Tag    []byte `cbor:"3,keyasint,omitempty"` // Changes.Tag the hub gave with Cursor: proves the cursor is still in the hub's log
 	Own    bool   `cbor:"4,keyasint,omitempty"` // include this device's own changes (recovery after a restore)
+	// Deflate asks for the reply compressed (a Deflated frame) when that
+	// makes it smaller: the agent's link is slow (protocol 5).
+	Deflate bool `cbor:"5,keyasint,omitempty"`
 }
 
 // Changes answers a Pull: hub → agent. Every change carries its origin

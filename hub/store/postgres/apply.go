@@ -236,6 +236,10 @@ func (s *Store) mergeable(d batchDevice, c *change.Change, p *pending) bool {
 // log of the records erased, and logs the changes, last, with their hub
 // seqs.
 func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending, rows []logRow) error {
+	// The states go in one round trip (a pipelined batch): one UPDATE
+	// each, 200 round trips for a batch of 200, made PostgreSQL ingest
+	// four times slower than SQLite under a burst of agents.
+	var states pgx.Batch
 	for _, p := range order {
 		if !p.dirty {
 			continue
@@ -244,9 +248,17 @@ func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending,
 		if err != nil {
 			return fmt.Errorf("encoding record %s: %w", p.id, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
-			p.id[:], int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state); err != nil {
-			return fmt.Errorf("writing record %s of device %s: %w", p.id, d.id, err)
+		states.Queue(`UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
+			p.id[:], int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state)
+	}
+	if states.Len() > 0 {
+		if err := tx.SendBatch(ctx, &states).Close(); err != nil {
+			return fmt.Errorf("writing records of device %s: %w", d.id, err)
+		}
+	}
+	for _, p := range order {
+		if !p.dirty {
+			continue
 		}
 		if p.kind == domain.KindConsent {
 			if err := putConsentSubject(ctx, tx, p); err != nil {
