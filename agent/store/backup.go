@@ -147,7 +147,9 @@ func (s *Store) takeBackup(ctx context.Context, reason BackupReason) (BackupFile
 		// began, and replaced the copies before this one was named:
 		// checked after the rename, so that either that process's
 		// replacement saw this copy, or this check sees its erasure.
-		live, err := readErasures(ctx, s.r)
+		// Not cancelled: a copy in place is not dropped for a caller
+		// that went away meanwhile.
+		live, err := readErasures(context.WithoutCancel(ctx), s.r)
 		if err != nil || live != b.erasures {
 			os.Remove(final)
 			if err == nil && attempt < 2 {

@@ -128,7 +128,9 @@ func (d *damagedServer) post(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	_, err := store.Restore(r.Context(), d.cfg.Err.Dir, store.RestoreOptions{From: v.Backup.Path})
+	// Not cut short by a browser that goes away: a restore runs whole
+	// or puts everything back.
+	_, err := store.Restore(context.WithoutCancel(r.Context()), d.cfg.Err.Dir, store.RestoreOptions{From: v.Backup.Path})
 	if err != nil {
 		d.cfg.Logger.Error("restore from the damaged store's page failed", "err", err)
 		v.Error = tr("damaged_failed", restoreErrorText(err))
