@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -269,17 +270,14 @@ func frInt(n int) string {
 	return b.String()
 }
 
-// serveDamaged tells of a damaged store, on the terminal and on the UI's
-// address (ui.ServeDamaged), until a restore through the page succeeds
-// (nil: the caller opens the store again) or the agent is stopped (the
-// DamagedError: exit 5). It never exits on its own, so that a program
-// that restarts the agent when it ends does not loop.
-func serveDamaged(ctx context.Context, e *Env, addr string, de *store.DamagedError) error {
+// serveDamaged tells of a damaged store, on the terminal and on ln, the
+// interface's address (ui.ServeDamaged), until a restore through the page
+// succeeds (nil: the caller opens the store again) or the agent is
+// stopped (exit 5). It never exits on its own, so that a program that
+// starts the agent again when it ends does not loop.
+func serveDamaged(ctx context.Context, e *Env, ln net.Listener, de *store.DamagedError) error {
 	fmt.Fprintf(e.Stderr, "agent : %s\n", damagedMessage(de))
-	ln, err := ui.Listen(addr)
-	if err != nil {
-		return errors.Join(de, err)
-	}
+	e.Logger.Error("store damaged: serving the restore page", "err", de)
 	fmt.Fprintf(e.Stdout, "Le magasin est endommagé : la marche à suivre est sur http://%s/ ; Ctrl-C pour arrêter.\n", ln.Addr())
 	restored, err := ui.ServeDamaged(ctx, ln, ui.DamagedConfig{Err: de, Command: restoreCommand(de.Dir), Logger: e.Logger})
 	if err != nil {

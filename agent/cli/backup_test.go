@@ -189,10 +189,17 @@ func TestBackupMessages(t *testing.T) {
 	}
 }
 
-// `agent serve` on a damaged store neither exits nor starts the UI: it
-// serves a page that offers to restore the last backup, and once restored
-// through it, starts as usual with the restored store.
+// `agent serve`, and `agent app` (the double-clicked program), on a
+// damaged store neither exit nor start the interface: they serve a page
+// that offers to restore the last backup, and once restored through it,
+// start as usual with the restored store.
 func TestServeDamagedStoreRestoresFromThePage(t *testing.T) {
+	for _, cmd := range [][]string{{"serve"}, {"app", "--no-browser"}} {
+		t.Run(cmd[0], func(t *testing.T) { serveDamagedStore(t, cmd) })
+	}
+}
+
+func serveDamagedStore(t *testing.T, cmd []string) {
 	dir := initStore(t)
 	mustAgent(t, "", "seed", "--data", dir, "--n", "10")
 	mustAgent(t, "", "backup", "--data", dir)
@@ -202,7 +209,8 @@ func TestServeDamagedStoreRestoresFromThePage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, KDF: testKDF,
+		args := append(append([]string{}, cmd...), "--data", dir, "--listen", "127.0.0.1:0")
+		done <- Main(ctx, args, Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, KDF: testKDF,
 			Getenv: func(k string) string {
 				if k == "NUMERIBUS_PASSPHRASE" {
 					return testPass
@@ -215,7 +223,7 @@ func TestServeDamagedStoreRestoresFromThePage(t *testing.T) {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			t.Error("serve did not stop")
+			t.Error("the agent did not stop")
 		}
 	}()
 	base := waitFor(t, out, regexp.MustCompile(`marche à suivre est sur (http://[0-9.:]+)/`))
@@ -238,9 +246,6 @@ func TestServeDamagedStoreRestoresFromThePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if _, err := os.Stat(filepath.Join(dir, store.BackupDir)); err != nil {
-		t.Fatal(err)
-	}
 	if bs, _ := store.Backups(context.Background(), dir); len(bs) != 1 {
 		t.Fatalf("a forged request moved files: %d backups", len(bs))
 	}
@@ -253,14 +258,16 @@ func TestServeDamagedStoreRestoresFromThePage(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(page), "Sauvegarde restaurée") {
 		t.Fatalf("restore through the page: %d\n%s", res.StatusCode, page)
 	}
-	ui := waitFor(t, out, regexp.MustCompile(`Interface web : (http://[0-9.:]+)/`))
-	res, err = http.Get(ui + "/unlock")
+	waitFor(t, out, regexp.MustCompile(`(Synchronisation en arrière-plan)`))
+	all := regexp.MustCompile(`Interface web : (http://[0-9.:]+)/`).FindAllStringSubmatch(out.String(), -1)
+	res, err = http.Get(all[len(all)-1][1] + "/unlock")
 	if err != nil {
 		t.Fatal(err)
 	}
+	page, _ = io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("the UI after the restore answers %d", res.StatusCode)
+	if res.StatusCode != http.StatusOK || strings.Contains(string(page), "endommagé") {
+		t.Fatalf("the interface after the restore answers %d\n%s", res.StatusCode, page)
 	}
 }
 

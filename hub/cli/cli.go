@@ -562,12 +562,11 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	case <-ctx.Done():
 	}
 	draining.Store(true) // a load balancer stops sending agents here
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), httpShutdown)
 	defer cancel()
 	srv.Shutdown(sctx)
-	// Connections finish the batches they hold, then go: 10 s at most,
-	// well within systemd's default stop timeout (90 s).
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Connections finish the batches they hold, then go (stop.go).
+	dctx, dcancel := context.WithTimeout(context.Background(), syncDrain)
 	defer dcancel()
 	ss.Shutdown(dctx)
 	e.Logger.Info("hub stopped")

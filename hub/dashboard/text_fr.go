@@ -198,11 +198,16 @@ var fr = map[string]string{
 	"tours_vehicles":         "Véhicules",
 	"tours_mediators":        "Médiateurs",
 	"tours_viewer_note":      "Le détail par médiateur n'est pas affiché pour votre rôle.",
-	"exports_intro":          "Fichiers CSV (séparateur « ; », UTF-8) de la sélection ci-dessous, à ouvrir dans un tableur. Ils ne contiennent jamais de notes ni de données identifiantes des bénéficiaires.",
+	"exports_intro":          "Fichiers de la sélection ci-dessous, à ouvrir dans un tableur : XLSX (Excel, LibreOffice), ou CSV (séparateur « ; », UTF-8). Ils ne contiennent jamais de notes ni de données identifiantes des bénéficiaires.",
 	"export_indicators":      "Indicateurs",
 	"export_indicators_desc": "Les chiffres de l'aperçu : totaux et répartitions.",
 	"export_activities":      "Activités",
-	"export_activities_desc": "Une ligne par activité (date, type, durée, lieu, commune, véhicule, équipe, médiateur, thématiques…).",
+	"export_activities_desc": "Une ligne par activité (date, type, durée, lieu, commune, véhicule, équipe, médiateur, thématiques, titre et participants des ateliers…).",
+	"export_lacoop":          "Activités au format La Coop",
+	"export_lacoop_desc":     "Une ligne par accompagnement (un atelier de 10 participants donne 10 lignes), avec les colonnes et les libellés de l'export de La Coop de la médiation numérique : à mettre à côté de l'activité des lieux fixes dans un même tableau.",
+	"export_download_csv":    "%s en CSV",
+	"export_download_xlsx":   "%s en XLSX",
+	"export_failed":          "L'export n'a pas pu être produit ; réessayez, et si l'erreur persiste, signalez-la à l'administrateur du hub.",
 	"chart_empty":            "Aucune donnée pour cette période.",
 }
 
