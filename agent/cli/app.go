@@ -127,6 +127,12 @@ func app(ctx context.Context, e *Env, c *common, o uiOptions, browse bool) error
 		}
 		s, err = store.Open(ctx, c.data, opts)
 	}
+	if de, ok := errors.AsType[*store.DamagedError](err); ok {
+		if err := serveDamaged(ctx, e, h.turn(), de); err != nil || ctx.Err() != nil {
+			return err
+		}
+		s, err = store.Open(ctx, c.data, opts) // restored through the page
+	}
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,7 @@ func init() {
 		{"sync", "--data DIR [--push-only]", "synchronise une fois avec le hub (envoi puis réception)", runSync},
 		{"serve", "--data DIR", "synchronise en continu, en arrière-plan", runServe},
 		{"app", "[--data DIR] [--no-browser]", "le programme du poste : interface web, synchronisation, navigateur ouvert (double-clic sous Windows)", runApp},
+		backupCmd, backupsCmd, restoreCmd,
 		{"status", "--data DIR [--json]", "état du magasin, sans phrase de passe ni donnée personnelle", runStatus},
 		{"version", "", "affiche la version", runVersion},
 	}
@@ -157,6 +158,9 @@ func report(w io.Writer, err error) int {
 // message says err in the agent's words, in French only: the stores'
 // errors are in English, for logs; the mediator reads French.
 func message(err error) string {
+	if m, ok := backupMessage(err); ok {
+		return m
+	}
 	switch {
 	case errors.Is(err, store.ErrWrongSecret):
 		return "phrase de passe ou code de secours incorrect"

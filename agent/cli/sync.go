@@ -105,6 +105,16 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	opts := c.storeOpts(e)
 	opts.IndexOnUnlock = true // the UI's pages and search (store/index.go)
 	s, err := store.Open(ctx, c.data, opts)
+	if de, ok := errors.AsType[*store.DamagedError](err); ok {
+		ln, lerr := ui.Listen(o.listen)
+		if lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		if err := serveDamaged(ctx, e, ln, de); err != nil {
+			return err
+		}
+		s, err = store.Open(ctx, c.data, opts) // restored through the page
+	}
 	if err != nil {
 		return err
 	}
@@ -154,6 +164,9 @@ func serveUI(ctx context.Context, e *Env, s *store.Store, ln net.Listener, o uiO
 	}, Notice: o.notice, Quit: o.quit})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	backedUp := make(chan struct{}) // a copy a day (agent/store/backup.go)
+	go func() { defer close(backedUp); s.AutoBackup(ctx, store.BackupEvery) }()
+	defer func() { cancel(); <-backedUp }()
 	served := make(chan error, 1)
 	go func() { served <- web.Serve(ctx, ln) }()
 	synced := make(chan error, 1)

@@ -82,6 +82,7 @@ func init() {
 		{"stats", "chiffres consolidés (activités, bénéficiaires…)", runStats},
 		{"plan", "planifie les arrêts des véhicules d'une équipe : add, list (prévus et réalisés), cancel", runPlan},
 		{"user", "comptes du tableau de bord : user add, list, disable, enable, password, token", runUser},
+		backupCmd, restoreCmd,
 		{"version", "affiche la version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
 			return nil

@@ -1,6 +1,11 @@
 package pgtest
 
-import "sync"
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
 
 // StartCluster starts a throwaway cluster like the one the tests get
 // (initdb into a temporary directory, the server on a free loopback port,
@@ -17,4 +22,19 @@ func StartCluster() (url string, stop func(), err error) {
 	}
 	var once sync.Once
 	return u, func() { once.Do(c.stop) }, nil
+}
+
+// BinDir returns the directory of PostgreSQL's client programs
+// (pg_dump, pg_restore, psql) of the newest version installed, that of
+// the throwaway cluster's server, or "" when there is none: a test of
+// PostgreSQL's own tools runs them at the server's version.
+func BinDir() string {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(dirs, func(a, b string) int { return version(b) - version(a) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "pg_dump")); err == nil {
+			return d
+		}
+	}
+	return ""
 }
