@@ -25,6 +25,7 @@ import (
 	"numeribus/hub/certs"
 	"numeribus/hub/dashboard"
 	"numeribus/hub/enrollment"
+	"numeribus/hub/releases"
 	hreport "numeribus/hub/report"
 	"numeribus/hub/store"
 	"numeribus/hub/store/postgres"
@@ -82,6 +83,7 @@ func init() {
 		{"stats", "consolidated counts (activities, beneficiaries, …)", runStats},
 		{"plan", "plans tour stops of a team's vehicles: add, list (planned vs made), cancel", runPlan},
 		{"user", "dashboard accounts: user add, user list, user disable, user token", runUser},
+		{"release", "agent releases: release keygen, sign (offline), add, list", runRelease},
 		{"version", "prints the version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
 			return nil
@@ -172,6 +174,7 @@ type hubStore interface {
 	hreport.Source
 	dashboard.Planner
 	dashboard.Places
+	releases.Store
 }
 
 var (
@@ -513,6 +516,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	mux.Handle("/sync", ss)
 	var draining atomic.Bool
 	mux.Handle("/healthz", health(st, &draining))
+	mux.Handle("/releases/", releases.Handler(st, e.Logger)) // agent updates: signed binaries, byte ranges
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
 	// The store is all four: devices, accounts, report facts, planning.

@@ -9,6 +9,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"debug/elf"
+	"debug/pe"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -193,4 +196,28 @@ func testMismatch(t *testing.T, s releases.Store) {
 			t.Fatalf("%s: a chunk was left behind: %v", name, err)
 		}
 	}
+}
+
+// Executable returns n bytes (n ≥ 4096) that releases.Platform reads as
+// an executable of goos/arch: the header a linker writes, then random
+// bytes. Tests add them as releases without building a program.
+func Executable(t testing.TB, goos, arch string, n int) []byte {
+	t.Helper()
+	b := make([]byte, max(n, 4096))
+	rand.Read(b[1024:])
+	switch goos {
+	case "linux":
+		copy(b, "\x7fELF\x02\x01\x01")
+		binary.LittleEndian.PutUint16(b[16:], 2) // ET_EXEC
+		binary.LittleEndian.PutUint16(b[18:], uint16(map[string]elf.Machine{"amd64": elf.EM_X86_64, "386": elf.EM_386, "arm64": elf.EM_AARCH64, "arm": elf.EM_ARM}[arch]))
+		binary.LittleEndian.PutUint32(b[20:], 1)
+	case "windows":
+		copy(b, "MZ")
+		binary.LittleEndian.PutUint32(b[0x3c:], 0x40)
+		copy(b[0x40:], "PE\x00\x00")
+		binary.LittleEndian.PutUint16(b[0x44:], map[string]uint16{"amd64": pe.IMAGE_FILE_MACHINE_AMD64, "386": pe.IMAGE_FILE_MACHINE_I386, "arm64": pe.IMAGE_FILE_MACHINE_ARM64}[arch])
+	default:
+		t.Fatalf("Executable: %s not made here", goos)
+	}
+	return b
 }
