@@ -37,6 +37,7 @@ func runEnroll(ctx context.Context, e *Env, args []string) error {
 		return syncErr(err)
 	}
 	fmt.Fprintf(e.Stdout, "Poste inscrit au hub %s sous le nom %s (équipe %s).\n", h.URL, h.DeviceName, h.Team)
+	c.pinReleaseKey(ctx, e, s, *insecure, true)
 	return nil
 }
 
@@ -76,6 +77,7 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprint(e.Stdout, " Réception différée : agent verrouillé.")
 	}
 	fmt.Fprintln(e.Stdout)
+	c.pinReleaseKey(ctx, e, s, *insecure, false) // enrolled before updates existed
 	if rep.Rejected > 0 || rep.Unreadable > 0 {
 		if rep.Unreadable > 0 {
 			fmt.Fprintf(e.Stderr, "Attention : %d modification(s) reçue(s) illisible(s) ou datée(s) trop loin dans l'avenir, ignorée(s) (voir le journal).\n", rep.Unreadable)
@@ -111,6 +113,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	markStarted(e) // a new version on trial has started (update.go)
 	if secret, err := c.secret(e, "Phrase de passe (vide : verrouillé, envoi seulement) : ", false); err == nil && len(secret) > 0 {
 		err := s.Unlock(ctx, secret)
 		clear(secret)
@@ -133,6 +136,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- web.Serve(ctx, ln) }()
+	c.startUpdates(ctx, e, s, *insecure, func(f func()) { cl.Synced = f }) // releases checked after rounds (update.go)
 	synced := make(chan error, 1)
 	go func() { synced <- cl.Run(ctx) }()
 	fmt.Fprintf(e.Stdout, "Interface web : http://%s/\n", ln.Addr())

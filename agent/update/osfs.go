@@ -48,6 +48,7 @@ func (OSRunner) Start(path string, args, env []string) (Child, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
