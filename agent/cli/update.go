@@ -58,7 +58,9 @@ func dataDirOf(e *Env, args []string) string {
 		if a == "--" {
 			break
 		}
-		if v, ok := strings.CutPrefix(strings.TrimPrefix(a, "-"), "-data="); ok {
+		if v, ok := strings.CutPrefix(a, "--data="); ok {
+			dir = v
+		} else if v, ok := strings.CutPrefix(a, "-data="); ok {
 			dir = v
 		} else if (a == "--data" || a == "-data") && i+1 < len(args) {
 			dir = args[i+1]
