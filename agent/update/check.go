@@ -464,6 +464,8 @@ func (u *Updater) fetch(ctx context.Context, c *http.Client, target, part string
 		flags |= os.O_APPEND
 	case res.StatusCode == http.StatusOK:
 		have, flags = 0, flags|os.O_TRUNC // the whole file again
+	case res.StatusCode == http.StatusServiceUnavailable:
+		return have, fmt.Errorf("%w : le hub sert trop de téléchargements à la fois", ErrIncomplete)
 	default:
 		return have, fmt.Errorf("téléchargement de la version %s : le hub répond %s", m.Version, res.Status)
 	}

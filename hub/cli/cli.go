@@ -516,7 +516,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	mux.Handle("/sync", ss)
 	var draining atomic.Bool
 	mux.Handle("/healthz", health(st, &draining))
-	mux.Handle("/releases/", releases.Handler(st, e.Logger)) // agent updates: signed binaries, byte ranges
+	mux.Handle("/releases/", releases.Handler(st, releases.Options{Logger: e.Logger})) // agent updates: signed binaries, byte ranges
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
 	// The store is all four: devices, accounts, report facts, planning.

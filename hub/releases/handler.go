@@ -16,6 +16,19 @@ import (
 	"numeribus/internal/release"
 )
 
+// Options tune Handler.
+type Options struct {
+	Logger *slog.Logger
+	// MaxDownloads bounds the binaries served at once by this instance
+	// (default DefaultMaxDownloads); beyond, 503 and Retry-After: the
+	// agent tries again at its next check.
+	MaxDownloads int
+}
+
+// DefaultMaxDownloads: a chunk and TLS buffers each, about 130 KiB, so
+// some 33 MiB at most for downloads that can last half an hour each.
+const DefaultMaxDownloads = 256
+
 // Handler serves, on the hub's TLS listener (the certificate the agents
 // pinned), without a session:
 //
@@ -26,11 +39,14 @@ import (
 // Nothing here needs authenticating: a key and binaries are public, and
 // what makes a binary trusted is the signature the agent checks, not the
 // channel (docs/SECURITY.md, "Agent releases").
-func Handler(st Store, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func Handler(st Store, o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{st: st, log: log}
+	if o.MaxDownloads <= 0 {
+		o.MaxDownloads = DefaultMaxDownloads
+	}
+	h := &handler{st: st, log: o.Logger, slots: make(chan struct{}, o.MaxDownloads)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /releases/key", h.key)
 	mux.HandleFunc("GET /releases/latest", h.latest)
@@ -39,8 +55,9 @@ func Handler(st Store, log *slog.Logger) http.Handler {
 }
 
 type handler struct {
-	st  Store
-	log *slog.Logger
+	st    Store
+	log   *slog.Logger
+	slots chan struct{} // one per download being served
 }
 
 func (h *handler) fail(w http.ResponseWriter, status int, msg string, err error) {
@@ -105,6 +122,14 @@ func (h *handler) binary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel := rs[i]
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		w.Header().Set("Retry-After", "600")
+		h.fail(w, http.StatusServiceUnavailable, "too many downloads at once: try again later", nil)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	// The SHA-256 names the bytes: a resumed download asks If-Range with
 	// it, and gets the whole binary again if it changed.

@@ -30,8 +30,10 @@ import (
 )
 
 // ChunkSize is the size of the stored pieces of a binary (the last one
-// may be shorter).
-const ChunkSize = 1 << 20
+// may be shorter). A download holds one in memory: small, because a
+// thousand laptops on 64 kbit/s links may each take half an hour over
+// theirs after a release (64 KiB each, 64 MiB for a thousand).
+const ChunkSize = 64 << 10
 
 // Release is a stored release.
 type Release struct {

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"numeribus/hub/releases"
 	"numeribus/hub/releases/releasestest"
@@ -87,7 +88,7 @@ func get(t *testing.T, srv *httptest.Server, path string, hdr ...string) (*http.
 
 func TestHandlerServesKeyLatestAndRanges(t *testing.T) {
 	st := openStore(t)
-	srv := httptest.NewServer(releases.Handler(st, nil))
+	srv := httptest.NewServer(releases.Handler(st, releases.Options{}))
 	defer srv.Close()
 
 	// Before any release: no key, no release.
@@ -160,6 +161,47 @@ func TestHandlerServesKeyLatestAndRanges(t *testing.T) {
 	for _, p := range []string{"/releases/99/binary", "/releases/x/binary"} {
 		if res, _ := get(t, srv, p); res.StatusCode != 404 {
 			t.Errorf("%s: %d", p, res.StatusCode)
+		}
+	}
+}
+
+func TestHandlerBoundsDownloadsAtOnce(t *testing.T) {
+	st := openStore(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	// Larger than what the sockets buffer: the first download holds its
+	// slot while its client does not read.
+	bin, r := releasestest.Binary(t, priv, "1.4.0", "linux", "amd64", 32<<20)
+	rel, err := st.AddRelease(context.Background(), r, pub, bytes.NewReader(bin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(releases.Handler(st, releases.Options{MaxDownloads: 1}))
+	defer srv.Close()
+	url := fmt.Sprintf("%s/releases/%d/binary", srv.URL, rel.ID)
+	first, err := http.Get(url)
+	if err != nil || first.StatusCode != 200 {
+		t.Fatalf("first download: %v %v", first, err)
+	}
+	defer first.Body.Close() // before srv.Close, which waits for it
+	res, _ := get(t, srv, fmt.Sprintf("/releases/%d/binary", rel.ID))
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("second download at once: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	// The key and the announcement are not downloads.
+	if res, _ := get(t, srv, "/releases/latest?os=linux&arch=amd64"); res.StatusCode != 200 {
+		t.Fatalf("latest while a download runs: %d", res.StatusCode)
+	}
+	b, _ := io.ReadAll(first.Body)
+	first.Body.Close()
+	if !bytes.Equal(b, bin) {
+		t.Fatal("first download differs")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if res, _ := get(t, srv, fmt.Sprintf("/releases/%d/binary", rel.ID)); res.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slot was not given back")
 		}
 	}
 }

@@ -19,7 +19,7 @@ CREATE TABLE releases (
     added_at  INTEGER NOT NULL, -- Unix ms
     UNIQUE (os, arch, version)
 );
--- The binary in pieces of 1 MiB (hub/releases.ChunkSize): a download, or
+-- The binary in pieces of 64 KiB (hub/releases.ChunkSize): a download, or
 -- the rest of one, reads one piece at a time.
 CREATE TABLE release_chunks (
     release_id INTEGER NOT NULL REFERENCES releases(id),
