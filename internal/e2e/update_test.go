@@ -143,8 +143,8 @@ func TestAgentUpdatesItselfFromTheHub(t *testing.T) {
 	hub := startProg(t, hubBin, "serve", "--data", hubDir, "--listen", "127.0.0.1:0")
 	addr := hub.waitPrinted(t, regexp.MustCompile(`hub listening on (\S+)`), 30*time.Second)[1]
 	// The agent's road to the hub cuts each connection after 3 to 6 MB
-	// until the test lifts it: the first download of a 17 MB binary
-	// breaks midway, the sync's rounds go through.
+	// until the test lifts it: the first download of the binary
+	// (25 MB, not stripped) breaks midway; the sync's rounds go through.
 	proxy := startCutProxy(t, addr, 3<<20, 6<<20, 14)
 	code := strings.TrimSpace(prog(t, 0, hubBin, "enroll", "--data", hubDir, "--device", "bus-1", "--team", "cd88", "--url", "wss://"+proxy.addr()+"/sync"))
 	code = regexp.MustCompile(`NSYNC1-\S+`).FindString(code)
@@ -187,8 +187,10 @@ func TestAgentUpdatesItselfFromTheHub(t *testing.T) {
 	proxy.mu.Unlock()
 
 	// The next serve resumes the download, verifies and stages it.
+	start := time.Now()
 	serve = startProg(t, agent, "serve", "--data", agentDir, "--listen", "127.0.0.1:0")
 	serve.waitPrinted(t, regexp.MustCompile(`Mise à jour 1\.1\.0 téléchargée et vérifiée`), 60*time.Second)
+	t.Logf("serve started to the rest of the release staged (%d of %d bytes were there): %v", st.Agent.Pending.Downloaded, st.Agent.Pending.Size, time.Since(start).Round(time.Millisecond))
 	serve.interrupt(t)
 	if proxy.cuts.Load() != cutBefore {
 		t.Fatal("a connection was cut after the proxy was lifted")
@@ -199,9 +201,11 @@ func TestAgentUpdatesItselfFromTheHub(t *testing.T) {
 	}
 
 	// The next start switches: 1.1.0 serves, 1.0.0 kept as agent.prev.
+	start = time.Now()
 	serve = startProg(t, agent, "serve", "--data", agentDir, "--listen", "127.0.0.1:0")
 	serve.waitPrinted(t, regexp.MustCompile(`Version 1\.1\.0 installée`), 60*time.Second)
 	serve.waitPrinted(t, regexp.MustCompile(`Interface web : http://`), 30*time.Second)
+	t.Logf("serve started to 1.1.0 installed and serving: %v", time.Since(start).Round(time.Millisecond))
 	if out := prog(t, 0, agent, "version"); out != "agent 1.1.0\n" {
 		t.Fatalf("after the switch agent is %q", out)
 	}
@@ -219,9 +223,11 @@ func TestAgentUpdatesItselfFromTheHub(t *testing.T) {
 	serve = startProg(t, agent, "serve", "--data", agentDir, "--listen", "127.0.0.1:0")
 	serve.waitPrinted(t, regexp.MustCompile(`Mise à jour 1\.2\.0 téléchargée et vérifiée`), 60*time.Second)
 	serve.interrupt(t)
+	start = time.Now()
 	serve = startProg(t, agent, "serve", "--data", agentDir, "--listen", "127.0.0.1:0")
 	serve.waitPrinted(t, regexp.MustCompile(`La version 1\.2\.0 arrêtée sans avoir démarré \(code 2\) : retour à la version 1\.1\.0`), 60*time.Second)
 	serve.waitPrinted(t, regexp.MustCompile(`Interface web : http://`), 30*time.Second)
+	t.Logf("a release that exits at once: serve started to 1.2.0 rolled back and 1.1.0 serving: %v", time.Since(start).Round(time.Millisecond))
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		st := updateStatus(t, agent, agentDir)
 		if lc := st.Agent.LastCheck; lc != nil && strings.Contains(lc.Message, "1.2.0 n'a pas démarré sur ce poste") {
