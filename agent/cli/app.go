@@ -137,6 +137,8 @@ func app(ctx context.Context, e *Env, c *common, o uiOptions, browse bool) error
 		return err
 	}
 	defer s.Close()
+	markStarted(e) // a new version on trial has started (update.go)
+	o.data = c.data
 	return serveUI(ctx, e, s, h.turn(), o)
 }
 

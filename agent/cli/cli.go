@@ -121,6 +121,9 @@ func Main(ctx context.Context, args []string, e Env) int {
 		}
 		return ExitOK
 	}
+	if code, ran := switchAtStart(ctx, args, &e); ran { // a staged update (update.go)
+		return code
+	}
 	for _, c := range commands {
 		if c.name == args[0] {
 			err := c.run(ctx, &e, args[1:])

@@ -14,6 +14,7 @@ import (
 
 	"numeribus/agent/importer"
 	"numeribus/agent/store"
+	"numeribus/agent/update"
 	"numeribus/internal/domain"
 	"numeribus/internal/fixture"
 	"numeribus/internal/ident"
@@ -367,7 +368,11 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 		Hub      *hubOut          `json:"hub,omitempty"`
 		Sync     store.SyncState  `json:"sync"`
 		Rejected []store.Rejected `json:"rejected,omitempty"`
+		Agent    update.Status    `json:"agent"` // version and updates (update.go)
 	}{Status: st, Sync: ss}
+	if out.Agent, err = updateStatus(ctx, &c, s); err != nil {
+		return err
+	}
 	if out.Rejected, err = s.RejectedChanges(ctx); err != nil {
 		return err
 	}
@@ -382,6 +387,7 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	printUpdateStatus(tw, out.Agent)
 	fmt.Fprintf(tw, "Appareil\t%s\n", st.Device)
 	fmt.Fprintf(tw, "Créé le\t%s\n", st.Created)
 	fmt.Fprintf(tw, "Schéma\tversion %d\n", st.SchemaVersion)

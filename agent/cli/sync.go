@@ -39,6 +39,7 @@ func runEnroll(ctx context.Context, e *Env, args []string) error {
 		return syncErr(err)
 	}
 	fmt.Fprintf(e.Stdout, "Poste inscrit au hub %s sous le nom %s (équipe %s).\n", h.URL, h.DeviceName, h.Team)
+	c.pinReleaseKey(ctx, e, s, *insecure, true)
 	return nil
 }
 
@@ -78,6 +79,7 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprint(e.Stdout, " Réception différée : agent verrouillé.")
 	}
 	fmt.Fprintln(e.Stdout)
+	c.pinReleaseKey(ctx, e, s, *insecure, false) // enrolled before updates existed
 	if rep.Rejected > 0 || rep.Unreadable > 0 {
 		if rep.Unreadable > 0 {
 			fmt.Fprintf(e.Stderr, "Attention : %d modification(s) reçue(s) illisible(s) ou datée(s) trop loin dans l'avenir, ignorée(s) (voir le journal).\n", rep.Unreadable)
@@ -119,6 +121,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	markStarted(e) // a new version on trial has started (update.go)
 	if secret, err := c.secret(e, "Phrase de passe (vide : verrouillé, envoi seulement) : ", false); err == nil && len(secret) > 0 {
 		err := s.Unlock(ctx, secret)
 		clear(secret)
@@ -130,6 +133,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	o.data = c.data
 	return serveUI(ctx, e, s, ln, o)
 }
 
@@ -141,6 +145,8 @@ type uiOptions struct {
 	notice   ui.Notice
 	// quit, when set, is the interface's « Quitter » (agent app).
 	quit func()
+	// data is the data directory: staged releases go under it (update.go).
+	data string
 }
 
 func (o *uiOptions) flags(fs *flag.FlagSet) {
@@ -169,6 +175,8 @@ func serveUI(ctx context.Context, e *Env, s *store.Store, ln net.Listener, o uiO
 	defer func() { cancel(); <-backedUp }()
 	served := make(chan error, 1)
 	go func() { served <- web.Serve(ctx, ln) }()
+	c := common{data: o.data}
+	c.startUpdates(ctx, e, s, o.insecure, func(f func()) { cl.Synced = f }) // releases checked after rounds (update.go)
 	synced := make(chan error, 1)
 	go func() { synced <- cl.Run(ctx) }()
 	fmt.Fprintf(e.Stdout, "Interface web : http://%s/\n", ln.Addr())

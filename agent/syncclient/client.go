@@ -63,6 +63,9 @@ type Client struct {
 	// AnswerTimeout bounds the wait for an ack or a page: a hub silent
 	// that long is taken for a cut connection (the next round resumes).
 	AnswerTimeout time.Duration
+	// Synced, if set, is called after each round that went through; it
+	// must not block (agent serve's updater checks for a release then).
+	Synced func()
 
 	init    sync.Once
 	tickets tls.ClientSessionCache // TLS resumption: no certificate again on each sync
@@ -491,6 +494,8 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
+	} else if c.Synced != nil {
+		c.Synced()
 	}
 	c.noted("round outcome", c.Store.RecordSync(ctx, c.Now(), msg))
 	return rep, err

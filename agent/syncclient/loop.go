@@ -130,6 +130,9 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 		// Bookkeeping, after the data: it fails nothing (bookkeeping.go).
 		c.noted("last contact", c.heardRound(ctx, s))
 		c.noted("round outcome", c.Store.RecordSync(ctx, c.Now(), ""))
+		if c.Synced != nil {
+			c.Synced()
+		}
 		return nil
 	}
 	err = step()

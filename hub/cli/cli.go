@@ -25,6 +25,7 @@ import (
 	"numeribus/hub/certs"
 	"numeribus/hub/dashboard"
 	"numeribus/hub/enrollment"
+	"numeribus/hub/releases"
 	hreport "numeribus/hub/report"
 	"numeribus/hub/store"
 	"numeribus/hub/store/postgres"
@@ -82,6 +83,7 @@ func init() {
 		{"stats", "chiffres consolidés (activités, bénéficiaires…)", runStats},
 		{"plan", "planifie les arrêts des véhicules d'une équipe : add, list (prévus et réalisés), cancel", runPlan},
 		{"user", "comptes du tableau de bord : user add, list, disable, enable, password, token", runUser},
+		{"release", "versions de l'agent : release keygen, sign (hors ligne), add, list", runRelease},
 		backupCmd, restoreCmd,
 		{"version", "affiche la version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
@@ -164,6 +166,7 @@ type hubStore interface {
 	hreport.Source
 	dashboard.Planner
 	dashboard.Places
+	releases.Store
 }
 
 var (
@@ -531,6 +534,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	mux.Handle("/sync", ss)
 	var draining atomic.Bool
 	mux.Handle("/healthz", health(st, &draining))
+	mux.Handle("/releases/", releases.Handler(st, releases.Options{Logger: e.Logger})) // agent updates: signed binaries, byte ranges
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
 	// The store is all four: devices, accounts, report facts, planning.
