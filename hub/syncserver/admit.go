@@ -13,10 +13,10 @@ import (
 // long given up. Every store call of a round therefore passes a gate: a
 // fixed number of holders, the others waiting in arrival order (Go wakes
 // the goroutines blocked on a channel send in the order they blocked),
-// each for at most its deadline. A wait the gate can tell in advance will
-// exceed the deadline is refused at once, and the agent is told when to
-// come back (wire.CodeBusy): nothing of its frame was applied, and it
-// sends it again then.
+// each for at most its deadline. A wait that reaches the deadline is
+// refused, and the agent is told when to come back (wire.CodeBusy), from
+// the queue still ahead: nothing of its frame was applied, and it sends it
+// again then.
 
 // errBusy is returned by gate.enter when the wait would exceed the
 // deadline.
@@ -56,18 +56,18 @@ func (g *gate) expected() time.Duration {
 }
 
 // enter waits for a slot until deadline, or until gone is closed (the
-// connection ended). It returns the function that leaves, or an *errBusy
-// when the expected wait already exceeds the deadline or the deadline
-// passed, or errGone.
+// connection ended). It returns the function that leaves, an *errBusy
+// once the deadline has passed, or errGone.
 func (g *gate) enter(gone <-chan struct{}, deadline time.Duration) (leave func(), err error) {
 	select {
 	case g.slots <- struct{}{}: // free: no queue to join
 		return g.leaver(), nil
 	default:
 	}
-	if w := g.expected(); w > deadline {
-		return nil, &errBusy{retry: retryAfter(w)}
-	}
+	// No refusal on a foreseen wait: under a burst, the first holds
+	// (cold caches, a thousand TLS handshakes on two cores) made the
+	// foresight ten times too long, and agents were sent away for
+	// minutes while the queue drained in seconds.
 	g.mu.Lock()
 	g.waiting++
 	g.mu.Unlock()
@@ -105,8 +105,8 @@ func (g *gate) leaver() func() {
 }
 
 // retryAfter turns an expected wait into the delay an agent is told: at
-// least a second, at most five minutes; the agent adds its own jitter so
+// least a second, at most two minutes; the agent adds its own jitter so
 // that those refused together do not come back together.
 func retryAfter(w time.Duration) time.Duration {
-	return min(max(w, time.Second), 5*time.Minute).Round(time.Second)
+	return min(max(w, time.Second), 2*time.Minute).Round(time.Second)
 }

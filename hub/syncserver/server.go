@@ -97,9 +97,14 @@ type Server struct {
 
 	contacts contacts // heard on open connections, not yet written
 
-	writes, reads *gate         // admission to the store (admit.go)
-	draining      chan struct{} // closed by Shutdown
-	drainOnce     sync.Once
+	writes, reads *gate // admission to the store (admit.go)
+	// decoding bounds the pushes decoded and waiting for the store: a
+	// thousand agents pushing at once each held a decoded batch (~300 KB
+	// of Go values for 200 changes); the others wait as bytes in the
+	// kernel's socket buffers.
+	decoding  *gate
+	draining  chan struct{} // closed by Shutdown
+	drainOnce sync.Once
 }
 
 // New returns a server on st.
@@ -123,7 +128,7 @@ func New(st store.Store, opt Options) *Server {
 	opt.WriteWait, opt.ReadWait = cmp.Or(opt.WriteWait, 90*time.Second), cmp.Or(opt.ReadWait, 90*time.Second)
 	return &Server{
 		store: st, opt: opt, log: opt.Logger, conns: map[*conn]struct{}{},
-		writes: newGate(opt.Writers), reads: newGate(opt.Readers),
+		writes: newGate(opt.Writers), reads: newGate(opt.Readers), decoding: newGate(decodingSlots),
 		draining: make(chan struct{}),
 		up: websocket.Upgrader{
 			// Frames are read through NextReader into pooled buffers
@@ -182,6 +187,10 @@ func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	s.watchRevocations(ctx, t.C)
 }
+
+// decodingSlots is how many pushes may wait decoded for the store: enough
+// to keep the writers busy while the next batches decode.
+const decodingSlots = 32
 
 // writeBufs is the pool of the connections' write buffers.
 var writeBufs sync.Pool
@@ -318,8 +327,11 @@ const keepFrame = 1 << 20
 // connection ends at this point of the stream.
 type frame struct {
 	m    wire.Message
-	size int             // bytes of the frame
-	cs   []change.Change // a Push's changes, converted (nil otherwise)
+	size int // bytes of the frame
+	// release frees the decoding slot a Push holds until it is applied
+	// (Server.decoding); nil for other frames.
+	release func()
+	cs      []change.Change // a Push's changes, converted (nil otherwise)
 	// rejected are the changes of cs the hub refuses, in seq order.
 	rejected []store.Rejected
 
@@ -361,7 +373,11 @@ func failed(code int, errCode, msg string, err error) frame {
 
 // next reads and decodes the next frame, waiting at most timeout for it
 // (pongs extend the wait). It reports nothing to the peer.
-func (c *conn) next(timeout time.Duration) frame {
+func (c *conn) next(timeout time.Duration) frame { return c.nextFrame(timeout, false) }
+
+// nextFrame is next; with slot, a Push waits for a decoding slot before
+// it is decoded (Server.decoding), and the frame holds it.
+func (c *conn) nextFrame(timeout time.Duration, slot bool) frame {
 	c.ws.SetReadDeadline(time.Now().Add(timeout))
 	typ, r, err := c.ws.NextReader()
 	var b []byte
@@ -391,15 +407,32 @@ func (c *conn) next(timeout time.Duration) frame {
 	if typ != websocket.BinaryMessage {
 		return failed(CloseMalformed, wire.CodeMalformed, "text frame: one binary CBOR frame expected", nil)
 	}
+	var release func()
+	if slot && holdsChanges(b) {
+		leave, err := c.s.decoding.enter(c.done, time.Hour)
+		if err != nil {
+			return frame{lost: true, err: err}
+		}
+		release = leave
+	}
 	m, err := wire.Decode(b)
 	if err != nil {
+		if release != nil {
+			release()
+		}
 		code, ec := CloseMalformed, wire.CodeMalformed
 		if errors.Is(err, wire.ErrTooLarge) {
 			code, ec = CloseTooLarge, wire.CodeTooLarge
 		}
 		return failed(code, ec, err.Error(), err)
 	}
-	return frame{m: m, size: len(b)}
+	return frame{m: m, size: len(b), release: release}
+}
+
+// holdsChanges reports whether frame b is a Push, or compressed (then
+// most likely one): what takes memory once decoded.
+func holdsChanges(b []byte) bool {
+	return len(b) >= 3 && b[1] == 0x00 && (b[2] == byte(wire.TypePush) || b[2] == byte(wire.TypeDeflated))
 }
 
 var errOverLimit = errors.New("frame over the limit")
@@ -443,7 +476,7 @@ func (c *conn) read(timeout time.Duration) (wire.Message, int, error) {
 // the connection's only reader once started.
 func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 	for {
-		f := c.next(3 * c.s.opt.PingEvery)
+		f := c.nextFrame(3*c.s.opt.PingEvery, true)
 		if p, ok := f.m.(*wire.Push); ok {
 			cs, rejected, bad := c.convert(p)
 			if bad != nil {
@@ -454,6 +487,9 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 		select {
 		case out <- f:
 		case <-stop:
+			if f.release != nil {
+				f.release()
+			}
 			return
 		}
 		if f.m == nil {
@@ -510,6 +546,17 @@ func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 		c.closeWith(websocket.CloseNormalClosure, "")
 		close(stop)
 		reading.Wait()
+		for { // frames read but never handled give their slots back
+			select {
+			case f := <-in:
+				if f.release != nil {
+					f.release()
+				}
+				continue
+			default:
+			}
+			break
+		}
 	}()
 	for {
 		var f frame
@@ -527,6 +574,9 @@ func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 
 // handle answers one frame; false when the connection ended.
 func (c *conn) handle(ctx context.Context, f *frame) bool {
+	if f.release != nil {
+		defer f.release()
+	}
 	select {
 	case <-c.done: // closed meanwhile (revoked, shutting down)
 		return false
