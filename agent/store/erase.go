@@ -93,6 +93,9 @@ func (w *writeTx) eraseBeneficiary(id ident.ID, identity, assessments bool) erro
 		if err := w.erase(k, id, st); err != nil {
 			return err
 		}
+		if err := w.dropDraftsOf(id); err != nil {
+			return err
+		}
 	}
 	type target struct {
 		k  domain.Kind
