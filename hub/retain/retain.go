@@ -1,0 +1,65 @@
+// Package retain is retention and the right of access at the hub: the
+// periods a coordinator sets (`hub retention set`), served to the agents
+// (Handler) and applied by a daily purge of the hub's own copy (Loop),
+// and a person's dossier for the data protection officer (`hub access`).
+//
+// The hub's stores (hub/store/sqlite, hub/store/postgres) implement
+// [Store]. What they share beyond their SQL is here: gathering the
+// census of a purge (Gather, over a [Reader] in either dialect), the
+// check that nothing changed under a plan between its reading and its
+// writing (Recheck), and the reading of a dossier (ReadDossier). A purge
+// writes erase changes as the hub's own device — the device that writes
+// planned stops (hub/plan) —, in the teams' logs: the agents receive
+// them at their next pull and erase too, and the merge keeps them
+// erased. hub/retain/retaintest is the suite both stores pass.
+package retain
+
+import (
+	"context"
+	"time"
+
+	"numeribus/hub/store"
+	"numeribus/internal/access"
+	"numeribus/internal/ident"
+	"numeribus/internal/retention"
+)
+
+// Store is what the hub's stores implement for retention and access.
+type Store interface {
+	// RetentionPolicy returns the periods set at the hub, the defaults
+	// for the kinds never set.
+	RetentionPolicy(ctx context.Context) (retention.Policy, error)
+	// SetRetentionPolicy records p.
+	SetRetentionPolicy(ctx context.Context, p retention.Policy) error
+	// PurgeExpired erases, as the hub, what has outlived the stored policy
+	// at now (retention.Census.Plan) in every team, and the audit entries
+	// older than its journal period.
+	PurgeExpired(ctx context.Context, now time.Time) (Purged, error)
+	// Dossier gathers what the hub holds about person (ReadDossier).
+	Dossier(ctx context.Context, person ident.ID, now time.Time) (*access.Dossier, error)
+}
+
+// Purged says what a purge erased: counts, never who.
+type Purged struct {
+	People      int `json:"people"`      // identities erased
+	Assessments int `json:"assessments"` // diagnostics unlinked, comments erased
+	Notes       int `json:"notes"`       // activities whose notes were erased
+	Records     int `json:"records"`     // records erased in all
+	Audit       int `json:"audit"`       // audit entries deleted
+}
+
+// PurgedOf counts a plan.
+func PurgedOf(p retention.Plan) Purged {
+	return Purged{People: len(p.People), Assessments: len(p.Assessments), Notes: len(p.Notes), Records: p.Records()}
+}
+
+// Reader runs the read queries of this package in a store's dialect.
+// Queries are written with ? placeholders, which a PostgreSQL reader
+// numbers.
+type Reader interface {
+	// Query runs q and returns its rows and the function closing them.
+	Query(ctx context.Context, q string, args ...any) (store.Rows, func(), error)
+	// BlobContains returns the condition "blob column col holds the
+	// bytes of the next argument".
+	BlobContains(col string) string
+}
