@@ -20,6 +20,7 @@ import (
 
 	"numeribus/hub/store"
 	"numeribus/internal/access"
+	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 	"numeribus/internal/retention"
 )
@@ -48,11 +49,6 @@ type Purged struct {
 	Audit       int `json:"audit"`       // audit entries deleted
 }
 
-// PurgedOf counts a plan.
-func PurgedOf(p retention.Plan) Purged {
-	return Purged{People: len(p.People), Assessments: len(p.Assessments), Notes: len(p.Notes), Records: p.Records()}
-}
-
 // Reader runs the read queries of this package in a store's dialect.
 // Queries are written with ? placeholders, which a PostgreSQL reader
 // numbers.
@@ -62,4 +58,59 @@ type Reader interface {
 	// BlobContains returns the condition "blob column col holds the
 	// bytes of the next argument".
 	BlobContains(col string) string
+}
+
+// Target is one record a purge erases, and why.
+type Target struct {
+	Kind domain.Kind
+	ID   ident.ID
+	// Why: "identite" (a person, or a session of theirs), "diagnostics",
+	// "notes".
+	Why retention.Kind
+}
+
+// EachTarget calls fn for each record pl erases, in the order they are
+// to be erased: each person, then their sessions; the assessments; the
+// notes.
+func EachTarget(pl retention.Plan, fn func(Target) error) error {
+	for _, e := range pl.People {
+		if err := fn(Target{domain.KindBeneficiary, e.Person, retention.Identite}); err != nil {
+			return err
+		}
+		for _, a := range e.Individuals {
+			if err := fn(Target{domain.KindActivity, a, retention.Identite}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range pl.Assessments {
+		if err := fn(Target{domain.KindAssessment, a, retention.Diagnostics}); err != nil {
+			return err
+		}
+	}
+	for _, a := range pl.Notes {
+		if err := fn(Target{domain.KindActivity, a, retention.Notes}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Count adds t, erased, to p.
+func (p *Purged) Count(t Target) {
+	p.Records++
+	switch {
+	case t.Kind == domain.KindBeneficiary:
+		p.People++
+	case t.Why == retention.Diagnostics:
+		p.Assessments++
+	case t.Why == retention.Notes:
+		p.Notes++
+	}
+}
+
+// AuditCutoff is the time before which the audit log's entries are
+// deleted at now under p.
+func AuditCutoff(p retention.Policy, now time.Time) time.Time {
+	return now.AddDate(0, -p.Months(retention.Journal), 0)
 }
