@@ -26,6 +26,7 @@ import (
 	"numeribus/hub/dashboard"
 	"numeribus/hub/enrollment"
 	hreport "numeribus/hub/report"
+	"numeribus/hub/retain"
 	"numeribus/hub/store"
 	"numeribus/hub/store/postgres"
 	"numeribus/hub/store/sqlite"
@@ -82,6 +83,8 @@ func init() {
 		{"stats", "consolidated counts (activities, beneficiaries, …)", runStats},
 		{"plan", "plans tour stops of a team's vehicles: add, list (planned vs made), cancel", runPlan},
 		{"user", "dashboard accounts: user add, user list, user disable, user token", runUser},
+		{"retention", "retention periods of personal data: retention show, retention set, retention purge", runRetention},
+		{"access", "writes what the hub holds about one person, in French (right of access)", runAccess},
 		{"version", "prints the version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
 			return nil
@@ -92,7 +95,7 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "hub — the Numéribus Sync hub\n\nUsage: hub <command> [options]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\n`hub <command> --help` details each command. Exit codes: 0 ok, 1 failure, 2 usage, 4 invalid, 5 state (docs/CLI.md).\n")
 }
@@ -172,6 +175,7 @@ type hubStore interface {
 	hreport.Source
 	dashboard.Planner
 	dashboard.Places
+	retain.Store
 }
 
 var (
@@ -541,6 +545,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	go ss.WatchRevocations(wctx, syncserver.RevocationEvery)
 	go ss.KeepContacts(wctx)
 	go dash.CleanSessions(wctx, time.Hour)
+	serveRetention(wctx, mux, st, e.Logger)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCert != nil {
