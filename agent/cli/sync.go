@@ -75,6 +75,9 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 	if rep.PullSkipped {
 		fmt.Fprint(e.Stdout, " Réception différée : agent verrouillé.")
 	}
+	if rep.Purged > 0 {
+		fmt.Fprintf(e.Stdout, " Durées de conservation : données personnelles expirées effacées dans %d enregistrement(s).", rep.Purged)
+	}
 	fmt.Fprintln(e.Stdout)
 	if rep.Rejected > 0 || rep.Unreadable > 0 {
 		if rep.Unreadable > 0 {

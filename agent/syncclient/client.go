@@ -72,6 +72,9 @@ type Client struct {
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
+	// policyAt is when the retention policy was last read (Unix ms, 0:
+	// never in this process; retention.go).
+	policyAt atomic.Int64
 }
 
 // defaults fills unset options once: Run and SyncNow may start together.
@@ -162,6 +165,9 @@ type Report struct {
 	// 5), its early frames taken by the hub, and a resumed TLS session
 	// (no certificate sent again).
 	Opened, EarlyTaken, Resumed bool
+	// Purged counts the records whose expired personal data this round's
+	// purge erased (retention.go); their erasures were pushed.
+	Purged int
 }
 
 // session is one authenticated connection.
@@ -494,6 +500,9 @@ func (c *Client) round(ctx context.Context, rep *Report) error {
 				rep.Acked, rep.PendingAfter = acked, last-acked
 			}
 			return fmt.Errorf("changes sent, but receiving the team's changes failed: %w", err)
+		}
+		if err := s.retention(ctx); err != nil {
+			return err
 		}
 	} else {
 		rep.PullSkipped = true

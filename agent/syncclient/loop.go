@@ -40,6 +40,7 @@ func (c *Client) Run(ctx context.Context) error {
 	b.RandomizationFactor = 0.5
 	b.Reset() // NewExponentialBackOff started from its own 500 ms
 	for {
+		c.purge(ctx) // out of coverage too: the erasures wait in the outbox
 		err := c.live(ctx, b, asked)
 		asked = nil
 		if ctx.Err() != nil {
@@ -124,6 +125,9 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 		}
 		if s.mode == wire.ModeFull && !c.Store.Locked() {
 			if err := s.pull(ctx); err != nil {
+				return err
+			}
+			if err := s.retention(ctx); err != nil {
 				return err
 			}
 		}

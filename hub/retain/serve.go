@@ -12,7 +12,7 @@ import (
 
 // Path is where the hub serves its retention policy, beside /sync on the
 // same address and the same TLS certificate, which the agents pin.
-const Path = "/retention"
+const Path = retention.Path
 
 // Policies is what Handler needs of a store.
 type Policies interface {

@@ -35,6 +35,11 @@ import (
 	"numeribus/internal/apperr"
 )
 
+// Path is where a hub serves its policy (JSON, GET), beside its sync
+// endpoint on the same address and certificate: the agents read it after
+// their sync rounds.
+const Path = "/retention"
+
 // Kind is a kind of personal data with a retention period of its own.
 type Kind string
 

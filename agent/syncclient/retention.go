@@ -1,0 +1,152 @@
+package syncclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"numeribus/internal/retention"
+	"numeribus/internal/tlspin"
+)
+
+// Retention (docs/SECURITY.md): the hub sets how long personal data is
+// kept and serves the periods at retention.Path, on the address and the
+// certificate of its sync endpoint. The agent reads them after a round
+// that went through — over TLS pinned to the certificate of its
+// enrollment, so that only its hub can shorten or lengthen them — and
+// purges what they say is due, with the erasure's machinery: the purge's
+// erase changes are then pushed in the same session. The wire protocol is
+// untouched; a hub without the endpoint leaves the agent on the policy it
+// holds (the defaults at first).
+//
+// An agent out of coverage still purges: Run checks at every turn of its
+// loop, and the erasures wait in the outbox for the next connection.
+
+// PolicyEvery is how often a live connection reads the policy again.
+const PolicyEvery = time.Hour
+
+// maxPolicyBytes bounds the policy's answer: a few kinds and numbers.
+const maxPolicyBytes = 16 << 10
+
+// policyURL returns where the hub whose sync endpoint is target serves
+// its policy: https for wss, http for ws (loopback demos and tests).
+func policyURL(target string) (string, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("hub address %q: %w", target, err)
+	}
+	switch u.Scheme {
+	case "wss":
+		u.Scheme = "https"
+	case "ws":
+		u.Scheme = "http"
+	default:
+		return "", fmt.Errorf("hub address %q: not a ws:// or wss:// address", target)
+	}
+	u.Path, u.RawQuery, u.Fragment = retention.Path, "", ""
+	return u.String(), nil
+}
+
+// fetchPolicy reads the hub's retention policy.
+func (c *Client) fetchPolicy(ctx context.Context) (retention.Policy, error) {
+	h, err := c.Store.Hub(ctx)
+	if err != nil {
+		return retention.Policy{}, err
+	}
+	target := h.URL
+	if c.URL != "" {
+		target = c.URL
+	}
+	if _, err := dialURL(target, c.Insecure); err != nil {
+		return retention.Policy{}, err
+	}
+	u, err := policyURL(target)
+	if err != nil {
+		return retention.Policy{}, err
+	}
+	hc := &http.Client{Timeout: c.HandshakeTimeout, Transport: &http.Transport{TLSClientConfig: c.tlsConfig(h.CertFingerprint), Proxy: nil}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return retention.Policy{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var mm *tlspin.MismatchError
+		if errors.As(err, &mm) {
+			return retention.Policy{}, mm
+		}
+		return retention.Policy{}, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return retention.Policy{}, fmt.Errorf("retention policy: the hub answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicyBytes+1))
+	if err != nil {
+		return retention.Policy{}, fmt.Errorf("retention policy: %w", err)
+	}
+	if len(b) > maxPolicyBytes {
+		return retention.Policy{}, errors.New("retention policy: answer too large")
+	}
+	var p retention.Policy
+	if err := json.Unmarshal(b, &p); err != nil {
+		return retention.Policy{}, err
+	}
+	return p, nil
+}
+
+// retention runs after a round's pull: the policy read again (at most
+// every PolicyEvery), then a purge if one is due, whose erasures are
+// pushed at once. Neither a hub without the policy nor a failed purge
+// fails the round: both are logged, and tried again later.
+func (s *session) retention(ctx context.Context) error {
+	c := s.c
+	if at := c.policyAt.Load(); at == 0 || c.Now().Sub(time.UnixMilli(at)) >= PolicyEvery {
+		// Tried once per PolicyEvery, answered or not: a hub without the
+		// endpoint, or a link that drops it, costs no round a wait.
+		c.policyAt.Store(c.Now().UnixMilli())
+		p, err := c.fetchPolicy(ctx)
+		if err != nil {
+			c.Log.Warn("retention policy not read from the hub; the one held applies", "err", err)
+		} else {
+			if changed, err := c.Store.SetRetention(ctx, p); err != nil {
+				c.Log.Warn("retention policy not recorded", "err", err)
+			} else if changed {
+				c.Log.Info("new retention policy from the hub")
+			}
+		}
+	}
+	if n := c.purge(ctx); n > 0 {
+		s.rep.Purged += n
+		return s.push(ctx)
+	}
+	return nil
+}
+
+// purge erases what is due, if a purge is due and the store unlocked,
+// and returns how many records it erased. The time is the hub's, as far
+// as the clock correction knows it: a laptop's clock set years ahead must
+// not purge what is not due.
+func (c *Client) purge(ctx context.Context) int {
+	if c.Store.Locked() {
+		return 0
+	}
+	now := c.Now().Add(c.Store.ClockOffset())
+	due, err := c.Store.PurgeDue(ctx, now)
+	if err != nil || !due {
+		c.noted("purge due", err)
+		return 0
+	}
+	p, err := c.Store.PurgeExpired(ctx, now)
+	if err != nil {
+		c.Log.Warn("retention purge failed; tried again later", "err", err)
+		return 0
+	}
+	return p.Records
+}
