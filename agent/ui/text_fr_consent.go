@@ -59,6 +59,7 @@ var frWithdraw = map[string]string{
 var frNotice = map[string]string{
 	"notice_link":              "Notice d'information à imprimer",
 	"new_tab":                  "(nouvel onglet)",
+	"access_link":              "Tout ce que nous détenons sur la personne",
 	"title_notice":             "Notice d'information : vos données personnelles",
 	"notice_print":             "Imprimer la notice",
 	"notice_not_configured":    "Le nom de la structure ou le contact ne sont pas renseignés sur ce poste : les lignes vides sont à remplir à la main avant de remettre la notice (options --notice-structure et --notice-contact de « agent serve »).",
