@@ -57,10 +57,13 @@ type Purger interface {
 	PurgeExpired(ctx context.Context, now time.Time) (Purged, error)
 }
 
-// Loop purges st at once, then every `every`, until ctx ends. A failed
+// Loop purges st ten minutes after it starts, then every `every`, until
+// ctx ends. A failed
 // purge is logged and tried again at the next turn: periods are months.
 func Loop(ctx context.Context, st Purger, log *slog.Logger, every time.Duration, now func() time.Time) {
-	t := time.NewTimer(time.Minute) // after start-up, not in its way
+	// Not at start-up: agents reconnect en masse then, and a hub
+	// restarted many times a day would purge as often.
+	t := time.NewTimer(10 * time.Minute)
 	defer t.Stop()
 	for {
 		select {
