@@ -81,6 +81,7 @@ var frNotice = map[string]string{
 	"notice_structure_label":   "Structure responsable :",
 	"notice_contact_label":     "Contact (ou délégué à la protection des données) :",
 	"notice_version":           "Texte d'information version %s.",
+	"notice_retention_policy":  "Votre nom et vos coordonnées sont gardés %s après votre dernier contact avec nous, vos diagnostics %s, puis effacés ; seules les informations anonymes restent, pour les statistiques. Si vous retirez votre consentement, ils sont effacés tout de suite.",
 	"notice_retention_default": "Votre nom, vos coordonnées et vos diagnostics sont gardés 2 ans après votre dernier accompagnement, puis effacés ; seules les informations anonymes restent, pour les statistiques. Si vous retirez votre consentement, ils sont effacés tout de suite.",
 }
 
