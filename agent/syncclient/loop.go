@@ -40,7 +40,7 @@ func (c *Client) Run(ctx context.Context) error {
 	b.RandomizationFactor = 0.5
 	b.Reset() // NewExponentialBackOff started from its own 500 ms
 	for {
-		c.purge(ctx) // out of coverage too: the erasures wait in the outbox
+		c.purgeOffline(ctx) // out of coverage too: the erasures wait in the outbox
 		err := c.live(ctx, b, asked)
 		asked = nil
 		if ctx.Err() != nil {

@@ -25,7 +25,8 @@ import (
 // holds (the defaults at first).
 //
 // An agent out of coverage still purges: Run checks at every turn of its
-// loop, and the erasures wait in the outbox for the next connection.
+// loop (when its clock can be trusted: purgeOffline), and the erasures
+// wait in the outbox for the next connection.
 
 // PolicyEvery is how often a live connection reads the policy again.
 const PolicyEvery = time.Hour
@@ -122,22 +123,48 @@ func (s *session) retention(ctx context.Context) error {
 			}
 		}
 	}
-	if n := c.purge(ctx); n > 0 {
+	// The hub's time, as it measured this session's offset: a laptop's
+	// clock set years ahead must not purge what is not due.
+	now := c.Now().Add(time.Duration(s.welcome.ClockOffset) * time.Millisecond)
+	if n := c.purgeAt(ctx, now); n > 0 {
 		s.rep.Purged += n
 		return s.push(ctx)
 	}
 	return nil
 }
 
-// purge erases what is due, if a purge is due and the store unlocked,
-// and returns how many records it erased. The time is the hub's, as far
-// as the clock correction knows it: a laptop's clock set years ahead must
-// not purge what is not due.
-func (c *Client) purge(ctx context.Context) int {
+// purgeOffline purges between connections (Run), when the laptop's clock
+// can be trusted: corrected by the offset the hub measured at the last
+// contact, and neither before that contact nor more than a year after
+// it. A laptop that never reached its hub, or whose clock jumped, waits
+// for a connection: purging on a wrong clock would erase what is not due.
+func (c *Client) purgeOffline(ctx context.Context) {
+	if c.Store.Locked() {
+		return
+	}
+	ss, err := c.Store.SyncState(ctx)
+	if err != nil || ss.LastContact == "" {
+		return
+	}
+	last, err := time.Parse(time.RFC3339, ss.LastContact)
+	if err != nil {
+		return
+	}
+	now := c.Now().Add(time.Duration(ss.ClockOffsetMs) * time.Millisecond)
+	if now.Before(last.Add(-24*time.Hour)) || now.After(last.AddDate(1, 0, 0)) {
+		c.Log.Warn("no purge out of coverage: the clock is not where the last contact with the hub left it",
+			"last_contact", ss.LastContact)
+		return
+	}
+	c.purgeAt(ctx, now)
+}
+
+// purgeAt erases what is due at now, if a purge is due and the store
+// unlocked, and returns how many records it erased.
+func (c *Client) purgeAt(ctx context.Context, now time.Time) int {
 	if c.Store.Locked() {
 		return 0
 	}
-	now := c.Now().Add(c.Store.ClockOffset())
 	due, err := c.Store.PurgeDue(ctx, now)
 	if err != nil || !due {
 		c.noted("purge due", err)
