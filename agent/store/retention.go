@@ -28,6 +28,7 @@ import (
 const (
 	metaRetention = "retention_policy"    // retention.Policy as JSON
 	metaPurgedAt  = "retention_purged_at" // RFC 3339: the last purge
+	metaReadAt    = "retention_read_at"   // RFC 3339: when the hub's policy was last read
 )
 
 // PurgeEvery is how often a purge runs (PurgeDue): periods are in months,
@@ -52,16 +53,15 @@ func (s *Store) Retention(ctx context.Context) (retention.Policy, error) {
 	return p, nil
 }
 
-// SetRetention records the policy the hub gave, and reports whether it
-// differs from the one held: a new policy makes the next purge due at
-// once. It works while locked.
-func (s *Store) SetRetention(ctx context.Context, p retention.Policy) (changed bool, err error) {
+// SetRetention records the policy the hub gave at (read then), and
+// reports whether it differs from the one held: a new policy makes the
+// next purge due at once. It works while locked.
+func (s *Store) SetRetention(ctx context.Context, p retention.Policy, at time.Time) (changed bool, err error) {
 	old, err := s.Retention(ctx)
 	if err != nil {
 		s.log.Warn("replacing an unreadable retention policy", "err", err)
-	} else if old.Equal(p) {
-		return false, nil
 	}
+	changed = err != nil || !old.Equal(p)
 	b, err := json.Marshal(p)
 	if err != nil {
 		return false, err
@@ -72,11 +72,31 @@ func (s *Store) SetRetention(ctx context.Context, p retention.Policy) (changed b
 	if err != nil {
 		return false, err
 	}
-	// The last purge is forgotten: the next one applies the new periods.
-	if _, err := w.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, metaPurgedAt); err != nil {
-		return false, fmt.Errorf("recording the retention policy: %w", err)
+	kv := map[string]any{metaReadAt: at.UTC().Format(time.RFC3339)}
+	if changed {
+		// The last purge is forgotten: the next one applies the new periods.
+		if _, err := w.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, metaPurgedAt); err != nil {
+			return false, fmt.Errorf("recording the retention policy: %w", err)
+		}
+		kv[metaRetention] = string(b)
 	}
-	return true, setMeta(ctx, w, map[string]any{metaRetention: string(b)})
+	return changed, setMeta(ctx, w, kv)
+}
+
+// RetentionReadAt returns when the hub's policy was last read (zero:
+// never): the sync client reads it again after PolicyEvery, whichever
+// process (`agent sync`, `agent serve`) read it last.
+func (s *Store) RetentionReadAt(ctx context.Context) (time.Time, error) {
+	var at string
+	err := s.r.QueryRowContext(ctx, `SELECT CAST(value AS TEXT) FROM meta WHERE key = ?`, metaReadAt).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading when the retention policy was read: %w", err)
+	}
+	t, _ := time.Parse(time.RFC3339, at)
+	return t, nil
 }
 
 // PurgeDue reports whether a purge is due at now: none yet, a new policy

@@ -245,13 +245,13 @@ func TestRetentionPolicy(t *testing.T) {
 	// Ten months: Ana's 2024 notes and identity are due now.
 	p, _ := retention.Default().With(retention.Identite, 10)
 	p, _ = p.With(retention.Notes, 10)
-	if changed, err := s.SetRetention(ctx, p); err != nil || !changed {
+	if changed, err := s.SetRetention(ctx, p, now); err != nil || !changed {
 		t.Fatalf("SetRetention: %v %v", changed, err)
 	}
 	if due, _ := s.PurgeDue(ctx, now.Add(time.Hour)); !due {
 		t.Error("a new policy does not make a purge due")
 	}
-	if changed, _ := s.SetRetention(ctx, p); changed {
+	if changed, _ := s.SetRetention(ctx, p, now); changed {
 		t.Error("the same policy counted as a change")
 	}
 	got, err := s.PurgeExpired(ctx, now)

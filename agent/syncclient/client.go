@@ -72,9 +72,8 @@ type Client struct {
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
-	// policyAt is when the retention policy was last read (Unix ms, 0:
-	// never in this process; retention.go).
-	policyAt atomic.Int64
+	// reading says a read of the retention policy runs (retention.go).
+	reading atomic.Bool
 }
 
 // defaults fills unset options once: Run and SyncNow may start together.
@@ -480,6 +479,7 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 }
 
 func (c *Client) round(ctx context.Context, rep *Report) error {
+	pr := c.readPolicy(ctx) // beside the round, not after it
 	s, err := c.connect(ctx, rep)
 	if err != nil {
 		return err
@@ -501,7 +501,7 @@ func (c *Client) round(ctx context.Context, rep *Report) error {
 			}
 			return fmt.Errorf("changes sent, but receiving the team's changes failed: %w", err)
 		}
-		if err := s.retention(ctx); err != nil {
+		if err := s.retention(ctx, pr); err != nil {
 			return err
 		}
 	} else {

@@ -117,6 +117,7 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 	defer c.alive.disconnected()
 	c.watchPings(s)
 	step := func() error {
+		pr := c.readPolicy(ctx) // beside the step: most steps find it read lately
 		if err := s.reconcile(ctx); err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 			if err := s.pull(ctx); err != nil {
 				return err
 			}
-			if err := s.retention(ctx); err != nil {
+			if err := s.retention(ctx, pr); err != nil {
 				return err
 			}
 		}

@@ -28,7 +28,7 @@ import (
 // loop (when its clock can be trusted: purgeOffline), and the erasures
 // wait in the outbox for the next connection.
 
-// PolicyEvery is how often a live connection reads the policy again.
+// PolicyEvery is how often the policy is read again.
 const PolicyEvery = time.Hour
 
 // maxPolicyBytes bounds the policy's answer: a few kinds and numbers.
@@ -102,25 +102,62 @@ func (c *Client) fetchPolicy(ctx context.Context) (retention.Policy, error) {
 	return p, nil
 }
 
-// retention runs after a round's pull: the policy read again (at most
-// every PolicyEvery), then a purge if one is due, whose erasures are
-// pushed at once. Neither a hub without the policy nor a failed purge
-// fails the round: both are logged, and tried again later.
-func (s *session) retention(ctx context.Context) error {
-	c := s.c
-	if at := c.policyAt.Load(); at == 0 || c.Now().Sub(time.UnixMilli(at)) >= PolicyEvery {
-		// Tried once per PolicyEvery, answered or not: a hub without the
-		// endpoint, or a link that drops it, costs no round a wait.
-		c.policyAt.Store(c.Now().UnixMilli())
+// policyRead is a read of the hub's policy running beside a round.
+type policyRead struct{ done chan struct{} }
+
+// policyWait is how long a round, its pull done, waits for the policy
+// read it started to end: the read runs beside the round (a connection
+// of its own: TCP, TLS, one request, as long as the round itself), so it
+// has usually ended by then; a slower one goes on without the round (in
+// `agent serve`) or is tried again at the next sync.
+const policyWait = 2 * time.Second
+
+// readPolicy starts reading the hub's policy beside the round, when the
+// store last read it PolicyEvery ago or more (whichever process did:
+// `agent sync` runs once and exits), and none is running; nil otherwise.
+func (c *Client) readPolicy(ctx context.Context) *policyRead {
+	at, err := c.Store.RetentionReadAt(ctx)
+	if err != nil {
+		c.noted("retention policy read", err)
+		return nil
+	}
+	if !at.IsZero() && c.Now().Sub(at) < PolicyEvery && !c.Now().Before(at) {
+		return nil
+	}
+	if !c.reading.CompareAndSwap(false, true) {
+		return nil
+	}
+	r := &policyRead{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		defer c.reading.Store(false)
 		p, err := c.fetchPolicy(ctx)
 		if err != nil {
 			c.Log.Warn("retention policy not read from the hub; the one held applies", "err", err)
-		} else {
-			if changed, err := c.Store.SetRetention(ctx, p); err != nil {
-				c.Log.Warn("retention policy not recorded", "err", err)
-			} else if changed {
-				c.Log.Info("new retention policy from the hub")
-			}
+			return
+		}
+		if changed, err := c.Store.SetRetention(ctx, p, c.Now()); err != nil {
+			c.Log.Warn("retention policy not recorded", "err", err)
+		} else if changed {
+			c.Log.Info("new retention policy from the hub")
+		}
+	}()
+	return r
+}
+
+// retention runs after a round's pull: it waits a little for the policy
+// read started with the round (pr, nil when none), then purges if a
+// purge is due and pushes the erasures at once. Neither a hub without the
+// policy nor a failed purge fails the round: both are logged, and tried
+// again later.
+func (s *session) retention(ctx context.Context, pr *policyRead) error {
+	c := s.c
+	if pr != nil {
+		select {
+		case <-pr.done:
+		case <-time.After(policyWait):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	// The hub's time, as it measured this session's offset: a laptop's

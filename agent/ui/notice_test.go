@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"numeribus/internal/domain"
 	"numeribus/internal/retention"
@@ -51,7 +52,7 @@ func TestNoticePage(t *testing.T) {
 	}
 	// Periods the hub set replace the defaults.
 	p, _ := retention.Default().With(retention.Identite, 12)
-	if _, err := e.st.SetRetention(context.Background(), p); err != nil {
+	if _, err := e.st.SetRetention(context.Background(), p, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, body := b.get("/notice"); !strings.Contains(body, "gardés 12 mois (1 an) après votre dernier contact avec nous, vos diagnostics 24 mois (2 ans)") {
