@@ -72,8 +72,10 @@ type Client struct {
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
-	// reading says a read of the retention policy runs (retention.go).
-	reading atomic.Bool
+	// reading says a read of the retention policy runs, policyTried
+	// when this process last started one (Unix ms; retention.go).
+	reading     atomic.Bool
+	policyTried atomic.Int64
 }
 
 // defaults fills unset options once: Run and SyncNow may start together.

@@ -102,14 +102,20 @@ func (c *Client) fetchPolicy(ctx context.Context) (retention.Policy, error) {
 	return p, nil
 }
 
-// policyRead is a read of the hub's policy running beside a round.
-type policyRead struct{ done chan struct{} }
+// policyRead is a read of the hub's policy running beside a round: the
+// policy is recorded after the round's data (bookkeeping.go: on a nearly
+// full disk, what room is left goes to the acks).
+type policyRead struct {
+	done chan struct{}
+	p    retention.Policy
+	err  error
+}
 
 // policyWait is how long a round, its pull done, waits for the policy
 // read it started to end: the read runs beside the round (a connection
 // of its own: TCP, TLS, one request, as long as the round itself), so it
-// has usually ended by then; a slower one goes on without the round (in
-// `agent serve`) or is tried again at the next sync.
+// has usually ended by then; a slower one is left, and tried again at the
+// next round.
 const policyWait = 2 * time.Second
 
 // readPolicy starts reading the hub's policy beside the round, when the
@@ -121,41 +127,44 @@ func (c *Client) readPolicy(ctx context.Context) *policyRead {
 		c.noted("retention policy read", err)
 		return nil
 	}
-	if !at.IsZero() && c.Now().Sub(at) < PolicyEvery && !c.Now().Before(at) {
+	recent := func(t time.Time) bool { return !t.IsZero() && c.Now().Sub(t) < PolicyEvery && !c.Now().Before(t) }
+	// Read lately, by any process; or tried lately by this one, answered
+	// or not (a hub without the policy is not asked every 30 s).
+	if recent(at) || recent(time.UnixMilli(c.policyTried.Load())) && c.policyTried.Load() != 0 {
 		return nil
 	}
 	if !c.reading.CompareAndSwap(false, true) {
 		return nil
 	}
+	c.policyTried.Store(c.Now().UnixMilli())
 	r := &policyRead{done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		defer c.reading.Store(false)
-		p, err := c.fetchPolicy(ctx)
-		if err != nil {
-			c.Log.Warn("retention policy not read from the hub; the one held applies", "err", err)
-			return
-		}
-		if changed, err := c.Store.SetRetention(ctx, p, c.Now()); err != nil {
-			c.Log.Warn("retention policy not recorded", "err", err)
-		} else if changed {
-			c.Log.Info("new retention policy from the hub")
-		}
+		r.p, r.err = c.fetchPolicy(ctx)
 	}()
 	return r
 }
 
-// retention runs after a round's pull: it waits a little for the policy
-// read started with the round (pr, nil when none), then purges if a
-// purge is due and pushes the erasures at once. Neither a hub without the
-// policy nor a failed purge fails the round: both are logged, and tried
-// again later.
+// retention runs after a round's pull: it records the policy read
+// beside the round (pr, nil when none) if it came within policyWait, then
+// purges if a purge is due and pushes the erasures at once. Neither a
+// hub without the policy nor a failed purge fails the round: both are
+// logged, and tried again later.
 func (s *session) retention(ctx context.Context, pr *policyRead) error {
 	c := s.c
 	if pr != nil {
 		select {
 		case <-pr.done:
+			if pr.err != nil {
+				c.Log.Warn("retention policy not read from the hub; the one held applies", "err", pr.err)
+			} else if changed, err := c.Store.SetRetention(ctx, pr.p, c.Now()); err != nil {
+				c.Log.Warn("retention policy not recorded", "err", err)
+			} else if changed {
+				c.Log.Info("new retention policy from the hub")
+			}
 		case <-time.After(policyWait):
+			c.Log.Info("retention policy still being read after the round: left for the next one")
 		case <-ctx.Done():
 			return ctx.Err()
 		}
