@@ -138,37 +138,66 @@ func Gather(ctx context.Context, r Reader, p retention.Policy, now time.Time) (*
 // and any record those changes touched. They are left for the next purge,
 // which sees them. r reads in the purge's write transaction.
 func Recheck(ctx context.Context, r Reader, at int64, pl retention.Plan) (retention.Plan, error) {
-	touched := map[ident.ID]bool{}
-	people := map[ident.ID]bool{}
-	err := each(ctx, r, func(rows scanner) error {
-		var (
-			idb, state []byte
-			kind       string
-		)
-		if err := rows.Scan(&idb, &kind, &state); err != nil {
-			return err
-		}
-		id := ident.ID(idb)
-		touched[id] = true
-		st, err := merge.Unmarshal(state)
-		if err != nil {
-			return nil
-		}
-		rec, err := change.Decode(domain.Kind(kind), id, st.Live())
-		if err != nil {
-			return nil
-		}
-		for _, p := range peopleOf(rec) {
-			people[p] = true
-		}
-		return nil
-	}, `SELECT id, kind, state FROM records WHERE id IN (SELECT record_id FROM changes WHERE hseq > ?)`, at)
-	if err != nil {
-		return pl, fmt.Errorf("reading the changes made since the purge's census: %w", err)
+	return NewRechecker(at).Check(ctx, r, pl)
+}
+
+// A Rechecker rechecks the chunks of one purge (Recheck), each reading
+// only the changes logged since the one before: a purge of a large hub
+// runs in many transactions, and reading from the census each time made
+// it quadratic. The hub's own changes (the purge's earlier chunks, the
+// coordinators' plans) are no contact with anyone.
+type Rechecker struct {
+	at              int64
+	touched, people map[ident.ID]bool
+}
+
+// NewRechecker returns a rechecker of a census that read the log up to
+// the hub seq at.
+func NewRechecker(at int64) *Rechecker {
+	return &Rechecker{at: at, touched: map[ident.ID]bool{}, people: map[ident.ID]bool{}}
+}
+
+// Check returns pl without what the changes logged since the census
+// touch, those read by earlier checks included.
+func (rc *Rechecker) Check(ctx context.Context, r Reader, pl retention.Plan) (retention.Plan, error) {
+	var end int64
+	if err := each(ctx, r, func(rows scanner) error { return rows.Scan(&end) }, `SELECT coalesce(max(hseq), 0) FROM changes`); err != nil {
+		return pl, fmt.Errorf("reading the log's end: %w", err)
 	}
-	if len(touched) == 0 {
+	if end > rc.at {
+		err := each(ctx, r, func(rows scanner) error {
+			var (
+				idb, state []byte
+				kind       string
+			)
+			if err := rows.Scan(&idb, &kind, &state); err != nil {
+				return err
+			}
+			id := ident.ID(idb)
+			rc.touched[id] = true
+			st, err := merge.Unmarshal(state)
+			if err != nil {
+				return nil
+			}
+			rec, err := change.Decode(domain.Kind(kind), id, st.Live())
+			if err != nil {
+				return nil
+			}
+			for _, p := range peopleOf(rec) {
+				rc.people[p] = true
+			}
+			return nil
+		}, `SELECT id, kind, state FROM records WHERE id IN (SELECT record_id FROM changes WHERE hseq > ? AND hseq <= ?
+			AND device NOT IN (SELECT num FROM devices WHERE team = ''))`, rc.at, end)
+		if err != nil {
+			return pl, fmt.Errorf("reading the changes made since the purge's census: %w", err)
+		}
+		rc.at = end
+	}
+	if len(rc.touched) == 0 {
 		return pl, nil
 	}
+	touched, people := rc.touched, rc.people
 	var out retention.Plan
 	for _, e := range pl.People {
 		if people[e.Person] || touched[e.Person] || slices.ContainsFunc(e.Individuals, func(a ident.ID) bool { return touched[a] }) {

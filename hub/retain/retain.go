@@ -114,3 +114,54 @@ func (p *Purged) Count(t Target) {
 func AuditCutoff(p retention.Policy, now time.Time) time.Time {
 	return now.AddDate(0, -p.Months(retention.Journal), 0)
 }
+
+// ChunkRecords is how many records one transaction of a purge erases at
+// most: a first purge of a large hub erases hundreds of thousands, and
+// the sync's writers wait for each transaction.
+const ChunkRecords = 2000
+
+// Chunks cuts pl into plans of about size records each, in its order (a
+// person stays with their sessions).
+func Chunks(pl retention.Plan, size int) []retention.Plan {
+	var out []retention.Plan
+	var cur retention.Plan
+	n := 0
+	flush := func() {
+		if !cur.Empty() {
+			out = append(out, cur)
+		}
+		cur, n = retention.Plan{}, 0
+	}
+	for _, e := range pl.People {
+		if n > 0 && n+1+len(e.Individuals) > size {
+			flush()
+		}
+		cur.People = append(cur.People, e)
+		n += 1 + len(e.Individuals)
+	}
+	for _, a := range pl.Assessments {
+		if n >= size {
+			flush()
+		}
+		cur.Assessments = append(cur.Assessments, a)
+		n++
+	}
+	for _, a := range pl.Notes {
+		if n >= size {
+			flush()
+		}
+		cur.Notes = append(cur.Notes, a)
+		n++
+	}
+	flush()
+	return out
+}
+
+// Add adds q's counts to p.
+func (p *Purged) Add(q Purged) {
+	p.People += q.People
+	p.Assessments += q.Assessments
+	p.Notes += q.Notes
+	p.Records += q.Records
+	p.Audit += q.Audit
+}

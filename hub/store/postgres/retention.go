@@ -126,70 +126,77 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (retain.Purged,
 	if err != nil {
 		return retain.Purged{}, fmt.Errorf("purging: %w", err)
 	}
-	pl := c.Plan()
-	for attempt := 0; ; attempt++ {
-		out, err := s.purgeOnce(ctx, p, pl, at, now)
-		if !retryable(err) || attempt == 4 {
-			if err != nil {
+	var out retain.Purged
+	// In transactions of retain.ChunkRecords records at most, each
+	// retried after a deadlock.
+	rc := retain.NewRechecker(at)
+	for _, chunk := range retain.Chunks(c.Plan(), retain.ChunkRecords) {
+		for attempt := 0; ; attempt++ {
+			n, err := s.purgeChunk(ctx, chunk, rc, now)
+			if err == nil {
+				out.Add(n)
+				break
+			}
+			if !retryable(err) || attempt == 4 {
 				return out, fmt.Errorf("purging: %w", err)
 			}
-			return out, nil
+			s.log.Info("purge retried after a conflict with another writer", "err", err)
 		}
-		s.log.Info("purge retried after a conflict with another writer", "err", err)
 	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM audit WHERE at < $1`, retain.AuditCutoff(p, now).UnixMilli())
+	if err != nil {
+		return out, fmt.Errorf("purging the audit log: %w", err)
+	}
+	out.Audit = int(tag.RowsAffected())
+	return out, nil
 }
 
-func (s *Store) purgeOnce(ctx context.Context, p retention.Policy, pl retention.Plan, at int64, now time.Time) (retain.Purged, error) {
+// purgeChunk erases pl as the hub in one transaction holding the hub's
+// row, once checked against what was logged since the census (rc).
+func (s *Store) purgeChunk(ctx context.Context, pl retention.Plan, rc *retain.Rechecker, now time.Time) (retain.Purged, error) {
 	var out retain.Purged
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = retain.Purged{}
-		if !pl.Empty() {
-			me, err := lockHub(ctx, tx, now)
-			if err != nil {
-				return err
-			}
-			if pl, err = retain.Recheck(ctx, pgReader{tx}, at, pl); err != nil {
-				return err
-			}
-			byTeam := map[string][]plan.Write{}
-			err = retain.EachTarget(pl, func(t retain.Target) error {
-				var (
-					kind, team string
-					state      []byte
-				)
-				if err := tx.QueryRow(ctx, `SELECT kind, team, state FROM records WHERE id = $1`, t.ID[:]).Scan(&kind, &team, &state); err != nil {
-					return fmt.Errorf("reading %s %s: %w", t.Kind, t.ID, err)
-				}
-				st, err := merge.Unmarshal(state)
-				if err != nil {
-					return fmt.Errorf("reading %s %s: %w", t.Kind, t.ID, err)
-				}
-				if domain.Kind(kind) != t.Kind || st.IsErased() {
-					return nil
-				}
-				out.Count(t)
-				byTeam[team] = append(byTeam[team], plan.Write{Kind: t.Kind, ID: t.ID, Op: change.OpErase})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			teams := make([]string, 0, len(byTeam))
-			for team := range byTeam {
-				teams = append(teams, team)
-			}
-			slices.Sort(teams)
-			for _, team := range teams {
-				if err := me.apply(ctx, tx, team, plan.Clock(now, me.last), byTeam[team]); err != nil {
-					return err
-				}
-			}
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM audit WHERE at < $1`, retain.AuditCutoff(p, now).UnixMilli())
+		me, err := lockHub(ctx, tx, now)
 		if err != nil {
-			return fmt.Errorf("purging the audit log: %w", err)
+			return err
 		}
-		out.Audit = int(tag.RowsAffected())
+		if pl, err = rc.Check(ctx, pgReader{tx}, pl); err != nil {
+			return err
+		}
+		byTeam := map[string][]plan.Write{}
+		err = retain.EachTarget(pl, func(t retain.Target) error {
+			var (
+				kind, team string
+				state      []byte
+			)
+			if err := tx.QueryRow(ctx, `SELECT kind, team, state FROM records WHERE id = $1`, t.ID[:]).Scan(&kind, &team, &state); err != nil {
+				return fmt.Errorf("reading %s %s: %w", t.Kind, t.ID, err)
+			}
+			st, err := merge.Unmarshal(state)
+			if err != nil {
+				return fmt.Errorf("reading %s %s: %w", t.Kind, t.ID, err)
+			}
+			if domain.Kind(kind) != t.Kind || st.IsErased() {
+				return nil
+			}
+			out.Count(t)
+			byTeam[team] = append(byTeam[team], plan.Write{Kind: t.Kind, ID: t.ID, Op: change.OpErase})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		teams := make([]string, 0, len(byTeam))
+		for team := range byTeam {
+			teams = append(teams, team)
+		}
+		slices.Sort(teams)
+		for _, team := range teams {
+			if err := me.apply(ctx, tx, team, plan.Clock(now, me.last), byTeam[team]); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return out, err

@@ -124,36 +124,52 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (retain.Purged,
 	if err != nil {
 		return retain.Purged{}, fmt.Errorf("purging: %w", err)
 	}
-	pl := c.Plan()
-	defer s.hostWrite()()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return retain.Purged{}, fmt.Errorf("purging: %w", err)
-	}
-	defer tx.Rollback()
 	var out retain.Purged
-	if !pl.Empty() {
-		if pl, err = retain.Recheck(ctx, sqlReader{tx}, at, pl); err != nil {
-			return out, err
-		}
-		if out, err = s.eraseAsHub(ctx, tx, pl, now); err != nil {
+	// In transactions of retain.ChunkRecords records at most: the sync's
+	// writers wait for each one only.
+	rc := retain.NewRechecker(at)
+	for _, chunk := range retain.Chunks(c.Plan(), retain.ChunkRecords) {
+		n, err := s.purgeChunk(ctx, chunk, rc, now)
+		if err != nil {
 			return out, fmt.Errorf("purging: %w", err)
 		}
+		out.Add(n)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, retain.AuditCutoff(p, now).UnixMilli())
+	done := s.hostWrite()
+	res, err := s.exec(ctx, `DELETE FROM audit WHERE at < ?`, retain.AuditCutoff(p, now).UnixMilli())
+	done()
 	if err != nil {
 		return out, fmt.Errorf("purging the audit log: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	out.Audit = int(n)
-	if err := tx.Commit(); err != nil {
-		return out, fmt.Errorf("purging: committing: %w", err)
-	}
 	s.checkpointed()
 	if out.Records > 0 {
 		s.checkpointErased(ctx)
-		s.factsChanged()
 	}
+	return out, nil
+}
+
+// purgeChunk erases pl as the hub in one transaction, once checked
+// against what was logged since the census (rc).
+func (s *Store) purgeChunk(ctx context.Context, pl retention.Plan, rc *retain.Rechecker, now time.Time) (retain.Purged, error) {
+	defer s.hostWrite()()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return retain.Purged{}, err
+	}
+	defer tx.Rollback()
+	if pl, err = rc.Check(ctx, sqlReader{tx}, pl); err != nil {
+		return retain.Purged{}, err
+	}
+	out, err := s.eraseAsHub(ctx, tx, pl, now)
+	if err != nil {
+		return out, err
+	}
+	if err := tx.Commit(); err != nil {
+		return retain.Purged{}, fmt.Errorf("committing: %w", err)
+	}
+	s.factsChanged()
 	return out, nil
 }
 
