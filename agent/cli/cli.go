@@ -76,6 +76,7 @@ func init() {
 		{"seed", "--data DIR --n N [--seed S]", "crée N activités de démonstration réalistes", runSeed},
 		{"erase", "--data DIR --beneficiary ID", "efface les données personnelles d'un bénéficiaire", runErase},
 		{"consent", "withdraw --data DIR --consent ID [--finalite F]…", "retire un consentement et efface ce qu'il couvrait", runConsent},
+		{"access", "--data DIR --person ID --out FICHIER", "écrit tout ce que ce poste détient sur une personne (droit d'accès)", runAccess},
 		{"passphrase", "--data DIR", "change la phrase de passe (avec l'ancienne ou le code de secours)", runPassphrase},
 		{"enroll", "--data DIR CODE", "inscrit ce poste auprès du hub avec le code du coordinateur", runEnroll},
 		{"sync", "--data DIR [--push-only]", "synchronise une fois avec le hub (envoi puis réception)", runSync},

@@ -78,6 +78,9 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 	if rep.PullSkipped {
 		fmt.Fprint(e.Stdout, " Réception différée : agent verrouillé.")
 	}
+	if rep.Purged > 0 {
+		fmt.Fprintf(e.Stdout, " Durées de conservation : données personnelles expirées effacées dans %d enregistrement(s).", rep.Purged)
+	}
 	fmt.Fprintln(e.Stdout)
 	c.pinReleaseKey(ctx, e, s, *insecure, false) // enrolled before updates existed
 	if rep.Rejected > 0 || rep.Unreadable > 0 {

@@ -93,6 +93,9 @@ func (w *writeTx) eraseBeneficiary(id ident.ID, identity, assessments bool) erro
 		if err := w.erase(k, id, st); err != nil {
 			return err
 		}
+		if err := w.dropDraftsOf(id); err != nil {
+			return err
+		}
 	}
 	type target struct {
 		k  domain.Kind
@@ -140,61 +143,75 @@ func (w *writeTx) eraseBeneficiary(id ident.ID, identity, assessments bool) erro
 
 // scrubLog removes the personal fields of the erased records from every
 // change of theirs in the log, re-sealing what remains, so that erasure
-// leaves nothing behind even in sealed form.
+// leaves nothing behind even in sealed form. The log has no index by
+// record: one pass over it serves every record erased, however many (a
+// retention purge erases thousands at once).
 func (w *writeTx) scrubLog() error {
+	if len(w.erased) == 0 {
+		return nil
+	}
+	erased := make(map[ident.ID]bool, len(w.erased))
 	for _, id := range w.erased {
-		k := w.kinds[id]
-		rows, err := w.tx.QueryContext(w.ctx, `SELECT seq, body FROM changes WHERE record_id = ? AND op = ?`, id[:], int(change.OpUpsert))
+		erased[id] = true
+	}
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT seq, kind, record_id, body FROM changes WHERE op = ?`, int(change.OpUpsert))
+	if err != nil {
+		return fmt.Errorf("scrubbing the log: %w", err)
+	}
+	type upd struct {
+		seq   uint64
+		body  []byte
+		hbody []byte
+		hkey  any
+	}
+	var upds []upd
+	for rows.Next() {
+		var (
+			seq  uint64
+			k    domain.Kind
+			idb  []byte
+			body []byte
+		)
+		if err := rows.Scan(&seq, &k, &idb, &body); err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing the log: %w", err)
+		}
+		id := ident.ID(idb)
+		if len(idb) != len(id) || !erased[id] {
+			continue
+		}
+		raw, err := w.s.key.Open(nil, body, changeAD(k, id, seq))
 		if err != nil {
-			return fmt.Errorf("scrubbing log of %s: %w", id, err)
+			rows.Close()
+			return fmt.Errorf("scrubbing change %d: %w", seq, err)
 		}
-		type upd struct {
-			seq   uint64
-			body  []byte
-			hbody []byte
-			hkey  any
+		raw, dropped, err := change.WithoutPersonalEncoded(k, raw)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("scrubbing change %d: %w", seq, err)
 		}
-		var upds []upd
-		for rows.Next() {
-			var seq uint64
-			var body []byte
-			if err := rows.Scan(&seq, &body); err != nil {
-				rows.Close()
-				return fmt.Errorf("scrubbing log of %s: %w", id, err)
-			}
-			raw, err := w.s.key.Open(nil, body, changeAD(k, id, seq))
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("scrubbing change %d: %w", seq, err)
-			}
-			raw, dropped, err := change.WithoutPersonalEncoded(k, raw)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("scrubbing change %d: %w", seq, err)
-			}
-			if !dropped {
-				continue
-			}
-			sealed, err := w.s.key.Seal(nil, raw, changeAD(k, id, seq))
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			hb, hk, err := w.sealForHub(k, id, seq, raw)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			upds = append(upds, upd{seq, sealed, hb, hk})
+		if !dropped {
+			continue
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("scrubbing log of %s: %w", id, err)
+		sealed, err := w.s.key.Seal(nil, raw, changeAD(k, id, seq))
+		if err != nil {
+			rows.Close()
+			return err
 		}
-		for _, u := range upds {
-			if _, err := w.tx.ExecContext(w.ctx, `UPDATE changes SET body = ?, hub_body = ?, hub_key = ? WHERE seq = ?`, u.body, u.hbody, u.hkey, u.seq); err != nil {
-				return fmt.Errorf("scrubbing change %d: %w", u.seq, err)
-			}
+		hb, hk, err := w.sealForHub(k, id, seq, raw)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		upds = append(upds, upd{seq, sealed, hb, hk})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scrubbing the log: %w", err)
+	}
+	for _, u := range upds {
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE changes SET body = ?, hub_body = ?, hub_key = ? WHERE seq = ?`, u.body, u.hbody, u.hkey, u.seq); err != nil {
+			return fmt.Errorf("scrubbing change %d: %w", u.seq, err)
 		}
 	}
 	return nil

@@ -75,6 +75,10 @@ type Client struct {
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
+	// reading says a read of the retention policy runs, policyTried
+	// when this process last started one (Unix ms; retention.go).
+	reading     atomic.Bool
+	policyTried atomic.Int64
 }
 
 // defaults fills unset options once: Run and SyncNow may start together.
@@ -167,6 +171,9 @@ type Report struct {
 	Opened, EarlyTaken, Resumed bool
 	// Deflated: the link was slow, frames went compressed both ways.
 	Deflated bool
+	// Purged counts the records whose expired personal data this round's
+	// purge erased (retention.go); their erasures were pushed.
+	Purged int
 }
 
 // session is one authenticated connection.
@@ -502,6 +509,7 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 }
 
 func (c *Client) round(ctx context.Context, rep *Report) error {
+	pr := c.readPolicy(ctx) // beside the round, not after it
 	s, err := c.connect(ctx, rep)
 	if err != nil {
 		return err
@@ -522,6 +530,9 @@ func (c *Client) round(ctx context.Context, rep *Report) error {
 				rep.Acked, rep.PendingAfter = acked, last-acked
 			}
 			return fmt.Errorf("changes sent, but receiving the team's changes failed: %w", err)
+		}
+		if err := s.retention(ctx, pr); err != nil {
+			return err
 		}
 	} else {
 		rep.PullSkipped = true

@@ -40,6 +40,7 @@ func (c *Client) Run(ctx context.Context) error {
 	b.RandomizationFactor = 0.5
 	b.Reset() // NewExponentialBackOff started from its own 500 ms
 	for {
+		c.purgeOffline(ctx) // out of coverage too: the erasures wait in the outbox
 		err := c.live(ctx, b, asked)
 		asked = nil
 		if ctx.Err() != nil {
@@ -116,6 +117,7 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 	defer c.alive.disconnected()
 	c.watchPings(s)
 	step := func() error {
+		pr := c.readPolicy(ctx) // beside the step: most steps find it read lately
 		if err := s.reconcile(ctx); err != nil {
 			return err
 		}
@@ -124,6 +126,9 @@ func (c *Client) live(ctx context.Context, b backoff.BackOff, asked chan error) 
 		}
 		if s.mode == wire.ModeFull && !c.Store.Locked() {
 			if err := s.pull(ctx); err != nil {
+				return err
+			}
+			if err := s.retention(ctx, pr); err != nil {
 				return err
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"numeribus/agent/store"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
+	"numeribus/internal/retention"
 	"numeribus/internal/seal"
 	"numeribus/internal/tlspin"
 	"numeribus/internal/wire"
@@ -79,6 +80,10 @@ func (h *hubConn) pull() {
 }
 
 func (s *scriptedHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == retention.Path { // read after a round: this hub has no policy
+		http.NotFound(w, r)
+		return
+	}
 	defer s.once.Do(func() { close(s.done) })
 	ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 	if err != nil {

@@ -139,6 +139,9 @@ func TestBrowserAxeEveryPage(t *testing.T) {
 
 	visit("GET /beneficiaires/{id}", "anonymous", "/beneficiaires/"+anon.ID.String(), "#h-who")
 	visit("GET /beneficiaires/{id}", "followed: consents, history, assessment", "/beneficiaires/"+fol.ID.String(), "#h-who")
+	visit("GET /beneficiaires/{id}/acces", "everything held about a followed person", "/beneficiaires/"+fol.ID.String()+"/acces", "#h-personne")
+	// Its inline style sheet is allowed by its hash, and applies.
+	c.WaitJS("the dossier's style applies", `getComputedStyle(document.querySelector("article")).borderTopStyle == "solid"`)
 
 	visit("GET /beneficiaires/{id}/consentement", "empty", "/beneficiaires/"+anon.ID.String()+"/consentement", "#consent-form")
 	c.Do("no consent", chromedp.Click(css("#f-consent-finalites-suivi_nominatif")))

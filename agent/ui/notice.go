@@ -1,10 +1,12 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
 	"numeribus/internal/domain"
+	"numeribus/internal/retention"
 )
 
 // Notice is what the printed information notice says that the software
@@ -17,8 +19,9 @@ type Notice struct {
 	// Contact: how to reach it to exercise one's rights (e-mail, phone,
 	// the data protection officer).
 	Contact string
-	// Retention: how long identifying data is kept. Empty: the defaults
-	// of shared/DOMAIN.md (2 years after the last activity).
+	// Retention: how long identifying data is kept. Empty: the periods
+	// the hub set (internal/retention), the defaults of shared/DOMAIN.md
+	// (2 years after the last activity) until it has.
 	Retention string
 }
 
@@ -37,6 +40,11 @@ func (s *Server) getNotice(w http.ResponseWriter, r *http.Request) {
 	n := s.cfg.Notice
 	if n.Retention == "" {
 		n.Retention = tr("notice_retention_default")
+		// Periods the hub set, once received, replace the defaults.
+		if p, err := s.cfg.Store.Retention(r.Context()); err == nil && !p.Equal(retention.Default()) {
+			n.Retention = fmt.Sprintf(tr("notice_retention_policy"), retention.FormatMonths(p.Months(retention.Identite)),
+				retention.FormatMonths(p.Months(retention.Diagnostics)))
+		}
 	}
 	var labels []string
 	for _, f := range domain.Fields(domain.KindBeneficiary) {

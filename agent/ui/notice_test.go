@@ -1,12 +1,15 @@
 package ui
 
 import (
+	"context"
 	"html"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"numeribus/internal/domain"
+	"numeribus/internal/retention"
 )
 
 // The information notice: linked from the person's page and the consent
@@ -46,6 +49,14 @@ func TestNoticePage(t *testing.T) {
 	}
 	if strings.Count(body, `class="blank"`) != 2 || !strings.Contains(body, `id="notice-unconfigured"`) {
 		t.Error("unconfigured notice: want two lines to fill in and a warning")
+	}
+	// Periods the hub set replace the defaults.
+	p, _ := retention.Default().With(retention.Identite, 12)
+	if _, err := e.st.SetRetention(context.Background(), p, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, body := b.get("/notice"); !strings.Contains(body, "gardés 12 mois (1 an) après votre dernier contact avec nous, vos diagnostics 24 mois (2 ans)") {
+		t.Error("the notice does not say the hub's periods")
 	}
 	e.ui.cfg.Notice = Notice{Structure: "Numéribus 54, 1 rue de la Paix, Nancy", Contact: "dpo@numeribus54.fr", Retention: "Un an après le dernier accompagnement."}
 	_, _, body = b.get("/notice")

@@ -191,6 +191,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /beneficiaires/{id}", s.getBeneficiaryPage)
 	mux.HandleFunc("GET /beneficiaires/{id}/diagnostic", s.getAssessment)
 	mux.HandleFunc("POST /beneficiaires/{id}/diagnostic", s.postAssessment)
+	mux.HandleFunc("GET /beneficiaires/{id}/acces", s.getAccess)
 	mux.HandleFunc("GET /beneficiaires/{id}/consentement", s.getConsent)
 	mux.HandleFunc("POST /beneficiaires/{id}/consentement", s.postConsent)
 	mux.HandleFunc("GET /consentements/{id}/retrait", s.getWithdraw)

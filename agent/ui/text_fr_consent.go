@@ -59,6 +59,7 @@ var frWithdraw = map[string]string{
 var frNotice = map[string]string{
 	"notice_link":              "Notice d'information à imprimer",
 	"new_tab":                  "(nouvel onglet)",
+	"access_link":              "Tout ce que nous détenons sur la personne",
 	"title_notice":             "Notice d'information : vos données personnelles",
 	"notice_print":             "Imprimer la notice",
 	"notice_not_configured":    "Le nom de la structure ou le contact ne sont pas renseignés sur ce poste : les lignes vides sont à remplir à la main avant de remettre la notice (options --notice-structure et --notice-contact de « agent serve »).",
@@ -80,6 +81,7 @@ var frNotice = map[string]string{
 	"notice_structure_label":   "Structure responsable :",
 	"notice_contact_label":     "Contact (ou délégué à la protection des données) :",
 	"notice_version":           "Texte d'information version %s.",
+	"notice_retention_policy":  "Votre nom et vos coordonnées sont gardés %s après votre dernier contact avec nous, vos diagnostics %s, puis effacés ; seules les informations anonymes restent, pour les statistiques. Si vous retirez votre consentement, ils sont effacés tout de suite.",
 	"notice_retention_default": "Votre nom, vos coordonnées et vos diagnostics sont gardés 2 ans après votre dernier accompagnement, puis effacés ; seules les informations anonymes restent, pour les statistiques. Si vous retirez votre consentement, ils sont effacés tout de suite.",
 }
 

@@ -25,6 +25,11 @@ const (
 	ActionExport        Action = "export"        // a CSV download
 	ActionPersonalRead  Action = "personal_read" // a page or API answer with personal data
 	ActionDenied        Action = "denied"        // a request refused for lack of rights
+	// Retention and the right of access (hub/retain): periods set, a
+	// purge run by hand, a person's dossier exported.
+	ActionRetentionSet Action = "retention_set"
+	ActionPurge        Action = "retention_purge"
+	ActionAccessExport Action = "access_export"
 )
 
 // AuditEntry is one line of the audit log.

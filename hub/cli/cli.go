@@ -27,6 +27,7 @@ import (
 	"numeribus/hub/enrollment"
 	"numeribus/hub/releases"
 	hreport "numeribus/hub/report"
+	"numeribus/hub/retain"
 	"numeribus/hub/store"
 	"numeribus/hub/store/postgres"
 	"numeribus/hub/store/sqlite"
@@ -84,6 +85,8 @@ func init() {
 		{"plan", "planifie les arrêts des véhicules d'une équipe : add, list (prévus et réalisés), cancel", runPlan},
 		{"user", "comptes du tableau de bord : user add, list, disable, enable, password, token", runUser},
 		{"release", "versions de l'agent : release keygen, sign (hors ligne), add, list", runRelease},
+		{"retention", "durées de conservation des données personnelles : retention show, set, purge", runRetention},
+		{"access", "écrit ce que le hub détient sur une personne, en français (droit d'accès)", runAccess},
 		backupCmd, restoreCmd,
 		{"version", "affiche la version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
@@ -96,7 +99,7 @@ func init() {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "hub — le hub de Numéribus Sync\n\nUsage : hub <commande> [options]\n\nCommandes :\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\n« hub <commande> --help » détaille chaque commande.\n"+
 		"Codes de sortie : 0 succès, 1 échec, 2 usage, 4 données invalides, 5 état (docs/CLI.md).\n")
@@ -167,6 +170,7 @@ type hubStore interface {
 	dashboard.Planner
 	dashboard.Places
 	releases.Store
+	retain.Store
 }
 
 var (
@@ -563,6 +567,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	go ss.WatchRevocations(wctx, syncserver.RevocationEvery)
 	go ss.KeepContacts(wctx)
 	go dash.CleanSessions(wctx, time.Hour)
+	serveRetention(wctx, mux, st, e.Logger)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCert != nil {

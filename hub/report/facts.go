@@ -139,8 +139,10 @@ type BeneficiaryFact struct {
 	Genre        string
 	TrancheAge   string
 	StatutSocial string
-	// Suivi says the record holds identifying fields (a followed person);
-	// false for anonymous and erased records.
+	// Suivi says the record holds identifying fields (a followed person),
+	// or held them until an erasure: the statistics of the periods the
+	// person was followed in do not change when they are erased. False
+	// for anonymous records.
 	Suivi bool
 	// First is the day of the person's first accompaniment: the earlier of
 	// premier_accompagnement and their first individual activity the hub
@@ -150,12 +152,16 @@ type BeneficiaryFact struct {
 
 // AssessmentFact is the statistical content of one needs assessment.
 type AssessmentFact struct {
-	ID           ident.ID
-	Day          int
-	Commune      string
-	Team         string
-	Mediateur    string
-	Beneficiaire ident.ID // zero once erased
+	ID        ident.ID
+	Day       int
+	Commune   string
+	Team      string
+	Mediateur string
+	// Beneficiaire is the person assessed; zero once the assessment is
+	// erased while its person keeps their identity. Erased with their
+	// person (a purge, an erasure), it keeps linking two anonymous
+	// records, so that the progression stays counted.
+	Beneficiaire ident.ID
 	// Scores per CRCN domain, in the order of domain.DomainesCRCN; -1 for
 	// not evaluated.
 	Scores           [5]int

@@ -76,7 +76,8 @@ type Beneficiaires struct {
 	// knows, whichever is earlier) falls in the period.
 	Nouveaux int `json:"nouveaux"`
 	// Suivis: of Distincts, records with identifying data (followed with
-	// consent); Anonymes the others (deleted records included).
+	// consent), or that had it until an erasure; Anonymes the others
+	// (deleted records included).
 	Suivis   int `json:"suivis"`
 	Anonymes int `json:"anonymes"`
 	// SansFiche: individual sessions recorded without a beneficiary.
@@ -116,7 +117,7 @@ type DomainScore struct {
 // Diagnostics summarises the needs assessments of the period.
 type Diagnostics struct {
 	Nombre        int           `json:"nombre"`
-	Beneficiaires int           `json:"beneficiaires"` // distinct people assessed (erased ones excluded)
+	Beneficiaires int           `json:"beneficiaires"` // distinct people assessed (not those unlinked from a person who kept their identity)
 	Domaines      []DomainScore `json:"domaines"`
 	// Autonomie: autonomie_globale of the assessments, in list order.
 	Autonomie []Count `json:"autonomie"`

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"NewPeopleFollowDeletes", testNewPeopleFollowDeletes},
 		{"CoverageAndVehicles", testCoverageAndVehicles},
 		{"UnknownCommunesOnly", testUnknownCommunesOnly},
+		{"ErasureKeepsTheStatistics", testErasureKeepsTheStatistics},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,15 +378,17 @@ func testFollowUpdatesDeletesErasure(t *testing.T, w *World) {
 	if err != nil {
 		t.Error(err)
 	}
-	// B1 erased: still counted, no longer identified; no personal data in any fact.
+	// B1 erased: still counted, and counted as the followed person she
+	// was (the statistics of the periods she was followed in do not
+	// change); no personal data in any fact.
 	w.Apply(t, w.Dev54, change.OpErase, &domain.Beneficiary{ID: w.B1})
 	ov = Overview(t, w.B, f, report.Scope{})
-	if ov.Beneficiaires.Distincts != 1 || ov.Beneficiaires.Suivis != 0 || CountOf(ov.Genres, "feminin") != 6 {
+	if ov.Beneficiaires.Distincts != 1 || ov.Beneficiaires.Suivis != 1 || CountOf(ov.Genres, "feminin") != 6 {
 		t.Errorf("after erase: %+v genres %+v", ov.Beneficiaires, ov.Genres)
 	}
 	err = w.B.Beneficiaries(ctx, []ident.ID{w.B1, w.B2}, func(b *report.BeneficiaryFact) error {
-		if b.ID == w.B1 && b.Suivi {
-			return fmt.Errorf("erased beneficiary still identified: %+v", b)
+		if b.ID == w.B1 && !b.Suivi {
+			return fmt.Errorf("erased beneficiary no longer counted as followed: %+v", b)
 		}
 		return nil
 	})
@@ -522,4 +525,63 @@ func testUnknownCommunesOnly(t *testing.T, w *World) {
 	if err := w.B.TourStops(ctx, q, func(*report.TourStopFact) error { n++; return nil }); err != nil || n != 0 {
 		t.Errorf("stops of an unknown commune: %d, %v", n, err)
 	}
+}
+
+// An erasure leaves every indicator as it was: a person erased with her
+// assessments stays a followed person, and her progression between two
+// assessments still counts (the facts keep the link of an assessment to
+// its person once that person is anonymous). An assessment unlinked from
+// a person who keeps her identity (diagnostics withdrawn) loses it.
+func testErasureKeepsTheStatistics(t *testing.T, w *World) {
+	f := dep54(t)
+	d1, d2 := NewID(21), NewID(22)
+	assess := func(id ident.ID, date, level string) *domain.Assessment {
+		return &domain.Assessment{ID: id, Beneficiaire: w.B1, Date: date, Commune: "54395", AutonomieGlobale: "autonome",
+			Domaines: map[string]string{"information_donnees": level}, Commentaire: "SECRET-COMMENT"}
+	}
+	w.Apply(t, w.Dev54, change.OpUpsert, assess(d1, "2026-02-01", "0"))
+	w.Apply(t, w.Dev54, change.OpUpsert, assess(d2, "2026-06-01", "2"))
+	before := Overview(t, w.B, f, report.Scope{})
+	if d := before.Diagnostics; d.Beneficiaires != 1 || d.Domaines[0].Personnes != 1 || d.Domaines[0].Progression != 2 {
+		t.Fatalf("before: %+v", d)
+	}
+	// Her identity, then her assessments, as an erasure or a purge does.
+	w.Apply(t, w.Dev54, change.OpErase, &domain.Beneficiary{ID: w.B1})
+	w.Apply(t, w.Dev54, change.OpErase, &domain.Assessment{ID: d1})
+	w.Apply(t, w.Dev54, change.OpErase, &domain.Assessment{ID: d2})
+	after := Overview(t, w.B, f, report.Scope{})
+	if diff := changedParts(before, after); diff != "" {
+		t.Errorf("the indicators changed with the erasure:\n%s", diff)
+	}
+	noPersonalData(t, w)
+	// B2 keeps her identity but her assessment is unlinked: it no longer
+	// counts as hers.
+	d3 := NewID(23)
+	a3 := assess(d3, "2026-07-01", "1")
+	a3.Beneficiaire = w.B2
+	w.Apply(t, w.Dev54, change.OpUpsert, a3)
+	if got := Overview(t, w.B, f, report.Scope{}).Diagnostics.Beneficiaires; got != 2 {
+		t.Fatalf("assessed people with B2: %d, want 2", got)
+	}
+	w.Apply(t, w.Dev54, change.OpErase, &domain.Assessment{ID: d3})
+	if got := Overview(t, w.B, f, report.Scope{}).Diagnostics.Beneficiaires; got != 1 {
+		t.Errorf("assessed people once B2's assessment is unlinked: %d, want 1", got)
+	}
+}
+
+// changedParts says which parts of two overviews differ, each before and
+// after ("" when none does).
+func changedParts(before, after *report.Overview) string {
+	var b, a map[string]json.RawMessage
+	bb, _ := json.Marshal(before)
+	ab, _ := json.Marshal(after)
+	json.Unmarshal(bb, &b)
+	json.Unmarshal(ab, &a)
+	var out []string
+	for k, v := range b {
+		if !bytes.Equal(v, a[k]) {
+			out = append(out, fmt.Sprintf("%s before %s\n%s after  %s", k, v, k, a[k]))
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -39,6 +39,7 @@ type factRows struct {
 	log     *slog.Logger
 	touched map[*factsql.Table][][]byte
 	rows    map[*factsql.Table][][]any
+	sticky  sticky // erased records whose facts stay as they were (facts_sticky.go)
 }
 
 func newFactRows(log *slog.Logger) *factRows {
@@ -56,12 +57,17 @@ func (w *factRows) add(id ident.ID, k domain.Kind, team string, origin int64, st
 	w.touched[t] = append(w.touched[t], append([]byte(nil), id[:]...))
 	if row, ok := factsql.AppendRow(nil, w.log, id, k, team, origin, st); ok {
 		w.rows[t] = append(w.rows[t], row)
+		w.sticky.note(k, id, st)
 	}
 }
 
 // write deletes the rows of every record touched, then copies the new
 // ones in, table by table, in tx.
 func (w *factRows) write(ctx context.Context, tx pgx.Tx) error {
+	kept, err := w.sticky.read(ctx, tx)
+	if err != nil {
+		return err
+	}
 	for _, t := range factTables {
 		if ids := w.touched[t]; len(ids) > 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+t.Name+` WHERE id = ANY($1)`, ids); err != nil {
@@ -74,5 +80,5 @@ func (w *factRows) write(ctx context.Context, tx pgx.Tx) error {
 			}
 		}
 	}
-	return nil
+	return kept.write(ctx, tx)
 }

@@ -173,6 +173,7 @@ func (me *hubSelf) apply(ctx context.Context, tx pgx.Tx, team string, clk *hlc.C
 			return fmt.Errorf("stop %s: %w in team %q (a %s of team %q)", p.id, plan.ErrNotFound, team, p.kind, p.team)
 		}
 		ws[i].State, p.dirty = p.st, true
+		p.scrub = ws[i].Op == change.OpErase // a purge's (retention.go)
 	}
 	cs := plan.Stamp(ws, me.id, me.seq, clk)
 	rows := make([]logRow, len(cs))

@@ -237,20 +237,43 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, sc *scratch, d batch
 	return nil
 }
 
-// checkpointErased folds the WAL into the file after an erasure: old
-// frames still hold the erased fields, the file's freed cells are zeroed
-// (secure_delete). A background checkpoint running would make this one
-// busy: it waits for it to end.
+// checkpointErased folds the WAL into the file after an erasure, and
+// truncates it: old frames still hold the erased fields (a PASSIVE
+// checkpoint copies them but leaves them in the WAL file), the file's
+// freed cells are zeroed (secure_delete). A background checkpoint running
+// would make this one busy: it waits for this process's to end, and
+// tries again while another process's (the serving hub's, when a
+// command purges beside it) or a reader on an older snapshot is in the
+// way, for up to erasedCheckpointFor.
 func (s *Store) checkpointErased(ctx context.Context) {
-	var busy, frames, done int
-	s.ckMu.Lock()
-	err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
-	s.ckMu.Unlock()
+	var (
+		busy, frames, done int
+		err                error
+	)
+	deadline := time.Now().Add(erasedCheckpointFor)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		s.ckMu.Lock()
+		err = s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+		s.ckMu.Unlock()
+		if err != nil || busy == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(wait):
+			continue
+		}
+		break
+	}
 	if err != nil || busy != 0 {
 		s.log.Warn("checkpoint after erasure incomplete: erased fields may stay in the WAL until the next checkpoint",
 			"err", err, "busy", busy != 0)
 	}
 }
+
+// erasedCheckpointFor bounds the tries of checkpointErased.
+const erasedCheckpointFor = 30 * time.Second
 
 // encodeStates returns the arguments of putRecs for the records that
 // merged a change (foreign ones and kind mismatches are left untouched),

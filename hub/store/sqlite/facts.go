@@ -77,9 +77,10 @@ func factTableOf(k domain.Kind) *factTable {
 
 // factWriter gathers the fact rows of a transaction, then writes them.
 type factWriter struct {
-	s    *Store
-	rows map[*factTable][]any
-	dels map[*factTable][]any
+	s      *Store
+	rows   map[*factTable][]any
+	dels   map[*factTable][]any
+	sticky sticky // erased records whose facts stay as they were (facts_sticky.go)
 }
 
 func (s *Store) newFactWriter() *factWriter {
@@ -100,10 +101,15 @@ func (w *factWriter) add(id ident.ID, k domain.Kind, team string, st *merge.Stat
 		return
 	}
 	w.rows[t] = args
+	w.sticky.note(k, idArg, st)
 }
 
 // flush runs the queued deletes and writes in tx.
 func (w *factWriter) flush(ctx context.Context, tx *sql.Tx) error {
+	kept, err := w.sticky.read(ctx, tx)
+	if err != nil {
+		return err
+	}
 	for _, t := range factTables {
 		if ids := w.dels[t]; len(ids) > 0 {
 			st, err := tx.PrepareContext(ctx, t.del)
@@ -122,7 +128,7 @@ func (w *factWriter) flush(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 	}
-	return nil
+	return kept.write(ctx, tx)
 }
 
 // put writes rows (width() values each) in as few statements as rowSizes
