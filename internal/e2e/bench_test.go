@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -76,6 +77,9 @@ const (
 	slowRTT     = 2 * slowOneWay
 	slowRecords = 50
 	benchSeed   = 1
+	// benchRuns is how many times the in-process figures (the hub's
+	// ApplyBatch, each raw insert) are timed; the best is kept.
+	benchRuns = 3
 )
 
 // benchParams records the sizes of the run.
@@ -334,8 +338,15 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	})
 	batches := pushBatches(sizes, syncclient.DefaultBatchBytes, syncclient.DefaultBatchCount)
 
-	var apply time.Duration
-	benchPhase("apply", func() { apply = benchApplyBatch(b, hr, batches, sizes) })
+	// The hub's store alone and the raw inserts are timed benchRuns times
+	// each, the best run kept: a limit is what the machine can do, and a
+	// shared machine's noise only ever slows a run down.
+	apply := time.Duration(math.MaxInt64)
+	benchPhase("apply", func() {
+		for range benchRuns {
+			apply = min(apply, benchApplyBatch(b, hr, batches, sizes))
+		}
+	})
 	var raws []rawRun
 	benchPhase("raw", func() { raws = benchRawInserts(b, hr, batches) })
 	fastest := raws[0]
@@ -362,11 +373,11 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	res.Add("json_bytes_per_change", "the same changes as JSON objects (what the push carries, nothing more)", jsonB, "B")
 	res.AddTarget("wire_json_ratio", "wire / JSON bytes", wireB/jsonB, "x", "<=", 0.5)
 	for _, r := range raws {
-		res.Add("raw_insert_"+r.name+"_changes_per_s", "raw SQLite insert of the same rows: "+r.label, float64(n)/r.d.Seconds(), "changes/s")
+		res.Add("raw_insert_"+r.name+"_changes_per_s", fmt.Sprintf("raw SQLite insert of the same rows: %s (best of %d)", r.label, benchRuns), float64(n)/r.d.Seconds(), "changes/s")
 	}
 	res.Add("raw_insert_changes_per_s", "raw SQLite insert of the same rows, the fastest above ("+fastest.name+"): the limit", rawRate, "changes/s")
 	res.AddTarget("hub_ingest_vs_raw", "hub ingest end to end / the fastest raw insert", rate/rawRate, "x", ">=", 0.8)
-	res.Add("hub_apply_changes_per_s", "hub ApplyBatch alone, in-process, same batches", applyRate, "changes/s")
+	res.Add("hub_apply_changes_per_s", fmt.Sprintf("hub ApplyBatch alone, in-process, same batches (best of %d)", benchRuns), applyRate, "changes/s")
 	res.AddTarget("hub_apply_vs_raw", "hub ApplyBatch alone / the fastest raw insert", applyRate/rawRate, "x", ">=", 0.8)
 	b.ReportMetric(rate, "changes/s")
 	b.ReportMetric(wireB, "wireB/change")
@@ -633,7 +644,11 @@ func benchRawInserts(b *testing.B, hr *hubRows, batches []int) []rawRun {
 		if v.oneTx {
 			txs = []int{len(hr.rows)}
 		}
-		out = append(out, rawRun{v.name, v.label, rawInsert(b, hr, txs, v.rows)})
+		best := time.Duration(math.MaxInt64)
+		for range benchRuns {
+			best = min(best, rawInsert(b, hr, txs, v.rows))
+		}
+		out = append(out, rawRun{v.name, v.label, best})
 	}
 	return out
 }
