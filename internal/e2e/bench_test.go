@@ -579,7 +579,9 @@ func loadHubRows(tb testing.TB, path, device string) *hubRows {
 // file, with the batches the client pushed.
 func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) time.Duration {
 	ctx := context.Background()
-	st, err := hubsqlite.Open(ctx, filepath.Join(b.TempDir(), hubcli.DBFile), hubsqlite.Options{})
+	dir := b.TempDir()
+	defer os.RemoveAll(dir) // each run's file goes at once: the runs add up to gigabytes
+	st, err := hubsqlite.Open(ctx, filepath.Join(dir, hubcli.DBFile), hubsqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -659,7 +661,9 @@ func benchRawInserts(b *testing.B, hr *hubRows, batches []int) []rawRun {
 // COMMIT.
 func rawInsert(b *testing.B, hr *hubRows, txs []int, perStmt int) time.Duration {
 	ctx := context.Background()
-	w, err := sqlitex.OpenWriter(filepath.Join(b.TempDir(), "raw.db"))
+	dir := b.TempDir()
+	defer os.RemoveAll(dir)
+	w, err := sqlitex.OpenWriter(filepath.Join(dir, "raw.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
