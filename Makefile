@@ -18,9 +18,20 @@ RACE_PKGS := ./agent/store/... ./agent/importer/... ./internal/jsonl/... ./agent
 FUZZTIME  ?= 200000x
 # How long `make soak` runs rounds of the convergence test.
 SOAK      ?= 10m
+# `make load`: simulated agents against a real `hub serve` (tools/load).
+LOAD_AGENTS   ?= 1000
+LOAD_CHANGES  ?= 200
+LOAD_TEAMS    ?= 20
+LOAD_BACKEND  ?= sqlite
+LOAD_SCENARIO ?= burst
+LOAD_SPREAD   ?= 60s
+LOAD_OUT      ?= .bench/load.json
+# `make release`: the platforms of the static binaries in $(DIST).
+RELEASE_PLATFORMS ?= windows/amd64 windows/386 linux/amd64 linux/arm64 darwin/arm64
+DIST      ?= dist
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-race test-unit fuzz lint soak bench demo run clean
+.PHONY: help build test test-race test-unit fuzz lint soak bench load demo run clean
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +40,20 @@ build: ## build bin/agent and bin/hub, CGO_ENABLED=0
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/agent ./agent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hub ./hub
+
+release: ## static binaries of agent and hub for RELEASE_PLATFORMS in dist/, version embedded, with SHA256SUMS
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; if [ "$$os" = windows ]; then ext=.exe; fi; \
+	  for cmd in agent hub; do \
+	    echo "  $(DIST)/$$cmd-$$os-$$arch$$ext"; \
+	    CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$$cmd-$$os-$$arch$$ext ./$$cmd; \
+	  done; \
+	done
+	echo $(VERSION) > $(DIST)/VERSION
+	cd $(DIST) && LC_ALL=C sha256sum -- * > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+.PHONY: release
 
 test: lint test-unit test-race fuzz ## the whole suite, what CI runs
 	@echo "make test: all checks passed"
@@ -42,6 +67,7 @@ test-race: ## the race detector on storage, sync and clock code, and the end-to-
 fuzz: ## short fuzz runs of every decoder of untrusted input
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLine$$' -fuzztime $(FUZZTIME) ./internal/jsonl
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/bundle
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -56,6 +82,12 @@ bench: ## benchmarks: prints tables, writes $(BENCH_OUT) (agent), $(BENCH_SYNC_O
 	$(GO) run ./agent/agentbench -out $(BENCH_OUT)
 	NUMERIBUS_BENCH_SYNC_OUT=$(abspath $(BENCH_SYNC_OUT)) $(GO) test ./internal/e2e -run '^$$' -bench '^BenchmarkSync$$' -benchtime 1x -timeout 20m
 	NUMERIBUS_BENCH_REPORT_OUT=$(abspath $(BENCH_REPORT_OUT)) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkOverview1M$$' -benchtime 1x -timeout 20m
+	NUMERIBUS_BENCH_EXPORT_OUT=$(abspath .bench/export.json) $(GO) test ./hub/store/sqlite -run '^$$' -bench '^BenchmarkExport1M$$' -benchtime 1x -timeout 20m
+
+load: build ## the hub under load: LOAD_AGENTS agents × LOAD_CHANGES changes in LOAD_TEAMS teams, LOAD_SCENARIO (burst|morning|idle|two) on LOAD_BACKEND (sqlite|postgres); writes LOAD_OUT
+	@mkdir -p $(dir $(LOAD_OUT))
+	$(GO) run ./tools/load -hub $(BIN)/hub -agents $(LOAD_AGENTS) -changes $(LOAD_CHANGES) -teams $(LOAD_TEAMS) \
+		-backend $(LOAD_BACKEND) -scenario $(LOAD_SCENARIO) -spread $(LOAD_SPREAD) -out $(LOAD_OUT)
 
 demo: build ## a hub on loopback, an enrolled agent, seeded and synced, the hub's stats (Ctrl-C stops)
 	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) bash .ci/demo.sh
@@ -63,4 +95,4 @@ demo: build ## a hub on loopback, an enrolled agent, seeded and synced, the hub'
 run: demo ## same as demo
 
 clean: ## remove binaries, demo data and benchmark output
-	rm -rf $(BIN) $(DEMO_DIR) .bench
+	rm -rf $(BIN) $(DIST) $(DEMO_DIR) .bench

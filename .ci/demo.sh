@@ -11,11 +11,12 @@ P=(--passphrase-file "$DIR/passphrase")
 
 "$BIN/hub" serve --data "$DIR/hub" --listen 127.0.0.1:0 >"$DIR/hub.log" 2>&1 &
 HUB=$!
-cleanup() { kill "$HUB" 2>/dev/null && wait "$HUB" 2>/dev/null; echo "demo stopped"; }
+cleanup() { kill "$HUB" 2>/dev/null && wait "$HUB" 2>/dev/null; echo "démonstration arrêtée"; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
-for _ in $(seq 100); do grep -q "hub listening" "$DIR/hub.log" 2>/dev/null && break; sleep 0.1; done
-grep "hub listening" "$DIR/hub.log" || { cat "$DIR/hub.log"; exit 1; }
+# The hub says "hub à l'écoute sur ADRESSE — …" on stdout once it listens.
+for _ in $(seq 100); do grep -q "^hub à l'écoute sur" "$DIR/hub.log" 2>/dev/null && break; sleep 0.1; done
+grep "^hub à l'écoute sur" "$DIR/hub.log" || { cat "$DIR/hub.log"; exit 1; }
 
 CODE=$("$BIN/hub" enroll --data "$DIR/hub" --device numeribus-1 --team cd88 --json | sed 's/.*"code":"\([^"]*\)".*/\1/')
 "$BIN/agent" init --data "$DIR/agent" "${P[@]}" | grep -v '^$'
@@ -30,7 +31,7 @@ printf 'demo-coordinateur\n' > "$DIR/coordinator-password"
 "$BIN/agent" sync --data "$DIR/agent" "${P[@]}"
 "$BIN/agent" status --data "$DIR/agent"
 echo
-echo "== hub stats (add --json for scripts)"
+echo "== hub stats (--json pour les scripts)"
 "$BIN/hub" stats --data "$DIR/hub"
 "$BIN/hub" devices --data "$DIR/hub"
 if [ -n "${DEMO_ONESHOT:-}" ]; then exit 0; fi
@@ -38,11 +39,11 @@ if [ -n "${DEMO_ONESHOT:-}" ]; then exit 0; fi
 # The mediator's web interface, unlocked, syncing in the background.
 "$BIN/agent" serve --data "$DIR/agent" "${P[@]}" --listen 127.0.0.1:0 >"$DIR/agent.log" 2>&1 &
 AGENT=$!
-cleanup() { kill "$AGENT" "$HUB" 2>/dev/null; wait "$AGENT" "$HUB" 2>/dev/null; echo "demo stopped"; }
+cleanup() { kill "$AGENT" "$HUB" 2>/dev/null; wait "$AGENT" "$HUB" 2>/dev/null; echo "démonstration arrêtée"; }
 for _ in $(seq 100); do grep -q "Interface web" "$DIR/agent.log" 2>/dev/null && break; sleep 0.1; done
-HUBADDR=$(sed -n 's/.*hub listening on \([^ ]*\) .*/\1/p' "$DIR/hub.log" | head -1)
+HUBADDR=$(sed -n "s/^hub à l'écoute sur \([^ ]*\) .*/\1/p" "$DIR/hub.log" | head -1)
 echo
-echo "Mediator's interface: $(grep -o 'http://[^ ]*' "$DIR/agent.log" | head -1) (passphrase: demo-passphrase)"
-echo "Coordinators' dashboard: https://$HUBADDR/ (self-signed certificate; coordination@cd88.fr / demo-coordinateur)"
-echo "Ctrl-C to stop."
+echo "Interface du médiateur : $(grep -o 'http://[^ ]*' "$DIR/agent.log" | head -1) (phrase de passe : demo-passphrase)"
+echo "Tableau de bord des coordinateurs : https://$HUBADDR/ (certificat auto-signé ; coordination@cd88.fr / demo-coordinateur)"
+echo "Ctrl-C pour arrêter."
 wait "$HUB"

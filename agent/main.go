@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"golang.org/x/term"
 
@@ -15,7 +16,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM: a service manager's stop, and on Windows the console
+	// window closed (Go delivers CTRL_CLOSE_EVENT as SIGTERM).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if term.IsTerminal(int(os.Stdin.Fd())) {
@@ -25,5 +28,7 @@ func main() {
 			return term.ReadPassword(int(os.Stdin.Fd()))
 		}
 	}
-	os.Exit(cli.Main(ctx, os.Args[1:], env))
+	code := cli.Main(ctx, os.Args[1:], env)
+	cli.HoldWindow(code, os.Stdin, os.Stderr)
+	os.Exit(code)
 }

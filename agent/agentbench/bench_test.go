@@ -60,6 +60,7 @@ func TestBenchQuick(t *testing.T) {
 		"db_bytes_per_record", "json_bytes_per_record",
 		"record_body_avg_bytes", "change_body_avg_bytes",
 		"unlock_ms", "unlock_warm_ms", "cold_start_status_ms", "cold_start_list_ms",
+		"open_quick_check_ms", "backup_ms", "backup_bytes_ratio",
 		"page_ms_300", "page_max_ms_300", "page_first_ms_300", "search_ms_300", "search_max_ms_300",
 		"ui_floor_ms_300", "raw_scan_ms_300", "raw_person_rows_us_300", "unlock_ui_ms_300",
 		"search_floor_memory_us_300", "page_after_other_process_ms_300", "unlock_no_index_ms_300",

@@ -185,6 +185,9 @@ func benchStore(ctx context.Context, c config, root, tmp string, stdout io.Write
 	if err := benchColdStart(ctx, c, bin, importDir, res); err != nil {
 		return fmt.Errorf("cold start: %w", err)
 	}
+	if err := benchBackup(ctx, c, importDir, res); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	return nil
 }
 

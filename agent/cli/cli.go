@@ -13,7 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"runtime"
 	"strings"
 
 	"time"
@@ -80,15 +80,18 @@ func init() {
 		{"enroll", "--data DIR CODE", "inscrit ce poste auprès du hub avec le code du coordinateur", runEnroll},
 		{"sync", "--data DIR [--push-only]", "synchronise une fois avec le hub (envoi puis réception)", runSync},
 		{"serve", "--data DIR", "synchronise en continu, en arrière-plan", runServe},
+		{"app", "[--data DIR] [--no-browser]", "le programme du poste : interface web, synchronisation, navigateur ouvert (double-clic sous Windows)", runApp},
+		backupCmd, backupsCmd, restoreCmd,
 		{"status", "--data DIR [--json]", "état du magasin, sans phrase de passe ni donnée personnelle", runStatus},
 		{"version", "", "affiche la version", runVersion},
 	}
+	commands = append(commands, transferCommands...) // transfer.go: export, import-receipt, import-bundle
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "agent — l'agent Numéribus Sync du poste de médiation\n\nUsage : agent <commande> [options]\n\nCommandes :\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\n« agent <commande> --help » détaille chaque commande.\n"+
 		"Phrase de passe : --passphrase-file FICHIER, la variable NUMERIBUS_PASSPHRASE, ou une saisie masquée.\n"+
@@ -107,6 +110,7 @@ func Main(ctx context.Context, args []string, e Env) int {
 	if e.Logger == nil {
 		e.Logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	args = withDefaultCommand(runtime.GOOS, args)
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
 		args[0] = "version"
 	}
@@ -154,6 +158,9 @@ func report(w io.Writer, err error) int {
 // message says err in the agent's words, in French only: the stores'
 // errors are in English, for logs; the mediator reads French.
 func message(err error) string {
+	if m, ok := backupMessage(err); ok {
+		return m
+	}
 	switch {
 	case errors.Is(err, store.ErrWrongSecret):
 		return "phrase de passe ou code de secours incorrect"
@@ -192,9 +199,7 @@ func newFlags(e *Env, name, args string, c *common) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	def := e.Getenv("NUMERIBUS_DATA")
 	if def == "" {
-		if d, err := os.UserConfigDir(); err == nil {
-			def = filepath.Join(d, "numeribus", "agent")
-		}
+		def = defaultDataDir(runtime.GOOS, os.UserConfigDir)
 	}
 	fs.StringVar(&c.data, "data", def, "dossier des données de l'agent (ou NUMERIBUS_DATA)")
 	fs.StringVar(&c.passFile, "passphrase-file", "", "fichier dont la première ligne est la phrase de passe")

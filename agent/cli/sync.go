@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"net"
 	"time"
 
 	"numeribus/agent/store"
@@ -95,18 +97,24 @@ var errSkew = errors.New("horloge du poste décalée : l'envoi attend le déverr
 func runServe(ctx context.Context, e *Env, args []string) error {
 	var c common
 	fs := newFlags(e, "serve", "--data DIR [--listen ADRESSE] [--insecure] [--notice-structure TEXTE] [--notice-contact TEXTE] [--notice-retention TEXTE]", &c)
-	insecure := fs.Bool("insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
-	listen := fs.String("listen", ui.DefaultAddr, "adresse de l'interface web locale (boucle locale uniquement)")
-	var notice ui.Notice
-	fs.StringVar(&notice.Structure, "notice-structure", "", "notice d'information : nom et adresse de la structure responsable des données (vide : ligne à remplir à la main)")
-	fs.StringVar(&notice.Contact, "notice-contact", "", "notice d'information : contact pour exercer ses droits, ou délégué à la protection des données (vide : ligne à remplir à la main)")
-	fs.StringVar(&notice.Retention, "notice-retention", "", "notice d'information : durée de conservation des données identifiantes (vide : 2 ans après le dernier accompagnement)")
+	var o uiOptions
+	o.flags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	opts := c.storeOpts(e)
 	opts.IndexOnUnlock = true // the UI's pages and search (store/index.go)
 	s, err := store.Open(ctx, c.data, opts)
+	if de, ok := errors.AsType[*store.DamagedError](err); ok {
+		ln, lerr := ui.Listen(o.listen)
+		if lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		if err := serveDamaged(ctx, e, ln, de); err != nil {
+			return err
+		}
+		s, err = store.Open(ctx, c.data, opts) // restored through the page
+	}
 	if err != nil {
 		return err
 	}
@@ -118,31 +126,65 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
-	ln, err := ui.Listen(*listen)
+	ln, err := ui.Listen(o.listen)
 	if err != nil {
 		return err
 	}
+	return serveUI(ctx, e, s, ln, o)
+}
+
+// uiOptions are the options of the web interface and its sync loop,
+// shared by `agent serve` and `agent app`.
+type uiOptions struct {
+	listen   string
+	insecure bool
+	notice   ui.Notice
+	// quit, when set, is the interface's « Quitter » (agent app).
+	quit func()
+}
+
+func (o *uiOptions) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&o.insecure, "insecure", false, "accepte un hub en ws:// non chiffré (démonstration, tests)")
+	fs.StringVar(&o.listen, "listen", ui.DefaultAddr, "adresse de l'interface web locale (boucle locale uniquement)")
+	fs.StringVar(&o.notice.Structure, "notice-structure", "", "notice d'information : nom et adresse de la structure responsable des données (vide : ligne à remplir à la main)")
+	fs.StringVar(&o.notice.Contact, "notice-contact", "", "notice d'information : contact pour exercer ses droits, ou délégué à la protection des données (vide : ligne à remplir à la main)")
+	fs.StringVar(&o.notice.Retention, "notice-retention", "", "notice d'information : durée de conservation des données identifiantes (vide : 2 ans après le dernier accompagnement)")
+}
+
+// serveUI runs the web interface on ln and the background sync of s
+// until ctx ends or the interface stops; a sync loop that stops for good
+// leaves the interface running.
+func serveUI(ctx context.Context, e *Env, s *store.Store, ln net.Listener, o uiOptions) error {
 	// One client for the loop and the UI's "Synchroniser maintenant", so
 	// the device never opens two sessions with the hub at once.
-	cl := c.client(e, s, *insecure, "")
+	cl := &syncclient.Client{Store: s, Log: e.Logger, Version: Version, Insecure: o.insecure}
 	web := ui.New(ui.Config{Store: s, Logger: e.Logger, Sync: cl.SyncNow, Live: func() (bool, time.Time) {
 		l := cl.Liveness()
 		return l.Connected, l.LastContact
-	}, Notice: notice})
+	}, Notice: o.notice, Quit: o.quit})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	backedUp := make(chan struct{}) // a copy a day (agent/store/backup.go)
+	go func() { defer close(backedUp); s.AutoBackup(ctx, store.BackupEvery) }()
+	defer func() { cancel(); <-backedUp }()
 	served := make(chan error, 1)
 	go func() { served <- web.Serve(ctx, ln) }()
 	synced := make(chan error, 1)
 	go func() { synced <- cl.Run(ctx) }()
 	fmt.Fprintf(e.Stdout, "Interface web : http://%s/\n", ln.Addr())
-	fmt.Fprintf(e.Stdout, "Synchronisation en arrière-plan (%s) ; Ctrl-C pour arrêter.\n", map[bool]string{true: "verrouillé : envoi seulement", false: "déverrouillé"}[s.Locked()])
+	stop := "Ctrl-C pour arrêter"
+	if o.quit != nil {
+		stop = "« Quitter » dans l'interface, ou Ctrl-C, pour arrêter"
+	}
+	fmt.Fprintf(e.Stdout, "Synchronisation en arrière-plan (%s) ; %s.\n", map[bool]string{true: "verrouillé : envoi seulement", false: "déverrouillé"}[s.Locked()], stop)
 	// A sync loop that stops for good (not enrolled, revoked) leaves the
 	// web interface running: records are still made and kept locally.
 	var runErr error
+	var err error
 	select {
 	case runErr = <-synced:
 		if runErr != nil {
+			e.Logger.Info("sync loop stopped", "err", runErr)
 			fmt.Fprintf(e.Stderr, "Synchronisation arrêtée : %v\n", syncErr(runErr))
 		}
 		err = <-served

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"numeribus/internal/apperr"
+	"numeribus/internal/diskspace"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/owneronly"
@@ -57,6 +58,12 @@ type Options struct {
 	// serve`; otherwise the first Related or SearchNames builds it. The
 	// one-shot commands never need it.
 	IndexOnUnlock bool
+	// FreeSpace measures the room on the data directory's disk
+	// (diskspace.Free when nil); tests inject one (disk.go).
+	FreeSpace func(dir string) (diskspace.Space, error)
+	// KeepBackups is how many backups are kept (DefaultKeepBackups
+	// when zero; backup.go).
+	KeepBackups int
 }
 
 // Store is an open agent store. Reads of clear metadata work while locked;
@@ -93,6 +100,12 @@ type Store struct {
 	// hubKnown says hubKey (nil before enrollment) has been read.
 	hubKnown bool
 	hubKey   []byte
+
+	disk diskWatch // the room on the disk (disk.go)
+	// backupMu serialises this Store's copies and their replacement
+	// after an erasure; other Stores on the directory, in this process
+	// or another, are handled by metaErasures (backup.go).
+	backupMu sync.Mutex
 }
 
 type envelope struct {
@@ -110,6 +123,15 @@ func (o *Options) defaults() {
 	}
 	if o.KDF == (seal.KDFParams{}) {
 		o.KDF = seal.DefaultParams
+	}
+	if o.Wall == nil {
+		o.Wall = time.Now
+	}
+	if o.FreeSpace == nil {
+		o.FreeSpace = diskspace.Free
+	}
+	if o.KeepBackups <= 0 {
+		o.KeepBackups = DefaultKeepBackups
 	}
 }
 
@@ -251,6 +273,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	if _, err := sqlitex.CheckVersion(ctx, r, mig); err != nil {
 		r.Close()
+		if sqlitex.IsCorrupt(err) {
+			return nil, &DamagedError{Dir: dir, Problems: []string{err.Error()}}
+		}
+		return nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	// A damaged file found now, with a clear way out (DamagedError),
+	// rather than by a failing save in front of the person helped.
+	if err := sqlitex.QuickCheck(ctx, r); err != nil {
+		r.Close()
+		if de, ok := errors.AsType[*sqlitex.DamagedError](err); ok {
+			return nil, &DamagedError{Dir: dir, Problems: de.Problems}
+		}
 		return nil, fmt.Errorf("opening %s: %w", p, err)
 	}
 	s := &Store{dir: dir, path: p, opts: opts, log: opts.Logger, mig: mig, r: r, notify: make(chan struct{}, 1)}

@@ -172,6 +172,9 @@ func (s *Store) writer(ctx context.Context) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v, err := sqlitex.Version(ctx, w); err == nil && v > 0 && v < len(s.mig) {
+		s.backupBeforeMigration(ctx, v)
+	}
 	if _, err := sqlitex.Migrate(ctx, w, s.mig); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("upgrading store: %w", err)

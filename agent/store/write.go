@@ -157,6 +157,14 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 			return fail(fmt.Errorf("updating clock: %w", err))
 		}
 	}
+	if len(w.erased) > 0 {
+		// Counted, so that a backup taken meanwhile knows it is stale
+		// (backup.go).
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, 1)
+			ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`, metaErasures); err != nil {
+			return fail(fmt.Errorf("counting the erasure: %w", err))
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fail(fmt.Errorf("committing: %w", err))
 	}
@@ -171,11 +179,7 @@ func (s *Store) write(ctx context.Context, fn func(*writeTx) error) (Result, err
 	}
 	s.seq = w.seq
 	if len(w.erased) > 0 {
-		// Old WAL frames held the erased (sealed) bytes: fold them into
-		// the file, where secure_delete has zeroed the freed cells.
-		if _, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			s.log.Warn("checkpoint after erasure failed", "err", err)
-		}
+		s.afterErasure(w.ctx) // the WAL and the backups (backup.go)
 	}
 	return w.res, nil
 }
@@ -439,13 +443,19 @@ func (w *writeTx) putEncoded(r domain.Record, fields change.Fields) error {
 // (created, or updated field by field), then validated against the store
 // as it will be after the batch — so a file may list a beneficiary's
 // identity before the consent that allows it. If any record is invalid,
-// nothing is written and the *BatchError lists every problem.
+// nothing is written and the *BatchError lists every problem. While the
+// disk is nearly full it writes nothing and returns a *DiskLowError.
 func (s *Store) Save(ctx context.Context, recs ...domain.Record) (Result, error) {
 	fields, encErrs := encodeAll(recs)
 	one := make(chan encodedRun, 1)
 	one <- encodedRun{recs: recs, fields: fields, errs: encErrs}
 	close(one)
-	return s.write(ctx, func(w *writeTx) error { return w.saveRuns(one) })
+	return s.write(ctx, func(w *writeTx) error {
+		if err := s.roomForRecords(); err != nil {
+			return err
+		}
+		return w.saveRuns(one)
+	})
 }
 
 // SaveStream is Save for records that arrive in runs on in — a file being
@@ -474,7 +484,12 @@ func (s *Store) SaveStream(ctx context.Context, in <-chan []domain.Record) (Resu
 			}
 		}
 	}()
-	res, err := s.write(ctx, func(w *writeTx) error { return w.saveRuns(runs) })
+	res, err := s.write(ctx, func(w *writeTx) error {
+		if err := s.roomForRecords(); err != nil {
+			return err
+		}
+		return w.saveRuns(runs)
+	})
 	close(ended)
 	return res, err
 }

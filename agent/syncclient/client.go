@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,7 +41,7 @@ const (
 	DefaultPullBudget = 512 << 10
 	// SkewThreshold is the clock offset beyond which the agent's unsent
 	// changes are restamped (network delay stays far below it).
-	SkewThreshold = 2 * time.Minute
+	SkewThreshold = wire.ClockTolerance * time.Millisecond
 )
 
 // Client syncs one agent store with its hub.
@@ -64,6 +65,10 @@ type Client struct {
 	AnswerTimeout time.Duration
 
 	init    sync.Once
+	tickets tls.ClientSessionCache // TLS resumption: no certificate again on each sync
+	// hello is set once a hub has refused an Open and then answered a
+	// Hello: a hub older than protocol 5 (open.go).
+	hello   atomic.Bool
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
@@ -74,6 +79,7 @@ func (c *Client) defaults() { c.init.Do(c.setDefaults) }
 
 func (c *Client) setDefaults() {
 	c.kick = make(chan chan error)
+	c.tickets = tls.NewLRUClientSessionCache(4)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -89,6 +95,7 @@ func (c *Client) setDefaults() {
 	if c.Window == 0 {
 		c.Window = DefaultWindow
 	}
+	c.Window = min(c.Window, wire.MaxWindow)
 	// Whatever the options say, a batch stays within what the hub's
 	// decoder takes: a frame over the wire's limits is never sent.
 	c.BatchCount = min(c.BatchCount, wire.MaxChanges)
@@ -151,6 +158,12 @@ type Report struct {
 	// Requeued counts changes the hub refused for want of a consent that
 	// it had not received yet, written again after it (store.ResendConsented).
 	Requeued int
+	// How the session opened (docs/PROTOCOL.md): with an Open (protocol
+	// 5), its early frames taken by the hub, and a resumed TLS session
+	// (no certificate sent again).
+	Opened, EarlyTaken, Resumed bool
+	// Deflated: the link was slow, frames went compressed both ways.
+	Deflated bool
 }
 
 // session is one authenticated connection.
@@ -161,6 +174,14 @@ type session struct {
 	welcome *wire.Welcome
 	in      chan frame
 	rep     *Report
+	// pushed and pulling are the batches and the Pull sent with an Open
+	// and taken by the hub (open.go): push and pull go on from them.
+	pushed  *pushing
+	pulling bool
+	page    *wire.Changes // the answer to that Pull, arrived during the push
+	// deflate compresses pushes and asks for compressed pages: the link
+	// is slow, and the hub speaks protocol 5 (open.go).
+	deflate bool
 }
 
 type frame struct {
@@ -190,7 +211,7 @@ func (c *Client) dial(ctx context.Context, rawURL string, fingerprint []byte) (*
 		ReadBufferSize:    64 << 10,
 		WriteBufferSize:   64 << 10,
 		EnableCompression: false,
-		TLSClientConfig:   tlspin.PinnedConfig(fingerprint),
+		TLSClientConfig:   c.tlsConfig(fingerprint),
 	}
 	ws, resp, err := d.DialContext(ctx, u, http.Header{})
 	if resp != nil && resp.Body != nil {
@@ -207,16 +228,33 @@ func (c *Client) dial(ctx context.Context, rawURL string, fingerprint []byte) (*
 	return ws, nil
 }
 
-func send(ws *websocket.Conn, m wire.Message) (int, error) {
-	b, err := wire.Encode(m)
+func send(ws *websocket.Conn, m wire.Message) (int, error) { return sendDeflated(ws, m, false) }
+
+// sendDeflated sends m, compressed when deflate is set and that makes it
+// smaller (a slow link to a hub of protocol 5: wire.Deflated).
+func sendDeflated(ws *websocket.Conn, m wire.Message, deflate bool) (int, error) {
+	b, err := encodeFrame(m, deflate)
 	if err != nil {
-		return 0, fmt.Errorf("encoding %T: %w", m, err)
+		return 0, err
 	}
 	ws.SetWriteDeadline(time.Now().Add(60 * time.Second))
 	if err := ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
 		return 0, fmt.Errorf("%w: sending: %v", ErrUnreachable, err)
 	}
 	return len(b), nil
+}
+
+// encodeFrame encodes m, compressed when deflate is set and that makes it
+// smaller.
+func encodeFrame(m wire.Message, deflate bool) ([]byte, error) {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", m, err)
+	}
+	if deflate {
+		return wire.Deflate(b)
+	}
+	return b, nil
 }
 
 // readOne reads and decodes one frame, turning an Error message or a
@@ -272,11 +310,41 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 	} else if key, err = c.Store.DeviceKey(ctx); err != nil {
 		return nil, err
 	}
-	ws, err := c.dial(ctx, target, h.CertFingerprint)
-	if err != nil {
+	s := &session{c: c, mode: mode, rep: rep}
+	if c.opens(target) {
+		err := s.open(ctx, target, h.CertFingerprint, key)
+		if !errors.Is(err, errNoOpen) {
+			if err != nil {
+				return nil, err
+			}
+			s.done(s.welcome)
+			return s, nil
+		}
+		c.Log.Info("the hub did not take an Open: opening with Hello", "err", err)
+		s.forgetEarly()
+		s.deflate = false // the hub may not read compressed frames
+		defer func() {
+			if s.welcome != nil {
+				c.hello.Store(true) // a hub older than protocol 5
+			}
+		}()
+	}
+	if err := s.hello(ctx, target, h.CertFingerprint, key); err != nil {
 		return nil, err
 	}
-	s := &session{c: c, ws: ws, mode: mode, rep: rep}
+	s.done(s.welcome)
+	return s, nil
+}
+
+// hello opens the session with the challenge handshake (protocols 1–4,
+// and hubs without TLS).
+func (s *session) hello(ctx context.Context, target string, fp []byte, key ed25519.PrivateKey) error {
+	c, rep, mode := s.c, s.rep, s.mode
+	ws, err := c.dial(ctx, target, fp)
+	if err != nil {
+		return err
+	}
+	s.ws = ws
 	ok := false
 	defer func() {
 		if !ok {
@@ -288,38 +356,52 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 	n, err := send(ws, &wire.Hello{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: device,
 		AgentTime: c.Now().UnixMilli(), Mode: mode})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.BytesSent += int64(n)
 	m, n, err := readOne(ws)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.BytesReceived += int64(n)
 	ch, isCh := m.(*wire.Challenge)
 	if !isCh {
-		return nil, fmt.Errorf("hub sent type %d instead of a challenge", m.Type())
+		return fmt.Errorf("hub sent type %d instead of a challenge", m.Type())
 	}
-	fp := h.CertFingerprint
 	if len(fp) == 0 {
 		fp = nil
 	}
 	sig := ed25519.Sign(key, wire.AuthMessage(ch.Nonce, fp, device, mode))
 	if n, err = send(ws, &wire.Auth{Sig: sig}); err != nil {
-		return nil, err
+		return err
 	}
 	rep.BytesSent += int64(n)
-	m, n, err = readOne(ws)
+	if s.welcome, err = s.readWelcome(); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// readWelcome reads the hub's Welcome.
+func (s *session) readWelcome() (*wire.Welcome, error) {
+	m, n, err := readOne(s.ws)
 	if err != nil {
 		return nil, err
 	}
-	rep.BytesReceived += int64(n)
+	s.rep.BytesReceived += int64(n)
 	w, isW := m.(*wire.Welcome)
 	if !isW {
 		return nil, fmt.Errorf("hub sent type %d instead of a welcome", m.Type())
 	}
-	s.welcome = w
-	rep.Mode = mode
+	return w, nil
+}
+
+// done readies an opened session: what the report says of it, and the
+// liveness of an idle connection.
+func (s *session) done(w *wire.Welcome) {
+	ws, rep := s.ws, s.rep
+	rep.Mode = s.mode
 	rep.ClockOffset = time.Duration(w.ClockOffset) * time.Millisecond
 	// The contact is recorded after the round's data (bookkeeping.go).
 	// The hub pings every 20 s: a connection silent for a minute is dead
@@ -329,8 +411,6 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 		ws.SetReadDeadline(time.Now().Add(time.Minute))
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 	})
-	ok = true
-	return s, nil
 }
 
 // align compares this device's change numbers with the hub's, from the
@@ -460,7 +540,10 @@ func (s *session) reconcile(ctx context.Context) error {
 	}
 	st := s.c.Store
 	offset := time.Duration(s.welcome.ClockOffset) * time.Millisecond
-	if d := offset - st.ClockOffset(); d > SkewThreshold || d < -SkewThreshold {
+	// Early batches taken by the hub were checked against its clock
+	// already (wire.ClockTolerance): restamping now would change changes
+	// it holds.
+	if d := offset - st.ClockOffset(); !s.welcome.Early && (d > SkewThreshold || d < -SkewThreshold) {
 		if s.mode != wire.ModeFull {
 			// The stamps are sealed: correcting them waits for an unlock.
 			s.rep.PushSkippedSkew = true

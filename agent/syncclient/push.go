@@ -53,6 +53,57 @@ type inflight struct {
 	lastSeq uint64
 }
 
+// pushing is where a push stands: what was sent, what awaits its ack.
+// The batches sent with an Open (open.go) start it before the Welcome.
+type pushing struct {
+	from    uint64 // the acknowledged mark it started from
+	sent    uint64 // last seq sent
+	queue   []inflight
+	batchNo uint64
+}
+
+// startPush returns the state of a push from the store's acknowledged
+// mark, after writing again what the hub refused for want of a consent.
+func (s *session) startPush(ctx context.Context) (*pushing, error) {
+	_, acked, err := s.c.Store.Seqs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.resendConsented(ctx); err != nil { // refused while locked
+		return nil, err
+	}
+	return &pushing{from: acked, sent: acked}, nil
+}
+
+// fill sends batches through out while the window has room and the
+// outbox, up to last, has changes.
+func (s *session) fill(ctx context.Context, p *pushing, last uint64, out func(*wire.Push) error) error {
+	for len(p.queue) < s.c.Window && p.sent < last {
+		b, err := s.nextBatch(ctx, p.batchNo+1, p.sent)
+		if err != nil {
+			return err
+		}
+		if len(b.Changes) == 0 {
+			break
+		}
+		if err := out(b); err != nil {
+			return err
+		}
+		p.batchNo++
+		s.rep.Pushed += uint64(len(b.Changes))
+		p.sent = b.Changes[len(b.Changes)-1].Seq
+		p.queue = append(p.queue, inflight{p.batchNo, p.sent})
+	}
+	return nil
+}
+
+// sendPush sends one batch on the connection.
+func (s *session) sendPush(b *wire.Push) error {
+	n, err := sendDeflated(s.ws, b, s.deflate)
+	s.rep.BytesSent += int64(n)
+	return err
+}
+
 // push sends the outbox in batches bounded by bytes and count, keeping up
 // to Window batches in flight, and records each ack in the store.
 func (s *session) push(ctx context.Context) error {
@@ -61,41 +112,24 @@ func (s *session) push(ctx context.Context) error {
 	}
 	st := s.c.Store
 	s.startReader()
-	_, acked, err := st.Seqs(ctx)
-	if err != nil {
-		return err
+	p := s.pushed // batches sent with the Open, if taken: this round only
+	s.pushed = nil
+	if p == nil {
+		var err error
+		if p, err = s.startPush(ctx); err != nil {
+			return err
+		}
 	}
-	if err := s.resendConsented(ctx); err != nil { // refused while locked
-		return err
-	}
-	sent := acked
-	var queue []inflight
-	var batchNo uint64
 	for {
 		last, _, err := st.Seqs(ctx)
 		if err != nil {
 			return err
 		}
-		for len(queue) < s.c.Window && sent < last {
-			p, err := s.nextBatch(ctx, batchNo+1, sent)
-			if err != nil {
-				return err
-			}
-			if len(p.Changes) == 0 {
-				break
-			}
-			n, err := send(s.ws, p)
-			if err != nil {
-				return err
-			}
-			batchNo++
-			s.rep.BytesSent += int64(n)
-			s.rep.Pushed += uint64(len(p.Changes))
-			sent = p.Changes[len(p.Changes)-1].Seq
-			queue = append(queue, inflight{batchNo, sent})
+		if err := s.fill(ctx, p, last, s.sendPush); err != nil {
+			return err
 		}
-		if len(queue) == 0 {
-			if sent < last && s.mode != wire.ModeFull {
+		if len(p.queue) == 0 {
+			if p.sent < last && s.mode != wire.ModeFull {
 				s.rep.PushIncomplete = true // changes from before enrollment wait for an unlock
 			}
 			return nil
@@ -104,15 +138,22 @@ func (s *session) push(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if page, ok := m.(*wire.Changes); ok && s.pulling && s.page == nil {
+			// The answer to the Pull sent with the Open, which the hub
+			// served after the early batches and before those sent
+			// since: kept for pull.
+			s.page = page
+			continue
+		}
 		ack, ok := m.(*wire.Ack)
 		if !ok {
 			return fmt.Errorf("hub sent type %d while acks were expected", m.Type())
 		}
-		if ack.Batch != queue[0].batch {
-			return fmt.Errorf("ack for batch %d while %d was expected", ack.Batch, queue[0].batch)
+		if ack.Batch != p.queue[0].batch {
+			return fmt.Errorf("ack for batch %d while %d was expected", ack.Batch, p.queue[0].batch)
 		}
-		if ack.HWM < queue[0].lastSeq {
-			return fmt.Errorf("hub acked up to %d, batch ended at %d", ack.HWM, queue[0].lastSeq)
+		if ack.HWM < p.queue[0].lastSeq {
+			return fmt.Errorf("hub acked up to %d, batch ended at %d", ack.HWM, p.queue[0].lastSeq)
 		}
 		if len(ack.Rejected) > 0 {
 			// Recorded before the ack that takes them out of the outbox:
@@ -134,7 +175,7 @@ func (s *session) push(ctx context.Context) error {
 		if err := st.Ack(ctx, ack.HWM); err != nil {
 			return err
 		}
-		queue = queue[1:]
+		p.queue = p.queue[1:]
 	}
 }
 
@@ -176,7 +217,8 @@ func (b *batch) add(c wire.Change, keys map[uint64][]byte) bool {
 // nextBatch reads the next batch of the outbox after seq after: in clear
 // fields when the store is unlocked, sealed to the hub otherwise. It reads
 // one batch's worth of changes, never more, so that a push of any backlog
-// holds at most the batch it is sending.
+// holds at most the batch it is sending (and, with an Open, the first
+// window's frames).
 func (s *session) nextBatch(ctx context.Context, no, after uint64) (*wire.Push, error) {
 	b := newBatch(no, s.c.BatchCount, s.c.BatchBytes)
 	if s.mode != wire.ModeFull {
@@ -230,6 +272,21 @@ func (s *session) resendConsented(ctx context.Context) error {
 	return nil
 }
 
+// answer returns the answer to the Pull sent: the page push kept, or the
+// next frame.
+func (s *session) answer(ctx context.Context) (wire.Message, error) {
+	if p := s.page; p != nil {
+		s.page = nil
+		return p, nil
+	}
+	return s.next(ctx)
+}
+
+// pullOf returns the Pull of the page after cursor.
+func (s *session) pullOf(ss store.SyncState, cursor uint64, tag []byte) *wire.Pull {
+	return &wire.Pull{Cursor: cursor, Tag: tag, Own: ss.Recovering, Budget: uint32(s.c.PullBudget), Deflate: s.deflate}
+}
+
 // pull asks for the team's changes page by page and applies each page
 // with its cursor in one transaction.
 func (s *session) pull(ctx context.Context) error {
@@ -240,13 +297,18 @@ func (s *session) pull(ctx context.Context) error {
 		return err
 	}
 	cursor, tag, own := ss.PullCursor, ss.PullTag, ss.Recovering
+	asked := s.pulling // the Pull sent with the Open, if taken: this round only
+	s.pulling = false
 	for {
-		n, err := send(s.ws, &wire.Pull{Cursor: cursor, Tag: tag, Own: own, Budget: uint32(s.c.PullBudget)})
-		if err != nil {
-			return err
+		if !asked {
+			n, err := send(s.ws, s.pullOf(ss, cursor, tag))
+			if err != nil {
+				return err
+			}
+			s.rep.BytesSent += int64(n)
 		}
-		s.rep.BytesSent += int64(n)
-		m, err := s.next(ctx)
+		asked = false
+		m, err := s.answer(ctx)
 		if err != nil {
 			return err
 		}

@@ -227,7 +227,9 @@ func (s *Server) save(ctx context.Context, r *http.Request, f *form, recs []doma
 		return true
 	}
 	if !problemsInto(f, err, prefixes) {
-		if errors.Is(err, store.ErrLocked) {
+		if msg, ok := diskRefused(err); ok {
+			f.general(msg)
+		} else if errors.Is(err, store.ErrLocked) {
 			f.general(tr("locked_api"))
 		} else {
 			s.log.Error("saving failed", "path", r.URL.Path, "err", err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"numeribus/agent/store"
 	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
@@ -76,6 +77,9 @@ func (s *Server) apiError(w http.ResponseWriter, err error) {
 		writeJSON(w, code.Status(), map[string]any{"error": code, "problems": ve.Problems})
 	case code == apperr.Locked:
 		writeJSON(w, code.Status(), map[string]any{"error": code, "message": tr("locked_api")})
+	case errors.Is(err, store.ErrDiskLow):
+		msg, _ := diskRefused(err)
+		writeJSON(w, code.Status(), map[string]any{"error": code, "message": msg})
 	default:
 		s.log.Error("api save failed", "err", err)
 		writeJSON(w, apperr.Internal.Status(), map[string]any{"error": apperr.Internal, "message": tr("internal_error")})

@@ -64,7 +64,8 @@ func TestBrowserAxeEveryPage(t *testing.T) {
 	}
 	st.Lock()
 
-	c := axeChrome(t, Config{Store: st, Sync: func(context.Context) error { return nil }})
+	// Quit set, as in `agent app`: « Quitter » on every page.
+	c := axeChrome(t, Config{Store: st, Sync: func(context.Context) error { return nil }, Quit: func() {}})
 	covered := map[string]bool{}
 	// check runs axe on the page, once loaded, and notes its route.
 	check := func(route, state string) {
@@ -203,6 +204,7 @@ func TestBrowserAxeEveryPage(t *testing.T) {
 	c.NextPage("lock", chromedp.Click(css("#lock-button")), "#f-secret")
 	check("POST /lock", "locked, 200 % zoom")
 	headerFits(t, c, "unlock")
+	submit("POST /quitter", "stopped (« Quitter »)", "footer form", "#stopped")
 
 	for _, r := range pageRoutes(t) {
 		if !covered[r] {

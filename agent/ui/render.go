@@ -90,14 +90,20 @@ type page struct {
 	Error    string
 	AutoLock int // seconds
 	Sync     syncView
+	Disk     string // the low-disk banner (disk.go), empty while there is room
 	Form     *form
 	Data     any
+	// CanQuit shows « Quitter » (Config.Quit is set: `agent app`).
+	CanQuit bool
+	// Setup is the first-start page (setup.go): no sync bar yet.
+	Setup bool
 }
 
 func (s *Server) page(r *http.Request, titleKey string, data any) *page {
 	se := sessionOf(r)
 	return &page{Title: tr(titleKey), Path: r.URL.Path, Unlocked: s.unlockedFor(se),
-		Flash: s.popFlash(se), AutoLock: int(s.cfg.AutoLock / time.Second), Sync: s.syncView(r), Data: data}
+		Flash: s.popFlash(se), AutoLock: int(s.cfg.AutoLock / time.Second), Sync: s.syncView(r), Disk: s.diskBanner(), Data: data,
+		CanQuit: s.cfg.Quit != nil}
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {

@@ -59,6 +59,9 @@ type Config struct {
 	// Notice fills in the printed information notice (who is
 	// responsible, whom to contact, how long data is kept).
 	Notice Notice
+	// Quit stops the program (« Quitter », quit.go); nil when the UI
+	// runs in a terminal's `agent serve`, which Ctrl-C stops.
+	Quit func()
 }
 
 // Server is the UI's HTTP server state: sessions and the inactivity clock.
@@ -193,6 +196,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /consentements/{id}/retrait", s.getWithdraw)
 	mux.HandleFunc("POST /consentements/{id}/retrait", s.postWithdraw)
 	mux.HandleFunc("GET /notice", s.getNotice)
+	mux.HandleFunc("POST /quitter", s.postQuit)
 	mux.HandleFunc("POST /ateliers/{id}/participants", s.postWorkshopParticipant)
 	mux.HandleFunc("GET /api/communes", s.apiCommunes)
 	mux.HandleFunc("GET /api/status", s.apiStatus)
@@ -257,7 +261,7 @@ func (s *Server) sessionGate(next http.Handler) http.Handler {
 			}
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, se))
-		open := r.URL.Path == "/unlock" || (r.URL.Path == "/brouillon" && r.Method == http.MethodPost)
+		open := r.URL.Path == "/unlock" || (r.URL.Path == "/brouillon" && r.Method == http.MethodPost) || r.URL.Path == "/quitter"
 		if !open && !s.unlockedFor(se) {
 			if strings.HasPrefix(r.URL.Path, "/api/") {
 				writeJSON(w, http.StatusLocked, map[string]string{"error": "locked", "message": tr("locked_api")})

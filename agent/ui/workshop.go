@@ -95,6 +95,11 @@ func (s *Server) postWorkshopParticipant(w http.ResponseWriter, r *http.Request)
 			http.Redirect(w, r, back, http.StatusSeeOther)
 			return
 		}
+		if msg, ok := diskRefused(err); ok {
+			s.setFlash(sessionOf(r), msg)
+			http.Redirect(w, r, back, http.StatusSeeOther)
+			return
+		}
 		if s.lockedErr(w, r, err) {
 			return
 		}

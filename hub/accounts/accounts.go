@@ -45,7 +45,7 @@ func ParseRole(s string) (Role, error) {
 	if slices.Contains(Roles, r) {
 		return r, nil
 	}
-	return "", fmt.Errorf("unknown role %q: use admin, coordinator or viewer", s)
+	return "", fmt.Errorf("rôle inconnu « %s » : admin, coordinator (coordinateur) ou viewer (lecteur)", s)
 }
 
 // SeesPersonalData reports whether the role may read personal data
@@ -81,11 +81,13 @@ type User struct {
 // Active reports whether the user may log in.
 func (u *User) Active() bool { return u.Disabled.IsZero() }
 
-// ErrNoUser is returned for an unknown user.
-var ErrNoUser = apperr.New(apperr.NotFound, "unknown user")
+// ErrNoUser is returned for an unknown user. Its text, like every
+// message of this package a person may read (a form, the command line),
+// is French.
+var ErrNoUser = apperr.New(apperr.NotFound, "utilisateur inconnu")
 
 // ErrEmailTaken is returned when creating a user whose e-mail exists.
-var ErrEmailTaken = apperr.New(apperr.Conflict, "a user with this e-mail already exists")
+var ErrEmailTaken = apperr.New(apperr.Conflict, "un compte existe déjà avec cette adresse")
 
 // NormalizeEmail returns the address in the form the store keys on
 // (trimmed, lower case), or an error when it is not an address.
@@ -93,7 +95,7 @@ func NormalizeEmail(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || !strings.Contains(s, "@") {
-		return "", fmt.Errorf("%q is not an e-mail address", s)
+		return "", fmt.Errorf("« %s » n'est pas une adresse e-mail", s)
 	}
 	return s, nil
 }
@@ -123,7 +125,7 @@ func ClassifyTerritory(x *territoire.Index, code string) (TerritoryKind, error) 
 	if _, ok := x.Commune(code); ok {
 		return Commune, nil
 	}
-	return "", fmt.Errorf("unknown territory %q: give a département (54, 2A, 971), EPCI (SIREN, 9 digits) or commune (INSEE, 5 characters) code", code)
+	return "", fmt.Errorf("territoire « %s » inconnu : donnez un code de département (54, 2A, 971), d'EPCI (SIREN, 9 chiffres) ou de commune (INSEE, 5 caractères)", code)
 }
 
 // CheckTerritories validates a user's territories for their role: a
@@ -145,7 +147,7 @@ func CheckTerritories(x *territoire.Index, role Role, codes []string) ([]string,
 				return nil, err
 			}
 			if want := prefixKinds[p]; prefixed && want != k {
-				return nil, fmt.Errorf("unknown territory %q: use dep:, epci: or com: with a code of that kind", c)
+				return nil, fmt.Errorf("territoire « %s » inconnu : dep:, epci: ou com: vont avec un code de ce genre", c)
 			}
 			out = append(out, f)
 		}
@@ -153,10 +155,10 @@ func CheckTerritories(x *territoire.Index, role Role, codes []string) ([]string,
 	slices.Sort(out)
 	out = slices.Compact(out)
 	if role == RoleCoordinator && len(out) == 0 {
-		return nil, errors.New("a coordinator needs at least one territory (--territory CODE)")
+		return nil, errors.New("un coordinateur a au moins un territoire")
 	}
 	if role == RoleAdmin && len(out) > 0 {
-		return nil, errors.New("an admin sees every territory: give no --territory")
+		return nil, errors.New("un administrateur voit tous les territoires : ne lui en donnez aucun")
 	}
 	return out, nil
 }
@@ -177,6 +179,14 @@ type Store interface {
 	// SetUserDisabled disables (at != zero) or re-enables a user; a
 	// disabled user's sessions are deleted.
 	SetUserDisabled(ctx context.Context, id int64, at time.Time) error
+	// SetUserPassword replaces a user's password hash (an admin's reset)
+	// and deletes their sessions: whoever held the old password is out.
+	// An unknown id gives ErrNoUser.
+	SetUserPassword(ctx context.Context, id int64, hash string) error
+	// SetUserTerritories replaces the territories a user may see (checked
+	// by the caller with CheckTerritories); they apply from the user's
+	// next request. An unknown id gives ErrNoUser.
+	SetUserTerritories(ctx context.Context, id int64, territories []string) error
 
 	// CreateSession records a session.
 	CreateSession(ctx context.Context, s Session) error

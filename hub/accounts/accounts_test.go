@@ -112,3 +112,31 @@ func TestSessionExpiry(t *testing.T) {
 		t.Fatal("session outlives the absolute timeout")
 	}
 }
+
+// A generated password is long enough to be accepted, drawn from the
+// unambiguous alphabet in groups of four, and different each time.
+func TestGeneratePassword(t *testing.T) {
+	seen := map[string]bool{}
+	for range 200 {
+		p, err := GeneratePassword()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckPasswordStrength([]byte(p)); err != nil {
+			t.Fatalf("%q: %v", p, err)
+		}
+		groups := strings.Split(p, "-")
+		if len(groups) != 4 {
+			t.Fatalf("%q: want 4 groups", p)
+		}
+		for _, g := range groups {
+			if len(g) != 4 || strings.Trim(g, passwordAlphabet) != "" {
+				t.Fatalf("%q: group %q", p, g)
+			}
+		}
+		if seen[p] {
+			t.Fatalf("%q drawn twice", p)
+		}
+		seen[p] = true
+	}
+}

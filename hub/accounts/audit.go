@@ -16,6 +16,9 @@ const (
 	ActionLogout        Action = "logout"
 	ActionUserCreated   Action = "user_created"
 	ActionUserDisabled  Action = "user_disabled"
+	ActionUserEnabled   Action = "user_enabled"
+	ActionPasswordReset Action = "password_reset"   // by an admin, or `hub user password`
+	ActionTerritories   Action = "user_territories" // an admin changed what a user sees
 	ActionAPITokenMade  Action = "api_token_created"
 	ActionEnrollCreated Action = "enrollment_created"
 	ActionDeviceRevoked Action = "device_revoked"

@@ -40,10 +40,10 @@ const (
 func CheckPasswordStrength(pw []byte) error {
 	n := len([]rune(string(pw)))
 	if n < MinPasswordLen {
-		return fmt.Errorf("the password must have at least %d characters (it has %d)", MinPasswordLen, n)
+		return fmt.Errorf("le mot de passe doit compter au moins %d caractères (il en a %d)", MinPasswordLen, n)
 	}
 	if len(pw) > maxPasswordLen {
-		return fmt.Errorf("the password must have at most %d bytes", maxPasswordLen)
+		return fmt.Errorf("le mot de passe doit compter au plus %d octets", maxPasswordLen)
 	}
 	return nil
 }
@@ -110,4 +110,32 @@ func parseHash(s string) (p Params, salt, key []byte, err error) {
 		return p, nil, nil, errors.New("password hash: bad key")
 	}
 	return p, salt, key, nil
+}
+
+// passwordAlphabet has no letters or digits that read alike (0/o, 1/l/i)
+// when a generated password is read aloud or copied from a screen.
+const passwordAlphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+
+// GeneratePassword draws a password for an admin's reset or a new
+// account: 16 characters of passwordAlphabet (31 signs, 79 bits) in
+// groups of four (k7mq-x3vt-9pzr-h2wd), shown once to the admin who hands
+// it over; only its hash is kept.
+func GeneratePassword() (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for n := 0; n < 16; {
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("drawing a password: %w", err)
+		}
+		// Rejection sampling: 248 = 8 × 31, so every sign is equally likely.
+		if buf[0] >= 248 {
+			continue
+		}
+		if n > 0 && n%4 == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteByte(passwordAlphabet[int(buf[0])%len(passwordAlphabet)])
+		n++
+	}
+	return b.String(), nil
 }

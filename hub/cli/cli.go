@@ -1,5 +1,6 @@
 // Package cli is the hub's command line: serve, enroll, revoke, devices,
-// stats. Main takes its streams as arguments so tests drive it in-process.
+// stats, plan, user. Main takes its streams as arguments so tests drive it
+// in-process. It speaks French, like the agent's (messages.go).
 package cli
 
 import (
@@ -15,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -30,8 +30,8 @@ import (
 	"numeribus/hub/store/postgres"
 	"numeribus/hub/store/sqlite"
 	"numeribus/hub/syncserver"
-	"numeribus/internal/apperr"
 	"numeribus/internal/domain"
+	"numeribus/internal/frnum"
 	"numeribus/internal/owneronly"
 )
 
@@ -75,30 +75,30 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"serve", "runs the hub: sync endpoint (wss) and the coordinators' dashboard", runServe},
-		{"enroll", "prints a one-time enrollment code for a laptop", runEnroll},
-		{"revoke", "cuts a device off, live connections included", runRevoke},
-		{"devices", "lists enrolled devices and their sync freshness", runDevices},
-		{"stats", "consolidated counts (activities, beneficiaries, …)", runStats},
-		{"plan", "plans tour stops of a team's vehicles: add, list (planned vs made), cancel", runPlan},
-		{"user", "dashboard accounts: user add, user list, user disable, user token", runUser},
-		{"version", "prints the version", func(_ context.Context, e *Env, _ []string) error {
+		{"serve", "fait tourner le hub : synchronisation (wss) et tableau de bord des coordinateurs", runServe},
+		{"enroll", "affiche un code d'inscription à usage unique pour un poste", runEnroll},
+		{"revoke", "coupe un poste, connexion en cours comprise", runRevoke},
+		{"devices", "liste les postes inscrits et la fraîcheur de leur synchronisation", runDevices},
+		{"stats", "chiffres consolidés (activités, bénéficiaires…)", runStats},
+		{"plan", "planifie les arrêts des véhicules d'une équipe : add, list (prévus et réalisés), cancel", runPlan},
+		{"user", "comptes du tableau de bord : user add, list, disable, enable, password, token", runUser},
+		backupCmd, restoreCmd,
+		{"version", "affiche la version", func(_ context.Context, e *Env, _ []string) error {
 			fmt.Fprintf(e.Stdout, "hub %s\n", Version)
 			return nil
 		}},
 	}
+	commands = append(commands, transferCommands...) // transfer.go: import, export (USB stick)
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "hub — the Numéribus Sync hub\n\nUsage: hub <command> [options]\n\nCommands:\n")
+	fmt.Fprintf(w, "hub — le hub de Numéribus Sync\n\nUsage : hub <commande> [options]\n\nCommandes :\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\n`hub <command> --help` details each command. Exit codes: 0 ok, 1 failure, 2 usage, 4 invalid, 5 state (docs/CLI.md).\n")
+	fmt.Fprintf(w, "\n« hub <commande> --help » détaille chaque commande.\n"+
+		"Codes de sortie : 0 succès, 1 échec, 2 usage, 4 données invalides, 5 état (docs/CLI.md).\n")
 }
-
-// usagef is an error in the command line (apperr.Usage: exit 2).
-func usagef(format string, a ...any) error { return apperr.Errorf(apperr.Usage, format, a...) }
 
 // Main runs the hub command line and returns the exit code.
 func Main(ctx context.Context, args []string, e Env) int {
@@ -114,37 +114,29 @@ func Main(ctx context.Context, args []string, e Env) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			return report(e.Stderr, c.run(ctx, &e, args[1:]))
+			return report(e.Stderr, e.Logger, c.run(ctx, &e, args[1:]))
 		}
 	}
-	fmt.Fprintf(e.Stderr, "hub: unknown command %q\n\n", args[0])
+	fmt.Fprintf(e.Stderr, "hub : commande inconnue « %s »\n\n", args[0])
 	usage(e.Stderr)
 	return ExitUsage
 }
 
-// report prints err on one line and returns its exit code from
-// apperr's table.
-func report(w io.Writer, err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	fmt.Fprintf(w, "hub: %v\n", err)
-	return apperr.ExitCode(err)
-}
-
 func newFlags(e *Env, name, args string, data *string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	// The flag package's own messages are English: parse says them in
+	// French, once; the usage is ours.
+	fs.SetOutput(io.Discard)
 	def := os.Getenv("NUMERIBUS_HUB_DATA")
 	if def == "" {
 		def = "hub-data"
 	}
-	fs.StringVar(data, "data", def, "hub data directory (or NUMERIBUS_HUB_DATA)")
+	fs.StringVar(data, "data", def, "dossier des données du hub (ou NUMERIBUS_HUB_DATA)")
 	fs.StringVar(&e.db, "db", os.Getenv("NUMERIBUS_HUB_DB"),
-		"the hub's database: postgres://… for PostgreSQL, several hubs over one database (or NUMERIBUS_HUB_DB); default DIR/hub.db (SQLite)")
+		"base du hub : postgres://… pour PostgreSQL, plusieurs hubs sur une base (ou NUMERIBUS_HUB_DB) ; par défaut DOSSIER/hub.db (SQLite)")
 	fs.Usage = func() {
-		fmt.Fprintf(e.Stderr, "Usage: hub %s %s\n\nOptions:\n", name, args)
-		fs.PrintDefaults()
+		fmt.Fprintf(e.Stderr, "Usage : hub %s %s\n\nOptions :\n", name, args)
+		printOptions(e.Stderr, fs)
 	}
 	return fs
 }
@@ -154,10 +146,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usagef("%v", err)
+		return usagef("%s (« hub %s --help » liste les options)", frenchFlagError(err), fs.Name())
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return usagef("argument inattendu « %s » (« hub %s --help » liste les options)", fs.Arg(0), fs.Name())
 	}
 	return nil
 }
@@ -171,6 +163,7 @@ type hubStore interface {
 	accounts.Store
 	hreport.Source
 	dashboard.Planner
+	dashboard.Places
 }
 
 var (
@@ -195,7 +188,7 @@ const postgresConns = 12
 // SQLite file of dir.
 func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (hubStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", dir, err)
+		return nil, fmt.Errorf("creating %s: %w", dir, err) // said in French by message (path errors)
 	}
 	// MkdirAll leaves an existing directory as it is: one made looser
 	// before is taken back to its owner, with the URL file beside the keys.
@@ -207,7 +200,7 @@ func openStoreAs(ctx context.Context, e *Env, dir string, host bool) (hubStore, 
 	}
 	if e.db != "" {
 		if !strings.HasPrefix(e.db, "postgres://") && !strings.HasPrefix(e.db, "postgresql://") {
-			return nil, usagef("--db takes a PostgreSQL URL (postgres://…), not %q", redactURL(e.db))
+			return nil, usagef("--db attend une adresse PostgreSQL (postgres://…), pas « %s »", redactURL(e.db))
 		}
 		return postgres.Open(ctx, e.db, postgres.Options{Logger: e.Logger, MaxConns: postgresConns})
 	}
@@ -221,13 +214,13 @@ func health(st interface{ Ping(context.Context) error }, draining *atomic.Bool) 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if draining.Load() {
-			http.Error(w, "draining", http.StatusServiceUnavailable)
+			http.Error(w, "arrêt en cours", http.StatusServiceUnavailable)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			http.Error(w, "base de données injoignable", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -248,23 +241,23 @@ func redactURL(s string) string {
 
 func runEnroll(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "enroll", "--data DIR --device NAME --team TEAM [--expires 168h] [--url URL] [--json]", &data)
-	name := fs.String("device", "", "device name, unique (e.g. bus-3)")
-	team := fs.String("team", "", "team the device belongs to (e.g. cd88)")
-	expires := fs.Duration("expires", enrollment.DefaultTTL, "validity of the code")
-	pubURL := fs.String("url", "", "hub address the agent dials (default: the one `hub serve` announced)")
-	asJSON := fs.Bool("json", false, "print one JSON object with the code and its expiry")
+	fs := newFlags(e, "enroll", "--data DOSSIER --device NOM --team ÉQUIPE [--expires 168h] [--url URL] [--json]", &data)
+	name := fs.String("device", "", "nom du poste, unique (ex. bus-3)")
+	team := fs.String("team", "", "équipe du poste (ex. cd88)")
+	expires := fs.Duration("expires", enrollment.DefaultTTL, "validité du code")
+	pubURL := fs.String("url", "", "adresse du hub que l'agent appelle (par défaut celle qu'a annoncée « hub serve »)")
+	asJSON := fs.Bool("json", false, "affiche un objet JSON : le code et son expiration")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || *team == "" {
-		return usagef("--device and --team are required")
+		return usagef("--device et --team sont obligatoires")
 	}
 	u := *pubURL
 	if u == "" {
 		b, err := os.ReadFile(filepath.Join(data, urlFile))
 		if err != nil {
-			return usagef("no --url given and no hub has been served from %s yet", data)
+			return usagef("pas de --url, et aucun hub n'a encore tourné sur %s : donnez --url", data)
 		}
 		u = strings.TrimSpace(string(b))
 	}
@@ -289,36 +282,39 @@ func runEnroll(ctx context.Context, e *Env, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(e.Stdout).Encode(map[string]any{"code": code, "expires": exp.UTC().Format(time.RFC3339), "device": *name, "team": *team, "url": u})
 	}
-	fmt.Fprintf(e.Stdout, "Enrollment code for %s (team %s), valid until %s, single use:\n\n%s\n\nOn the laptop: agent enroll --data DIR CODE\n", *name, *team, exp.Format("02/01/2006 15:04"), code)
+	fmt.Fprintf(e.Stdout, "Code d'inscription du poste %s (équipe %s), valable jusqu'au %s, à usage unique :\n\n%s\n\nSur l'ordinateur du médiateur : agent enroll --data DOSSIER CODE\n",
+		*name, *team, exp.Format("02/01/2006 à 15:04"), code)
 	return nil
 }
 
 func runRevoke(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "revoke", "--data DIR --device NAME", &data)
-	name := fs.String("device", "", "device name")
+	fs := newFlags(e, "revoke", "--data DOSSIER --device NOM", &data)
+	name := fs.String("device", "", "nom du poste")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" {
-		return usagef("--device is required")
+		return usagef("--device est obligatoire")
 	}
 	st, err := openStore(ctx, e, data)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Revoke(ctx, *name, time.Now()); err != nil {
+	if err := st.Revoke(ctx, *name, time.Now()); errors.Is(err, store.ErrNoDevice) {
+		return frErr("", err, "poste inconnu : « %s » (« hub devices » liste les postes inscrits)", *name)
+	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "Device %s revoked; a running hub drops its connection within seconds.\n", *name)
+	fmt.Fprintf(e.Stdout, "Poste %s révoqué ; un hub en marche coupe sa connexion dans les secondes qui suivent.\n", *name)
 	return nil
 }
 
 func runDevices(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "devices", "--data DIR [--json]", &data)
-	asJSON := fs.Bool("json", false, "JSON output")
+	fs := newFlags(e, "devices", "--data DOSSIER [--json]", &data)
+	asJSON := fs.Bool("json", false, "sortie JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -346,18 +342,37 @@ func runDevices(ctx context.Context, e *Env, args []string) error {
 		return json.NewEncoder(e.Stdout).Encode(os)
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTEAM\tLAST SEEN\tLAST SYNC\tCHANGES\tCLOCK OFFSET\tSTATE")
+	fmt.Fprintln(tw, "POSTE\tÉQUIPE\tDERNIER CONTACT\tDERNIÈRE SYNCHRO\tMODIFICATIONS\tDÉCALAGE D'HORLOGE\tÉTAT")
+	now := time.Now()
 	for _, d := range ds {
-		state := "active"
-		if d.Revoked() {
-			state = "revoked"
-		} else if !d.LastSync.IsZero() && time.Since(d.LastSync) > 5*24*time.Hour {
-			state = "late (no sync for " + time.Since(d.LastSync).Round(time.Hour).String() + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Name, d.Team, ts(d.LastSeen), ts(d.LastSync), d.ChangesReceived,
-			(time.Duration(d.ClockOffsetMs) * time.Millisecond).Round(time.Second), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Team, frTime(d.LastSeen), frTime(d.LastSync), frnum.Int(d.ChangesReceived),
+			frnum.Dec(float64(d.ClockOffsetMs)/1000, 1)+" s", deviceState(d, now))
 	}
 	return tw.Flush()
+}
+
+// deviceState is a device's state for the table: révoqué, en retard
+// after dashboard.DefaultStaleAfter without a complete sync (as the
+// dashboard says), or à jour.
+func deviceState(d store.Device, now time.Time) string {
+	switch {
+	case d.Revoked():
+		return "révoqué le " + frTime(d.RevokedAt)
+	case d.LastSync.IsZero():
+		return "jamais synchronisé"
+	case now.Sub(d.LastSync) > dashboard.DefaultStaleAfter:
+		return fmt.Sprintf("en retard : aucune synchronisation depuis %d jours", int(now.Sub(d.LastSync)/(24*time.Hour)))
+	}
+	return "à jour"
+}
+
+// frTime writes a time for a table: JJ/MM/AAAA HH:MM, local time; "jamais"
+// for none.
+func frTime(t time.Time) string {
+	if t.IsZero() {
+		return "jamais"
+	}
+	return t.Local().Format("02/01/2006 15:04")
 }
 
 func ts(t time.Time) string {
@@ -369,12 +384,12 @@ func ts(t time.Time) string {
 
 func runStats(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "stats", "--data DIR [--json] [--from AAAA-MM-JJ] [--to AAAA-MM-JJ] [--territory CODE] [--team T]", &data)
-	asJSON := fs.Bool("json", false, "JSON output")
-	from := fs.String("from", "", "first day of the period (AAAA-MM-JJ; default: a year before --to)")
-	to := fs.String("to", "", "last day of the period (AAAA-MM-JJ; default: today)")
-	territory := fs.String("territory", "", "commune, EPCI, département or région: com:54395, epci:245400676, dep:54, reg:44")
-	team := fs.String("team", "", "team")
+	fs := newFlags(e, "stats", "--data DOSSIER [--json] [--from AAAA-MM-JJ] [--to AAAA-MM-JJ] [--territory CODE] [--team ÉQUIPE]", &data)
+	asJSON := fs.Bool("json", false, "sortie JSON")
+	from := fs.String("from", "", "premier jour de la période (AAAA-MM-JJ ; par défaut un an avant --to)")
+	to := fs.String("to", "", "dernier jour de la période (AAAA-MM-JJ ; par défaut aujourd'hui)")
+	territory := fs.String("territory", "", "commune, EPCI, département ou région : com:54395, epci:245400676, dep:54, reg:44")
+	team := fs.String("team", "", "équipe")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -390,13 +405,13 @@ func runStats(ctx context.Context, e *Env, args []string) error {
 		}
 		t, ok := domain.ParseDate(d.v)
 		if !ok {
-			return usagef("%s %q: expected a date AAAA-MM-JJ", d.flag, d.v)
+			return usagef("%s « %s » : date attendue au format AAAA-MM-JJ", d.flag, d.v)
 		}
 		*d.dst = t
 	}
 	t, err := hreport.ParseTerritory(*territory)
 	if err != nil {
-		return usagef("--territory: %v", err)
+		return usagef("--territory « %s » inconnu : donnez com:INSEE, epci:SIREN, dep:CODE ou reg:CODE", *territory)
 	}
 	f.Territory, f.Team = t, *team
 	st, err := openStore(ctx, e, data)
@@ -411,7 +426,7 @@ func runStats(ctx context.Context, e *Env, args []string) error {
 	ov, err := hreport.ComputeOverview(ctx, st, f, hreport.Scope{}, hreport.Options{})
 	if err != nil {
 		if errors.Is(err, hreport.ErrBadFilter) {
-			return usagef("%v", err)
+			return usagef("période invalide : --from doit précéder --to")
 		}
 		return err
 	}
@@ -423,18 +438,22 @@ func runStats(ctx context.Context, e *Env, args []string) error {
 			Overview *hreport.Overview `json:"overview"`
 		}{s, ov})
 	}
-	fmt.Fprintf(e.Stdout, "devices: %d, changes: %d\n", s.Devices, s.Changes)
-	var ks []string
-	for k, n := range s.Records {
-		ks = append(ks, fmt.Sprintf("  %s: %d", k, n))
+	fmt.Fprintf(e.Stdout, "Postes : %s ; modifications reçues : %s\n", frnum.Int(s.Devices), frnum.Int(s.Changes))
+	for _, k := range domain.Kinds {
+		if n, ok := s.Records[k]; ok {
+			fmt.Fprintf(e.Stdout, "  %s : %s\n", k.Label(), frnum.Int(n))
+		}
 	}
-	sort.Strings(ks)
-	fmt.Fprintln(e.Stdout, strings.Join(ks, "\n"))
-	h := ov.Headline
-	fmt.Fprintf(e.Stdout, "du %s au %s: %d accompagnements (%d activités: %d individuelles, %d ateliers), %d bénéficiaires, %.1f h, %d communes\n",
-		hreport.FormatDay(ov.Filter.FromDay()), hreport.FormatDay(ov.Filter.ToDay()), h.Accompagnements, h.Activites, h.Individuels, h.Collectifs,
-		ov.Beneficiaires.Distincts, h.Heures, h.Communes)
+	fmt.Fprintln(e.Stdout, statsLine(ov))
 	return nil
+}
+
+// statsLine is the overview's headline in one French sentence.
+func statsLine(ov *hreport.Overview) string {
+	h := ov.Headline
+	return fmt.Sprintf("Du %s au %s : %s accompagnements (%s activités : %s individuelles, %s ateliers), %s bénéficiaires, %s h, %s communes",
+		hreport.FormatDay(ov.Filter.FromDay()), hreport.FormatDay(ov.Filter.ToDay()), frnum.Int(h.Accompagnements), frnum.Int(h.Activites),
+		frnum.Int(h.Individuels), frnum.Int(h.Collectifs), frnum.Int(ov.Beneficiaires.Distincts), frnum.Dec(h.Heures, 1), frnum.Int(h.Communes))
 }
 
 // Server is a running hub.
@@ -447,24 +466,24 @@ type Server struct {
 
 func runServe(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "serve", "--data DIR [--listen ADDR] [--insecure] [--public-url URL] [--stale-after 120h]", &data)
-	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on (host:port; port 0 picks one)")
-	insecure := fs.Bool("insecure", false, "plain ws:// without TLS — loopback only, for demos and tests")
-	public := fs.String("public-url", "", "address agents dial (default from --listen)")
-	certFile := fs.String("cert", "", "TLS certificate (PEM); default: one the hub makes in DIR")
-	keyFile := fs.String("key", "", "TLS key (PEM) for --cert")
-	staleAfter := fs.Duration("stale-after", dashboard.DefaultStaleAfter, "dashboard: a device without a sync for longer is shown late")
+	fs := newFlags(e, "serve", "--data DOSSIER [--listen ADRESSE] [--insecure] [--public-url URL] [--stale-after 120h]", &data)
+	listen := fs.String("listen", "127.0.0.1:8443", "adresse d'écoute (hôte:port ; le port 0 en choisit un)")
+	insecure := fs.Bool("insecure", false, "ws:// sans TLS — sur l'adresse de bouclage seulement, pour les démonstrations et les tests")
+	public := fs.String("public-url", "", "adresse que les agents appellent (par défaut déduite de --listen)")
+	certFile := fs.String("cert", "", "certificat TLS (PEM) ; par défaut celui que le hub crée dans DOSSIER")
+	keyFile := fs.String("key", "", "clé TLS (PEM) de --cert")
+	staleAfter := fs.Duration("stale-after", dashboard.DefaultStaleAfter, "tableau de bord : un poste sans synchronisation depuis plus longtemps est « en retard »")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *listen, err)
+		return fmt.Errorf("listening on %s: %w", *listen, err) // said in French by message
 	}
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	if *insecure && !net.ParseIP(host).IsLoopback() {
 		ln.Close()
-		return usagef("--insecure is allowed on a loopback address only, not %s", host)
+		return usagef("--insecure n'est permis que sur l'adresse de bouclage (loopback), pas sur %s", host)
 	}
 	st, err := openStoreAs(ctx, e, data, true)
 	if err != nil {
@@ -515,12 +534,12 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	// The dashboard takes every other path; /sync and /healthz, more
 	// specific, keep going to their handlers.
 	// The store is all four: devices, accounts, report facts, planning.
-	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Plans: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
+	dcfg := dashboard.Config{Store: st, Accounts: st, Reports: st, Plans: st, Places: st, Logger: e.Logger, SyncURL: u, Fingerprint: opt.Fingerprint, StaleAfter: *staleAfter}
 	if *public != "" {
 		h, err := dashboard.HostOf(*public)
 		if err != nil {
 			ln.Close()
-			return usagef("--public-url: %v", err)
+			return usagef("--public-url « %s » illisible", *public)
 		}
 		dcfg.Hosts = append(dcfg.Hosts, h)
 	}
@@ -537,7 +556,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	s := &Server{Addr: ln.Addr().String(), URL: u, srv: srv, sync: ss}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go ss.WatchRevocations(wctx, time.Second)
+	go ss.WatchRevocations(wctx, syncserver.RevocationEvery)
 	go ss.KeepContacts(wctx)
 	go dash.CleanSessions(wctx, time.Hour)
 	errc := make(chan error, 1)
@@ -549,22 +568,23 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		}
 	}()
 	e.Logger.Info("hub listening", "addr", s.Addr, "url", u, "data", data)
-	fmt.Fprintf(e.Stdout, "hub listening on %s — agents dial %s\n", s.Addr, u)
+	// .ci/demo.sh and the end-to-end tests read the address from this
+	// line: "hub à l'écoute sur ADRESSE — …".
+	fmt.Fprintf(e.Stdout, "hub à l'écoute sur %s — les agents se connectent à %s\n", s.Addr, u)
 	if e.Ready != nil {
 		e.Ready(s)
 	}
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
+		return fmt.Errorf("serving: %w", err) // logged, said in French by message
 	case <-ctx.Done():
 	}
 	draining.Store(true) // a load balancer stops sending agents here
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), httpShutdown)
 	defer cancel()
 	srv.Shutdown(sctx)
-	// Connections finish the batches they hold, then go: 10 s at most,
-	// well within systemd's default stop timeout (90 s).
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Connections finish the batches they hold, then go (stop.go).
+	dctx, dcancel := context.WithTimeout(context.Background(), syncDrain)
 	defer dcancel()
 	ss.Shutdown(dctx)
 	e.Logger.Info("hub stopped")

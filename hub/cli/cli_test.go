@@ -14,14 +14,14 @@ func hub(args ...string) (int, string) {
 }
 
 func TestUsage(t *testing.T) {
-	if code, out := hub(); code != ExitUsage || !strings.Contains(out, "Commands") {
+	if code, out := hub(); code != ExitUsage || !strings.Contains(out, "Commandes") {
 		t.Fatalf("no command: %d %s", code, out)
 	}
 	if code, _ := hub("nope"); code != ExitUsage {
 		t.Fatal("unknown command accepted")
 	}
 	for _, c := range []string{"serve", "enroll", "revoke", "devices", "stats"} {
-		if code, out := hub(c, "--help"); code != ExitOK || !strings.Contains(out, "Usage: hub "+c) {
+		if code, out := hub(c, "--help"); code != ExitOK || !strings.Contains(out, "Usage : hub "+c) {
 			t.Errorf("%s --help: %d %s", c, code, out)
 		}
 	}

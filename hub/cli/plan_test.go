@@ -10,7 +10,7 @@ import (
 // planned, listed as a table and as JSON, cancelled.
 func TestPlanCommand(t *testing.T) {
 	dir := t.TempDir()
-	if code, out := hub("plan"); code != ExitUsage || !strings.Contains(out, "hub plan <subcommand>") {
+	if code, out := hub("plan"); code != ExitUsage || !strings.Contains(out, "hub plan <sous-commande>") {
 		t.Fatalf("plan without subcommand: %d %s", code, out)
 	}
 	if code, out := hub("plan", "add", "--data", dir, "--vehicle", "N1"); code != ExitUsage || !strings.Contains(out, "--team") {
@@ -18,14 +18,14 @@ func TestPlanCommand(t *testing.T) {
 	}
 	add := []string{"plan", "add", "--data", dir, "--team", "cd88", "--vehicle", "Numéribus 1", "--date", "02/03/2026",
 		"--start", "09:00", "--end", "12:00", "--place", "Place de la mairie", "--commune", "88413"}
-	if code, out := hub(add...); code != ExitFailure || !strings.Contains(out, "unknown team") {
+	if code, out := hub(add...); code != ExitInvalid || !strings.Contains(out, "équipe « cd88 » inconnue") {
 		t.Fatalf("plan for a team nobody is enrolled in: %d %s", code, out)
 	}
 	if code, out := hub("enroll", "--data", dir, "--device", "bus-1", "--team", "cd88", "--url", "wss://127.0.0.1:8443/sync"); code != 0 {
 		t.Fatalf("enroll: %d %s", code, out)
 	}
 	code, out := hub(add...)
-	if code != 0 || !strings.Contains(out, "planned for team cd88") || !strings.Contains(out, "Saint-Dié-des-Vosges (88413)") {
+	if code != 0 || !strings.Contains(out, "planifié pour l'équipe cd88") || !strings.Contains(out, "Saint-Dié-des-Vosges (88413)") {
 		t.Fatalf("plan add: %d %s", code, out)
 	}
 	if code, out := hub(add...); code != ExitInvalid || !strings.Contains(out, "déjà planifié") {
@@ -37,7 +37,7 @@ func TestPlanCommand(t *testing.T) {
 		t.Fatalf("unknown commune: %d %s", code, out)
 	}
 	code, out = hub("plan", "list", "--data", dir)
-	if code != 0 || !strings.Contains(out, "2026-03-02") || !strings.Contains(out, "PLANNED") || !strings.Contains(out, "Numéribus 1") {
+	if code != 0 || !strings.Contains(out, "02/03/2026") || !strings.Contains(out, "PRÉVUS") || !strings.Contains(out, "Numéribus 1") {
 		t.Fatalf("plan list: %d %s", code, out)
 	}
 	code, out = hub("plan", "list", "--data", dir, "--json")
@@ -52,10 +52,10 @@ func TestPlanCommand(t *testing.T) {
 		t.Fatal("a bad id accepted")
 	}
 	id := v.Stops[0].ID.String()
-	if code, out := hub("plan", "cancel", "--data", dir, "--id", id, "--team", "cd23"); code != ExitFailure || !strings.Contains(out, "not found") {
+	if code, out := hub("plan", "cancel", "--data", dir, "--id", id, "--team", "cd23"); code != ExitState || !strings.Contains(out, "introuvable dans l'équipe cd23") {
 		t.Fatalf("cancel from another team: %d %s", code, out)
 	}
-	if code, out := hub("plan", "cancel", "--data", dir, "--id", id); code != 0 || !strings.Contains(out, "cancelled") {
+	if code, out := hub("plan", "cancel", "--data", dir, "--id", id); code != 0 || !strings.Contains(out, "annulé") {
 		t.Fatalf("cancel: %d %s", code, out)
 	}
 	if code, out := hub("plan", "list", "--data", dir, "--json"); code != 0 || !strings.Contains(out, `"stops": []`) {

@@ -20,10 +20,10 @@ func TestUserAddAndList(t *testing.T) {
 	if code, out := hub("user", "add", "--data", dir, "--email", "Coord@CD54.fr", "--role", "coordinator", "--territory", "54", "--territory", "88,54395", "--password-file", pw); code != ExitOK {
 		t.Fatalf("user add: %d %s", code, out)
 	}
-	if code, out := hub("user", "add", "--data", dir, "--email", "coord@cd54.fr", "--role", "viewer", "--password-file", pw); code != ExitInvalid || !strings.Contains(out, "already exists") {
+	if code, out := hub("user", "add", "--data", dir, "--email", "coord@cd54.fr", "--role", "viewer", "--password-file", pw); code != ExitInvalid || !strings.Contains(out, "existe déjà") {
 		t.Fatalf("duplicate: %d %s", code, out)
 	}
-	if code, out := hub("user", "add", "--data", dir, "--email", "x@cd54.fr", "--role", "coordinator", "--password-file", pw); code != ExitUsage || !strings.Contains(out, "territory") {
+	if code, out := hub("user", "add", "--data", dir, "--email", "x@cd54.fr", "--role", "coordinator", "--password-file", pw); code != ExitUsage || !strings.Contains(out, "territoire") {
 		t.Fatalf("coordinator without territory: %d %s", code, out)
 	}
 	if code, out := hub("user", "add", "--data", dir, "--email", "x@cd54.fr", "--role", "chef", "--password-file", pw); code != ExitUsage {
@@ -31,7 +31,7 @@ func TestUserAddAndList(t *testing.T) {
 	}
 	short := filepath.Join(dir, "short")
 	os.WriteFile(short, []byte("court\n"), 0o600)
-	if code, out := hub("user", "add", "--data", dir, "--email", "y@cd54.fr", "--role", "viewer", "--password-file", short); code != ExitUsage || !strings.Contains(out, "at least") {
+	if code, out := hub("user", "add", "--data", dir, "--email", "y@cd54.fr", "--role", "viewer", "--password-file", short); code != ExitUsage || !strings.Contains(out, "au moins") {
 		t.Fatalf("short password: %d %s", code, out)
 	}
 	code, out := hub("user", "list", "--data", dir, "--json")

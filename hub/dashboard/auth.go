@@ -103,7 +103,10 @@ func (s *Server) activeUser(ctx context.Context, id int64, se *accounts.Session)
 // authed lets through only logged-in users, reads the form of every
 // write, and gives the handler the user. Without a session a page
 // redirects to the login, the API answers 401.
-func (s *Server) authed(h http.HandlerFunc) http.Handler {
+func (s *Server) authed(h http.HandlerFunc) http.Handler { return s.authedLimit(1<<20, h) }
+
+// authedLimit is authed with a body limit of its own, for an upload.
+func (s *Server) authedLimit(limit int64, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wh, err := s.authenticate(r)
 		if err != nil {
@@ -128,7 +131,7 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 				writeAPIError(w, apperr.Forbidden, tr("api_read_only"))
 				return
 			}
-			if !s.readForm(w, r, 1<<20) {
+			if !s.readForm(w, r, limit) {
 				return
 			}
 		}
@@ -150,7 +153,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, limit int64) b
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		code = http.StatusRequestEntityTooLarge
 	}
-	http.Error(w, tr("bad_form"), code)
+	s.errorPage(w, r, code, tr("bad_form"))
 	return false
 }
 
@@ -175,7 +178,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, apperr.Forbidden, tr("forbidden"))
 		return
 	}
-	http.Error(w, tr("forbidden"), http.StatusForbidden)
+	s.errorPage(w, r, http.StatusForbidden, tr("forbidden"))
 }
 
 // audit records an action of the request's user. A failure to write the

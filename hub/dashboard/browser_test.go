@@ -161,7 +161,7 @@ func TestBrowserReports(t *testing.T) {
 	}
 	// fetch's text() drops the byte order mark the file starts with.
 	lines := strings.Split(strings.TrimSpace(strings.TrimPrefix(csv, "\ufeff")), "\n")
-	if len(lines) != seed54Activities+1 || !strings.HasPrefix(lines[0], "id;date;type") || strings.Contains(csv, "Épinal") {
+	if len(lines) != seed54Activities+1 || !strings.HasPrefix(lines[0], "Identifiant;Date;") || strings.Contains(csv, "Épinal") {
 		t.Fatalf("activity CSV (%d lines):\n%s", len(lines), csv)
 	}
 	if n := strings.Count(csv, "Nancy"); n < 5 {

@@ -101,3 +101,71 @@ func shorten(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// Columns is a column chart drawn on the server as SVG, for a series in
+// time (the 12 months of the printable report): one column a bar, its
+// value above, its label below (the month's first three letters, the
+// full label in the column's <title>).
+type Columns struct {
+	Title, Desc string
+	Bars        []Bar
+}
+
+// Column chart geometry, in SVG user units.
+const (
+	colsWidth  = 720
+	colsHeight = 190
+	colsTop    = 22 // room for the values
+	colsBottom = 34 // room for the labels
+)
+
+// SVG renders the column chart.
+func (c Columns) SVG() template.HTML {
+	esc := template.HTMLEscapeString
+	maxV := 0.0
+	for _, b := range c.Bars {
+		maxV = max(maxV, b.Value)
+	}
+	id := chartID(c.Title) + "-cols"
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart columns" viewBox="0 0 %d %d" role="img" aria-labelledby="%[3]s-t %[3]s-d">`,
+		colsWidth, colsHeight, id)
+	fmt.Fprintf(&b, `<title id="%s-t">%s</title><desc id="%[1]s-d">%s</desc>`, id, esc(c.Title), esc(c.Desc))
+	n := max(1, len(c.Bars))
+	slot := float64(colsWidth) / float64(n)
+	span := float64(colsHeight - colsTop - colsBottom)
+	base := float64(colsHeight - colsBottom)
+	for i, bar := range c.Bars {
+		h := 0.0
+		if maxV > 0 {
+			h = bar.Value / maxV * span
+		}
+		if bar.Value > 0 && h < 2 {
+			h = 2
+		}
+		x := float64(i)*slot + slot*0.15
+		val := frInt(int64(bar.Value + 0.5))
+		fmt.Fprintf(&b, `<g><title>%s : %s</title>`, esc(bar.Label), esc(val))
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="chart-bar"/>`, x, base-h, slot*0.7, h)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" class="chart-value">%s</text>`, x+slot*0.35, base-h-5, esc(val))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" class="chart-label">%s</text></g>`, x+slot*0.35, colsHeight-colsBottom+16, esc(shortMonth(bar.Label)))
+	}
+	fmt.Fprintf(&b, `<line x1="0" y1="%.1f" x2="%d" y2="%.1f" class="chart-axis"/>`, base, colsWidth, base)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// shortMonth cuts "septembre 2026" to "sept. 26" (the label as given
+// when it is not a month).
+func shortMonth(label string) string {
+	name, year, ok := strings.Cut(label, " ")
+	if !ok || len(year) != 4 {
+		return label
+	}
+	short := map[string]string{"janvier": "janv.", "février": "févr.", "mars": "mars", "avril": "avr.", "mai": "mai", "juin": "juin",
+		"juillet": "juil.", "août": "août", "septembre": "sept.", "octobre": "oct.", "novembre": "nov.", "décembre": "déc."}[name]
+	if short == "" {
+		return label
+	}
+	return short + " " + year[2:]
+}

@@ -23,11 +23,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
 	"numeribus/hub/store"
+	"numeribus/internal/apperr"
 	"numeribus/internal/territoire"
 )
 
@@ -46,7 +48,10 @@ type Config struct {
 	Reports report.Source
 	// Plans plans tour stops (the hub's SQLite store); without it the
 	// tournées page only reports.
-	Plans  Planner
+	Plans Planner
+	// Places keeps the imported list of mediation places, for the map's
+	// white zones (the hub's store); without it the map has none.
+	Places Places
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
@@ -65,6 +70,12 @@ type Config struct {
 	// Limiter slows down password guessing (accounts.NewLimiter when
 	// nil).
 	Limiter *accounts.Limiter
+	// ChoicesTTL is how long the filters' lists of a scope are reused
+	// (DefaultChoicesTTL when zero; negative: computed on every page).
+	ChoicesTTL time.Duration
+	// PasswordParams are the Argon2id costs of the passwords admins set
+	// on the Utilisateurs page (accounts.DefaultParams when zero).
+	PasswordParams accounts.Params
 }
 
 // Server is the dashboard's HTTP side. It keeps no session in memory:
@@ -74,6 +85,8 @@ type Server struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	terr  *territoire.Index
+	// choicesCache keeps the filters' lists per scope (choices.go).
+	choicesCache choicesCache
 }
 
 // New returns the dashboard for cfg.
@@ -131,11 +144,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /postes/inscription", s.admin(s.postEnroll))
 	mux.Handle("GET /postes/{name}/revoquer", s.admin(s.getRevoke))
 	mux.Handle("POST /postes/{name}/revoquer", s.admin(s.postRevoke))
-	mux.Handle("GET /utilisateurs", s.admin(s.getUsers))
+	s.userRoutes(mux)
 	mux.Handle("GET /api/devices", s.apiAdmin(s.apiDevices))
 	s.reportRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, tr("not_found"), http.StatusNotFound)
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeAPIError(w, apperr.NotFound, tr("not_found"))
+			return
+		}
+		s.errorPage(w, r, http.StatusNotFound, tr("not_found"))
 	})
 	return s.guard(mux)
 }

@@ -191,7 +191,7 @@ func (s *Server) getRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		http.Error(w, tr("revoke_unknown"), http.StatusNotFound)
+		s.errorPage(w, r, http.StatusNotFound, tr("revoke_unknown"))
 		return
 	}
 	s.render(w, r, http.StatusOK, "revoke", s.page(r, "title_revoke", d))
@@ -201,7 +201,7 @@ func (s *Server) postRevoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	err := s.cfg.Store.Revoke(r.Context(), name, s.cfg.Now())
 	if errors.Is(err, store.ErrNoDevice) {
-		http.Error(w, tr("revoke_unknown"), http.StatusNotFound)
+		s.errorPage(w, r, http.StatusNotFound, tr("revoke_unknown"))
 		return
 	}
 	if err != nil {
@@ -219,23 +219,4 @@ func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stale_after_days": int(s.cfg.StaleAfter / (24 * time.Hour)), "devices": rows})
-}
-
-type usersData struct {
-	Users []accounts.User
-	Audit []accounts.AuditEntry
-}
-
-func (s *Server) getUsers(w http.ResponseWriter, r *http.Request) {
-	us, err := s.cfg.Accounts.Users(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	log, err := s.cfg.Accounts.AuditLog(r.Context(), 200)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "users", s.page(r, "title_users", usersData{Users: us, Audit: log}))
 }

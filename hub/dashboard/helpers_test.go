@@ -72,6 +72,9 @@ func newEnv(t testing.TB, tlsOn bool, opts ...envOpt) *env {
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))}
 	cfg.Reports = st
 	cfg.Plans = st
+	cfg.Places = st
+	cfg.PasswordParams = cheap
+	cfg.ChoicesTTL = -1 // the tests plan and push between pages
 	for _, o := range opts {
 		o(&cfg)
 	}

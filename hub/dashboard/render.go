@@ -17,6 +17,7 @@ import (
 	"numeribus/hub/accounts"
 	"numeribus/hub/report"
 	"numeribus/internal/apperr"
+	"numeribus/internal/frnum"
 	"numeribus/internal/territoire"
 )
 
@@ -61,6 +62,39 @@ var funcs = template.FuncMap{
 			return c.Nom + " (" + code + ")"
 		}
 		return code
+	},
+	// terrNames shows a user's territory codes with their names:
+	// "Meurthe-et-Moselle (54), Vosges (88)".
+	"terrNames": func(codes []string) string {
+		names := make([]string, len(codes))
+		for i, c := range codes {
+			names[i] = c
+			if t, err := report.ParseTerritory(c); err == nil {
+				names[i] = t.Name() + " (" + c + ")"
+			}
+		}
+		return strings.Join(names, ", ")
+	},
+	// auditLbl names an audit action in French (its code when unknown).
+	"auditLbl": func(a accounts.Action) string {
+		if l, ok := fr["audit_"+string(a)]; ok {
+			return l
+		}
+		return string(a)
+	},
+	// planArgs are the arguments of the "planform" partial.
+	"planArgs": func(f planForm, action string, teams, vehicles []string, isNew bool) map[string]any {
+		return map[string]any{"F": f, "Action": action, "Teams": teams, "Vehicles": vehicles, "New": isNew}
+	},
+	// wdays names the days of the week, Monday first.
+	"wdays": func() []string {
+		return []string{"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"}
+	},
+	// firstRows cuts a coverage list to its first n rows.
+	"firstRows": func(rows []report.CommuneRow, n int) []report.CommuneRow { return rows[:min(n, len(rows))] },
+	// pwArgs are the arguments of the "pwchoice" partial.
+	"pwArgs": func(prefix string, generate bool) map[string]any {
+		return map[string]any{"P": prefix, "Generate": generate}
 	},
 	// areas names the territories a report counted.
 	"areas": func(ts []report.Territory) string {
@@ -125,12 +159,12 @@ func (s *Server) page(r *http.Request, titleKey string, data any) *page {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	t, ok := s.pages[name]
 	if !ok {
-		s.fail(w, r, fmt.Errorf("no page template %q", name))
+		s.plainFail(w, r, fmt.Errorf("no page template %q", name))
 		return
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		s.fail(w, r, fmt.Errorf("rendering page %s: %w", name, err))
+		s.plainFail(w, r, fmt.Errorf("rendering page %s: %w", name, err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -138,14 +172,21 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Write(buf.Bytes())
 }
 
-// fail answers an unexpected error with a plain French message; the
-// detail goes to the log.
+// fail answers an unexpected error with a French message in the
+// layout (errorPage); the detail goes to the log.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("dashboard request failed", "path", r.URL.Path, "err", err)
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		writeAPIError(w, apperr.Internal, tr("internal_error"))
 		return
 	}
+	s.errorPage(w, r, http.StatusInternalServerError, tr("internal_error"))
+}
+
+// plainFail answers in plain text when a page cannot be rendered at all
+// (a template failing), where errorPage would fail the same way.
+func (s *Server) plainFail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("dashboard page not rendered", "path", r.URL.Path, "err", err)
 	http.Error(w, tr("internal_error"), http.StatusInternalServerError)
 }
 
@@ -168,42 +209,21 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// frInt writes an integer the French way: 12 345 (narrow no-break
-// space between thousands).
+// frInt writes an integer the French way (internal/frnum): 12 345.
 func frInt(v any) string {
-	var n int64
 	switch x := v.(type) {
 	case int:
-		n = int64(x)
+		return frnum.Int(x)
 	case int64:
-		n = x
+		return frnum.Int(x)
 	case uint64:
-		n = int64(x)
-	default:
-		return fmt.Sprint(v)
+		return frnum.Int(x)
 	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	d := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range d {
-		if i > 0 && (len(d)-i)%3 == 0 {
-			b.WriteString("\u202f")
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "−" + b.String()
-	}
-	return b.String()
+	return fmt.Sprint(v)
 }
 
 // frDec writes a number with one decimal and a comma: 12,5.
-func frDec(f float64) string {
-	return strings.Replace(strconv.FormatFloat(f, 'f', 1, 64), ".", ",", 1)
-}
+func frDec(f float64) string { return frnum.Dec(f, 1) }
 
 // frPct writes a ratio (0..1) as a French percentage: 42,5 %.
-func frPct(f float64) string { return frDec(f*100) + "\u202f%" }
+func frPct(f float64) string { return frnum.Pct(f) }

@@ -21,12 +21,11 @@ func (s *Server) reportRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/overview", s.authed(s.apiOverview))
 	mux.Handle("GET /couverture", s.authed(s.getCoverage))
 	mux.Handle("GET /api/coverage", s.authed(s.apiCoverage))
-	mux.Handle("GET /tournees", s.authed(s.getTours))
-	mux.Handle("POST /tournees/planifier", s.authed(s.postPlan))
-	mux.Handle("POST /tournees/{id}/annuler", s.authed(s.postCancel))
-	mux.Handle("GET /api/vehicles", s.authed(s.apiVehicles))
+	s.tourRoutes(mux)
+	mux.Handle("GET /rapport", s.authed(s.getPrintReport))
 	mux.Handle("GET /exports", s.authed(s.getExports))
 	mux.Handle("GET /exports/{file}", s.authed(s.getExport))
+	s.mapRoutes(mux)
 }
 
 // filterForm is the filter as typed, to show it again.
@@ -154,11 +153,19 @@ type reportPage struct {
 	Mediators  bool     // whether the mediator filter is offered
 	Problem    string
 	ExportLink string
+	// The filters' lists (choices.go).
+	Teams, Vehicles, MediatorList []option
 }
 
 func (s *Server) reportPage(r *http.Request, ff filterForm) reportPage {
 	u := &whoOf(r).user
 	rp := reportPage{Filter: ff, Mediators: u.Role.SeesPersonalData()}
+	c := s.choices(r)
+	rp.Teams = options(c.Equipes, ff.Team, tr("all_teams"))
+	rp.Vehicles = options(c.Vehicules, ff.Vehicle, tr("all_vehicles"))
+	if rp.Mediators {
+		rp.MediatorList = options(c.Mediateurs, ff.Mediateur, tr("all_mediators"))
+	}
 	if u.Territorial() {
 		for _, c := range u.Territories {
 			if t, err := report.ParseTerritory(c); err == nil {
@@ -181,106 +188,6 @@ func (rp *reportPage) withApplied(a report.Applied) {
 	}
 }
 
-type overviewData struct {
-	reportPage
-	O      *report.Overview
-	Tiles  []tile
-	Months Chart
-	Themes Chart
-}
-
-// tile is one headline figure with its previous-period comparison.
-type tile struct {
-	ID, Label, Value, Delta string
-}
-
-func (s *Server) computeOverview(r *http.Request) (*report.Overview, report.Filter, filterForm, error) {
-	f, ff, err := s.readFilter(r)
-	if err != nil {
-		return nil, f, ff, err
-	}
-	sc, err := scopeOf(&whoOf(r).user)
-	if err != nil {
-		return nil, f, ff, err
-	}
-	ov, err := report.ComputeOverview(r.Context(), s.cfg.Reports, f, sc, s.options())
-	return ov, f, ff, err
-}
-
-func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	ov, f, ff, err := s.computeOverview(r)
-	d := overviewData{reportPage: s.reportPage(r, ff)}
-	p := s.page(r, "title_overview", &d)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		status := code.Status()
-		d.Problem = msg
-		s.render(w, r, status, "overview", p)
-		return
-	}
-	s.auditReport(r, f)
-	d.withApplied(ov.Filter)
-	d.O = ov
-	d.ExportLink = "/exports/indicateurs.csv" + d.Filter.Query()
-	h, prev := ov.Headline, ov.Previous
-	d.Tiles = []tile{
-		{"accompagnements", tr("ind_accompagnements"), frInt(h.Accompagnements), delta(h.Accompagnements, prev.Accompagnements)},
-		{"activites", tr("ind_activites"), frInt(h.Activites), delta(h.Activites, prev.Activites)},
-		{"individuels", tr("ind_individuels"), frInt(h.Individuels), delta(h.Individuels, prev.Individuels)},
-		{"collectifs", tr("ind_collectifs"), frInt(h.Collectifs), delta(h.Collectifs, prev.Collectifs)},
-		{"beneficiaires", tr("ind_beneficiaires"), frInt(h.Beneficiaires), delta(h.Beneficiaires, prev.Beneficiaires)},
-		{"heures", tr("ind_heures"), frDec(h.Heures), delta(h.Minutes, prev.Minutes)},
-		{"communes", tr("ind_communes"), frInt(h.Communes), delta(h.Communes, prev.Communes)},
-		{"pass", tr("ind_pass"), frInt(h.PassNumerique), delta(h.PassNumerique, prev.PassNumerique)},
-	}
-	d.Months = Chart{Title: tr("chart_months"), Desc: tr("chart_months_desc")}
-	for _, m := range ov.Mois {
-		d.Months.Bars = append(d.Months.Bars, Bar{Label: m.Label, Value: float64(m.Accompagnements)})
-	}
-	d.Themes = Chart{Title: tr("chart_themes"), Desc: tr("chart_themes_desc")}
-	for _, c := range ov.Thematiques {
-		if c.Count > 0 && len(d.Themes.Bars) < 12 {
-			d.Themes.Bars = append(d.Themes.Bars, Bar{Label: c.Label, Value: float64(c.Count)})
-		}
-	}
-	s.render(w, r, http.StatusOK, "overview", p)
-}
-
-// delta writes the change from the previous period: "+12 % par rapport
-// à la période précédente (40)".
-func delta(now, before int) string {
-	switch {
-	case before == 0 && now == 0:
-		return tr("delta_none")
-	case before == 0:
-		return tr("delta_new")
-	}
-	pct := float64(now-before) / float64(before)
-	sign := "+"
-	if pct < 0 {
-		sign = "−"
-		pct = -pct
-	}
-	return tr("delta", sign+frPct(pct), frInt(before))
-}
-
-func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	ov, f, _, err := s.computeOverview(r)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		writeAPIError(w, code, msg)
-		return
-	}
-	s.auditReport(r, f)
-	writeJSON(w, http.StatusOK, ov)
-}
-
 // reportsReady answers 503 when the hub's store cannot compute reports.
 func (s *Server) reportsReady(w http.ResponseWriter, r *http.Request) bool {
 	if s.cfg.Reports != nil {
@@ -289,7 +196,7 @@ func (s *Server) reportsReady(w http.ResponseWriter, r *http.Request) bool {
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		writeAPIError(w, apperr.Unreachable, tr("reports_unavailable"))
 	} else {
-		http.Error(w, tr("reports_unavailable"), http.StatusServiceUnavailable)
+		s.errorPage(w, r, http.StatusServiceUnavailable, tr("reports_unavailable"))
 	}
 	return false
 }
@@ -360,86 +267,4 @@ func (s *Server) apiCoverage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auditReport(r, f)
 	writeJSON(w, http.StatusOK, c)
-}
-
-type toursData struct {
-	reportPage
-	V      *report.Vehicles
-	Stops  Chart
-	Viewer bool
-	Plan   planView
-}
-
-// vehicles computes the vehicles report; a viewer's has no mediators
-// (names of people), a reader with them is audited.
-func (s *Server) vehicles(r *http.Request, f report.Filter, sc report.Scope) (*report.Vehicles, error) {
-	v, err := report.ComputeVehicles(r.Context(), s.cfg.Reports, f, sc, s.options())
-	if err != nil {
-		return nil, err
-	}
-	if !whoOf(r).user.Role.SeesPersonalData() {
-		v.Mediateurs = nil
-	} else if len(v.Mediateurs) > 0 {
-		s.audit(r, accounts.ActionPersonalRead, "mediateurs "+r.URL.RequestURI())
-	}
-	return v, nil
-}
-
-func (s *Server) getTours(w http.ResponseWriter, r *http.Request) {
-	s.showTours(w, r, http.StatusOK, planForm{}, "")
-}
-
-// showTours renders the tournées page: vehicles and mediators over the
-// filter's period, the stops planned (from the period's start to its end,
-// or six months ahead when no end is asked) and, for administrators and
-// coordinators, the form to plan one.
-func (s *Server) showTours(w http.ResponseWriter, r *http.Request, status int, form planForm, done string) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	v, f, ff, err := runReport(s, r, s.vehicles)
-	u := &whoOf(r).user
-	d := toursData{reportPage: s.reportPage(r, ff), Viewer: !u.Role.SeesPersonalData(),
-		Plan: planView{CanPlan: s.cfg.Plans != nil && canPlan(u), Form: form, Done: done}}
-	p := s.page(r, "title_tours", &d)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		status := code.Status()
-		d.Problem = msg
-		s.render(w, r, status, "tours", p)
-		return
-	}
-	s.auditReport(r, f)
-	d.withApplied(v.Filter)
-	d.V = v
-	d.Stops = Chart{Title: tr("chart_vehicles"), Desc: tr("chart_vehicles_desc")}
-	for _, row := range v.Vehicules {
-		label := row.Vehicule
-		if label == "" {
-			label = tr("vehicle_of_device", row.Appareil)
-		}
-		d.Stops.Bars = append(d.Stops.Bars, Bar{Label: label, Value: float64(row.Accompagnements)})
-	}
-	to := v.Filter.To
-	if r.URL.Query().Get("au") == "" {
-		to = s.cfg.Now().AddDate(0, 6, 0).Format("2006-01-02")
-	}
-	if d.Plan.Stops, err = s.plannedStops(r, v.Filter.From, to, strings.TrimSpace(f.Team), v.Filter.Vehicle); err != nil {
-		s.log.Error("listing planned stops failed", "err", err)
-	}
-	s.render(w, r, status, "tours", p)
-}
-
-func (s *Server) apiVehicles(w http.ResponseWriter, r *http.Request) {
-	if !s.reportsReady(w, r) {
-		return
-	}
-	v, f, _, err := runReport(s, r, s.vehicles)
-	if err != nil {
-		code, msg := s.reportError(r, err)
-		writeAPIError(w, code, msg)
-		return
-	}
-	s.auditReport(r, f)
-	writeJSON(w, http.StatusOK, v)
 }

@@ -71,6 +71,13 @@ func seed(t testing.TB, st store.Store) (bus54, bus88 store.Device) {
 
 func push(t testing.TB, st store.Store, d store.Device, vehicle, mediator string, acts []seedActivity) {
 	t.Helper()
+	pushFrom(t, st, d, vehicle, mediator, acts, 1)
+}
+
+// pushFrom is push with the device's sequence numbers starting at
+// first: a second push from one device continues its numbering.
+func pushFrom(t testing.TB, st store.Store, d store.Device, vehicle, mediator string, acts []seedActivity, first int) {
+	t.Helper()
 	var cs []change.Change
 	for i, s := range acts {
 		day, err := time.Parse(domain.DateLayout, s.date)
@@ -91,9 +98,27 @@ func push(t testing.TB, st store.Store, d store.Device, vehicle, mediator string
 			t.Fatal(err)
 		}
 		cs = append(cs, change.Change{Kind: domain.KindActivity, ID: a.ID, Op: change.OpUpsert, Fields: f,
-			HLC: hlc.FromTime(day.Add(10*time.Hour)) + hlc.Timestamp(i), Seq: uint64(i + 1)})
+			HLC: hlc.FromTime(day.Add(10*time.Hour)) + hlc.Timestamp(i), Seq: uint64(first + i)})
 	}
 	if _, _, err := st.ApplyBatch(context.Background(), d.ID, cs, 1000); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// seedMore adds, for the overview's comparisons, to what seed pushed
+// from bus-54: the same months of 2025 (an individual session of 30
+// minutes in Nancy on 10 March 2025 and a workshop of 8 in Nancy on
+// 15 April 2025, so 2 activities and 9 accompagnements a year before
+// March–May 2026), and in April 2026 one session of another vehicle
+// ("Numéribus 54 bis", mediator Léa Durand) in Nancy. March–May 2026 in
+// Meurthe-et-Moselle then has 7 activities and 18 accompagnements.
+func seedMore(t testing.TB, st store.Store, bus54 store.Device) {
+	t.Helper()
+	pushFrom(t, st, bus54, "Numéribus 54", "Camille Martin", []seedActivity{
+		{"2025-03-10", "54395", "individuel", 30, 1, "email"},
+		{"2025-04-15", "54395", "collectif", 60, 8, "email"},
+	}, len(seed54)+1)
+	pushFrom(t, st, bus54, "Numéribus 54 bis", "Léa Durand", []seedActivity{
+		{"2026-04-20", "54395", "individuel", 30, 1, "sante"},
+	}, len(seed54)+3)
 }

@@ -8,7 +8,8 @@
 // facts — the statistical fields of each live record, never a personal
 // one — matching a [Query]; this package turns a user's [Filter] and
 // [Scope] into that query and the facts into [Overview], [Coverage] and
-// [Vehicles], and writes the CSV exports.
+// [Vehicles], and writes the exports — CSV, XLSX and « format La Coop »
+// (docs/EXPORTS.md) —, which stream a week at a time (export.go).
 //
 // A coordinator must never see numbers outside their scope: every entry
 // point intersects the filter with the scope first ([Resolve]), and a

@@ -36,6 +36,28 @@ type Source interface {
 	// Visits returns, per commune, the activities of q and the realised
 	// stops of q (with q.Mediateur, stops are not counted).
 	Visits(ctx context.Context, q Query) ([]Visit, error)
+	// ActivityDetails calls fn for the details of the live activities of
+	// ids, in no particular order; unknown and deleted ones are skipped.
+	// Only the exports read them (see [ActivityDetail]).
+	ActivityDetails(ctx context.Context, ids []ident.ID, fn func(*ActivityDetail) error) error
+}
+
+// ActivityDetail is what an export shows of one activity beyond its
+// facts. The fact tables leave these out on purpose — no indicator counts
+// free text, and a fact row stays small —, so a Source reads them from the
+// record itself: two free texts that name no one (the workshop's title,
+// the procedure's name; never the notes), the time of the last change,
+// and the place name of the tour stop the activity was recorded at.
+type ActivityDetail struct {
+	ID                 ident.ID
+	TitreAtelier       string
+	PrecisionsDemarche string
+	// Modified is the physical time of the record's greatest stamp: its
+	// last change, as the laptop's clock (hybrid logical) said.
+	Modified time.Time
+	// Lieu is the place name of the activity's stop ("Place de la
+	// mairie"), "" without a stop or when the stop is unknown.
+	Lieu string
 }
 
 // Query is a [Filter] intersected with a [Scope], as a Source applies it:

@@ -143,6 +143,10 @@ type Overview struct {
 	// Previous: the same figures over the period of equal length just
 	// before.
 	Previous Headline `json:"previous"`
+	// LastYear: the same figures over the same dates one year earlier
+	// (YearBefore), which a seasonal activity — summer tours, winter
+	// closures — compares with better than with the weeks just before.
+	LastYear Headline `json:"last_year"`
 
 	ParType       []Count       `json:"par_type"`
 	Beneficiaires Beneficiaires `json:"beneficiaires"`
@@ -279,7 +283,7 @@ func ComputeOverview(ctx context.Context, src Source, f Filter, s Scope, o Optio
 	if sr.err != nil {
 		return nil, sr.err
 	}
-	ov.Diagnostics, ov.Previous = sr.diag, sr.prev
+	ov.Diagnostics, ov.Previous, ov.LastYear = sr.diag, sr.prev, sr.lastYear
 	return ov, nil
 }
 
@@ -541,13 +545,14 @@ func serialized[T any](fn func(T) error) func(T) error {
 
 // sideResult is what overviewSide computes.
 type sideResult struct {
-	diag Diagnostics
-	prev Headline
-	err  error
+	diag           Diagnostics
+	prev, lastYear Headline
+	err            error
 }
 
-// overviewSide computes the assessments part and the headline of the
-// period of equal length just before q's.
+// overviewSide computes the assessments part and the headlines of the
+// period of equal length just before q's and of the same dates a year
+// earlier.
 func overviewSide(ctx context.Context, src Source, q Query) sideResult {
 	var r sideResult
 	if r.diag, r.err = diagnostics(ctx, src, q); r.err != nil {
@@ -557,16 +562,39 @@ func overviewSide(ctx context.Context, src Source, q Query) sideResult {
 	prevTo := DayTime(q.From).AddDate(0, 0, -1)
 	prev := q
 	prev.From, prev.To = DayOf(prevTo.AddDate(0, 0, -(n-1))), DayOf(prevTo)
-	sums, err := src.Sums(ctx, prev)
-	if err != nil {
-		r.err = fmt.Errorf("overview: reading the previous period: %w", err)
+	if r.prev, r.err = summed(ctx, src, prev); r.err != nil {
+		r.err = fmt.Errorf("overview: reading the previous period: %w", r.err)
 		return r
 	}
-	r.prev = Headline{From: isoDay(prev.From), To: isoDay(prev.To), Accompagnements: sums.Participants,
+	ly := q
+	ly.From, ly.To = YearBefore(q.From), YearBefore(q.To)
+	if r.lastYear, r.err = summed(ctx, src, ly); r.err != nil {
+		r.err = fmt.Errorf("overview: reading the same period last year: %w", r.err)
+	}
+	return r
+}
+
+// summed is the headline of q from the source's sums.
+func summed(ctx context.Context, src Source, q Query) (Headline, error) {
+	sums, err := src.Sums(ctx, q)
+	if err != nil {
+		return Headline{}, err
+	}
+	return Headline{From: isoDay(q.From), To: isoDay(q.To), Accompagnements: sums.Participants,
 		Activites: sums.Activites, Individuels: sums.Activites - sums.Collectifs, Collectifs: sums.Collectifs,
 		Beneficiaires: sums.Beneficiaires, Minutes: sums.Minutes, Heures: hours(sums.Minutes),
-		PassNumerique: sums.PassNumerique, Communes: sums.Communes}
-	return r
+		PassNumerique: sums.PassNumerique, Communes: sums.Communes}, nil
+}
+
+// YearBefore is day d (yyyymmdd) one year earlier; 29 February becomes 28
+// February, so that a period ending with February ends with it a year
+// before too.
+func YearBefore(d int) int {
+	y, m, day := d/10000-1, d/100%100, d%100
+	if last := DayTime(y*10000+m*100+1).AddDate(0, 1, -1).Day(); day > last {
+		day = last
+	}
+	return y*10000 + m*100 + day
 }
 
 // diagnostics computes the assessments part. Assessments have no vehicle:

@@ -12,9 +12,10 @@ import (
 // memSource is a Source over facts in memory, filtering as the SQL source
 // does on what these tests use: days, teams, vehicle, mediator (no areas).
 type memSource struct {
-	acts   []ActivityFact
-	bens   []BeneficiaryFact
-	assess []AssessmentFact
+	acts    []ActivityFact
+	bens    []BeneficiaryFact
+	assess  []AssessmentFact
+	details []ActivityDetail
 }
 
 func (m *memSource) match(q Query, day int, team, vehicle, mediateur string) bool {
@@ -72,6 +73,17 @@ func (m *memSource) Assessments(_ context.Context, q Query, fn func(*AssessmentF
 	for i := range m.assess {
 		if a := &m.assess[i]; m.match(q, a.Day, a.Team, "", a.Mediateur) {
 			if err := fn(a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *memSource) ActivityDetails(_ context.Context, ids []ident.ID, fn func(*ActivityDetail) error) error {
+	for i := range m.details {
+		if d := m.details[i]; slices.Contains(ids, d.ID) {
+			if err := fn(&d); err != nil {
 				return err
 			}
 		}

@@ -84,7 +84,8 @@ func PageLimit(maxBytes int) int {
 // ScanPage reads a page of ChangesSince after cursor from rows of (hseq,
 // kind, record_id, op, hlc, device id, dseq, fields) in hub order, at most
 // PageLimit(maxBytes) of them: up to about maxBytes of fields plus
-// ChangeOverhead bytes per change, and always at least one when any.
+// ChangeOverhead bytes per change, and always at least one when any. The
+// fields stay as stored (Logged.Raw): the pull sends them as they are.
 func ScanPage(rows Rows, cursor uint64, maxBytes int) (cs []Logged, next uint64, more bool, err error) {
 	next = cursor
 	size := 0
@@ -108,9 +109,7 @@ func ScanPage(rows Rows, cursor uint64, maxBytes int) (cs []Logged, next uint64,
 		}
 		copy(l.ID[:], id)
 		l.Kind, l.Op, l.HLC, l.Seq, l.HubSeq = domain.Kind(kind), change.Op(op), hlc.Timestamp(h), uint64(ds), uint64(hseq)
-		if err := change.Unmarshal(fields, &l.Fields); err != nil {
-			return nil, cursor, false, fmt.Errorf("decoding change %d: %w", hseq, err)
-		}
+		l.Raw = fields
 		cs = append(cs, l)
 		next = l.HubSeq
 	}
@@ -118,6 +117,19 @@ func ScanPage(rows Rows, cursor uint64, maxBytes int) (cs []Logged, next uint64,
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
 	return cs, next, more, nil
+}
+
+// ScanIDs reads rows of one text column, device ids.
+func ScanIDs(rows Rows) ([]string, error) {
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // CountRecords adds to st's record counts the rows of (kind, team, origin

@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"numeribus/internal/apperr"
@@ -50,9 +51,29 @@ type Enrollment struct {
 }
 
 // Logged is a change as the hub logged it, with its hub sequence number.
+//
+// ChangesSince leaves Fields nil and gives Raw, the fields as stored: every
+// path that logs a change stores change.Fields.Encode, the encoding that
+// wire.EncodeFields produces, so a pull serves these bytes as they are
+// instead of decoding and encoding again every change of every page.
+// Who needs the fields decoded calls DecodeLogged.
 type Logged struct {
 	change.Change
 	HubSeq uint64
+	Raw    []byte // the stored field map (change.Fields.Encode)
+}
+
+// DecodeLogged decodes the stored fields (Raw) of each change of ls into
+// its Fields.
+func DecodeLogged(ls []Logged) error {
+	for i := range ls {
+		l := &ls[i]
+		l.Fields = nil
+		if err := change.Unmarshal(l.Raw, &l.Fields); err != nil {
+			return fmt.Errorf("decoding change %d: %w", l.HubSeq, err)
+		}
+	}
+	return nil
 }
 
 // Rejected is a change the hub refused: who made it is the device, what it
@@ -118,6 +139,14 @@ type Store interface {
 	Devices(ctx context.Context) ([]Device, error)
 	// Revoke cuts a device off by name.
 	Revoke(ctx context.Context, name string, now time.Time) error
+	// RevokedDevices returns the ids of every revoked device: what the
+	// server's revocation watch asks, once a tick for all its live
+	// connections (revocations happen in another process, `hub revoke`,
+	// or through another instance). Every revoked device rather than
+	// those among the connected ones: revocations are rare, so the answer
+	// is short and the query takes no argument, while the set of live
+	// connections is the one that grows (a thousand agents).
+	RevokedDevices(ctx context.Context) ([]string, error)
 	// MarkSeen records an authenticated connection.
 	MarkSeen(ctx context.Context, deviceID string, s Seen) error
 	// MarkSynced records a complete round (everything pushed and pulled),
@@ -152,8 +181,9 @@ type Store interface {
 	Consents(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]Consent, error)
 	// ChangesSince returns, in hub order, the changes after cursor that
 	// team may see, except those made by excludeDevice, up to about
-	// maxBytes of fields (at least one change when any). next is the
-	// cursor to ask from next; more says whether more remain.
+	// maxBytes of fields (at least one change when any), their fields as
+	// stored (Logged.Raw, not decoded). next is the cursor to ask from
+	// next; more says whether more remain.
 	ChangesSince(ctx context.Context, team, excludeDevice string, cursor uint64, maxBytes int) (cs []Logged, next uint64, more bool, err error)
 	// DeviceChangeTag returns wire.ChangeTag of the change the device
 	// logged (or that the hub refused) with seq, or nil when the hub

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"numeribus/hub/store"
 	"numeribus/internal/change"
@@ -36,13 +37,17 @@ type consentNeed struct {
 // withdrawal later in the batch (which erases what it covered) does not
 // refuse what came before it.
 //
-// It runs in the connection's owner goroutine, when the batch's turn
-// comes: the batches before it are applied, their consents visible. One
-// store look-up per batch, none for a batch that identifies nobody.
-// Changes at or below the device's mark (a retry) are not checked again:
-// the store skips them.
-func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected []store.Rejected) ([]store.Rejected, error) {
-	if c.proto < 3 {
+// It runs when the batch's turn comes (in a live session, in the
+// connection's owner goroutine): the batches before it are applied, their
+// consents visible. One store look-up per batch, none for a batch that
+// identifies nobody. Changes at or below the device's mark hwm (a retry)
+// are not checked again: the store skips them. delivered are the consent
+// changes the same delivery carries in its other batches (a bundle's
+// other parts, which the hub holds all at once): they count as the
+// batch's own; nil for a live push.
+func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
+	cs []change.Change, rejected []store.Rejected, delivered []change.Change) ([]store.Rejected, error) {
+	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
 		return rejected, nil
@@ -55,7 +60,7 @@ func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected
 	var consents []*change.Change
 	for i := range cs {
 		ch := &cs[i]
-		if ch.Seq <= c.hwm || refused[ch.Seq] {
+		if ch.Seq <= hwm || refused[ch.Seq] {
 			continue
 		}
 		if ch.Kind == domain.KindConsent {
@@ -68,6 +73,9 @@ func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected
 	if len(needs) == 0 {
 		return rejected, nil
 	}
+	for i := range delivered {
+		consents = append(consents, &delivered[i])
+	}
 	persons := map[ident.ID]bool{}
 	for _, n := range needs {
 		persons[n.person] = true
@@ -79,12 +87,11 @@ func (c *conn) consentRefusals(ctx context.Context, cs []change.Change, rejected
 			persons[p] = true
 		}
 	}
-	stored, err := c.s.store.Consents(ctx, c.device.Team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
+	stored, err := st.Consents(ctx, team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
 	if err != nil {
 		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
 	}
-	given := givenPurposes(c.device.Team, stored, consents)
-	now := c.s.opt.Now()
+	given := givenPurposes(team, stored, consents)
 	for _, n := range needs {
 		if given[n.person][n.finalite] {
 			continue

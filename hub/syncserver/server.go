@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -29,7 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,8 +37,6 @@ import (
 	"numeribus/hub/store"
 	"numeribus/internal/apperr"
 	"numeribus/internal/change"
-	"numeribus/internal/domain"
-	"numeribus/internal/hlc"
 	"numeribus/internal/wire"
 )
 
@@ -80,8 +77,10 @@ type Options struct {
 	// read pool). The others wait their turn in arrival order (admit.go).
 	Writers, Readers int
 	// WriteWait and ReadWait bound a batch's and a pull's wait for their
-	// turn (default 30 s and 60 s, well within the agent's two minutes
-	// for an answer): beyond, the agent is told to come back later.
+	// turn (default 90 s, within the agent's two minutes for an answer):
+	// beyond, the agent is told to come back later. Shorter, a burst of
+	// a thousand agents that one SQLite writer drains in seconds was
+	// sent away in waves that lasted minutes.
 	WriteWait, ReadWait time.Duration
 }
 
@@ -121,7 +120,7 @@ func New(st store.Store, opt Options) *Server {
 		opt.ContactEvery = time.Minute
 	}
 	opt.Writers, opt.Readers = cmp.Or(opt.Writers, 2), cmp.Or(opt.Readers, 4)
-	opt.WriteWait, opt.ReadWait = cmp.Or(opt.WriteWait, 30*time.Second), cmp.Or(opt.ReadWait, time.Minute)
+	opt.WriteWait, opt.ReadWait = cmp.Or(opt.WriteWait, 90*time.Second), cmp.Or(opt.ReadWait, 90*time.Second)
 	return &Server{
 		store: st, opt: opt, log: opt.Logger, conns: map[*conn]struct{}{},
 		writes: newGate(opt.Writers), reads: newGate(opt.Readers),
@@ -144,7 +143,14 @@ func New(st store.Store, opt Options) *Server {
 
 // ServeHTTP upgrades to a websocket and runs the protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.up.Upgrade(w, r, nil)
+	o, exporter, openErr := openRequest(r)
+	var answer http.Header
+	if o != nil {
+		// Says the Open was read: an agent answered without it knows
+		// it talks to a hub older than protocol 5, and falls back.
+		answer = http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
+	}
+	ws, err := s.up.Upgrade(earlyData{w}, r, answer)
 	if err != nil {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
@@ -160,38 +166,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	c.run(r.Context())
+	if openErr != nil {
+		c.fail(CloseMalformed, wire.CodeMalformed, openErr.Error())
+		return
+	}
+	c.run(r.Context(), o, exporter)
 }
 
 // WatchRevocations closes live connections of revoked devices, checking
-// the store every period (revocation happens in another process:
-// `hub revoke`). It returns when ctx ends.
+// the store every period (revocation happens in another process, `hub
+// revoke`, or through another instance) with one query for all the
+// connections (watchRevocations). It returns when ctx ends.
 func (s *Server) WatchRevocations(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		live := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			live = append(live, c)
-		}
-		s.mu.Unlock()
-		for _, c := range live {
-			id := c.deviceID()
-			if id == "" {
-				continue
-			}
-			d, err := s.store.Device(ctx, id)
-			if err == nil && d.Revoked() {
-				c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
-			}
-		}
-	}
+	s.watchRevocations(ctx, t.C)
 }
 
 // writeBufs is the pool of the connections' write buffers.
@@ -242,6 +231,9 @@ type conn struct {
 	// seen is closed once the handshake's bookkeeping is written (or
 	// given up): the connection's writes come after it (markSeen).
 	seen chan struct{}
+	// drop is how many of the next frames, sent with the Open, are
+	// dropped (owner goroutine only).
+	drop int
 }
 
 func (c *conn) deviceID() string {
@@ -289,10 +281,19 @@ func (c *conn) failWith(code int, e *wire.Error) {
 	c.closeWith(code, e.Code+": "+e.Message)
 }
 
-func (c *conn) send(m wire.Message) error {
+func (c *conn) send(m wire.Message) error { return c.sendDeflated(m, false) }
+
+// sendDeflated sends m, compressed when deflate is set and that makes it
+// smaller (wire.Deflated: a Pull that asks for it, over a slow link).
+func (c *conn) sendDeflated(m wire.Message, deflate bool) error {
 	b, err := wire.Encode(m)
 	if err != nil {
 		return &encodeError{fmt.Errorf("encoding %T: %w", m, err)}
+	}
+	if deflate {
+		if b, err = wire.Deflate(b); err != nil {
+			return &encodeError{err}
+		}
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -461,79 +462,21 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 	}
 }
 
-// convert returns the changes of p as the store takes them, opening
-// sealed bodies, with those the hub refuses one by one (see refusal), or
-// the error that refuses the whole batch: a change that is not even well
-// formed as a change (kind, id, stamp, sealed body) is a broken or hostile
-// sender, not one bad record.
+// convert returns the changes of p as the store takes them, with those
+// the hub refuses one by one, or the frame that ends the connection when
+// the whole batch is refused (ConvertPush, intake.go).
 func (c *conn) convert(p *wire.Push) ([]change.Change, []store.Rejected, *frame) {
-	cs := make([]change.Change, 0, len(p.Changes))
-	var rejected []store.Rejected
-	now := c.s.opt.Now()
-	for i := range p.Changes {
-		wc := &p.Changes[i]
-		if len(wc.Sealed) > 0 {
-			if c.s.opt.Open == nil {
-				f := failed(CloseMalformed, wire.CodeMalformed, "sealed change bodies are not accepted by this hub", nil)
-				return nil, nil, &f
-			}
-			fields, err := c.s.opt.Open(c.device.ID, p.Keys, wc)
-			if err != nil {
-				f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
-				return nil, nil, &f
-			}
-			wc.Fields, wc.Sealed, wc.KeyID = fields, nil, 0
-		}
-		ch, err := wc.ToChange()
-		if err != nil {
-			f := failed(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("change %d: %v", wc.Seq, err), err)
-			return nil, nil, &f
-		}
-		ch.Device = c.device.ID
-		if r := refusal(&ch, now); r != nil {
-			if c.proto < 3 {
-				// An older agent decodes no Ack.Rejected: its batch is
-				// refused whole, as before.
-				f := failed(CloseMalformed, r.Code, fmt.Sprintf("change %d: %s", r.Seq, r.Reason), nil)
-				return nil, nil, &f
-			}
-			rejected = append(rejected, *r)
-		}
-		cs = append(cs, ch)
+	cs, rejected, bad := ConvertPush(c.s.opt.Open, c.device.ID, c.proto, p, c.s.opt.Now())
+	if bad != nil {
+		f := failed(CloseMalformed, bad.Code, bad.Msg, bad.Err)
+		return nil, nil, &f
 	}
 	return cs, rejected, nil
 }
 
-// refusal returns why the hub refuses ch, or nil when it takes it. The
-// team's laptops would store a record they cannot open; a stamp far ahead
-// would win every later edit of its fields and drag the team's clocks
-// along (hlc.MaxAhead). Reasons name fields, never their values.
-func refusal(ch *change.Change, now time.Time) *store.Rejected {
-	r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
-	if bound := hlc.BoundAt(now); ch.HLC > bound {
-		ahead := ch.HLC.Time().Sub(now).Round(time.Second)
-		r.Code = wire.CodeClockAhead
-		r.Reason = fmt.Sprintf("stamped %s, %v ahead of the hub's clock (tolerance %v)",
-			ch.HLC.Time().Format(time.RFC3339), ahead, hlc.MaxAhead)
-		return r
-	}
-	err := ch.CheckFields()
-	if err == nil {
-		err = ch.CheckValues()
-	}
-	if err != nil {
-		r.Code = wire.CodeInvalid
-		r.Reason = "invalid record content: " + err.Error()
-		if len(r.Reason) > wire.MaxReason {
-			// Cut on a character: the wire refuses invalid UTF-8.
-			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
-		}
-		return r
-	}
-	return nil
-}
-
-func (c *conn) run(ctx context.Context) {
+// run serves the connection: its handshake — the Open of its upgrade
+// request (o), or a first frame — then its frames.
+func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 	// The request's context ends only when ServeHTTP returns (a hijacked
 	// connection is no longer watched by net/http), so nothing cancels
 	// the store's work meanwhile; without a Done channel, the SQLite
@@ -553,20 +496,7 @@ func (c *conn) run(ctx context.Context) {
 	// to the frames read before it (end), not by the reader as soon as
 	// it reads it: gorilla would then refuse those replies.
 	c.ws.SetCloseHandler(func(int, string) error { return nil })
-	first, _, err := c.read(15 * time.Second)
-	if err != nil {
-		return
-	}
-	switch m := first.(type) {
-	case *wire.Enroll:
-		c.enroll(ctx, m)
-		return
-	case *wire.Hello:
-		if !c.authenticate(ctx, m) {
-			return
-		}
-	default:
-		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
+	if !c.handshake(ctx, o, exporter) {
 		return
 	}
 	go c.keepalive()
@@ -605,6 +535,12 @@ func (c *conn) handle(ctx context.Context, f *frame) bool {
 	if f.m == nil {
 		c.end(f)
 		return false
+	}
+	if c.drop > 0 {
+		// Sent with the Open before the agent knew the hub's mark, and
+		// not taken (open): the agent sends them again.
+		c.drop--
+		return true
 	}
 	switch m := f.m.(type) {
 	case *wire.Push:
@@ -652,6 +588,26 @@ func (c *conn) busy(err error) bool {
 	}
 	c.s.log.Info("hub busy: agent told to come back", "device", c.deviceID(), "retry", b.retry)
 	c.failWith(websocket.CloseTryAgainLater, e)
+	return false
+}
+
+// handshake authenticates the connection; false when it ended.
+func (c *conn) handshake(ctx context.Context, o *wire.Open, exporter []byte) bool {
+	if o != nil {
+		return c.open(ctx, o, exporter)
+	}
+	first, _, err := c.read(15 * time.Second)
+	if err != nil {
+		return false
+	}
+	switch m := first.(type) {
+	case *wire.Enroll:
+		c.enroll(ctx, m)
+		return false
+	case *wire.Hello:
+		return c.authenticate(ctx, m)
+	}
+	c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
 	return false
 }
 
@@ -707,128 +663,6 @@ func (c *conn) enroll(ctx context.Context, m *wire.Enroll) {
 	}
 }
 
-func upgradeMsg(got uint32) string {
-	return fmt.Sprintf("protocol %d is not supported: this hub speaks %d; upgrade the agent", got, wire.ProtocolVersion)
-}
-
-func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
-	if h.Proto < wire.MinProtocol || h.Proto > wire.ProtocolVersion {
-		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(h.Proto))
-		return false
-	}
-	if h.Mode != wire.ModeFull && h.Mode != wire.ModePush {
-		c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("unknown session mode %d", h.Mode))
-		return false
-	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	now := c.s.opt.Now()
-	if err := c.send(&wire.Challenge{Nonce: nonce, HubTime: now.UnixMilli()}); err != nil {
-		c.closeWith(websocket.CloseNormalClosure, "")
-		return false
-	}
-	m, _, err := c.read(15 * time.Second)
-	if err != nil {
-		return false
-	}
-	auth, ok := m.(*wire.Auth)
-	if !ok {
-		c.fail(CloseMalformed, wire.CodeMalformed, "Auth expected after Challenge")
-		return false
-	}
-	d, err := c.s.store.Device(ctx, h.Device)
-	known := err == nil
-	if err != nil && !errors.Is(err, store.ErrNoDevice) {
-		c.s.log.Error("reading device", "err", err)
-		c.fail(CloseInternal, wire.CodeInternal, "internal error")
-		return false
-	}
-	key := d.DeviceKey
-	if h.Mode == wire.ModePush {
-		key = d.PushKey
-	}
-	if !known || len(key) != ed25519.PublicKeySize {
-		// An unknown device is refused exactly like a bad signature, after
-		// the same verification work, so that the answer does not tell
-		// whether a device id exists.
-		key = unknownDeviceKey
-	}
-	// A signature over another nonce (a replay) or another certificate
-	// (a relay through an interceptor) does not verify.
-	if !ed25519.Verify(key, wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode), auth.Sig) || !known {
-		c.s.log.Info("authentication failed", "device", h.Device, "known", known)
-		c.fail(CloseUnauthorized, wire.CodeUnauthorized, authFailed)
-		return false
-	}
-	if d.Revoked() {
-		c.fail(CloseRevoked, wire.CodeRevoked, "device revoked")
-		return false
-	}
-	offset := now.UnixMilli() - h.AgentTime
-	c.markSeen(ctx, d.ID, store.Seen{At: now, AgentVersion: h.AgentVersion, ClockOffsetMs: offset})
-	c.mu.Lock()
-	c.device, c.mode, c.proto, c.hwm = d, h.Mode, h.Proto, d.HWM
-	c.mu.Unlock()
-	if abs(offset) > 2*60*1000 {
-		c.s.log.Warn("device clock off", "device", d.ID, "name", d.Name, "offset_ms", offset)
-	}
-	c.s.log.Info("device connected", "device", d.ID, "name", d.Name, "mode", h.Mode, "hwm", d.HWM)
-	w := &wire.Welcome{HWM: d.HWM, HubTime: now.UnixMilli(), ClockOffset: offset, Team: d.Team, Name: d.Name}
-	if h.Proto >= 2 && d.HWM > 0 {
-		if w.LastTag, err = c.s.store.DeviceChangeTag(ctx, d.ID, d.HWM); err != nil {
-			c.s.log.Error("reading the device's last change", "device", d.ID, "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-	}
-	if err := c.send(w); err != nil {
-		c.closeWith(websocket.CloseNormalClosure, "")
-		return false
-	}
-	return true
-}
-
-// markSeen records the handshake — contact, agent version, clock offset —
-// without making the Welcome wait for the store's writer: it takes its
-// turn at the gate in the background, ahead of the connection's first
-// batch, which waits for it (c.seen) so that the device's row reads in the
-// order things happened. It is bookkeeping: a failure is logged, and
-// never refuses the session.
-func (c *conn) markSeen(ctx context.Context, id string, seen store.Seen) {
-	c.s.wg.Add(1) // Shutdown waits for it before the store closes
-	go func() {
-		defer c.s.wg.Done()
-		defer close(c.seen)
-		leave, err := c.s.writes.enter(nil, c.s.opt.WriteWait)
-		if err != nil {
-			c.s.log.Warn("hub busy: contact not recorded", "device", id)
-			return
-		}
-		defer leave()
-		if err := c.s.store.MarkSeen(ctx, id, seen); err != nil {
-			c.s.log.Error("recording contact", "device", id, "err", err)
-		}
-	}()
-}
-
-// authFailed is the one answer to an unknown device and to a bad
-// signature.
-const authFailed = "unknown device or bad signature: enroll this device again if it was removed from the hub"
-
-// unknownDeviceKey stands in for the key of a device the hub does not
-// know, so that its signature costs the same verification. It is the
-// zero seed's key, whose private half anyone can derive: what refuses an
-// unknown device is the known check beside the verification, never this
-// key.
-var unknownDeviceKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
-
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 // push applies the changes of p, converted by the reader, records those
 // it refuses (the reader's, and those without a consent, checked now that
 // the batches before are applied), and acks them.
@@ -839,14 +673,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		return c.busy(err)
 	}
 	defer leave()
-	rejected, err = c.consentRefusals(ctx, cs, rejected)
-	if err != nil {
-		c.s.log.Error("checking consents", "device", c.device.ID, "batch", p.Batch, "err", err)
-		c.fail(CloseInternal, wire.CodeInternal, "internal error")
-		return false
-	}
-	rejected, partial := withoutIdentity(cs, rejected)
-	hwm, applied, err := c.apply(ctx, cs, rejected, size)
+	out, err := ApplyPush(ctx, c.s.store, c.device, c.proto, c.hwm, cs, rejected, size, c.s.opt.Now(), nil)
 	leave() // the store's part is done: the ack is written outside the gate
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
@@ -857,17 +684,12 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
+	hwm, applied, rejected := out.HWM, out.Applied, out.Rejected
 	c.hwm = max(c.hwm, hwm)
 	ack := &wire.Ack{Batch: p.Batch, HWM: hwm, Applied: uint32(applied)}
-	rejected = append(rejected, partial...)
-	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
 	for _, r := range rejected {
 		c.s.log.Warn("change refused", "device", c.device.ID, "seq", r.Seq, "kind", r.Kind, "code", r.Code, "reason", r.Reason)
-		wr := wire.Rejection{Seq: r.Seq, Code: r.Code, Reason: r.Reason}
-		if r.Code == wire.CodeClockAhead {
-			wr.Ahead = uint64(max(r.HLC.Time().Sub(r.At).Milliseconds(), 0))
-		}
-		ack.Rejected = append(ack.Rejected, wr)
+		ack.Rejected = append(ack.Rejected, WireRejection(r))
 	}
 	c.noteContact()
 	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied,
@@ -875,71 +697,12 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 	return c.reply(ack)
 }
 
-// withoutIdentity takes, of a person's change refused for want of a
-// consent, what needs none: its identifying fields are dropped, the
-// others applied, and the refusal is still told to the device (partial),
-// which keeps it, and sends the person again once its consent has reached
-// the hub. Refusing the whole change left its sender apart from its team
-// for good on the other fields (a gender edited while another laptop
-// withdrew the consent: TestJepsenConverge). An assessment needs its
-// consent whole.
-func withoutIdentity(cs []change.Change, rejected []store.Rejected) (refused, partial []store.Rejected) {
-	refused = rejected[:0:0]
-	for _, r := range rejected {
-		i := slices.IndexFunc(cs, func(c change.Change) bool { return c.Seq == r.Seq })
-		if r.Code != wire.CodeNoConsent || i < 0 || cs[i].Kind != domain.KindBeneficiary || cs[i].Op != change.OpUpsert {
-			refused = append(refused, r)
-			continue
-		}
-		rest := change.WithoutPersonal(cs[i].Kind, cs[i].Fields)
-		if len(rest) == 0 {
-			refused = append(refused, r)
-			continue
-		}
-		cs[i].Fields = rest
-		if r.Reason += "; its other fields were taken"; len(r.Reason) > wire.MaxReason {
-			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
-		}
-		partial = append(partial, r)
-	}
-	return refused, partial
-}
-
-// apply applies cs in runs between the refused changes, each refused one
-// recorded in its turn so that the device's mark moves without gap. A
-// batch without refusals is one transaction, as always; each run is
-// idempotent, so a crash between two leaves a retry to finish the work.
-func (c *conn) apply(ctx context.Context, cs []change.Change, rejected []store.Rejected, size int) (hwm uint64, applied int, err error) {
-	if len(rejected) == 0 {
-		return c.s.store.ApplyBatch(ctx, c.device.ID, cs, size)
-	}
-	start := 0
-	for i := 0; i <= len(cs); i++ {
-		refused := i < len(cs) && len(rejected) > 0 && cs[i].Seq == rejected[0].Seq
-		if i < len(cs) && !refused {
-			continue
-		}
-		if i > start {
-			var n int
-			if hwm, n, err = c.s.store.ApplyBatch(ctx, c.device.ID, cs[start:i], size); err != nil {
-				return hwm, applied, err
-			}
-			applied, size = applied+n, 0
-		}
-		if refused {
-			if hwm, err = c.s.store.Reject(ctx, c.device.ID, rejected[:1]); err != nil {
-				return hwm, applied, err
-			}
-			rejected = rejected[1:]
-		}
-		start = i + 1
-	}
-	return hwm, applied, nil
-}
-
 // reply sends m; a failure ends the connection through the close path.
-func (c *conn) reply(m wire.Message) bool {
-	err := c.send(m)
+func (c *conn) reply(m wire.Message) bool { return c.replyDeflated(m, false) }
+
+// replyDeflated is reply, compressed when deflate is set (sendDeflated).
+func (c *conn) replyDeflated(m wire.Message, deflate bool) bool {
+	err := c.sendDeflated(m, deflate)
 	if err == nil {
 		return true
 	}
@@ -973,29 +736,16 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 	if p.Own {
 		exclude = "" // recovery: the agent lost some of its own changes
 	}
-	ls, next, more, err := c.s.store.ChangesSince(ctx, c.device.Team, exclude, cursor, budget)
+	out, err := Page(ctx, c.s.store, c.device.Team, exclude, cursor, budget)
 	if err != nil {
-		c.s.log.Error("reading changes", "device", c.device.ID, "err", err)
+		c.s.log.Error("reading a pull page", "device", c.device.ID, "err", err)
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")
 		return false
 	}
-	out := &wire.Changes{Next: next, More: more, Reset: reset, Changes: make([]wire.Change, 0, len(ls))}
-	if c.proto >= 2 {
-		if out.Tag, err = c.s.store.LogTag(ctx, next); err != nil {
-			c.s.log.Error("reading a log tag", "device", c.device.ID, "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-	}
-	for i := range ls {
-		wc, err := wire.FromChange(&ls[i].Change)
-		if err != nil {
-			c.s.log.Error("encoding change", "err", err)
-			c.fail(CloseInternal, wire.CodeInternal, "internal error")
-			return false
-		}
-		wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
-		out.Changes = append(out.Changes, wc)
+	out.Reset = reset
+	more := out.More
+	if c.proto < 2 {
+		out.Tag = nil // a version 1 agent decodes no tag
 	}
 	c.noteContact()
 	if !more {
@@ -1004,7 +754,7 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
 		}
 	}
-	return c.reply(out)
+	return c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol)
 }
 
 // checkCursor returns the cursor to serve p from. A version 2 agent's

@@ -34,7 +34,13 @@ type testHub struct {
 	key    ed25519.PrivateKey
 }
 
-func newTestHub(t *testing.T, opt Options) *testHub {
+func newTestHub(t *testing.T, opt Options) *testHub { return newHubOn(t, opt, false) }
+
+// newTestHubTLS is newTestHub over TLS (httptest's certificate), which
+// an Open needs.
+func newTestHubTLS(t *testing.T, opt Options) *testHub { return newHubOn(t, opt, true) }
+
+func newHubOn(t *testing.T, opt Options, overTLS bool) *testHub {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), sqlite.Options{})
@@ -53,7 +59,12 @@ func newTestHub(t *testing.T, opt Options) *testHub {
 		t.Fatal(err)
 	}
 	h := &testHub{st: st, srv: New(st, opt), device: d.ID, key: key}
-	h.http = httptest.NewServer(h.srv)
+	h.http = httptest.NewUnstartedServer(h.srv)
+	if overTLS {
+		h.http.StartTLS()
+	} else {
+		h.http.Start()
+	}
 	t.Cleanup(func() {
 		h.http.Close()
 		h.srv.Shutdown(context.Background())

@@ -12,7 +12,7 @@ import (
 
 // pure packages hold the domain and its rules: no database, no network,
 // no processes.
-var pure = []string{"domain", "hlc", "ident", "cborx", "change", "merge", "jsonl", "territoire", "fixture", "seal", "apperr"}
+var pure = []string{"domain", "hlc", "ident", "cborx", "change", "merge", "jsonl", "territoire", "territoire/contours", "fixture", "seal", "apperr", "frnum"}
 
 var forbiddenInPure = []string{"database/sql", "net", "net/http", "os/exec", "modernc.org/sqlite", "github.com/gorilla/websocket"}
 

@@ -195,7 +195,29 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	}
 }
 
-// Revoking a device cuts its live connection at once and refuses it after.
+// revocationBound is how soon after `hub revoke` returns a live
+// connection of the device must be cut: a second (the watch looks every
+// syncserver.RevocationEvery).
+const revocationBound = time.Second
+
+// runLive runs a's sync loop until ctx ends and returns once the loop is
+// connected (not after a guessed delay), so that what a test does next
+// meets an open connection; the channel gets the loop's end.
+func runLive(ctx context.Context, t *testing.T, a *testAgent) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- a.cl.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); !a.cl.Liveness().Connected; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the loop of %s did not connect within 10 s", a.name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return done
+}
+
+// Revoking a device cuts its live connection within a second and refuses
+// it after.
 func TestRevokedDevice(t *testing.T) {
 	h := startHub(t)
 	a := newAgent(t, h, "bus-1", "cd88", nil)
@@ -203,24 +225,19 @@ func TestRevokedDevice(t *testing.T) {
 	a.sync(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.cl.Run(ctx) }()
-	// Wait for the live connection (not a guessed delay), so that what
-	// is tested is the cut of an open connection.
-	for deadline := time.Now().Add(10 * time.Second); !a.cl.Liveness().Connected; {
-		if time.Now().After(deadline) {
-			t.Fatal("the agent's loop did not connect within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	done := runLive(ctx, t, a)
 	if code, out := h.cli(t, "revoke", "--device", "bus-1"); code != 0 {
 		t.Fatalf("revoke: %d %s", code, out)
 	}
+	revoked := time.Now()
 	select {
 	case err := <-done:
 		var re *syncclient.RemoteError
 		if !errors.As(err, &re) || re.Code != wire.CodeRevoked {
 			t.Fatalf("live connection ended with %v, want revoked", err)
+		}
+		if took := time.Since(revoked); took > revocationBound {
+			t.Errorf("cut %v after the revocation, want within %v", took, revocationBound)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("revoked device still connected after 10 s")
@@ -234,7 +251,7 @@ func TestRevokedDevice(t *testing.T) {
 		t.Fatalf("sync after revocation: %v", err)
 	}
 	other.sync(t) // others unaffected
-	if code, out := h.cli(t, "revoke", "--device", "nobody"); code != 5 || !strings.Contains(out, "unknown device") {
+	if code, out := h.cli(t, "revoke", "--device", "nobody"); code != 5 || !strings.Contains(out, "poste inconnu") {
 		t.Fatalf("revoking an unknown device: %d %s", code, out)
 	}
 }

@@ -972,9 +972,9 @@ func startHubChild(tb testing.TB, dir string) *benchHub {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			// "hub listening on ADDR — agents dial URL"
-			if f := strings.Fields(sc.Text()); len(f) > 3 && strings.HasPrefix(sc.Text(), "hub listening on ") {
-				addr <- f[3]
+			// "hub à l'écoute sur ADRESSE — les agents se connectent à URL"
+			if f := strings.Fields(sc.Text()); len(f) > 4 && strings.HasPrefix(sc.Text(), "hub à l'écoute sur ") {
+				addr <- f[4]
 			}
 		}
 		close(addr)

@@ -239,11 +239,11 @@ func checkBesideOutputs(t *testing.T, round int, outs map[string]cmdResult) {
 			var v struct{ Code string }
 			ok = json.Unmarshal([]byte(jsonPart(r.out)), &v) == nil && v.Code != ""
 		case "revoke":
-			ok = strings.Contains(r.out, fmt.Sprintf("Device spare-%d revoked", round))
+			ok = strings.Contains(r.out, fmt.Sprintf("Poste spare-%d révoqué", round))
 		case "user add":
-			ok = strings.Contains(r.out, fmt.Sprintf("User coord%d@example.org created", round))
+			ok = strings.Contains(r.out, fmt.Sprintf("Compte coord%d@example.org créé", round))
 		case "plan add":
-			ok = strings.Contains(r.out, "planned for team cd88")
+			ok = strings.Contains(r.out, "planifié pour l'équipe cd88")
 		}
 		if !ok {
 			t.Errorf("round %d: hub %s printed:\n%s", round, name, r.out)

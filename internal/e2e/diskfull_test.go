@@ -18,6 +18,7 @@ import (
 	agentcli "numeribus/agent/cli"
 	"numeribus/agent/store"
 	"numeribus/agent/syncclient"
+	"numeribus/internal/diskspace"
 	"numeribus/internal/sqlitex"
 )
 
@@ -144,7 +145,11 @@ func TestPushWithAFullDisk(t *testing.T) {
 // newAgentOn is newAgent with its store in dir.
 func newAgentOn(t *testing.T, h *testHub, dir, name, team string) *testAgent {
 	t.Helper()
-	st, _, err := store.Create(context.Background(), filepath.Join(dir, name), []byte(pass), store.Options{KDF: testKDF})
+	// The low-disk guard (agent/store/disk.go) refuses saves on an 8 MiB
+	// disk from the start: told there is room, so that what is tested is
+	// the full disk underneath, as when the guard's margin is used up.
+	room := func(string) (diskspace.Space, error) { return diskspace.Space{Avail: 1 << 40, Total: 1 << 40}, nil }
+	st, _, err := store.Create(context.Background(), filepath.Join(dir, name), []byte(pass), store.Options{KDF: testKDF, FreeSpace: room})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func (h *testHub) stop() {
 	h.cancel()
 	select {
 	case <-h.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second): // the server's 5 s, then its drain's 10 s
 		h.t.Errorf("hub did not stop")
 	}
 	h.cancel = nil

@@ -57,7 +57,7 @@ func (p *hubProc) start(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "hub listening") {
+			if strings.Contains(sc.Text(), "hub à l'écoute sur") {
 				ready <- true
 			}
 		}

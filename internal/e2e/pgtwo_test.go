@@ -3,14 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"numeribus/agent/syncclient"
 	"numeribus/hub/certs"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
@@ -18,6 +21,7 @@ import (
 	"numeribus/internal/jsonl"
 	"numeribus/internal/merge"
 	"numeribus/internal/pgtest"
+	"numeribus/internal/wire"
 )
 
 // Two `hub serve` instances over one PostgreSQL database, as behind a
@@ -27,31 +31,9 @@ import (
 // same records, each change of each device logged once.
 func TestTwoHubsOverOnePostgres(t *testing.T) {
 	db := pgtest.NewDB(t)
-	dirA, dirB := t.TempDir(), t.TempDir()
-	a := startHubIn(t, dirA, "--db", db)
-	// The instances serve one certificate and one envelope key: an agent
-	// pins the certificate, and seals to the key, whichever it reaches.
-	for _, f := range []string{certs.CertFile, certs.KeyFile, certs.EnvelopeFile} {
-		b, err := os.ReadFile(filepath.Join(dirA, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := startHubIn(t, dirB, "--db", db)
+	a, b := startTwoHubs(t, db)
 	hubs := []*testHub{a, b}
-
-	agents := make([]*testAgent, 3)
-	for i := range agents {
-		name := []string{"bus-1", "bus-2", "bus-3"}[i]
-		code, out := a.cli(t, "enroll", "--db", db, "--device", name, "--team", "cd88", "--json")
-		if code != 0 {
-			t.Fatalf("enroll on PostgreSQL: %d %s", code, out)
-		}
-		agents[i] = newAgentWithCode(t, a, name, jsonCode(t, out))
-	}
+	agents := enrollOnPostgres(t, a, db, "bus-1", "bus-2", "bus-3")
 	r := rand.New(rand.NewPCG(1, 2))
 	syncWith := func(ag *testAgent, h *testHub) {
 		t.Helper()
@@ -95,6 +77,83 @@ func TestTwoHubsOverOnePostgres(t *testing.T) {
 			t.Fatalf("%s: %d changes logged (%d distinct), mark %d, agent's last %d: want each once", ag.name, n, distinct, hwm, last)
 		}
 	}
+}
+
+// A device revoked by `hub revoke` on the shared database loses its live
+// connection within a second, whichever instance serves it; the other
+// devices' connections stay open.
+func TestTwoHubsCutRevokedDevices(t *testing.T) {
+	db := pgtest.NewDB(t)
+	a, b := startTwoHubs(t, db)
+	agents := enrollOnPostgres(t, a, db, "bus-1", "bus-2", "bus-3")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ends := make([]<-chan error, len(agents))
+	for i, h := range []*testHub{a, b, b} {
+		agents[i].hub, agents[i].cl.URL = h, h.srv.URL
+		ends[i] = runLive(ctx, t, agents[i])
+	}
+	for _, v := range []struct {
+		i  int
+		on string
+	}{{1, "B"}, {0, "A"}} {
+		ag := agents[v.i]
+		if code, out := a.cli(t, "revoke", "--db", db, "--device", ag.name); code != 0 {
+			t.Fatalf("revoke %s: %d %s", ag.name, code, out)
+		}
+		revoked := time.Now()
+		select {
+		case err := <-ends[v.i]:
+			var re *syncclient.RemoteError
+			if !errors.As(err, &re) || re.Code != wire.CodeRevoked {
+				t.Fatalf("%s on %s: live connection ended with %v, want revoked", ag.name, v.on, err)
+			}
+			if took := time.Since(revoked); took > revocationBound {
+				t.Errorf("%s on %s cut %v after the revocation, want within %v", ag.name, v.on, took, revocationBound)
+			} else {
+				t.Logf("%s on %s cut %v after the revocation", ag.name, v.on, took)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s on %s still connected 10 s after its revocation", ag.name, v.on)
+		}
+	}
+	if !agents[2].cl.Liveness().Connected {
+		t.Error("bus-3, not revoked, lost its connection")
+	}
+}
+
+// startTwoHubs starts two `hub serve` instances over the database db.
+// They serve one certificate and one envelope key: an agent pins the
+// certificate, and seals to the key, whichever it reaches.
+func startTwoHubs(t *testing.T, db string) (a, b *testHub) {
+	t.Helper()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a = startHubIn(t, dirA, "--db", db)
+	for _, f := range []string{certs.CertFile, certs.KeyFile, certs.EnvelopeFile} {
+		b, err := os.ReadFile(filepath.Join(dirA, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, startHubIn(t, dirB, "--db", db)
+}
+
+// enrollOnPostgres enrolls agents named names in team cd88 with codes
+// made by `hub enroll --db`, through the hub h.
+func enrollOnPostgres(t *testing.T, h *testHub, db string, names ...string) []*testAgent {
+	t.Helper()
+	agents := make([]*testAgent, len(names))
+	for i, name := range names {
+		code, out := h.cli(t, "enroll", "--db", db, "--device", name, "--team", "cd88", "--json")
+		if code != 0 {
+			t.Fatalf("enroll on PostgreSQL: %d %s", code, out)
+		}
+		agents[i] = newAgentWithCode(t, h, name, jsonCode(t, out))
+	}
+	return agents
 }
 
 func jsonCode(t *testing.T, out string) string {

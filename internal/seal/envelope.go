@@ -29,10 +29,20 @@ type Envelope struct {
 	Key *Key
 }
 
-func deriveEnvelope(shared, epk, hubPub []byte) (*Key, error) {
+// Purposes of envelopes: the HKDF info of the derived key, so that an
+// envelope made for one use never opens as another's.
+const (
+	// PurposeOutbox: outbox bodies sealed to the hub, and the agent's
+	// drafts sealed to its own key.
+	PurposeOutbox = "numeribus-outbox-envelope-v1"
+	// PurposeBundle: a bundle carried on a USB stick (internal/bundle).
+	PurposeBundle = "numeribus-bundle-envelope-v1"
+)
+
+func deriveEnvelope(shared, epk, hubPub []byte, purpose string) (*Key, error) {
 	salt := make([]byte, 0, 64)
 	salt = append(append(salt, epk...), hubPub...)
-	k, err := hkdf.Key(sha256.New, shared, salt, "numeribus-outbox-envelope-v1", KeySize)
+	k, err := hkdf.Key(sha256.New, shared, salt, purpose, KeySize)
 	if err != nil {
 		return nil, fmt.Errorf("seal: deriving envelope key: %w", err)
 	}
@@ -41,7 +51,11 @@ func deriveEnvelope(shared, epk, hubPub []byte) (*Key, error) {
 }
 
 // NewEnvelope makes an envelope for the hub public key hubPub.
-func NewEnvelope(hubPub []byte) (*Envelope, error) {
+func NewEnvelope(hubPub []byte) (*Envelope, error) { return NewEnvelopeFor(hubPub, PurposeOutbox) }
+
+// NewEnvelopeFor makes an envelope for the X25519 public key hubPub, for
+// purpose (PurposeOutbox, PurposeBundle).
+func NewEnvelopeFor(hubPub []byte, purpose string) (*Envelope, error) {
 	pub, err := ecdh.X25519().NewPublicKey(hubPub)
 	if err != nil {
 		return nil, fmt.Errorf("seal: hub key: %w", err)
@@ -56,14 +70,15 @@ func NewEnvelope(hubPub []byte) (*Envelope, error) {
 	}
 	defer clear(shared)
 	epk := eph.PublicKey().Bytes()
-	k, err := deriveEnvelope(shared, epk, hubPub)
+	k, err := deriveEnvelope(shared, epk, hubPub, purpose)
 	if err != nil {
 		return nil, err
 	}
 	return &Envelope{EPK: epk, Key: k}, nil
 }
 
-// HubKey is the hub's X25519 key pair.
+// HubKey is an X25519 key pair: the hub's, the agent's for its drafts, or
+// a device's derived from its Ed25519 key (FromEd25519, for bundles).
 type HubKey struct{ priv *ecdh.PrivateKey }
 
 // NewHubKey draws a hub key.
@@ -90,9 +105,13 @@ func (h *HubKey) Bytes() []byte { return h.priv.Bytes() }
 // Public returns the public key agents seal to.
 func (h *HubKey) Public() []byte { return h.priv.PublicKey().Bytes() }
 
-// Open derives the symmetric key of the envelope whose ephemeral public
-// key is epk.
-func (h *HubKey) Open(epk []byte) (*Key, error) {
+// Open derives the symmetric key of the outbox envelope whose ephemeral
+// public key is epk.
+func (h *HubKey) Open(epk []byte) (*Key, error) { return h.OpenFor(epk, PurposeOutbox) }
+
+// OpenFor derives the symmetric key of the envelope for purpose whose
+// ephemeral public key is epk.
+func (h *HubKey) OpenFor(epk []byte, purpose string) (*Key, error) {
 	pub, err := ecdh.X25519().NewPublicKey(epk)
 	if err != nil {
 		return nil, fmt.Errorf("seal: envelope key: %w", err)
@@ -102,7 +121,7 @@ func (h *HubKey) Open(epk []byte) (*Key, error) {
 		return nil, errors.New("seal: envelope key agreement failed")
 	}
 	defer clear(shared)
-	return deriveEnvelope(shared, epk, h.Public())
+	return deriveEnvelope(shared, epk, h.Public(), purpose)
 }
 
 // OutboxAD is the associated data of an outbox body sealed to the hub:

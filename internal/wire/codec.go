@@ -109,6 +109,14 @@ type (
 		T Type `cbor:"0,keyasint"`
 		Enrolled
 	}
+	openFrame struct {
+		T Type `cbor:"0,keyasint"`
+		Open
+	}
+	deflatedFrame struct {
+		T Type `cbor:"0,keyasint"`
+		Deflated
+	}
 )
 
 // frameOf returns the wrapper to encode m.
@@ -142,6 +150,10 @@ func frameOf(m Message) (any, error) {
 		return &enrollFrame{TypeEnroll, *m}, nil
 	case *Enrolled:
 		return &enrolledFrame{TypeEnrolled, *m}, nil
+	case *Open:
+		return &openFrame{TypeOpen, *m}, nil
+	case *Deflated:
+		return &deflatedFrame{TypeDeflated, *m}, nil
 	}
 	return nil, fmt.Errorf("%w: %T is not a message of this package", ErrUnknownType, m)
 }
@@ -180,6 +192,10 @@ func decodeBody(t Type, b []byte) (message, error) {
 		return decodeAs(b, func(f *enrollFrame) *Enroll { return &f.Enroll })
 	case TypeEnrolled:
 		return decodeAs(b, func(f *enrolledFrame) *Enrolled { return &f.Enrolled })
+	case TypeOpen:
+		return decodeAs(b, func(f *openFrame) *Open { return &f.Open })
+	case TypeDeflated:
+		return decodeAs(b, func(f *deflatedFrame) *Deflated { return &f.Deflated })
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknownType, t)
 }
@@ -196,6 +212,8 @@ var frameTypes = [...]reflect.Type{
 	TypeError:     reflect.TypeFor[errorFrame](),
 	TypeEnroll:    reflect.TypeFor[enrollFrame](),
 	TypeEnrolled:  reflect.TypeFor[enrolledFrame](),
+	TypeOpen:      reflect.TypeFor[openFrame](),
+	TypeDeflated:  reflect.TypeFor[deflatedFrame](),
 }
 
 // message is what every message struct implements besides Type.
@@ -256,6 +274,9 @@ func Decode(frame []byte) (Message, error) {
 	m.normalize()
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, t, err)
+	}
+	if d, ok := m.(*Deflated); ok {
+		return inflate(d)
 	}
 	return m, nil
 }

@@ -48,7 +48,12 @@ import (
 // Version 4 adds Error.RetryAfter with [CodeBusy] (docs/PROTOCOL.md, "A
 // busy hub"): an older agent is told the same in the message alone, and
 // retries on its own backoff.
-const ProtocolVersion = 4
+//
+// Version 5 opens a session in the upgrade request, with the first frames
+// right behind it ([Open], open.go), and adds Welcome.Early. Hello stays
+// for older agents and for connections without TLS. It also adds
+// compressed frames ([Deflated], deflate.go) and Pull.Deflate.
+const ProtocolVersion = 5
 
 // MinProtocol is the oldest agent protocol a hub still serves.
 const MinProtocol = 1
@@ -98,12 +103,15 @@ const (
 	TypeError     Type = 9
 	TypeEnroll    Type = 10
 	TypeEnrolled  Type = 11
+	TypeOpen      Type = 12 // the upgrade request's header, never a frame (open.go)
+	TypeDeflated  Type = 13 // another frame, compressed (deflate.go)
 )
 
 var typeNames = [...]string{
 	TypeHello: "hello", TypeChallenge: "challenge", TypeAuth: "auth", TypeWelcome: "welcome",
 	TypePush: "push", TypeAck: "ack", TypePull: "pull", TypeChanges: "changes",
-	TypeError: "error", TypeEnroll: "enroll", TypeEnrolled: "enrolled",
+	TypeError: "error", TypeEnroll: "enroll", TypeEnrolled: "enrolled", TypeOpen: "open",
+	TypeDeflated: "deflated",
 }
 
 // Valid reports whether t is a known message type.
@@ -177,6 +185,10 @@ type Welcome struct {
 	// it (absent when HWM is 0): the agent compares it with its own change
 	// at that seq to tell whether its store went back in time.
 	LastTag []byte `cbor:"6,keyasint,omitempty"`
+	// Early says the hub took the frames sent with an Open (protocol 5);
+	// false, it read and dropped them: the agent reconciles and sends
+	// them again.
+	Early bool `cbor:"7,keyasint,omitempty"`
 }
 
 // Push sends a batch of the device's own changes: agent → hub. Pushed
@@ -216,6 +228,9 @@ type Pull struct {
 	Budget uint32 `cbor:"2,keyasint,omitempty"` // max bytes of changes in the reply (the hub also stays within MaxFrame and MaxChanges)
 	Tag    []byte `cbor:"3,keyasint,omitempty"` // Changes.Tag the hub gave with Cursor: proves the cursor is still in the hub's log
 	Own    bool   `cbor:"4,keyasint,omitempty"` // include this device's own changes (recovery after a restore)
+	// Deflate asks for the reply compressed (a Deflated frame) when that
+	// makes it smaller: the agent's link is slow (protocol 5).
+	Deflate bool `cbor:"5,keyasint,omitempty"`
 }
 
 // Changes answers a Pull: hub → agent. Every change carries its origin

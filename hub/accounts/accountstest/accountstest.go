@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) accounts.Store) {
 		{"UsersByEmail", testUsersOrder},
 		{"SetUserDisabled", testSetUserDisabled},
 		{"SetUserDisabledUnknown", testSetUserDisabledUnknown},
+		{"SetUserPassword", testSetUserPassword},
+		{"SetUserTerritories", testSetUserTerritories},
 		{"Session", testSession},
 		{"TouchSession", testTouchSession},
 		{"DeleteSession", testDeleteSession},

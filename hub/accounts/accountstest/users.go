@@ -251,3 +251,68 @@ func testSetUserDisabledUnknown(t *testing.T, e *env) {
 		}
 	}
 }
+
+// A password reset replaces the hash and ends the user's sessions (only
+// theirs); the rest of the account is untouched. An unknown user gives
+// ErrNoUser, and nothing changes.
+func testSetUserPassword(t *testing.T, e *env) {
+	u := e.user("coord@cd54.fr", accounts.RoleCoordinator, "54")
+	other := e.user("other@cd54.fr", accounts.RoleViewer)
+	mine := e.session(u.ID, t0, t0)
+	theirs := e.session(other.ID, t0, t0)
+	const hash = "$argon2id$v=19$m=64,t=1,p=1$bm91dmVhdQ$bm91dmVsbGU"
+	if err := e.s.SetUserPassword(e.ctx, u.ID, hash); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.s.UserByID(e.ctx, u.ID)
+	want := u
+	want.PasswordHash = hash
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameUser(got, want); err != nil {
+		t.Fatalf("after a reset: %v", err)
+	}
+	if _, err := e.s.Session(e.ctx, mine); !errors.Is(err, accounts.ErrNoSession) {
+		t.Fatalf("session after a password reset: %v, want ErrNoSession", err)
+	}
+	if _, err := e.s.Session(e.ctx, theirs); err != nil {
+		t.Fatalf("another user's session: %v", err)
+	}
+	if err := e.s.SetUserPassword(e.ctx, u.ID+1000, hash); !errors.Is(err, accounts.ErrNoUser) {
+		t.Fatalf("SetUserPassword(unknown): %v, want ErrNoUser", err)
+	}
+	if err := e.s.SetUserPassword(e.ctx, other.ID, ""); err == nil {
+		t.Fatal("an empty hash accepted")
+	}
+	if got, _ := e.s.UserByID(e.ctx, other.ID); got.PasswordHash != other.PasswordHash {
+		t.Fatalf("refused reset changed the hash: %q", got.PasswordHash)
+	}
+}
+
+// Territories are replaced as given (none: an empty list); sessions stay
+// (they read the user afresh on every request).
+func testSetUserTerritories(t *testing.T, e *env) {
+	u := e.user("coord@cd54.fr", accounts.RoleCoordinator, "54")
+	h := e.session(u.ID, t0, t0)
+	for _, terr := range [][]string{{"54", "88"}, {"245400676"}, nil} {
+		if err := e.s.SetUserTerritories(e.ctx, u.ID, terr); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.s.UserByID(e.ctx, u.ID)
+		want := u
+		want.Territories = terr
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameUser(got, want); err != nil {
+			t.Fatalf("territories %q: %v", terr, err)
+		}
+	}
+	if _, err := e.s.Session(e.ctx, h); err != nil {
+		t.Fatalf("session after a change of territories: %v", err)
+	}
+	if err := e.s.SetUserTerritories(e.ctx, u.ID+1000, []string{"54"}); !errors.Is(err, accounts.ErrNoUser) {
+		t.Fatalf("SetUserTerritories(unknown): %v, want ErrNoUser", err)
+	}
+}

@@ -131,12 +131,16 @@ func Planned(vehicle, date, start, end, lieu, commune string) domain.TourStop {
 	return domain.TourStop{Vehicule: vehicle, Date: date, HeureDebut: start, HeureFin: end, Lieu: lieu, Commune: commune}
 }
 
-// Pull returns every change team may pull, except excludeDevice's.
+// Pull returns every change team may pull, except excludeDevice's, their
+// fields decoded.
 func Pull(t testing.TB, s store.Store, team, excludeDevice string) []store.Logged {
 	t.Helper()
 	cs, _, more, err := s.ChangesSince(context.Background(), team, excludeDevice, 0, 1<<20)
 	if err != nil || more {
 		t.Fatalf("ChangesSince(%s): more %v, %v", team, more, err)
+	}
+	if err := store.DecodeLogged(cs); err != nil {
+		t.Fatal(err)
 	}
 	return cs
 }

@@ -18,10 +18,10 @@ package sourcetest
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"ScopeIntersection", testScopeIntersection},
 		{"FollowUpdatesDeletesErasure", testFollowUpdatesDeletesErasure},
 		{"ActivitiesCSV", testActivitiesCSV},
+		{"ActivitiesXLSX", testActivitiesXLSX},
+		{"LaCoopXLSX", testLaCoopXLSX},
 		{"NewPeopleFollowDeletes", testNewPeopleFollowDeletes},
 		{"CoverageAndVehicles", testCoverageAndVehicles},
 		{"UnknownCommunesOnly", testUnknownCommunesOnly},
@@ -333,9 +335,21 @@ func testScopeIntersection(t *testing.T, w *World) {
 	}
 	f = Year2026
 	f.Territory = MustTerritory(t, "dep:88")
-	var buf bytes.Buffer
-	if err := report.WriteActivitiesCSV(ctx, &buf, w.B, f, sc54, report.Options{}); !errors.Is(err, report.ErrOutOfScope) || buf.Len() != 0 {
-		t.Errorf("export out of scope: %v, %d bytes", err, buf.Len())
+	for name, write := range map[string]func(io.Writer) error{
+		"csv": func(w2 io.Writer) error {
+			return report.WriteActivitiesCSV(ctx, w2, w.B, f, sc54, report.Options{}, report.ExportInfo{})
+		},
+		"xlsx": func(w2 io.Writer) error {
+			return report.WriteActivitiesXLSX(ctx, w2, w.B, f, sc54, report.Options{}, report.ExportInfo{})
+		},
+		"lacoop": func(w2 io.Writer) error {
+			return report.WriteLaCoopXLSX(ctx, w2, w.B, f, sc54, report.Options{}, report.ExportInfo{})
+		},
+	} {
+		var buf bytes.Buffer
+		if err := write(&buf); !errors.Is(err, report.ErrOutOfScope) || buf.Len() != 0 {
+			t.Errorf("%s export out of scope: %v, %d bytes", name, err, buf.Len())
+		}
 	}
 }
 
@@ -404,57 +418,6 @@ func noPersonalData(t *testing.T, w *World) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		t.Error(err)
-	}
-}
-
-func testActivitiesCSV(t *testing.T, w *World) {
-	f := dep54(t)
-	var buf bytes.Buffer
-	if err := report.WriteActivitiesCSV(context.Background(), &buf, w.B, f, report.Scope{}, report.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.Bytes()
-	if !bytes.HasPrefix(out, []byte("\xef\xbb\xbf")) {
-		t.Fatalf("no BOM: %q", out[:10])
-	}
-	if bytes.Contains(out, []byte("SECRET")) || bytes.Contains(out, []byte("Jeanne")) || bytes.Contains(out, []byte("Martinez")) {
-		t.Fatal("export holds notes or identifying fields")
-	}
-	r := csv.NewReader(bytes.NewReader(out[3:]))
-	r.Comma = ';'
-	recs, err := r.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 4 || strings.Join(recs[0], ";") != strings.Join(report.ActivityColumns, ";") {
-		t.Fatalf("%d lines, header %v", len(recs), recs[0])
-	}
-	col := func(line int, name string) string {
-		for i, c := range report.ActivityColumns {
-			if c == name {
-				return recs[line][i]
-			}
-		}
-		t.Fatalf("no column %s", name)
-		return ""
-	}
-	if col(1, "date") != "02/03/2026" || col(1, "commune_nom") != "Nancy" || col(1, "departement") != "54" ||
-		col(1, "thematiques") != "navigation_sur_internet, email" && col(1, "thematiques") != "email, navigation_sur_internet" ||
-		col(1, "beneficiaire_genre") != "feminin" || col(1, "oriente") != "oui" || col(1, "appareil") != "bus-54" ||
-		col(1, "type_libelle") != "Accompagnement individuel" {
-		t.Errorf("line 1: %v", recs[1])
-	}
-	if col(3, "type") != "collectif" || col(3, "accompagnements") != "8" || col(3, "participants_suivis") != "1" ||
-		col(3, "participants_deja_accompagnes") != "3" || col(3, "commune_nom") != "Lunéville" {
-		t.Errorf("line 3: %v", recs[3])
-	}
-	var ind bytes.Buffer
-	if err := report.WriteIndicatorsCSV(&ind, Overview(t, w.B, f, report.Scope{})); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(ind.Bytes(), []byte("\ufeffindicateur;code;")) || !bytes.Contains(ind.Bytes(), []byte("periode;du;Du;01/01/2026;")) ||
-		!bytes.Contains(ind.Bytes(), []byte("synthese;heures;Heures;4,25;")) {
-		t.Errorf("indicators CSV:\n%s", ind.String())
 	}
 }
 

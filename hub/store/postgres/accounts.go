@@ -154,6 +154,43 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, at time.Time) err
 	return nil
 }
 
+// SetUserPassword replaces a user's password hash and ends their
+// sessions in the same transaction.
+func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) error {
+	if hash == "" {
+		return errors.New("setting a password: no hash")
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password = $1 WHERE id = $2`, hash, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: %d", accounts.ErrNoUser, id)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+			return fmt.Errorf("ending their sessions: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("setting the password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetUserTerritories replaces a user's territories.
+func (s *Store) SetUserTerritories(ctx context.Context, id int64, territories []string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET territories = $1 WHERE id = $2`, strings.Join(territories, " "), id)
+	if err != nil {
+		return fmt.Errorf("setting the territories of user %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %d", accounts.ErrNoUser, id)
+	}
+	return nil
+}
+
 // CreateSession records a session. Unlike SQLite's, the table has no
 // csrf column: the dashboard stopped using per-session CSRF tokens
 // before this backend existed.

@@ -236,6 +236,10 @@ func (s *Store) mergeable(d batchDevice, c *change.Change, p *pending) bool {
 // log of the records erased, and logs the changes, last, with their hub
 // seqs.
 func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending, rows []logRow) error {
+	// The states go in one round trip (a pipelined batch): one UPDATE
+	// each, 200 round trips for a batch of 200, made PostgreSQL ingest
+	// four times slower than SQLite under a burst of agents.
+	var states pgx.Batch
 	for _, p := range order {
 		if !p.dirty {
 			continue
@@ -244,9 +248,17 @@ func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending,
 		if err != nil {
 			return fmt.Errorf("encoding record %s: %w", p.id, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
-			p.id[:], int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state); err != nil {
-			return fmt.Errorf("writing record %s of device %s: %w", p.id, d.id, err)
+		states.Queue(`UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
+			p.id[:], int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state)
+	}
+	if states.Len() > 0 {
+		if err := tx.SendBatch(ctx, &states).Close(); err != nil {
+			return fmt.Errorf("writing records of device %s: %w", d.id, err)
+		}
+	}
+	for _, p := range order {
+		if !p.dirty {
+			continue
 		}
 		if p.kind == domain.KindConsent {
 			if err := putConsentSubject(ctx, tx, p); err != nil {
@@ -262,16 +274,30 @@ func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending,
 	return logChanges(ctx, tx, d, rows)
 }
 
+// logChannel is the channel of the NOTIFY every transaction that logs
+// changes sends: the facts followers of every instance LISTEN to it
+// (facts_follow.go).
+const logChannel = "numeribus_log"
+
 // logChanges gives rows their hub seqs and logs them. The counter's row
 // stays locked until commit: numbers are handed out in commit order, so a
 // reader paging after a cursor never steps over a change that commits
 // later with a smaller number (docs/ARCHITECTURE.md, "Commit order").
+//
+// The transaction also notifies logChannel, in the same round trip as
+// the numbering: PostgreSQL delivers the notification at commit, and
+// drops it at a rollback, so a follower woken by it finds the changes
+// committed.
 func logChanges(ctx context.Context, tx pgx.Tx, d batchDevice, rows []logRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	var last int64
-	if err := tx.QueryRow(ctx, `UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq`, len(rows)).Scan(&last); err != nil {
+	var b pgx.Batch
+	b.Queue(`SELECT pg_notify($1, '')`, logChannel)
+	b.Queue(`UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq`, len(rows)).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&last) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("numbering changes of device %s: %w", d.id, err)
 	}
 	first := last - int64(len(rows)) + 1

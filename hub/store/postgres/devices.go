@@ -174,6 +174,20 @@ func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
 	return oneDevice(tag.RowsAffected(), err, "revoking device", name)
 }
 
+// RevokedDevices returns the ids of every revoked device (store.Store).
+func (s *Store) RevokedDevices(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM devices WHERE revoked_at IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked devices: %w", err)
+	}
+	defer rows.Close()
+	ids, err := store.ScanIDs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked devices: %w", err)
+	}
+	return ids, nil
+}
+
 // MarkSeen records an authenticated connection.
 func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE devices SET last_seen = $1, agent_version = $2, clock_offset_ms = $3 WHERE id = $4`,

@@ -25,19 +25,28 @@ import (
 // moves the cursor: each catch-up step runs under a transaction-scoped
 // advisory lock (pg_try_advisory_xact_lock), released by its commit. An
 // instance that finds it taken does not queue behind it: its background
-// follower leaves the work to the holder, and a report waits briefly for
-// the holder's steps, then reads the facts as they are.
+// follower looks again now and then until the holder has passed the end of
+// the log it was woken for (the holder may be a report's catch-up that
+// stops short of it), and a report waits briefly for the holder's steps,
+// then reads the facts as they are.
 //
 // Hub seqs are handed out in commit order (logChanges in apply.go): what
 // a step sees after the cursor is a prefix of the log, so paging
 // "hseq > cursor" never steps over a change committed late.
 //
 // Every report read first catches up to the end of the log as it stood
-// when the read began (readFacts), within readWait (factsReadWait); a background
-// follower, polling the log's end, keeps that catch-up short.
+// when the read began (readFacts), within readWait (factsReadWait); a
+// background follower keeps that catch-up short. It is woken by the
+// commits that log changes, on any instance: each sends a NOTIFY
+// (logChannel) that PostgreSQL delivers at commit to the follower's own
+// listening connection (facts_listen.go). The wake-up changes when the
+// follower looks, not what it reads: it still pages after its cursor up to
+// the counter, which only committed transactions moved. Notifications are
+// lost while that connection is down, so the follower also catches up
+// each time it listens again, and polls every factsPoll as a safety net.
 
 var (
-	// errFactsBusy: another follower holds the facts' lock.
+	// errFactsBusy: another follower holds the facts' lock (step).
 	errFactsBusy = errors.New("facts are being brought up to date by another hub instance")
 	// errFactsBehind: a bounded catch-up ran out of time.
 	errFactsBehind = errors.New("facts not caught up in time")
@@ -55,30 +64,50 @@ const (
 	// long backlog never holds the lock, nor a transaction, for long.
 	factsChunk = 5000
 	// factsPoll is how often the background follower looks at the log's
-	// end. A poll, not a wake-up after commits: the commit may be another
-	// instance's.
-	factsPoll = time.Second
+	// end when nothing woke it: the safety net under the notifications.
+	factsPoll = 10 * time.Second
 	// factsReadWait bounds the catch-up before a report: past it, the
 	// report reads the facts as they are (the follower goes on).
 	factsReadWait = 5 * time.Second
 	// factsBusyPause is how long a report waits before looking again at
 	// a cursor another follower is moving.
 	factsBusyPause = 20 * time.Millisecond
+	// factsFollowPause is factsBusyPause for the background follower: it
+	// waits for another's work only in the rare case that holder may stop
+	// short of the commit that woke it, so it looks less often.
+	factsFollowPause = 250 * time.Millisecond
 )
+
+// factsOptions tune a follower; the zero value is production's.
+type factsOptions struct {
+	poll time.Duration // the safety net's period (factsPoll)
+	// relisten, when set, runs before the listening connection is made
+	// again after a loss: a test commits while nobody listens.
+	relisten func()
+}
 
 // facts is the follower of one Store.
 type facts struct {
 	s        *Store
+	opt      factsOptions
 	chunk    atomic.Int64  // changes per step (factsChunk; tests shrink it)
 	readWait time.Duration // bound of a report's catch-up (factsReadWait)
+	wake     chan struct{} // a catch-up is due: a commit, a new listen, unfinished work
 	stop     chan struct{} // closed by close
 	done     chan struct{} // closed when the background follower ends
 	once     sync.Once     // a Store closed twice stops its follower once
+
+	listens  atomic.Int64 // LISTENs that took effect (tests)
+	notified atomic.Int64 // notifications received (tests)
 }
 
 // startFacts starts the background follower of s; close stops it.
-func startFacts(s *Store) *facts {
-	f := &facts{s: s, readWait: factsReadWait, stop: make(chan struct{}), done: make(chan struct{})}
+func startFacts(s *Store, opt factsOptions) *facts {
+	if opt.poll == 0 {
+		opt.poll = factsPoll
+	}
+	f := &facts{s: s, opt: opt, readWait: factsReadWait,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	f.chunk.Store(factsChunk)
 	go f.follow()
 	return f
@@ -90,27 +119,54 @@ func (f *facts) close() {
 	<-f.done
 }
 
-// follow catches up every factsPoll until close.
+// wakeUp asks the follower for a catch-up, without blocking: one pending
+// wake-up covers any number of commits.
+func (f *facts) wakeUp() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// follow catches up at each wake-up, and every poll period without one,
+// until close. Its listener wakes it (listen).
 func (f *facts) follow() {
 	defer close(f.done)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
+	go func() { // close ends a catch-up under way, and the listener
 		<-f.stop
 		cancel()
 	}()
-	tick := time.NewTicker(factsPoll)
-	defer tick.Stop()
+	var listener sync.WaitGroup
+	listener.Go(func() { f.listen(ctx) })
+	defer listener.Wait()
+	poll := time.NewTimer(f.opt.poll)
+	defer poll.Stop()
 	for {
 		select {
 		case <-f.stop:
 			return
-		case <-tick.C:
+		case <-f.wake:
+		case <-poll.C:
 		}
-		err := f.catchUp(ctx, time.Time{})
-		if err != nil && !errors.Is(err, errFactsBusy) && ctx.Err() == nil {
-			f.s.log.Warn("facts follower", "err", err)
-		}
+		f.catchUpFollowing(ctx)
+		poll.Reset(f.opt.poll)
+	}
+}
+
+// catchUpFollowing brings the facts to the end of the log as it stands,
+// waiting for another holder of the lock rather than leaving the work to
+// it: a report's catch-up that holds it may stop short of the commit that
+// woke this follower. Work left when the period ends is taken up again at
+// once.
+func (f *facts) catchUpFollowing(ctx context.Context) {
+	err := f.catchUp(ctx, time.Now().Add(f.opt.poll), factsFollowPause)
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errors.Is(err, errFactsBehind):
+		f.wakeUp()
+	default:
+		f.s.log.Warn("facts follower", "err", err)
 	}
 }
 
@@ -125,16 +181,15 @@ func (f *facts) position(ctx context.Context) (end, cursor int64, err error) {
 }
 
 // catchUp brings the facts up to the end of the log as it stands now.
-// With a zero deadline it gives up as soon as another follower holds the
-// lock (errFactsBusy: that one is doing the work); with a deadline it
-// waits for that follower, and stops at the deadline with errFactsBehind.
-func (f *facts) catchUp(ctx context.Context, deadline time.Time) error {
+// While another follower holds the lock it waits, looking at the cursor
+// again every pause; it stops at the deadline with errFactsBehind.
+func (f *facts) catchUp(ctx context.Context, deadline time.Time, pause time.Duration) error {
 	target, cursor, err := f.position(ctx)
 	if err != nil {
 		return err
 	}
 	for cursor < target {
-		if !deadline.IsZero() && time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			return fmt.Errorf("%w: at change %d of %d", errFactsBehind, cursor, target)
 		}
 		before := cursor
@@ -143,10 +198,7 @@ func (f *facts) catchUp(ctx context.Context, deadline time.Time) error {
 			return nil // nothing more committed after the cursor
 		}
 		if errors.Is(err, errFactsBusy) {
-			if deadline.IsZero() {
-				return err
-			}
-			if cursor, err = f.waitBusy(ctx); err != nil {
+			if cursor, err = f.waitBusy(ctx, pause); err != nil {
 				return err
 			}
 			continue
@@ -160,11 +212,11 @@ func (f *facts) catchUp(ctx context.Context, deadline time.Time) error {
 
 // waitBusy pauses while another follower works, and returns the cursor
 // it has reached.
-func (f *facts) waitBusy(ctx context.Context) (int64, error) {
+func (f *facts) waitBusy(ctx context.Context, pause time.Duration) (int64, error) {
 	select {
 	case <-ctx.Done():
 		return 0, ctx.Err()
-	case <-time.After(factsBusyPause):
+	case <-time.After(pause):
 	}
 	_, cursor, err := f.position(ctx)
 	return cursor, err

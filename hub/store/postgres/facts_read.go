@@ -67,12 +67,17 @@ func allTeams(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // When another instance's follower holds the facts' lock past the wait,
 // or the backlog is longer than the wait, the report reads the facts as
 // they are rather than fail: the followers are bringing them up to date.
+//
+// Under report.FactsAsIs (an export's later windows) it reads them as
+// they are: the export brought them up to date at its start.
 func (s *Store) readFacts(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if err := s.facts.catchUp(ctx, time.Now().Add(s.facts.readWait)); err != nil {
-		if !errors.Is(err, errFactsBusy) && !errors.Is(err, errFactsBehind) {
-			return err
+	if !report.FactsAsIs(ctx) {
+		if err := s.facts.catchUp(ctx, time.Now().Add(s.facts.readWait), factsBusyPause); err != nil {
+			if !errors.Is(err, errFactsBehind) {
+				return err
+			}
+			s.log.Warn("facts not brought up to date; reading them as they are", "err", err)
 		}
-		s.log.Warn("facts not brought up to date; reading them as they are", "err", err)
 	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {

@@ -141,7 +141,7 @@ func TestFactsFollowedByTwoInstances(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if err := s2.facts.catchUp(ctx, time.Now().Add(time.Minute)); err != nil {
+	if err := s2.facts.catchUp(ctx, time.Now().Add(time.Minute), factsBusyPause); err != nil {
 		t.Fatal(err)
 	}
 	checkFactsOnce(t, s1)
@@ -151,7 +151,7 @@ func TestFactsFollowedByTwoInstances(t *testing.T) {
 	s2.Close()
 	resetFacts(t, s1)
 	s1.facts.chunk.Store(factsChunk)
-	if err := s1.facts.catchUp(ctx, time.Now().Add(time.Minute)); err != nil {
+	if err := s1.facts.catchUp(ctx, time.Now().Add(time.Minute), factsBusyPause); err != nil {
 		t.Fatal(err)
 	}
 	alone := factDump(t, s1)

@@ -44,8 +44,12 @@ type Options struct {
 	// Logger receives warnings (nil: discarded).
 	Logger *slog.Logger
 	// MaxConns bounds the connection pool (0: pgxpool's default, the
-	// larger of 4 and the number of CPUs).
+	// larger of 4 and the number of CPUs). The facts follower listens on
+	// one more connection of its own.
 	MaxConns int32
+
+	// facts tunes the facts follower (tests only; zero: production's).
+	facts factsOptions
 }
 
 // Store is an open hub store on PostgreSQL, safe for concurrent use, and
@@ -86,7 +90,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s.facts = startFacts(s)
+	s.facts = startFacts(s, opts.facts)
 	return s, nil
 }
 

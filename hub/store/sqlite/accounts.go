@@ -145,6 +145,45 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, at time.Time) err
 	return nil
 }
 
+// SetUserPassword replaces a user's password hash and ends their
+// sessions in the same transaction.
+func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) error {
+	if hash == "" {
+		return errors.New("setting a password: no hash")
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("setting the password of user %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password = ? WHERE id = ?`, hash, id)
+	if err != nil {
+		return fmt.Errorf("setting the password of user %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %d", accounts.ErrNoUser, id)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
+		return fmt.Errorf("ending sessions of user %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("setting the password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetUserTerritories replaces a user's territories.
+func (s *Store) SetUserTerritories(ctx context.Context, id int64, territories []string) error {
+	res, err := s.exec(ctx, `UPDATE users SET territories = ? WHERE id = ?`, strings.Join(territories, " "), id)
+	if err != nil {
+		return fmt.Errorf("setting the territories of user %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %d", accounts.ErrNoUser, id)
+	}
+	return nil
+}
+
 // CreateSession records a session. Its csrf column (schema version 3)
 // is left empty: the dashboard no longer uses per-session CSRF tokens
 // (internal/webguard refuses cross-origin writes). The column stays, so

@@ -38,7 +38,7 @@ func TestReportBesideABusyWriterReads(t *testing.T) {
 	if _, err := tx.Exec(`UPDATE facts_meta SET value = value WHERE key = 'hseq'`); err != nil {
 		t.Fatal(err)
 	}
-	if err := report.WriteActivitiesCSV(context.Background(), io.Discard, other, year2026, report.Scope{}, report.Options{}); err != nil {
+	if err := report.WriteActivitiesCSV(context.Background(), io.Discard, other, year2026, report.Scope{}, report.Options{}, report.ExportInfo{}); err != nil {
 		t.Fatalf("a report beside a busy writer failed: %v", err)
 	}
 }

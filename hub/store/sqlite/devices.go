@@ -166,6 +166,20 @@ func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
 	return affected(res, err, "revoking device", name)
 }
 
+// RevokedDevices returns the ids of every revoked device (store.Store).
+func (s *Store) RevokedDevices(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM devices WHERE revoked_at IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked devices: %w", err)
+	}
+	defer rows.Close()
+	ids, err := store.ScanIDs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked devices: %w", err)
+	}
+	return ids, nil
+}
+
 // MarkSeen records an authenticated connection.
 func (s *Store) MarkSeen(ctx context.Context, deviceID string, seen store.Seen) error {
 	defer s.hostWrite()()

@@ -29,7 +29,7 @@ import (
 // their beneficiaries, assessments and stops: records are written
 // directly (not through the sync), then the facts are built by the
 // backfill (the fact writer the change-log follower uses too). It then times, on that file,
-// report.ComputeOverview, ComputeCoverage and ComputeVehicles for one
+// report.ComputeOverview, ComputeCoverage, ComputeVehicles and ComputeSeries for one
 // département and one year (target: the overview under 1 s), and writes
 // the figures as JSON (internal/benchreport) to
 // NUMERIBUS_BENCH_REPORT_OUT (default <module root>/.bench/report.json).
@@ -123,6 +123,12 @@ func BenchmarkOverview1M(b *testing.B) {
 		_, err := report.ComputeVehicles(ctx, s, f, report.Scope{}, report.Options{})
 		return err
 	})
+	// The dashboard's overview computes the vehicles' series beside the
+	// overview (hub/dashboard/overview.go): its page takes the longer.
+	seBest, seMed := timeIt(func() error {
+		_, err := report.ComputeSeries(ctx, s, f, report.Scope{}, report.Options{}, report.SeriesVehicles)
+		return err
+	})
 	fe := f
 	fe.Territory, _ = report.ParseTerritory("epci:245400676")
 	epBest, epMed := timeIt(func() error {
@@ -148,6 +154,8 @@ func BenchmarkOverview1M(b *testing.B) {
 	res.Add("coverage_dep_year_best_ms", "Coverage (best of 5)", ms(cvBest), "ms")
 	res.Add("vehicles_dep_year_ms", "Vehicles, one département, one year (median of 5)", ms(vhMed), "ms")
 	res.Add("vehicles_dep_year_best_ms", "Vehicles (best of 5)", ms(vhBest), "ms")
+	res.Add("series_dep_year_ms", "Vehicles month by month (the overview's series), one département, 12 months (median of 5)", ms(seMed), "ms")
+	res.Add("series_dep_year_best_ms", "Vehicles month by month (best of 5)", ms(seBest), "ms")
 	res.Add("overview_epci_year_ms", "Overview, Grand Nancy EPCI, one year (median of 5)", ms(epMed), "ms")
 	res.Add("overview_epci_year_best_ms", "Overview, EPCI (best of 5)", ms(epBest), "ms")
 	res.Add("overview_team_year_ms", "Overview, one team (no territory), one year (median of 5)", ms(tmMed), "ms")

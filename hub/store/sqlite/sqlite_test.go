@@ -341,7 +341,7 @@ func TestBatchesDoNotShareMemory(t *testing.T) {
 		t.Fatalf("%d changes logged, want %d", len(logged), len(cs))
 	}
 	for _, l := range logged {
-		if got := l.Fields.Encode(); !bytes.Equal(got, want[l.ID]) {
+		if got := l.Raw; !bytes.Equal(got, want[l.ID]) {
 			t.Fatalf("change %d of %s logged %x, want %x", l.Seq, l.Device, got, want[l.ID])
 		}
 		_, _, st, err := s.Record(ctx, l.ID)

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Enrollment", testEnrollment},
 		{"Revoke", testRevoke},
+		{"RevokedDevices", testRevokedDevices},
 		{"MarkSeenSynced", testMarkSeenSynced},
 		{"ApplyIdempotent", testApplyIdempotent},
 		{"ApplyUnknownOrRevokedDevice", testApplyUnknownDevice},
@@ -59,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"KindMismatchSkipped", testKindMismatch},
 		{"ExcludeOwnChanges", testExcludeOwn},
 		{"Paging", testPaging},
+		{"PulledAsStored", testPulledAsStored},
 		{"Stats", testStats},
 		{"Concurrent", testConcurrent},
 		{"Tags", testTags},
@@ -124,7 +126,8 @@ func (e *env) apply(dev string, cs []change.Change) (uint64, int) {
 	return hwm, n
 }
 
-// pull returns every change team may see, except dev's, in one call.
+// pull returns every change team may see, except dev's, in one call,
+// their fields decoded.
 func (e *env) pull(team, dev string) []store.Logged {
 	e.t.Helper()
 	cs, _, more, err := e.s.ChangesSince(e.ctx, team, dev, 0, 1<<30)
@@ -133,6 +136,9 @@ func (e *env) pull(team, dev string) []store.Logged {
 	}
 	if more {
 		e.t.Fatal("ChangesSince: more after an unlimited page")
+	}
+	if err := store.DecodeLogged(cs); err != nil {
+		e.t.Fatal(err)
 	}
 	return cs
 }
@@ -308,6 +314,30 @@ func testRevoke(t *testing.T, e *env) {
 		t.Fatal("another device revoked")
 	}
 	wantErr(t, "Revoke(unknown)", e.s.Revoke(e.ctx, "bus-z", at), store.ErrNoDevice)
+}
+
+// The revocation watch's one question: which devices are revoked, all of
+// them in one answer.
+func testRevokedDevices(t *testing.T, e *env) {
+	devs := make([]store.Device, 5)
+	for i := range devs {
+		devs[i] = e.enroll(fmt.Sprintf("bus-%d", i), []string{"cd88", "cd54"}[i%2])
+	}
+	got, err := e.s.RevokedDevices(e.ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("before any revocation: %v, %v", got, err)
+	}
+	for _, i := range []int{3, 0, 3} { // twice: still once in the answer
+		if err := e.s.Revoke(e.ctx, devs[i].Name, base.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{devs[0].ID, devs[3].ID}
+	slices.Sort(want)
+	got, err = e.s.RevokedDevices(e.ctx)
+	if slices.Sort(got); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("RevokedDevices = %v, %v; want %v", got, err, want)
+	}
 }
 
 func testMarkSeenSynced(t *testing.T, e *env) {
@@ -726,8 +756,7 @@ func testPaging(t *testing.T, e *env) {
 				}
 				size := 0
 				for _, l := range page {
-					fb, _ := change.Marshal(l.Fields)
-					size += len(fb)
+					size += len(l.Raw)
 				}
 				if len(page) > 1 && size > maxBytes {
 					t.Fatalf("maxBytes %d: page of %d changes with %d bytes of fields", maxBytes, len(page), size)
@@ -745,7 +774,7 @@ func testPaging(t *testing.T, e *env) {
 			t.Fatalf("maxBytes %d: pages hold %d changes, want %d", maxBytes, len(got), len(full))
 		}
 		for i := range got {
-			if got[i].HubSeq != full[i].HubSeq || got[i].ID != full[i].ID || !equalFields(got[i].Fields, full[i].Fields) {
+			if got[i].HubSeq != full[i].HubSeq || got[i].ID != full[i].ID || !bytes.Equal(got[i].Raw, full[i].Raw) {
 				t.Fatalf("maxBytes %d: change %d differs", maxBytes, i)
 			}
 		}
@@ -764,6 +793,58 @@ func testPaging(t *testing.T, e *env) {
 	page, next, more, err = e.s.ChangesSince(e.ctx, "cd88", a.ID, 0, 1000)
 	if err != nil || len(page) != 0 || next != 0 || more {
 		t.Fatalf("A's own changes only: %d changes, next %d, more %v, err %v", len(page), next, more, err)
+	}
+}
+
+// A pull serves the fields as the hub stored them, not decoded: the bytes
+// are the canonical encoding the wire carries (wire.EncodeFields) of what
+// the merge logged, erasure scrub included, and they decode back to those
+// fields.
+func testPulledAsStored(t *testing.T, e *env) {
+	a := e.enroll("bus-a", "cd88")
+	b := e.enroll("bus-b", "cd88")
+	k := domain.KindBeneficiary
+	id, gone := ident.New(), ident.New()
+	e.apply(a.ID, []change.Change{
+		upsert(t, k, id, 1, stamp(1), map[uint64]any{fStatut: "retraite", fPrenom: "Léa", fGenre: "feminin", 9: "88160"}),
+		upsert(t, k, gone, 2, stamp(2), map[uint64]any{fGenre: "masculin"}),
+		op(k, gone, change.OpDelete, 3, stamp(3)),
+		op(k, id, change.OpErase, 4, stamp(4)),
+		upsert(t, k, id, 5, stamp(5), map[uint64]any{fNom: "Roux", fStatut: nil}),
+	})
+	want := []change.Fields{ // what the log keeps: no personal field of an erased record
+		fields(t, map[uint64]any{fStatut: "retraite", fGenre: "feminin", 9: "88160"}),
+		fields(t, map[uint64]any{fGenre: "masculin"}),
+		nil,
+		nil,
+		fields(t, map[uint64]any{fStatut: nil}),
+	}
+	ls, _, _, err := e.s.ChangesSince(e.ctx, "cd88", b.ID, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != len(want) {
+		t.Fatalf("%d changes pulled, want %d", len(ls), len(want))
+	}
+	for i, l := range ls {
+		if l.Fields != nil {
+			t.Fatalf("change %d: ChangesSince decoded the fields", l.Seq)
+		}
+		enc, err := wire.EncodeFields(want[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(l.Raw, enc) {
+			t.Fatalf("change %d: stored %x, the wire encoding of what was logged is %x", l.Seq, l.Raw, enc)
+		}
+	}
+	if err := store.DecodeLogged(ls); err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range ls {
+		if !equalFields(l.Fields, want[i]) {
+			t.Fatalf("change %d decodes to %v, want %v", l.Seq, l.Fields, want[i])
+		}
 	}
 }
 
@@ -977,13 +1058,10 @@ func testPageWithinWireLimits(t *testing.T, e *env) {
 			t.Fatalf("a page of %d changes, the wire allows %d", len(ls), wire.MaxChanges)
 		}
 		out := &wire.Changes{Next: next, More: more}
-		for i := range ls {
-			wc, err := wire.FromChange(&ls[i].Change)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wc.HubSeq, wc.Device = ls[i].HubSeq, ls[i].Device
-			out.Changes = append(out.Changes, wc)
+		for i := range ls { // as the hub serves them: the stored fields
+			l := &ls[i]
+			out.Changes = append(out.Changes, wire.Change{Kind: wire.KindCode(l.Kind), ID: l.ID, Op: uint8(l.Op),
+				HLC: uint64(l.HLC), Seq: l.Seq, Fields: l.Raw, Device: l.Device, HubSeq: l.HubSeq})
 		}
 		frame, err := wire.Encode(out)
 		if err != nil {

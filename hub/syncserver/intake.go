@@ -1,0 +1,219 @@
+package syncserver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"numeribus/hub/store"
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/wire"
+)
+
+// The one path of a device's batch into the store, whether it came over
+// the websocket (conn.push) or on a USB stick (hub/transfer, `hub
+// import`): the same refusals one by one, the same consent check, the
+// same partial taking of a person without consent, the same runs between
+// refused changes. A change a bundle carries is thus taken, refused or
+// skipped as a retry exactly as if its device had pushed it, and a bundle
+// and a live sync of the same changes, in either order, end in the same
+// state.
+
+// Opener opens a change body sealed to the hub (Options.Open,
+// EnvelopeOpener).
+type Opener = func(device string, keys map[uint64][]byte, c *wire.Change) ([]byte, error)
+
+// BatchError refuses a whole batch: a change that is not even well formed
+// as a change (kind, id, stamp, sealed body) is a broken or hostile
+// sender, not one bad record.
+type BatchError struct {
+	Code string // a wire error code (wire.CodeMalformed, or a refusal's for an agent of protocol < 3)
+	Msg  string
+	Err  error
+}
+
+func (e *BatchError) Error() string { return e.Msg }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// ConvertPush returns the changes of p, made by device, as the store
+// takes them, opening sealed bodies with open, with those the hub refuses
+// one by one (see refusal), or the error that refuses the whole batch.
+// proto is the device's protocol version: before 3, an agent decodes no
+// refusal, and its batch is refused whole.
+func ConvertPush(open Opener, device string, proto uint32, p *wire.Push, now time.Time) ([]change.Change, []store.Rejected, *BatchError) {
+	cs := make([]change.Change, 0, len(p.Changes))
+	var rejected []store.Rejected
+	for i := range p.Changes {
+		wc := &p.Changes[i]
+		if len(wc.Sealed) > 0 {
+			if open == nil {
+				return nil, nil, &BatchError{Code: wire.CodeMalformed, Msg: "sealed change bodies are not accepted by this hub"}
+			}
+			fields, err := open(device, p.Keys, wc)
+			if err != nil {
+				return nil, nil, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
+			}
+			wc.Fields, wc.Sealed, wc.KeyID = fields, nil, 0
+		}
+		ch, err := wc.ToChange()
+		if err != nil {
+			return nil, nil, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
+		}
+		ch.Device = device
+		if r := refusal(&ch, now); r != nil {
+			if proto < 3 {
+				// An older agent decodes no Ack.Rejected: its batch is
+				// refused whole, as before.
+				return nil, nil, &BatchError{Code: r.Code, Msg: fmt.Sprintf("change %d: %s", r.Seq, r.Reason)}
+			}
+			rejected = append(rejected, *r)
+		}
+		cs = append(cs, ch)
+	}
+	return cs, rejected, nil
+}
+
+// refusal returns why the hub refuses ch, or nil when it takes it. The
+// team's laptops would store a record they cannot open; a stamp far ahead
+// would win every later edit of its fields and drag the team's clocks
+// along (hlc.MaxAhead). Reasons name fields, never their values.
+func refusal(ch *change.Change, now time.Time) *store.Rejected {
+	r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
+	if bound := hlc.BoundAt(now); ch.HLC > bound {
+		ahead := ch.HLC.Time().Sub(now).Round(time.Second)
+		r.Code = wire.CodeClockAhead
+		r.Reason = fmt.Sprintf("stamped %s, %v ahead of the hub's clock (tolerance %v)",
+			ch.HLC.Time().Format(time.RFC3339), ahead, hlc.MaxAhead)
+		return r
+	}
+	err := ch.CheckFields()
+	if err == nil {
+		err = ch.CheckValues()
+	}
+	if err != nil {
+		r.Code = wire.CodeInvalid
+		r.Reason = "invalid record content: " + err.Error()
+		if len(r.Reason) > wire.MaxReason {
+			// Cut on a character: the wire refuses invalid UTF-8.
+			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
+		}
+		return r
+	}
+	return nil
+}
+
+// Outcome is what a batch did at the store.
+type Outcome struct {
+	HWM     uint64 // the device's high-water mark after the batch
+	Applied int    // changes newly applied (not retries)
+	// Rejected are the changes refused, in seq order, those taken in
+	// part (a person's change without its identifying fields) included.
+	Rejected []store.Rejected
+}
+
+// ApplyPush applies a batch of device d, converted by ConvertPush with
+// the refusals it found: it adds those without a consent (consentRefusals;
+// hwm is the device's mark as the caller last knew it: changes at or
+// below it are retries, not checked again), takes what needs no consent
+// of a person's refused change (withoutIdentity), and applies the rest in
+// runs between the refused changes (applyRuns). size is the batch's bytes,
+// for the device's counters. An error wrapping store.ErrGap says the batch
+// does not follow the device's mark.
+//
+// delivered are the consent changes (not refused) that the same delivery
+// carries in its other batches: a bundle is one delivery, whose parts
+// the hub holds all at once, so a person's consent counts wherever it is
+// in it, as it counts anywhere in a live batch; a live push passes nil.
+// Without this, a laptop's first bundle had every person cut from their
+// consent by a part boundary refused (941 of 2,595 in a 5,000-activity
+// seed), waiting for the next trip of the stick.
+func ApplyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
+	cs []change.Change, rejected []store.Rejected, size int, now time.Time, delivered []change.Change) (Outcome, error) {
+	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, rejected, delivered)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("checking consents: %w", err)
+	}
+	rejected, partial := withoutIdentity(cs, rejected)
+	out := Outcome{}
+	if out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size); err != nil {
+		return out, err
+	}
+	out.Rejected = append(rejected, partial...)
+	slices.SortFunc(out.Rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// WireRejection is r as an Ack (or a receipt) tells it to the device.
+func WireRejection(r store.Rejected) wire.Rejection {
+	wr := wire.Rejection{Seq: r.Seq, Code: r.Code, Reason: r.Reason}
+	if r.Code == wire.CodeClockAhead {
+		wr.Ahead = uint64(max(r.HLC.Time().Sub(r.At).Milliseconds(), 0))
+	}
+	return wr
+}
+
+// withoutIdentity takes, of a person's change refused for want of a
+// consent, what needs none: its identifying fields are dropped, the
+// others applied, and the refusal is still told to the device (partial),
+// which keeps it, and sends the person again once its consent has reached
+// the hub. Refusing the whole change left its sender apart from its team
+// for good on the other fields (a gender edited while another laptop
+// withdrew the consent: TestJepsenConverge). An assessment needs its
+// consent whole.
+func withoutIdentity(cs []change.Change, rejected []store.Rejected) (refused, partial []store.Rejected) {
+	refused = rejected[:0:0]
+	for _, r := range rejected {
+		i := slices.IndexFunc(cs, func(c change.Change) bool { return c.Seq == r.Seq })
+		if r.Code != wire.CodeNoConsent || i < 0 || cs[i].Kind != domain.KindBeneficiary || cs[i].Op != change.OpUpsert {
+			refused = append(refused, r)
+			continue
+		}
+		rest := change.WithoutPersonal(cs[i].Kind, cs[i].Fields)
+		if len(rest) == 0 {
+			refused = append(refused, r)
+			continue
+		}
+		cs[i].Fields = rest
+		if r.Reason += "; its other fields were taken"; len(r.Reason) > wire.MaxReason {
+			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
+		}
+		partial = append(partial, r)
+	}
+	return refused, partial
+}
+
+// applyRuns applies cs in runs between the refused changes, each refused
+// one recorded in its turn so that the device's mark moves without gap. A
+// batch without refusals is one transaction, as always; each run is
+// idempotent, so a crash between two leaves a retry to finish the work.
+func applyRuns(ctx context.Context, st store.Store, device string, cs []change.Change, rejected []store.Rejected, size int) (hwm uint64, applied int, err error) {
+	if len(rejected) == 0 {
+		return st.ApplyBatch(ctx, device, cs, size)
+	}
+	start := 0
+	for i := 0; i <= len(cs); i++ {
+		refused := i < len(cs) && len(rejected) > 0 && cs[i].Seq == rejected[0].Seq
+		if i < len(cs) && !refused {
+			continue
+		}
+		if i > start {
+			var n int
+			if hwm, n, err = st.ApplyBatch(ctx, device, cs[start:i], size); err != nil {
+				return hwm, applied, err
+			}
+			applied, size = applied+n, 0
+		}
+		if refused {
+			if hwm, err = st.Reject(ctx, device, rejected[:1]); err != nil {
+				return hwm, applied, err
+			}
+			rejected = rejected[1:]
+		}
+		start = i + 1
+	}
+	return hwm, applied, nil
+}

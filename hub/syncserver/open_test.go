@@ -1,0 +1,219 @@
+package syncserver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"numeribus/internal/wire"
+	"numeribus/internal/wsearly"
+)
+
+// openDial opens a TLS session to h, signs o over its exporter, and
+// sends the upgrade request with o and the frames of early behind it, in
+// one write. header, when not empty, is sent instead of the signed o.
+func (h *testHub) openDial(t *testing.T, o wire.Open, early []wire.Message, header string) *websocket.Conn {
+	t.Helper()
+	addr := strings.TrimPrefix(h.http.URL, "https://")
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header == "" {
+		header = h.sign(t, tc, o)
+	}
+	var frames [][]byte
+	for _, m := range early {
+		b, err := wire.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, b)
+	}
+	d := websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) {
+		return &wsearly.Conn{Conn: tc, Early: frames}, nil
+	}}
+	ws, _, err := d.Dial("ws://"+addr+"/sync", http.Header{wire.OpenHeader: {header}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	return ws
+}
+
+// sign returns the header of o signed for the TLS session of tc.
+func (h *testHub) sign(t *testing.T, tc *tls.Conn, o wire.Open) string {
+	t.Helper()
+	cs := tc.ConnectionState()
+	exp, err := cs.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Sig = nil
+	msg, err := wire.OpenMessage(exp, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Sig = ed25519.Sign(h.key, msg)
+	hd, err := wire.EncodeOpen(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hd
+}
+
+func (h *testHub) open(early int) wire.Open {
+	return wire.Open{Proto: wire.ProtocolVersion, Device: h.device, Mode: wire.ModeFull,
+		AgentTime: time.Now().UnixMilli(), Early: uint32(early)}
+}
+
+// An Open with batches and a pull behind it is answered in one flight:
+// the Welcome, each ack, the page — without the agent waiting for
+// anything in between.
+func TestOpenTakesTheFramesBehindIt(t *testing.T) {
+	h := newTestHubTLS(t, Options{})
+	ps := pushes(t, 2, 5)
+	ws := h.openDial(t, h.open(3), []wire.Message{ps[0], ps[1], &wire.Pull{Budget: 1 << 20}}, "")
+	w, ok := recv(t, ws).(*wire.Welcome)
+	if !ok || !w.Early || w.HWM != 0 {
+		t.Fatalf("welcome %+v, want the early frames taken", w)
+	}
+	for want := uint64(5); want <= 10; want += 5 {
+		if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != want {
+			t.Fatalf("got %+v, want the ack up to %d", a, want)
+		}
+	}
+	if _, ok := recv(t, ws).(*wire.Changes); !ok {
+		t.Fatal("no page for the early pull")
+	}
+	if hwm := h.hwm(t); hwm != 10 {
+		t.Fatalf("hwm %d, want 10", hwm)
+	}
+}
+
+// Frames cut on a wrong view of the hub — a mark it does not hold, a
+// change there it holds otherwise, a clock it would correct — are read
+// and dropped: the Welcome says so, nothing of them is applied or
+// answered, and what the agent sends after it is served.
+func TestOpenDropsFramesCutOnAWrongView(t *testing.T) {
+	h := newTestHubTLS(t, Options{})
+	ps := pushes(t, 2, 5)
+	ws := h.openDial(t, h.open(1), []wire.Message{ps[0]}, "")
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || !w.Early {
+		t.Fatalf("welcome %+v, want the first batch taken", w)
+	}
+	recv(t, ws)
+	ws.Close()
+	var err error
+
+	stale := h.open(2) // believes the hub holds nothing
+	late := h.open(2)  // the right mark, with a tag of another change
+	late.Acked, late.AckedTag = 5, make([]byte, wire.TagSize)
+	skewed := h.open(2) // the right mark, a clock an hour off
+	skewed.Acked = 5
+	if skewed.AckedTag, err = h.st.DeviceChangeTag(context.Background(), h.device, 5); err != nil {
+		t.Fatal(err)
+	}
+	skewed.AgentTime -= time.Hour.Milliseconds()
+	for name, o := range map[string]wire.Open{"stale mark": stale, "other change": late, "clock off": skewed} {
+		t.Run(name, func(t *testing.T) {
+			// Behind the Open: a batch the hub would refuse as a gap
+			// (6..10 after 0) or take again (1..5), and a pull.
+			ws := h.openDial(t, o, []wire.Message{ps[1], &wire.Pull{Budget: 1 << 20}}, "")
+			if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Early || w.HWM != 5 {
+				t.Fatalf("welcome %+v, want early frames dropped and the hub's mark 5", w)
+			}
+			// The agent reconciles, then sends again: the first answer
+			// is to that, not to a dropped frame.
+			send(t, ws, &wire.Pull{Budget: 1 << 20})
+			if m := recv(t, ws); m.Type() != wire.TypeChanges {
+				t.Fatalf("got %s, want the page of the pull sent after the welcome", m.Type())
+			}
+			if hwm := h.hwm(t); hwm != 5 {
+				t.Fatalf("hwm %d: a dropped batch was applied", hwm)
+			}
+		})
+	}
+}
+
+// An Open is bound to its TLS session: replayed in another session, or
+// sent without TLS, it opens nothing.
+func TestOpenCannotBeReplayedOrSentInClear(t *testing.T) {
+	h := newTestHubTLS(t, Options{})
+	addr := strings.TrimPrefix(h.http.URL, "https://")
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	captured := h.sign(t, tc, h.open(0)) // signed for tc's session
+	tc.Close()
+	ws := h.openDial(t, h.open(0), nil, captured)
+	if code, cl := expectEnd(t, ws); code != wire.CodeUnauthorized || cl != CloseUnauthorized {
+		t.Fatalf("replayed open: %s/%d, want unauthorized", code, cl)
+	}
+
+	clear := newTestHub(t, Options{})
+	d := websocket.Dialer{}
+	ws, _, err = d.Dial("ws"+strings.TrimPrefix(clear.http.URL, "http")+"/sync", http.Header{wire.OpenHeader: {captured}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if code, cl := expectEnd(t, ws); code != wire.CodeMalformed || cl != CloseMalformed {
+		t.Fatalf("open without TLS: %s/%d, want malformed", code, cl)
+	}
+}
+
+// The version policy, hub side: agents of protocols 1 to 4 (Hello) are
+// served as before; any other version is told to update, in French.
+func TestVersionPolicy(t *testing.T) {
+	h := newTestHubTLS(t, Options{})
+	// The Hello signature binds httptest's certificate, as pinned.
+	fp := sha256.Sum256(h.http.Certificate().Raw)
+	h.srv.opt.Fingerprint = fp[:]
+	addr := strings.TrimPrefix(h.http.URL, "https://")
+	dial := func() *websocket.Conn {
+		d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		ws, _, err := d.Dial("wss://"+addr+"/sync", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return ws
+	}
+	for proto := uint32(wire.MinProtocol); proto < wire.OpenProtocol; proto++ {
+		ws := dial()
+		send(t, ws, &wire.Hello{Proto: proto, Device: h.device, AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull})
+		ch, ok := recv(t, ws).(*wire.Challenge)
+		if !ok {
+			t.Fatalf("protocol %d: no challenge", proto)
+		}
+		send(t, ws, &wire.Auth{Sig: ed25519.Sign(h.key, wire.AuthMessage(ch.Nonce, fp[:], h.device, wire.ModeFull))})
+		if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Early {
+			t.Fatalf("protocol %d: %+v, want a welcome", proto, w)
+		}
+	}
+	for _, proto := range []uint32{0, wire.ProtocolVersion + 1} {
+		ws := dial()
+		send(t, ws, &wire.Hello{Proto: proto, Device: h.device, Mode: wire.ModeFull})
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := wire.Decode(b)
+		if e, ok := m.(*wire.Error); !ok || e.Code != wire.CodeProtocolTooOld || !strings.Contains(e.Message, "mettez à jour l'agent") {
+			t.Fatalf("protocol %d: %+v, want protocol_too_old « mettez à jour l'agent »", proto, m)
+		}
+	}
+}

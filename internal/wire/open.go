@@ -1,0 +1,154 @@
+package wire
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+)
+
+// A sync in three round trips (protocol 5): TCP, TLS, and one exchange.
+// The agent authenticates inside the websocket upgrade request — an
+// [Open] in the [OpenHeader] header, signed over a value bound to this
+// TLS session — and sends its first batches and its Pull right behind
+// the request, without waiting for an answer. The hub answers the
+// upgrade, a [Welcome], the acks and the first page in one flight.
+//
+// The binding is RFC 9266's tls-exporter: both ends derive
+// [ExporterSize] bytes from the session's secrets with [ExporterLabel].
+// A signature made for one TLS session is worth nothing in any other, so
+// it can be neither replayed nor relayed through an interceptor (who
+// holds two sessions with two exporters).
+//
+// The frames sent early were cut before the agent heard the hub's mark:
+// the hub takes them only when the agent's view of its own history is
+// the hub's — Open.Acked is the hub's high-water mark for the device,
+// Open.AckedTag the tag of its change there, and the agent's clock, as
+// corrected, is within ClockTolerance of the hub's. Otherwise the hub
+// reads and drops them, says so in Welcome.Early, and the agent goes
+// through its usual reconciliation and sends them again: a restored
+// store, a restored hub or a clock that jumped costs two more round trips,
+// never a change.
+
+// OpenHeader is the upgrade request header carrying the Open, base64url
+// without padding.
+const OpenHeader = "Numeribus-Open"
+
+// ExporterLabel and ExporterSize are RFC 9266's tls-exporter channel
+// binding (TLS 1.3: no context).
+const (
+	ExporterLabel = "EXPORTER-Channel-Binding"
+	ExporterSize  = 32
+)
+
+// OpenProtocol is the first protocol version that opens sessions with an
+// Open.
+const OpenProtocol = 5
+
+// ClockTolerance is how far an agent's corrected clock may be from the
+// hub's before its stamps are corrected (the agent restamps its unsent
+// changes): early frames of an agent beyond it are not taken.
+const ClockTolerance = 120_000 // ms
+
+// Open authenticates a session in the upgrade request: agent → hub.
+type Open struct {
+	Proto        uint32 `cbor:"1,keyasint,omitempty"`
+	AgentVersion string `cbor:"2,keyasint,omitempty"`
+	Device       string `cbor:"3,keyasint,omitempty"`
+	AgentTime    int64  `cbor:"4,keyasint,omitempty"` // agent wall clock, Unix ms
+	Mode         uint8  `cbor:"5,keyasint,omitempty"`
+	// Acked is the agent's acknowledged mark — what it believes the hub
+	// holds of its changes — and AckedTag the ChangeTag of its change
+	// there (absent when Acked is 0).
+	Acked    uint64 `cbor:"6,keyasint,omitempty"`
+	AckedTag []byte `cbor:"7,keyasint,omitempty"`
+	// Offset is the correction the agent applies to its clock (hub time −
+	// agent time, ms, as last measured).
+	Offset int64 `cbor:"8,keyasint,omitempty"`
+	// Early is how many frames follow the request before the agent heard
+	// the Welcome.
+	Early uint32 `cbor:"9,keyasint,omitempty"`
+	Sig   []byte `cbor:"10,keyasint,omitempty"` // Ed25519 over OpenMessage
+}
+
+func (*Open) Type() Type { return TypeOpen }
+
+func (m *Open) check() error {
+	if err := checkDevice(m.Device); err != nil {
+		return err
+	}
+	if m.Mode != ModeFull && m.Mode != ModePush {
+		return fmt.Errorf("mode %d is neither full (%d) nor push (%d)", m.Mode, ModeFull, ModePush)
+	}
+	if err := checkTag("acked tag", m.AckedTag); err != nil {
+		return err
+	}
+	if m.Early > 2*MaxWindow+1 {
+		return fmt.Errorf("%d early frames, the limit is %d", m.Early, 2*MaxWindow+1)
+	}
+	if m.Sig != nil {
+		return checkLen("signature", m.Sig, SigSize)
+	}
+	return nil
+}
+
+func (m *Open) normalize() { m.AckedTag, m.Sig = nilIfEmpty(m.AckedTag), nilIfEmpty(m.Sig) }
+
+// MaxWindow bounds the batches an agent keeps in flight, early ones
+// included.
+const MaxWindow = 8
+
+// openDomain separates the Open signature from every other use of the
+// device key.
+const openDomain = "numeribus-sync-open-v1"
+
+// OpenMessage returns what the agent signs: the domain-separation prefix,
+// the session's exporter, then the Open without its signature, each part
+// prefixed with its length.
+func OpenMessage(exporter []byte, o *Open) ([]byte, error) {
+	unsigned := *o
+	unsigned.Sig = nil
+	b, err := Encode(&unsigned)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 3*8+len(openDomain)+len(exporter)+len(b))
+	for _, p := range [...][]byte{[]byte(openDomain), exporter, b} {
+		out = binary.BigEndian.AppendUint64(out, uint64(len(p)))
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// EncodeOpen returns o as the value of OpenHeader.
+func EncodeOpen(o *Open) (string, error) {
+	b, err := Encode(o)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// maxOpenHeader bounds the header's length before decoding: an Open is
+// about 200 bytes.
+const maxOpenHeader = 1024
+
+// DecodeOpen parses the value of OpenHeader from an untrusted peer with
+// the one decoder.
+func DecodeOpen(h string) (*Open, error) {
+	if len(h) > maxOpenHeader {
+		return nil, fmt.Errorf("%w: %s header of %d bytes", ErrTooLarge, OpenHeader, len(h))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s header: %w", ErrMalformed, OpenHeader, err)
+	}
+	m, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := m.(*Open)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s header holds a %s", ErrMalformed, OpenHeader, m.Type())
+	}
+	return o, nil
+}
