@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 
 	"numeribus/internal/change"
@@ -10,43 +12,88 @@ import (
 	"numeribus/internal/ident"
 )
 
-// Pending returns up to max changes of the outbox after seq after, in
-// order: what the sync sends next. Changes are decrypted, so the store
-// must be unlocked.
-func (s *Store) Pending(ctx context.Context, after uint64, max int) ([]change.Change, error) {
+// Outgoing is a change of the outbox as a push sends it: its fields as
+// the log holds them, encoded by change.Fields.Encode — the form the wire
+// carries —, in clear; nil when it sets none (a delete, an erase).
+type Outgoing struct {
+	Seq    uint64
+	HLC    hlc.Timestamp
+	Kind   domain.Kind
+	ID     ident.ID
+	Op     change.Op
+	Fields []byte
+}
+
+// emptyFields is the encoding of a field map without fields.
+var emptyFields = change.Fields{}.Encode()
+
+// Outbox reads the outbox after seq after in order, decrypting each
+// change, and hands it to take until take returns false (that change is
+// left for the next read), max changes have been read, or the outbox
+// ends. A push cuts each batch from one such read: it holds one batch of
+// the outbox at a time, never the whole of it, and the fields are not
+// decoded and encoded again (the store wrote them as the wire carries
+// them). take runs with the store's lock held: it must not call the
+// store. The store must be unlocked.
+func (s *Store) Outbox(ctx context.Context, after uint64, max int, take func(*Outgoing) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.key == nil {
-		return nil, ErrLocked
+		return ErrLocked
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, hlc, kind, record_id, op, body FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, max)
 	if err != nil {
-		return nil, fmt.Errorf("reading outbox: %w", err)
+		return fmt.Errorf("reading outbox: %w", err)
 	}
 	defer rows.Close()
-	var out []change.Change
+	var (
+		c         Outgoing
+		idb, body sql.RawBytes // the driver's, until the next row: not kept
+		op        int
+		ts        int64
+	)
 	for rows.Next() {
-		var c change.Change
-		var idb, body []byte
-		var op int
-		var ts int64
 		if err := rows.Scan(&c.Seq, &ts, &c.Kind, &idb, &op, &body); err != nil {
-			return nil, fmt.Errorf("reading outbox: %w", err)
+			return fmt.Errorf("reading outbox: %w", err)
 		}
-		c.HLC = hlc.Timestamp(ts)
-		c.Op = change.Op(op)
-		c.Device = s.device
+		c.HLC, c.Op = hlc.Timestamp(ts), change.Op(op)
 		copy(c.ID[:], idb)
-		raw, err := s.key.Open(nil, body, changeAD(c.Kind, c.ID, c.Seq))
+		c.Fields, err = s.key.Open(nil, body, changeAD(c.Kind, c.ID, c.Seq))
 		if err != nil {
-			return nil, fmt.Errorf("decrypting change %d: %w", c.Seq, err)
+			return fmt.Errorf("decrypting change %d: %w", c.Seq, err)
 		}
-		if err := change.Unmarshal(raw, &c.Fields); err != nil {
-			return nil, fmt.Errorf("decoding change %d: %w", c.Seq, err)
+		if bytes.Equal(c.Fields, emptyFields) {
+			c.Fields = nil
+		}
+		if !take(&c) {
+			break
+		}
+	}
+	return rows.Err()
+}
+
+// Pending returns up to max changes of the outbox after seq after, in
+// order, with their fields decoded (Outbox). The store must be unlocked.
+func (s *Store) Pending(ctx context.Context, after uint64, max int) ([]change.Change, error) {
+	var (
+		out []change.Change
+		bad error
+	)
+	err := s.Outbox(ctx, after, max, func(o *Outgoing) bool {
+		c := change.Change{Kind: o.Kind, ID: o.ID, Op: o.Op, HLC: o.HLC, Seq: o.Seq, Device: s.device}
+		if o.Fields != nil {
+			if bad = change.Unmarshal(o.Fields, &c.Fields); bad != nil {
+				bad = fmt.Errorf("decoding change %d: %w", o.Seq, bad)
+				return false
+			}
 		}
 		out = append(out, c)
+		return true
+	})
+	if err == nil {
+		err = bad
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // Ack records that the hub holds every change up to seq: they leave the

@@ -57,8 +57,11 @@ func TestBatchesDecodeUnderTheHubsLimits(t *testing.T) {
 			}
 			sent := 0
 			for no := uint64(1); len(buf) > 0; no++ {
-				var p *wire.Push
-				p, buf = cutBatch(no, buf, keys, c.BatchCount, c.BatchBytes)
+				bt := newBatch(no, c.BatchCount, c.BatchBytes)
+				for len(buf) > 0 && bt.add(buf[0], keys) {
+					buf = buf[1:]
+				}
+				p := bt.p
 				b, err := wire.Encode(p)
 				if err != nil {
 					t.Fatalf("config %d, batch %d of %d changes: the agent cannot encode what it cut: %v", ci, no, len(p.Changes), err)

@@ -60,8 +60,6 @@ type pushing struct {
 	sent    uint64 // last seq sent
 	queue   []inflight
 	batchNo uint64
-	buf     []wire.Change // read from the outbox, not sent yet
-	keys    map[uint64][]byte
 }
 
 // startPush returns the state of a push from the store's acknowledged
@@ -74,24 +72,20 @@ func (s *session) startPush(ctx context.Context) (*pushing, error) {
 	if err := s.resendConsented(ctx); err != nil { // refused while locked
 		return nil, err
 	}
-	return &pushing{from: acked, sent: acked, keys: map[uint64][]byte{}}, nil
+	return &pushing{from: acked, sent: acked}, nil
 }
 
 // fill sends batches through out while the window has room and the
 // outbox, up to last, has changes.
 func (s *session) fill(ctx context.Context, p *pushing, last uint64, out func(*wire.Push) error) error {
 	for len(p.queue) < s.c.Window && p.sent < last {
-		if len(p.buf) == 0 {
-			var err error
-			if p.buf, err = s.pending(ctx, p.sent, p.keys); err != nil {
-				return err
-			}
-			if len(p.buf) == 0 {
-				break
-			}
+		b, err := s.nextBatch(ctx, p.batchNo+1, p.sent)
+		if err != nil {
+			return err
 		}
-		var b *wire.Push
-		b, p.buf = cutBatch(p.batchNo+1, p.buf, p.keys, s.c.BatchCount, s.c.BatchBytes)
+		if len(b.Changes) == 0 {
+			break
+		}
 		if err := out(b); err != nil {
 			return err
 		}
@@ -185,29 +179,74 @@ func (s *session) push(ctx context.Context) error {
 	}
 }
 
-// cutBatch takes the next batch off buf: at most count changes, and at
-// most bytes of changes unless the first alone is larger (it is sent
-// alone), with the hub keys its sealed changes name. What it cuts, the
-// hub's decoder takes (TestBatchesDecodeUnderTheHubsLimits).
-func cutBatch(no uint64, buf []wire.Change, keys map[uint64][]byte, count, bytes int) (*wire.Push, []wire.Change) {
-	p := &wire.Push{Batch: no}
-	size := 0
-	for len(buf) > 0 && len(p.Changes) < count {
-		sz := wire.EncodedSize(&buf[0])
-		if len(p.Changes) > 0 && size+sz > bytes {
-			break
-		}
-		size += sz
-		if buf[0].Sealed != nil {
-			if p.Keys == nil {
-				p.Keys = map[uint64][]byte{}
-			}
-			p.Keys[buf[0].KeyID] = keys[buf[0].KeyID]
-		}
-		p.Changes = append(p.Changes, buf[0])
-		buf = buf[1:]
+// batch is a Push being filled: at most count changes, and at most bytes
+// of changes unless the first alone is larger (it is sent alone), with the
+// hub keys its sealed changes name. What it takes, the hub's decoder
+// takes (TestBatchesDecodeUnderTheHubsLimits).
+type batch struct {
+	p            *wire.Push
+	size         int
+	count, bytes int
+}
+
+func newBatch(no uint64, count, bytes int) *batch {
+	return &batch{p: &wire.Push{Batch: no}, count: count, bytes: bytes}
+}
+
+// add appends c if it fits and reports whether it did; keys holds the
+// hub key c is sealed with, if it is.
+func (b *batch) add(c wire.Change, keys map[uint64][]byte) bool {
+	if len(b.p.Changes) >= b.count {
+		return false
 	}
-	return p, buf
+	sz := wire.EncodedSize(&c)
+	if len(b.p.Changes) > 0 && b.size+sz > b.bytes {
+		return false
+	}
+	b.size += sz
+	if c.Sealed != nil {
+		if b.p.Keys == nil {
+			b.p.Keys = map[uint64][]byte{}
+		}
+		b.p.Keys[c.KeyID] = keys[c.KeyID]
+	}
+	b.p.Changes = append(b.p.Changes, c)
+	return true
+}
+
+// nextBatch reads the next batch of the outbox after seq after: in clear
+// fields when the store is unlocked, sealed to the hub otherwise. It reads
+// one batch's worth of changes, never more, so that a push of any backlog
+// holds at most the batch it is sending (and, with an Open, the first
+// window's frames).
+func (s *session) nextBatch(ctx context.Context, no, after uint64) (*wire.Push, error) {
+	b := newBatch(no, s.c.BatchCount, s.c.BatchBytes)
+	if s.mode != wire.ModeFull {
+		ss, keys, err := s.c.Store.PendingSealed(ctx, after, s.c.BatchCount)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range ss {
+			wc := wire.Change{Kind: wire.KindCode(c.Kind), ID: c.ID, Op: c.Op, HLC: c.HLC, Seq: c.Seq, Sealed: c.Body, KeyID: c.KeyID}
+			if !b.add(wc, keys) {
+				break
+			}
+		}
+		return b.p, nil
+	}
+	var bad error
+	err := s.c.Store.Outbox(ctx, after, s.c.BatchCount, func(c *store.Outgoing) bool {
+		wc := wire.Change{Kind: wire.KindCode(c.Kind), ID: c.ID, Op: uint8(c.Op), HLC: uint64(c.HLC), Seq: c.Seq, Fields: c.Fields}
+		if wc.Kind == 0 {
+			bad = fmt.Errorf("change %d: unknown kind %q", c.Seq, c.Kind)
+			return false
+		}
+		return b.add(wc, nil)
+	})
+	if err == nil {
+		err = bad
+	}
+	return b.p, err
 }
 
 // resendConsented writes again the records the hub refused for want of a
@@ -231,37 +270,6 @@ func (s *session) resendConsented(ctx context.Context) error {
 	s.rep.Requeued += len(resent)
 	s.rep.Rejected = max(s.rep.Rejected-len(resent), 0)
 	return nil
-}
-
-// pending reads the next changes of the outbox after seq, in clear
-// fields when the store is unlocked, sealed to the hub otherwise.
-func (s *session) pending(ctx context.Context, after uint64, keys map[uint64][]byte) ([]wire.Change, error) {
-	max := s.c.BatchCount * s.c.Window
-	if s.mode != wire.ModeFull {
-		ss, ks, err := s.c.Store.PendingSealed(ctx, after, max)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]wire.Change, len(ss))
-		for i, c := range ss {
-			out[i] = wire.Change{Kind: wire.KindCode(c.Kind), ID: c.ID, Op: c.Op, HLC: c.HLC, Seq: c.Seq, Sealed: c.Body, KeyID: c.KeyID}
-		}
-		for id, k := range ks {
-			keys[id] = k
-		}
-		return out, nil
-	}
-	cs, err := s.c.Store.Pending(ctx, after, max)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]wire.Change, len(cs))
-	for i := range cs {
-		if out[i], err = wire.FromChange(&cs[i]); err != nil {
-			return nil, fmt.Errorf("encoding change %d: %w", cs[i].Seq, err)
-		}
-	}
-	return out, nil
 }
 
 // answer returns the answer to the Pull sent: the page push kept, or the

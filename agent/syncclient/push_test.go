@@ -1,6 +1,7 @@
 package syncclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/ed25519"
@@ -216,6 +217,71 @@ func TestPushBatchesWithinTheWindow(t *testing.T) {
 	}
 	if len(seqs) != n || maxInFlight != window || rep.Pushed != n || rep.PendingAfter != 0 || acked(t, st) != n {
 		t.Fatalf("sent %d, at most %d in flight, report %+v, acked %d", len(seqs), maxInFlight, rep, acked(t, st))
+	}
+}
+
+// Each batch is as full as its bounds allow, whatever the store reads at
+// a time (the client reads one batch's worth per batch: a push holds one
+// batch of its outbox, not a window of them), and carries each change's
+// fields as the store holds them.
+func TestPushFillsEachBatch(t *testing.T) {
+	const n, count = 50, 20
+	var pushes []*wire.Push
+	hub := newHub(t, wire.Welcome{Team: "cd88"}, func(h *hubConn) {
+		for got := 0; got < n; {
+			p, ok := h.read().(*wire.Push)
+			if !ok {
+				t.Error("hub: a push was expected")
+				return
+			}
+			pushes = append(pushes, p)
+			got += len(p.Changes)
+			h.send(&wire.Ack{Batch: p.Batch, HWM: p.Changes[len(p.Changes)-1].Seq, Applied: uint32(len(p.Changes))})
+		}
+		h.pull()
+	})
+	st, c := agentWith(t, n, hub)
+	want, err := st.Pending(context.Background(), 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About seven changes a batch: bytes end the batches, not the count.
+	one, err := wire.FromChange(&want[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BatchCount, c.BatchBytes, c.Window = count, 7*wire.EncodedSize(&one)+3, 1
+	if _, err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-hub.done
+	var sent []wire.Change
+	for i, p := range pushes {
+		size := 0
+		for j := range p.Changes {
+			size += wire.EncodedSize(&p.Changes[j])
+		}
+		sent = append(sent, p.Changes...)
+		if i == len(pushes)-1 {
+			break
+		}
+		next := pushes[i+1].Changes[0]
+		if len(p.Changes) < count && size+wire.EncodedSize(&next) <= c.BatchBytes {
+			t.Errorf("batch %d ends after %d changes (%d bytes) while change %d fitted (%d bytes a batch)",
+				p.Batch, len(p.Changes), size, next.Seq, c.BatchBytes)
+		}
+	}
+	if len(sent) != n {
+		t.Fatalf("the hub received %d changes, want %d", len(sent), n)
+	}
+	for i := range sent {
+		w, err := wire.FromChange(&want[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sent[i]; got.Seq != w.Seq || got.ID != w.ID || !bytes.Equal(got.Fields, w.Fields) {
+			t.Fatalf("change %d went as seq %d, fields %x; the store holds seq %d, fields %x", i, got.Seq, got.Fields, w.Seq, w.Fields)
+		}
 	}
 }
 

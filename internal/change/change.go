@@ -167,12 +167,6 @@ func (c *Change) CheckValues() error {
 	if c.Op != OpUpsert || len(c.Fields) == 0 {
 		return nil
 	}
-	set := map[string]bool{}
-	for n, v := range c.Fields {
-		if f, ok := domain.FieldByNum(c.Kind, n); ok && !bytes.Equal(v, Null) {
-			set[f.Name] = true
-		}
-	}
 	r, err := Decode(c.Kind, c.ID, c.Fields)
 	if err != nil {
 		return err
@@ -180,6 +174,14 @@ func (c *Change) CheckValues() error {
 	var ve *domain.ValidationError
 	if !errors.As(r.Validate(nil), &ve) {
 		return nil
+	}
+	// The fields the change sets, for the problems' sake only: most
+	// changes have none to report.
+	set := map[string]bool{}
+	for n, v := range c.Fields {
+		if f, ok := domain.FieldByNum(c.Kind, n); ok && !bytes.Equal(v, Null) {
+			set[f.Name] = true
+		}
 	}
 	var bad []string
 	for _, p := range ve.Problems {

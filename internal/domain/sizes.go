@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Size limits of a record. A record travels whole in one change of one
@@ -30,11 +31,10 @@ const (
 // its longest field). r is a pointer to a record struct.
 func (c *checker) sizes(r Record) {
 	v := reflect.ValueOf(r).Elem()
-	t := v.Type()
+	names := fieldNames(v.Type())
 	total, longest, longestLen := 0, "", -1
-	for i := 0; i < t.NumField(); i++ {
-		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
-		n := c.sizeOf(name, v.Field(i))
+	for i, name := range names {
+		n := c.sizeOf("", name, v.Field(i))
 		total += n
 		if n > longestLen {
 			longest, longestLen = name, n
@@ -45,38 +45,64 @@ func (c *checker) sizes(r Record) {
 	}
 }
 
-// sizeOf checks value v of field name and returns its bytes of text.
-func (c *checker) sizeOf(name string, v reflect.Value) int {
+// namesByType holds the JSON names of the fields of each struct type
+// sizes has walked: every record is validated at each save and at the hub
+// for each change it receives, and reading the tags again each time was
+// most of the cost of sizes.
+var namesByType sync.Map // reflect.Type → []string
+
+// fieldNames returns the JSON names of struct type t's fields, in order.
+func fieldNames(t reflect.Type) []string {
+	if names, ok := namesByType.Load(t); ok {
+		return names.([]string)
+	}
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	namesByType.Store(t, names)
+	return names
+}
+
+// sizeOf checks value v of field name (of the nested struct outer, if
+// not empty) and returns its bytes of text.
+func (c *checker) sizeOf(outer, name string, v reflect.Value) int {
+	field := func() string {
+		if outer == "" {
+			return name
+		}
+		return outer + "." + name
+	}
 	switch v.Kind() {
 	case reflect.String:
 		if v.Len() > MaxText {
-			c.invalid(name, "", fmt.Sprintf("texte trop long : %d octets au plus", MaxText))
+			c.invalid(field(), "", fmt.Sprintf("texte trop long : %d octets au plus", MaxText))
 		}
 		return v.Len()
 	case reflect.Pointer:
 		if v.IsNil() || v.Elem().Kind() != reflect.Struct {
 			return 0
 		}
-		return c.structSize(name, v.Elem())
+		return c.structSize(field(), v.Elem())
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && v.Len() > MaxItems {
-			c.invalid(name, "", fmt.Sprintf("%d éléments au plus", MaxItems))
+			c.invalid(field(), "", fmt.Sprintf("%d éléments au plus", MaxItems))
 		}
 		if v.Type().Elem().Kind() != reflect.String {
 			return 0
 		}
 		n := 0
 		for i := 0; i < v.Len(); i++ {
-			n += c.sizeOf(name, v.Index(i))
+			n += c.sizeOf(outer, name, v.Index(i))
 		}
 		return n
 	case reflect.Map:
 		if v.Len() > MaxItems {
-			c.invalid(name, "", fmt.Sprintf("%d éléments au plus", MaxItems))
+			c.invalid(field(), "", fmt.Sprintf("%d éléments au plus", MaxItems))
 		}
 		n := 0
 		for it := v.MapRange(); it.Next(); {
-			n += c.sizeOf(name, it.Key()) + c.sizeOf(name, it.Value())
+			n += c.sizeOf(outer, name, it.Key()) + c.sizeOf(outer, name, it.Value())
 		}
 		return n
 	}
@@ -84,11 +110,10 @@ func (c *checker) sizeOf(name string, v reflect.Value) int {
 }
 
 // structSize checks the fields of a nested struct, named "outer.inner".
-func (c *checker) structSize(name string, v reflect.Value) int {
-	t, n := v.Type(), 0
-	for i := 0; i < t.NumField(); i++ {
-		inner := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
-		n += c.sizeOf(name+"."+inner, v.Field(i))
+func (c *checker) structSize(outer string, v reflect.Value) int {
+	n := 0
+	for i, inner := range fieldNames(v.Type()) {
+		n += c.sizeOf(outer, inner, v.Field(i))
 	}
 	return n
 }

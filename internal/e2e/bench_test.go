@@ -3,29 +3,36 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
-	"numeribus/internal/benchreport"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	agentcli "numeribus/agent/cli"
+	"numeribus/agent/store"
 	"numeribus/agent/syncclient"
 	hubcli "numeribus/hub/cli"
 	hubstore "numeribus/hub/store"
 	hubsqlite "numeribus/hub/store/sqlite"
+	"numeribus/internal/benchreport"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/fixture"
@@ -39,17 +46,25 @@ import (
 //
 //	go test ./internal/e2e -run '^$' -bench '^BenchmarkSync$' -benchtime 1x -timeout 20m
 //
-// It measures, once whatever b.N:
+// It measures, once whatever b.N, each figure against the true limit of
+// what it does, never against another figure of ours:
 //
 //  1. a backlog of N changes (NUMERIBUS_BENCH_N, default 100,000) of
-//     realistic records pushed by one agent (in this process) to a hub in a
-//     child process over loopback wss: time, rate, bytes per change on the
-//     wire against the same changes as JSON, the hub's peak memory;
-//  2. raw SQLite inserts of the rows the hub wrote, same schema, same
-//     settings, same transactions; and the hub's ApplyBatch alone on the
-//     same batches, in-process;
+//     realistic records pushed by a real agent process (`agent sync`, the
+//     agent's CLI in a child process, its store made with the production
+//     key derivation) to a hub in another child process over loopback wss:
+//     time, rate, the agent's and the hub's peak memory (VmHWM, the
+//     kernel's resident high-water mark of each process) and CPU time,
+//     bytes per change on the wire against the same changes as JSON;
+//  2. the limit of the hub's part: the fastest insert SQLite allows of
+//     the rows the hub wrote (its changes, records and consent rows), same
+//     schema, same pragmas — single-row and multi-row statements, one
+//     transaction per pushed batch and one for everything; and the hub's
+//     ApplyBatch alone on the same batches, in-process;
 //  3. a day of work (50 records) synced over a simulated 64 kbit/s link
-//     with 600 ms of round trip, against the floor the link allows.
+//     with 600 ms of round trip, against the physical floor: the changes'
+//     bytes (deflated, when that is fewer) at the link's rate plus one
+//     round trip (and, beside it, plus three: TCP, TLS and one exchange).
 //
 // It prints a table (figure, value, unit, target, met) and writes the
 // figures as JSON, in the shape of agent/agentbench, to
@@ -63,6 +78,9 @@ const (
 	slowRTT     = 2 * slowOneWay
 	slowRecords = 50
 	benchSeed   = 1
+	// benchRuns is how many times the in-process figures (the hub's
+	// ApplyBatch, each raw insert) are timed; the best is kept.
+	benchRuns = 3
 )
 
 // benchParams records the sizes of the run.
@@ -122,14 +140,107 @@ func BenchmarkSync(b *testing.B) {
 
 // benchPhase runs f with the pprof label phase=name, so that a CPU
 // profile of the benchmark (-cpuprofile) can be cut by phase:
-// go tool pprof -tagfocus phase=push. Goroutines started inside (the
-// sync client's reader) inherit the label.
+// go tool pprof -tagfocus phase=apply. Goroutines started inside inherit
+// the label. The push runs in child processes, outside the profile.
 func benchPhase(name string, f func()) {
 	pprof.Do(context.Background(), pprof.Labels("phase", name), func(context.Context) { f() })
 }
 
-// benchBacklog measures figures 1 and 2: the N-change push to a child
-// hub, then raw inserts and ApplyBatch of the same rows.
+// agentPush is what a run of `agent sync` in a child process measured.
+type agentPush struct {
+	sync    time.Duration // the round as the agent reports it: connect, push, pull
+	wall    time.Duration // the process, from start to exit (open, unlock, round, close)
+	cpu     time.Duration // the process's user + system time
+	peak    int64         // its resident high-water mark (VmHWM), bytes
+	pushed  int
+	pending int
+}
+
+// measuredAgent is the child role of runAgentSync: the agent's CLI, then
+// its own resident high-water mark on stdout. The child reads it itself:
+// the kernel's maxrss of a child (wait4) starts from its parent's
+// high-water mark — the test process, which held the whole backlog — as
+// Go starts children sharing its memory until they exec; VmHWM counts
+// the agent's own memory only, from its exec.
+const measuredAgent = "agent-measured"
+
+func init() {
+	if os.Getenv("E2E_CHILD") != measuredAgent {
+		return
+	}
+	args := strings.Split(os.Getenv("E2E_ARGS"), "\x1f")
+	code := agentcli.Main(context.Background(), args, agentcli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	hwm, err := vmHWM(os.Getpid())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("VmHWM %d\n", hwm)
+	os.Exit(code)
+}
+
+// runAgentSync runs `agent sync --data dir` in a child process and reads
+// what it did from its output and from the kernel's accounting of it.
+func runAgentSync(tb testing.TB, dir string) agentPush {
+	tb.Helper()
+	cmd := child(measuredAgent, "sync", "--data", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	t0 := time.Now()
+	err := cmd.Run()
+	p := agentPush{wall: time.Since(t0)}
+	if err != nil {
+		tb.Fatalf("agent sync: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		tb.Fatal("no resource usage for the agent process")
+	}
+	p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	hwm := regexp.MustCompile(`(?m)^VmHWM (\d+)$`).FindStringSubmatch(stdout.String())
+	if hwm == nil {
+		tb.Fatalf("agent sync: no VmHWM in its output:\n%s", stdout.String())
+	}
+	p.peak, _ = strconv.ParseInt(hwm[1], 10, 64)
+	// « Synchronisé en 7.282s : 100000 modification(s) envoyée(s), 0 reçue(s), 0 en attente. »
+	m := regexp.MustCompile(`Synchronisé en (\S+) : (\d+) modification\(s\) envoyée\(s\), (\d+) reçue\(s\), (\d+) en attente`).
+		FindStringSubmatch(stdout.String())
+	if m == nil {
+		tb.Fatalf("agent sync: unexpected output:\n%s", stdout.String())
+	}
+	if p.sync, err = time.ParseDuration(m[1]); err != nil {
+		tb.Fatalf("agent sync: duration %q: %v", m[1], err)
+	}
+	p.pushed, _ = strconv.Atoi(m[2])
+	p.pending, _ = strconv.Atoi(m[4])
+	return p
+}
+
+// procCPU returns the user + system time a running process has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses:
+	// state is field 3, utime 14 and stime 15 (proc(5)).
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticks, nil
+}
+
+// benchBacklog measures figures 1 and 2: the N-change push of a real
+// agent process to a child hub, then raw inserts and ApplyBatch of the
+// same rows.
 func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	ctx := context.Background()
 	recs := backlogRecords(b, n, benchSeed)
@@ -141,43 +252,67 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	dir := b.TempDir()
 	hp := startHubChild(b, dir)
 	h := &testHub{t: b, dir: dir}
-	a := newAgentFull(b, h, "bus-1", h.enrollCode(b, "bus-1", "cd88"), nil)
+	// A counting relay (no delay) in front of the hub gives the TCP bytes;
+	// the agent is enrolled with its address.
+	relay := startSlowLink(b, hp.addr, 0, 0)
+	code, out := h.cli(b, "enroll", "--device", "bus-1", "--team", "cd88", "--url", "wss://"+relay.addr()+"/sync", "--json")
+	if code != 0 {
+		b.Fatalf("hub enroll: %d %s", code, out)
+	}
+	var ec struct{ Code string }
+	if err := json.Unmarshal([]byte(out), &ec); err != nil || ec.Code == "" {
+		b.Fatalf("enroll output %q: %v", out, err)
+	}
+	// The agent's store, made as `agent init` makes it (the production
+	// Argon2id costs: its unlock is part of the process measured), filled
+	// in this process, then closed.
+	adir := filepath.Join(b.TempDir(), "bus-1")
+	st, _, err := store.Create(ctx, adir, []byte(pass), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl := &syncclient.Client{Store: st, Version: "bench"}
+	if _, err := cl.Enroll(ctx, ec.Code); err != nil {
+		b.Fatal(err)
+	}
 	t0 := time.Now()
-	benchPhase("save", func() { a.save(b, recs...) }) // not timed
+	benchPhase("save", func() {
+		if _, err = st.Save(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+	}) // not timed
 	saved := time.Since(t0)
 	recs = nil
-	device := a.st.Device()
-
-	// A counting relay (no delay) gives the TCP bytes.
-	relay := startSlowLink(b, hp.addr, 0, 0)
-	a.cl.URL = "wss://" + relay.addr() + "/sync"
-	runtime.GC()
-	var (
-		rep  syncclient.Report
-		err  error
-		push time.Duration
-	)
-	benchPhase("push", func() {
-		t0 := time.Now()
-		rep, err = a.cl.Sync(ctx)
-		push = time.Since(t0)
-	})
-	if err != nil {
-		b.Fatalf("sync of the backlog: %v\nhub log:\n%s", err, hp.logs.String())
+	device := st.Device()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
 	}
-	if rep.Pushed != uint64(n) || rep.Pulled != 0 || rep.PendingAfter != 0 {
-		b.Fatalf("sync of the backlog: %+v, want %d pushed, 0 pulled, 0 pending", rep, n)
+	runtime.GC()
+
+	up0, down0 := relay.bytesUp(), relay.bytesDown()
+	hubCPU0, err := procCPU(hp.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap := runAgentSync(b, adir)
+	hubCPU, err := procCPU(hp.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hubCPU -= hubCPU0
+	if ap.pushed != n || ap.pending != 0 {
+		b.Fatalf("sync of the backlog: %d pushed, %d pending; want %d pushed, 0 pending\nhub log:\n%s", ap.pushed, ap.pending, n, hp.logs.String())
 	}
 	changes, distinct, hwm := hubCount(b, h, device)
 	if changes != n || distinct != n || hwm != n {
 		b.Fatalf("hub holds %d changes (%d distinct), hwm %d; want exactly %d", changes, distinct, hwm, n)
 	}
-	peak, err := vmHWM(hp.cmd.Process.Pid)
+	hubPeak, err := vmHWM(hp.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
 	hp.kill()
-	tcpUp, tcpDown := relay.bytesUp(), relay.bytesDown()
+	tcpUp, tcpDown := relay.bytesUp()-up0, relay.bytesDown()-down0
 
 	// What the hub wrote, read back after the push.
 	hr := loadHubRows(b, filepath.Join(dir, hubcli.DBFile), device)
@@ -185,7 +320,7 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 		b.Fatalf("read %d changes back from the hub, want %d", len(hr.changes), n)
 	}
 	sizes := make([]int, n)
-	var jsonBytes, deviceJSON int64
+	var jsonBytes, changeBytes int64
 	benchPhase("json", func() {
 		for i := range hr.changes {
 			c := &hr.changes[i]
@@ -194,36 +329,64 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 				b.Fatal(err)
 			}
 			sizes[i] = wire.EncodedSize(&wc)
+			changeBytes += int64(sizes[i])
 			j, err := changeJSON(c)
 			if err != nil {
 				b.Fatal(err)
 			}
 			jsonBytes += int64(len(j))
-			deviceJSON += int64(len(`,"device":""`) + len(c.Device))
 		}
 	})
-	batches := pushBatches(sizes, syncclient.DefaultBatchBytes, syncclient.DefaultBatchCount, syncclient.DefaultWindow)
+	batches := pushBatches(sizes, syncclient.DefaultBatchBytes, syncclient.DefaultBatchCount)
 
-	var apply, raw time.Duration
-	benchPhase("apply", func() { apply = benchApplyBatch(b, hr, batches, sizes) })
-	benchPhase("raw", func() { raw = benchRawInserts(b, hr, batches) })
+	// The hub's store alone and the raw inserts are timed benchRuns times
+	// each, in turns (a busy spell of a shared machine then weighs on
+	// both sides), the best run kept: a limit is what the machine can do,
+	// and noise only ever slows a run down.
+	apply := worst
+	raws := rawVariants(hr, batches)
+	for range benchRuns {
+		benchPhase("apply", func() { apply = apply.best(benchApplyBatch(b, hr, batches, sizes)) })
+		benchPhase("raw", func() {
+			for i := range raws {
+				raws[i].t = raws[i].t.best(rawInsert(b, hr, raws[i].txs, raws[i].rows))
+			}
+		})
+	}
+	fastest := raws[0]
+	for _, r := range raws[1:] {
+		if r.t.wall < fastest.t.wall {
+			fastest = r
+		}
+	}
 
-	rate := float64(n) / push.Seconds()
-	wireB := float64(rep.BytesSent) / float64(n)
+	rate := float64(n) / ap.sync.Seconds()
+	wireB := float64(hr.bytesReceived) / float64(n)
 	jsonB := float64(jsonBytes) / float64(n)
-	rawRate := float64(n) / raw.Seconds()
-	applyRate := float64(n) / apply.Seconds()
-	res.Add("backlog_push_s", fmt.Sprintf("push of a %d-change backlog, loopback wss, hub in a child process", n), push.Seconds(), "s")
-	res.AddTarget("hub_ingest_changes_per_s", "hub ingest end to end (agent outbox read + wss + hub commit)", rate, "changes/s", ">=", 50000)
-	res.Add("wire_bytes_per_change", "wire bytes per change (websocket payload, agent → hub)", wireB, "B")
-	res.Add("tcp_bytes_per_change", "TCP bytes per change (TLS + websocket framing, agent → hub)", float64(tcpUp)/float64(n), "B")
-	res.Add("json_bytes_per_change", "same changes as JSON objects", jsonB, "B")
+	rawRate := float64(n) / fastest.t.wall.Seconds()
+	applyRate := float64(n) / apply.wall.Seconds()
+	perChange := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
+	res.Add("backlog_push_s", fmt.Sprintf("push of a %d-change backlog by `agent sync` (its round: connect, push, pull), loopback wss, hub in a child process", n), ap.sync.Seconds(), "s")
+	res.Add("agent_process_s", "the agent process, start to exit (open, unlock with Argon2id, round, close)", ap.wall.Seconds(), "s")
+	res.AddTarget("hub_ingest_changes_per_s", "hub ingest end to end (agent process's outbox read + wss + hub commit)", rate, "changes/s", ">=", 50000)
+	res.AddTarget("agent_peak_mib", "agent peak memory (VmHWM of the `agent sync` process: open, unlock, push, pull)", float64(ap.peak)/(1<<20), "MiB", "<=", 100)
+	res.Add("hub_peak_mib", "hub peak memory (VmHWM of the child process)", float64(hubPeak)/(1<<20), "MiB")
+	res.Add("agent_cpu_us_per_change", "agent process CPU time (user + system) per change, unlock included", float64(ap.cpu.Microseconds())/float64(n), "µs")
+	res.Add("hub_cpu_us_per_change", "hub process CPU time (user + system) per change during the push", float64(hubCPU.Microseconds())/float64(n), "µs")
+	res.Add("wire_bytes_per_change", "wire bytes per change (websocket payload of the Push frames, as the hub counted them)", wireB, "B")
+	res.Add("tcp_bytes_per_change", "TCP bytes per change (TLS + websocket framing + handshake, agent → hub)", float64(tcpUp)/float64(n), "B")
+	res.Add("json_bytes_per_change", "the same changes as JSON objects (what the push carries, nothing more)", jsonB, "B")
 	res.AddTarget("wire_json_ratio", "wire / JSON bytes", wireB/jsonB, "x", "<=", 0.5)
-	res.Add("hub_peak_mib", "hub peak memory (VmHWM of the child process)", float64(peak)/(1<<20), "MiB")
-	res.Add("raw_insert_changes_per_s", "raw SQLite inserts of the same rows (changes + records row per change, same settings and transactions)", rawRate, "changes/s")
-	res.AddTarget("hub_ingest_vs_raw", "hub ingest end to end / raw inserts", rate/rawRate, "x", ">=", 0.5)
-	res.Add("hub_apply_changes_per_s", "hub ApplyBatch alone, in-process, same batches", applyRate, "changes/s")
-	res.Add("hub_apply_vs_raw", "hub ApplyBatch alone / raw inserts", applyRate/rawRate, "x")
+	for _, r := range raws {
+		res.Add("raw_insert_"+r.name+"_changes_per_s", fmt.Sprintf("raw SQLite insert of the same rows: %s (best of %d)", r.label, benchRuns), float64(n)/r.t.wall.Seconds(), "changes/s")
+	}
+	res.Add("raw_insert_changes_per_s", "raw SQLite insert of the same rows, the fastest above ("+fastest.name+"): the limit", rawRate, "changes/s")
+	res.AddTarget("hub_ingest_vs_raw", "hub ingest end to end / the fastest raw insert", rate/rawRate, "x", ">=", 0.8)
+	res.Add("hub_apply_changes_per_s", fmt.Sprintf("hub ApplyBatch alone, in-process, same batches (best of %d)", benchRuns), applyRate, "changes/s")
+	res.AddTarget("hub_apply_vs_raw", "hub ApplyBatch alone / the fastest raw insert", applyRate/rawRate, "x", ">=", 0.8)
+	res.Add("raw_insert_cpu_us_per_change", "CPU time per change of the fastest raw insert (least of its runs)", perChange(fastest.t.cpu), "µs")
+	res.Add("hub_apply_cpu_us_per_change", "CPU time per change of ApplyBatch alone, its checkpoints included (least of its runs)", perChange(apply.cpu), "µs")
+	res.Add("hub_apply_cpu_vs_raw", "raw insert CPU / ApplyBatch CPU: the same ratio in CPU time, which a busy machine inflates less", float64(fastest.t.cpu)/float64(apply.cpu), "x")
 	b.ReportMetric(rate, "changes/s")
 	b.ReportMetric(wireB, "wireB/change")
 
@@ -231,28 +394,37 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	for _, k := range domain.Kinds {
 		ks = append(ks, fmt.Sprintf("%s %d", k, kinds[k]))
 	}
-	res.Note("backlog: %d records of fixture seed %d (%s), one change each; saved in the agent in %.1f s (not timed)",
+	res.Note("backlog: %d records of fixture seed %d (%s), one change each, consents before their persons; saved in the agent in %.1f s (not timed)",
 		n, benchSeed, strings.Join(ks, ", "), saved.Seconds())
-	res.Note("push: %d batches (at most %d changes or %d KiB each, %d in flight), %.1f changes per batch on average; TCP bytes hub → agent %d (%.1f per change)",
+	res.Note("push: %d batches (at most %d changes or %d KiB each, %d in flight), %.1f changes per batch on average; the changes alone %.1f B each; TCP bytes hub → agent %d (%.1f per change)",
 		len(batches), syncclient.DefaultBatchCount, syncclient.DefaultBatchBytes>>10, syncclient.DefaultWindow,
-		float64(n)/float64(len(batches)), tcpDown, float64(tcpDown)/float64(n))
-	res.Note("JSON: {kind, id, op, hlc, seq, device, fields: {name: value}} per change, values decoded from CBOR (16-byte ids as UUID text, "+
-		"nested structs keep their CBOR integer keys); without the device id, which the push does not carry, %.1f B per change (ratio %.3f)",
-		float64(jsonBytes-deviceJSON)/float64(n), float64(rep.BytesSent)/float64(jsonBytes-deviceJSON))
-	res.Note("raw inserts: one prepared single-row INSERT per row (the hub uses multi-row INSERTs and reads the records first); "+
-		"ApplyBatch: a fresh hub file, the changes decoded from the hub's log, %d batches as pushed", len(batches))
+		float64(n)/float64(len(batches)), float64(changeBytes)/float64(n), tcpDown, float64(tcpDown)/float64(n))
+	res.Note("JSON: {kind, id, op, hlc, seq, fields: {name: value}} per change — what a Push carries of it —, values decoded from CBOR (16-byte ids as UUID text, " +
+		"nested structs keep their CBOR integer keys)")
+	res.Note("raw inserts: the hub's rows (%d changes, %d records, %d consent persons) into a fresh file with the hub's schema and pragmas, "+
+		"prepared statements, the WAL never checkpointed while timed; the device row and its mark left out. "+
+		"ApplyBatch: a fresh hub file, the changes decoded from the hub's log, %d batches as pushed",
+		len(hr.rows), len(hr.records), len(hr.consents), len(batches))
 }
 
 // backlogRecords returns exactly n valid records of a fixture: the
 // smallest fixture with at least n records, cut at n. Activities come
 // last and nothing refers to them, so the cut leaves every reference
 // resolved.
+//
+// The consents come before the persons they are about: the hub refuses
+// a person's identifying fields pushed before a consent it holds or that
+// comes in the same batch (docs/PROTOCOL.md, "A change the hub refuses"),
+// and with the fixture's own order (every person, then every consent) a
+// tenth of the backlog would be refused and sent again. The benchmark
+// measures the ingest of a backlog the hub takes whole; refusals and
+// resends have their tests (internal/e2e/consent_test.go).
 func backlogRecords(tb testing.TB, n int, seed uint64) []domain.Record {
 	tb.Helper()
 	acts := max(1, n/2)
 	for range 64 {
 		set := fixture.Generate(fixture.Options{N: acts, Seed: seed})
-		recs := set.Records()
+		recs := consentsFirst(set)
 		if len(recs) >= n {
 			if len(recs)-n > len(set.Activities) {
 				tb.Fatalf("a fixture of %d activities has %d records: cannot cut to %d by dropping activities", acts, len(recs), n)
@@ -265,28 +437,47 @@ func backlogRecords(tb testing.TB, n int, seed uint64) []domain.Record {
 	return nil
 }
 
+// consentsFirst returns the records of set in the order tour stops,
+// consents, persons, assessments, activities: still every record after
+// those it refers to but the consents, which the agent validates with
+// their whole batch.
+func consentsFirst(set *fixture.Set) []domain.Record {
+	var out []domain.Record
+	for _, r := range set.TourStops {
+		out = append(out, r)
+	}
+	for _, r := range set.Consents {
+		out = append(out, r)
+	}
+	for _, r := range set.Beneficiaries {
+		out = append(out, r)
+	}
+	for _, r := range set.Assessments {
+		out = append(out, r)
+	}
+	for _, r := range set.Activities {
+		out = append(out, r)
+	}
+	return out
+}
+
 // pushBatches returns the number of changes of each Push the client sends
 // for changes of the given wire sizes, following agent/syncclient/push.go:
-// the outbox is read BatchCount×Window changes at a time, and a batch ends
-// at BatchCount changes, before BatchBytes would be exceeded, or at the
-// end of what was read.
-func pushBatches(sizes []int, batchBytes, batchCount, window int) []int {
+// a batch ends at batchCount changes or before batchBytes would be
+// exceeded (a first change larger than that goes alone).
+func pushBatches(sizes []int, batchBytes, batchCount int) []int {
 	var out []int
-	chunk := batchCount * window
-	for start := 0; start < len(sizes); start += chunk {
-		buf := sizes[start:min(start+chunk, len(sizes))]
-		for len(buf) > 0 {
-			k, size := 0, 0
-			for k < len(buf) && k < batchCount {
-				if k > 0 && size+buf[k] > batchBytes {
-					break
-				}
-				size += buf[k]
-				k++
+	for len(sizes) > 0 {
+		k, size := 0, 0
+		for k < len(sizes) && k < batchCount {
+			if k > 0 && size+sizes[k] > batchBytes {
+				break
 			}
-			out = append(out, k)
-			buf = buf[k:]
+			size += sizes[k]
+			k++
 		}
+		out = append(out, k)
+		sizes = sizes[k:]
 	}
 	return out
 }
@@ -298,6 +489,9 @@ type hubRows struct {
 	rows      []hubChangeRow // in hub order
 	changes   []change.Change
 	records   map[string][]any // by id: id, kind, team, origin, hlc, deleted, erased, state
+	consents  map[string][]any // consent_subjects by consent id: id, team, beneficiary
+	// bytesReceived is the hub's count of the device's Push frame bytes.
+	bytesReceived int64
 }
 
 type hubChangeRow struct {
@@ -314,15 +508,15 @@ func loadHubRows(tb testing.TB, path, device string) *hubRows {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	hr := &hubRows{records: map[string][]any{}}
+	hr := &hubRows{records: map[string][]any{}, consents: map[string][]any{}}
 	var (
 		num            int64
 		id, name, team string
 		dkey, pkey     []byte
 		enrolled       int64
 	)
-	if err := db.QueryRow(`SELECT num, id, name, team, device_key, push_key, enrolled_at FROM devices WHERE id = ?`, device).
-		Scan(&num, &id, &name, &team, &dkey, &pkey, &enrolled); err != nil {
+	if err := db.QueryRow(`SELECT num, id, name, team, device_key, push_key, enrolled_at, bytes_received FROM devices WHERE id = ?`, device).
+		Scan(&num, &id, &name, &team, &dkey, &pkey, &enrolled, &hr.bytesReceived); err != nil {
 		tb.Fatal(err)
 	}
 	hr.deviceNum, hr.deviceRow = num, []any{num, id, name, team, dkey, pkey, enrolled}
@@ -367,14 +561,35 @@ func loadHubRows(tb testing.TB, path, device string) *hubRows {
 	if err := rows.Err(); err != nil {
 		tb.Fatal(err)
 	}
+	rows.Close()
+	rows, err = db.Query(`SELECT cs.id, cs.team, cs.beneficiary FROM consent_subjects cs JOIN records r ON r.id = cs.id WHERE r.origin = ?`, num)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			cid, ben []byte
+			cteam    string
+		)
+		if err := rows.Scan(&cid, &cteam, &ben); err != nil {
+			tb.Fatal(err)
+		}
+		hr.consents[string(cid)] = []any{cid, cteam, ben}
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
 	return hr
 }
 
 // benchApplyBatch times the hub store's ApplyBatch alone on a fresh hub
 // file, with the batches the client pushed.
-func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) time.Duration {
+func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) timing {
 	ctx := context.Background()
-	st, err := hubsqlite.Open(ctx, filepath.Join(b.TempDir(), hubcli.DBFile), hubsqlite.Options{})
+	dir := b.TempDir()
+	defer os.RemoveAll(dir) // each run's file goes at once: the runs add up to gigabytes
+	st, err := hubsqlite.Open(ctx, filepath.Join(dir, hubcli.DBFile), hubsqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -391,7 +606,7 @@ func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) time.Durat
 		b.Fatal(err)
 	}
 	runtime.GC()
-	t0 := time.Now()
+	t0 := start()
 	i := 0
 	for _, k := range batches {
 		size := 0
@@ -407,15 +622,73 @@ func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) time.Durat
 			b.Fatalf("ApplyBatch: applied %d of %d, hwm %d, want %d", applied, k, hwm, i)
 		}
 	}
-	return time.Since(t0)
+	return t0.since()
 }
 
-// benchRawInserts times inserting the hub's rows into a fresh file with
-// the hub's schema and settings, one transaction per pushed batch, each
-// change as its changes row and its record's row.
-func benchRawInserts(b *testing.B, hr *hubRows, batches []int) time.Duration {
+// timing is what a timed run took: wall-clock time, and the CPU time of
+// this process (every thread: SQLite's checkpoints on their connection
+// too).
+type timing struct{ wall, cpu time.Duration }
+
+// worst is the timing any run betters.
+var worst = timing{math.MaxInt64, math.MaxInt64}
+
+// best keeps the least of each of t's and u's times.
+func (t timing) best(u timing) timing { return timing{min(t.wall, u.wall), min(t.cpu, u.cpu)} }
+
+// clock is the start of a timed run.
+type clock struct {
+	wall time.Time
+	cpu  time.Duration
+}
+
+func start() clock { return clock{time.Now(), selfCPU()} }
+
+func (c clock) since() timing { return timing{time.Since(c.wall), selfCPU() - c.cpu} }
+
+// selfCPU returns the user + system time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rawRun is one way of inserting the hub's rows, and its best timing.
+type rawRun struct {
+	name, label string
+	txs         []int // changes per transaction
+	rows        int   // rows per statement
+	t           timing
+}
+
+// rawVariants are the ways SQLite offers of inserting the rows the hub
+// wrote — each change's changes row, its record's row where the record is
+// new, the consent_subjects row of a new consent — into a fresh file with
+// the hub's schema and pragmas: single-row prepared statements or
+// multi-row ones, one transaction per pushed batch or one for all. The
+// fastest is the limit the hub's ingest is measured against.
+func rawVariants(hr *hubRows, batches []int) []rawRun {
+	all := []int{len(hr.rows)}
+	return []rawRun{
+		{"single_batch_tx", "single-row INSERTs, one transaction per pushed batch", batches, 1, worst},
+		{"multi64_batch_tx", "64-row INSERTs, one transaction per pushed batch", batches, 64, worst},
+		{"multi512_batch_tx", "512-row INSERTs, one transaction per pushed batch", batches, 512, worst},
+		{"multi64_one_tx", "64-row INSERTs, one transaction for all", all, 64, worst},
+		{"multi512_one_tx", "512-row INSERTs, one transaction for all", all, 512, worst},
+	}
+}
+
+// rawInsert inserts hr's rows into a fresh hub file, one transaction per
+// entry of txs (that many changes each), with statements of up to
+// perStmt rows, and returns the time from the first BEGIN to the last
+// COMMIT.
+func rawInsert(b *testing.B, hr *hubRows, txs []int, perStmt int) timing {
 	ctx := context.Background()
-	w, err := sqlitex.OpenWriter(filepath.Join(b.TempDir(), "raw.db"))
+	dir := b.TempDir()
+	defer os.RemoveAll(dir)
+	w, err := sqlitex.OpenWriter(filepath.Join(dir, "raw.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -427,41 +700,60 @@ func benchRawInserts(b *testing.B, hr *hubRows, batches []int) time.Duration {
 	if _, err := sqlitex.Migrate(ctx, w, mig); err != nil {
 		b.Fatal(err)
 	}
+	// No checkpoint while timed: the hub runs its own on another
+	// connection, and the limit should not pay for one either.
+	if _, err := w.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		b.Fatal(err)
+	}
 	if _, err := w.ExecContext(ctx, `INSERT INTO devices(num, id, name, team, device_key, push_key, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		hr.deviceRow...); err != nil {
 		b.Fatal(err)
 	}
-	insC, err := w.PrepareContext(ctx, `INSERT INTO changes(team, device, dseq, kind, record_id, op, hlc, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer insC.Close()
-	insR, err := w.PrepareContext(ctx, `INSERT INTO records(id, kind, team, origin, hlc, deleted, erased, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer insR.Close()
+	insC := newRawStmts(b, w, `INSERT INTO changes(team, device, dseq, kind, record_id, op, hlc, fields) VALUES `, 8, perStmt)
+	defer insC.close()
+	insR := newRawStmts(b, w, `INSERT INTO records(id, kind, team, origin, hlc, deleted, erased, state) VALUES `, 8, perStmt)
+	defer insR.close()
+	insS := newRawStmts(b, w, `INSERT INTO consent_subjects(id, team, beneficiary) VALUES `, 3, perStmt)
+	defer insS.close()
+	// The arguments of every transaction, built before the clock starts.
+	type txArgs struct{ changes, records, consents []any }
+	all := make([]txArgs, 0, len(txs))
 	done := make(map[string]bool, len(hr.records))
-	runtime.GC()
-	t0 := time.Now()
 	i := 0
-	for _, k := range batches {
+	for _, k := range txs {
+		var a txArgs
+		for _, r := range hr.rows[i : i+k] {
+			a.changes = append(a.changes, r.team, r.device, r.dseq, r.kind, r.recordID, r.op, r.h, r.fields)
+			id := string(r.recordID)
+			if rec := hr.records[id]; rec != nil && !done[id] {
+				done[id] = true
+				a.records = append(a.records, rec...)
+				if cs := hr.consents[id]; cs != nil {
+					a.consents = append(a.consents, cs...)
+				}
+			}
+		}
+		all = append(all, a)
+		insC.prepare(a.changes)
+		insR.prepare(a.records)
+		insS.prepare(a.consents)
+		i += k
+	}
+	runtime.GC()
+	t0 := start()
+	for _, a := range all {
 		err := func() error {
 			tx, err := w.BeginTx(ctx, nil)
 			if err != nil {
 				return err
 			}
 			defer tx.Rollback()
-			sc, sr := tx.StmtContext(ctx, insC), tx.StmtContext(ctx, insR)
-			for _, r := range hr.rows[i : i+k] {
-				if _, err := sc.ExecContext(ctx, r.team, r.device, r.dseq, r.kind, r.recordID, r.op, r.h, r.fields); err != nil {
+			for _, ins := range []struct {
+				st   *rawStmts
+				args []any
+			}{{insC, a.changes}, {insR, a.records}, {insS, a.consents}} {
+				if err := ins.st.exec(ctx, tx, ins.args); err != nil {
 					return err
-				}
-				if rec := hr.records[string(r.recordID)]; rec != nil && !done[string(r.recordID)] {
-					done[string(r.recordID)] = true
-					if _, err := sr.ExecContext(ctx, rec...); err != nil {
-						return err
-					}
 				}
 			}
 			return tx.Commit()
@@ -469,17 +761,75 @@ func benchRawInserts(b *testing.B, hr *hubRows, batches []int) time.Duration {
 		if err != nil {
 			b.Fatalf("raw insert: %v", err)
 		}
-		i += k
 	}
-	d := time.Since(t0)
-	var nc, nr int
-	if err := w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM records)`).Scan(&nc, &nr); err != nil {
+	d := t0.since()
+	var nc, nr, ns int
+	if err := w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM records), (SELECT count(*) FROM consent_subjects)`).
+		Scan(&nc, &nr, &ns); err != nil {
 		b.Fatal(err)
 	}
-	if nc != len(hr.rows) || nr != len(hr.records) {
-		b.Fatalf("raw inserts: %d changes and %d records, want %d and %d", nc, nr, len(hr.rows), len(hr.records))
+	if nc != len(hr.rows) || nr != len(hr.records) || ns != len(hr.consents) {
+		b.Fatalf("raw inserts: %d changes, %d records, %d consents; want %d, %d, %d", nc, nr, ns, len(hr.rows), len(hr.records), len(hr.consents))
 	}
 	return d
+}
+
+// rawStmts is an INSERT of up to perStmt rows, prepared for every row
+// count it is run with.
+type rawStmts struct {
+	tb      testing.TB
+	db      *sql.DB
+	head    string
+	cols    int
+	perStmt int
+	byRows  map[int]*sql.Stmt
+}
+
+func newRawStmts(tb testing.TB, db *sql.DB, head string, cols, perStmt int) *rawStmts {
+	return &rawStmts{tb: tb, db: db, head: head, cols: cols, perStmt: perStmt, byRows: map[int]*sql.Stmt{}}
+}
+
+// prepare prepares, before the clock starts, the statements exec will
+// run for args.
+func (r *rawStmts) prepare(args []any) {
+	for rows := len(args) / r.cols; rows > 0; rows -= min(r.perStmt, rows) {
+		r.stmt(min(r.perStmt, rows))
+	}
+}
+
+// stmt returns the statement for n rows, prepared on first use.
+func (r *rawStmts) stmt(n int) *sql.Stmt {
+	if st := r.byRows[n]; st != nil {
+		return st
+	}
+	group := "(" + strings.TrimSuffix(strings.Repeat("?, ", r.cols), ", ") + ")"
+	st, err := r.db.Prepare(r.head + strings.TrimSuffix(strings.Repeat(group+", ", n), ", "))
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	r.byRows[n] = st
+	return st
+}
+
+// exec inserts the rows of args (cols values each), perStmt at a time.
+func (r *rawStmts) exec(ctx context.Context, tx *sql.Tx, args []any) error {
+	for len(args) > 0 {
+		n := min(r.perStmt, len(args)/r.cols)
+		st := tx.StmtContext(ctx, r.stmt(n))
+		_, err := st.ExecContext(ctx, args[:n*r.cols]...)
+		st.Close()
+		if err != nil {
+			return err
+		}
+		args = args[n*r.cols:]
+	}
+	return nil
+}
+
+func (r *rawStmts) close() {
+	for _, st := range r.byRows {
+		st.Close()
+	}
 }
 
 // jsonChange is a change as a JSON API would carry it.
@@ -489,15 +839,15 @@ type jsonChange struct {
 	Op     string         `json:"op"`
 	HLC    uint64         `json:"hlc"`
 	Seq    uint64         `json:"seq"`
-	Device string         `json:"device"`
 	Fields map[string]any `json:"fields"`
 }
 
 // changeJSON encodes c as a JSON object with field names and decoded
-// values.
+// values: what a Push carries of it (no device: the connection says
+// which device pushes).
 func changeJSON(c *change.Change) ([]byte, error) {
 	j := jsonChange{Kind: string(c.Kind), ID: c.ID.String(), Op: c.Op.String(), HLC: uint64(c.HLC), Seq: c.Seq,
-		Device: c.Device, Fields: make(map[string]any, len(c.Fields))}
+		Fields: make(map[string]any, len(c.Fields))}
 	for num, raw := range c.Fields {
 		f, ok := domain.FieldByNum(c.Kind, num)
 		if !ok {
@@ -571,33 +921,50 @@ func benchSlowLink(b *testing.B, res *benchreport.Results) {
 		b.Fatalf("the sync opened %d connections through the link, want 1", link.conns.Load())
 	}
 	hr := loadHubRows(b, filepath.Join(h.dir, hubcli.DBFile), a.st.Device())
-	sizes := make([]int, len(hr.changes))
+	// The changes as one Push frame, and that frame deflated at the best
+	// level in one stream: the fewest bytes we know of that carry them.
+	push := &wire.Push{Batch: 1}
 	for i := range hr.changes {
 		wc, err := wire.FromChange(&hr.changes[i])
 		if err != nil {
 			b.Fatal(err)
 		}
-		sizes[i] = wire.EncodedSize(&wc)
+		push.Changes = append(push.Changes, wc)
 	}
-	batches := pushBatches(sizes, syncclient.DefaultBatchBytes, syncclient.DefaultBatchCount, syncclient.DefaultWindow)
-	// Round trips the protocol needs, each waiting for the other side:
-	// TCP connect 1, TLS 1.3 handshake 1, websocket upgrade 1,
-	// Hello→Challenge 1, Auth→Welcome 1, Push→Ack 1 per window of batches
-	// in flight, Pull→Changes 1 (nothing to pull: one page).
-	pushWindows := (len(batches) + syncclient.DefaultWindow - 1) / syncclient.DefaultWindow
-	rts := 5 + pushWindows + 1
-	// The floor: the busier direction's bytes at the link's rate (the
-	// other direction overlapping entirely), plus every round trip's
-	// propagation delay: floor = max(up, down)/rate + round trips × RTT.
-	floor := float64(max(up, down))/slowRate + float64(rts)*slowRTT.Seconds()
+	frame, err := wire.Encode(push)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw, err := flate.NewWriter(&z, flate.BestCompression)
+	if err != nil {
+		b.Fatal(err)
+	}
+	zw.Write(frame)
+	if err := zw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	payload := min(len(frame), z.Len())
+	// The floor is physical: those bytes at the link's rate, and one round
+	// trip (the last byte goes out, the hub's answer comes back). Nothing
+	// of ours is in it: not the handshake's round trips, nor TLS or
+	// websocket framing, nor acks. A new connection cannot do better than
+	// three round trips (TCP, TLS 1.3, one exchange): floor3 says how far
+	// the sync is from that.
+	carry := float64(payload) / slowRate
+	floor := carry + slowRTT.Seconds()
+	floor3 := carry + 3*slowRTT.Seconds()
 	res.Add("slowlink_sync_s", fmt.Sprintf("a day of work (%d records) synced over 64 kbit/s each way, 600 ms RTT", slowRecords), d.Seconds(), "s")
-	res.Add("slowlink_bytes_up", "bytes carried agent → hub (TCP payload)", float64(up), "B")
+	res.Add("slowlink_changes_bytes", "the changes as one Push frame", float64(len(frame)), "B")
+	res.Add("slowlink_payload_bytes", "payload: that frame deflated at the best level, if smaller (the fewest bytes known to carry the changes)", float64(payload), "B")
+	res.Add("slowlink_bytes_up", "bytes carried agent → hub (TCP payload: TLS, websocket, handshake, changes)", float64(up), "B")
 	res.Add("slowlink_bytes_down", "bytes carried hub → agent (TCP payload)", float64(down), "B")
-	res.Add("slowlink_round_trips", "round trips the protocol needs (TCP, TLS, upgrade, hello, auth, push windows, pull)", float64(rts), "")
-	res.Add("slowlink_floor_s", "floor = max(up, down) / 8000 B/s + round trips × 0.6 s", floor, "s")
-	res.AddTarget("slowlink_vs_floor", "slow-link sync / floor", d.Seconds()/floor, "x", "<=", 1.5)
-	res.Note("slow link: %s; %d batch(es); the measured time less (up+down)/rate is %.2f round trips of %v",
-		strings.Join(ks, ", "), len(batches), (d.Seconds()-float64(up+down)/slowRate)/slowRTT.Seconds(), slowRTT)
+	res.Add("slowlink_floor_s", "physical floor = payload / 8000 B/s + 1 round trip (0.6 s)", floor, "s")
+	res.Add("slowlink_floor3_s", "floor of a new connection = payload / 8000 B/s + 3 round trips (TCP, TLS, one exchange)", floor3, "s")
+	res.AddTarget("slowlink_vs_floor", "slow-link sync / physical floor", d.Seconds()/floor, "x", "<=", 2)
+	res.AddTarget("slowlink_vs_floor3", "slow-link sync / floor of a new connection (3 round trips)", d.Seconds()/floor3, "x", "<=", 1.2)
+	res.Note("slow link: %s; the sync took the payload's carrying time plus %.2f round trips of %v; it carried %d B up (payload %d B), %d B down",
+		strings.Join(ks, ", "), (d.Seconds()-carry)/slowRTT.Seconds(), slowRTT, up, payload, down)
 }
 
 // benchHub is a hub in a child process, so that its memory is its own.

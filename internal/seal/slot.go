@@ -48,6 +48,7 @@ var ErrWrongSecret = apperr.New(apperr.Auth, "wrong passphrase or recovery code"
 func (s *Slot) kek(secret []byte) []byte {
 	p := s.Params
 	prefault(int(p.MemoryKiB) << 10)
+	defer collect()
 	return argon2.IDKey(secret, s.Salt, p.Time, p.MemoryKiB, p.Threads, KeySize)
 }
 

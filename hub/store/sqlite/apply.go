@@ -224,7 +224,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, sc *scratch, d batch
 	if err := s.putRecs.exec(ctx, tx, args); err != nil {
 		return fmt.Errorf("writing records of device %s: %w", d.id, err)
 	}
-	if err := putConsentSubjects(ctx, tx, order); err != nil {
+	if err := s.putConsentSubjects(ctx, tx, order); err != nil {
 		return err
 	}
 	for _, p := range order {

@@ -92,6 +92,10 @@ func scanConsents(rows *sql.Rows, seen map[ident.ID]bool, out []store.Consent) (
 	return out, rows.Err()
 }
 
+// putSubjectConflict is what writing the person of a consent already
+// recorded does.
+const putSubjectConflict = `ON CONFLICT(id) DO UPDATE SET beneficiary = excluded.beneficiary`
+
 // consentPerson returns the person a merged consent is of, or false when
 // its state names none (or does not decode: the hub checked its fields
 // when they came, so this is a record from before those checks).
@@ -106,26 +110,32 @@ func consentPerson(id ident.ID, st *merge.State) (ident.ID, bool) {
 
 // putConsentSubjects records the person of each consent the batch merged,
 // in tx: a consent's person is set when it is created and may only be
-// rewritten by a later write of that field.
-func putConsentSubjects(ctx context.Context, tx *sql.Tx, order []*pending) error {
+// rewritten by a later write of that field. The rows go in the prepared
+// multi-row statements of putSubjects: one statement prepared per
+// consent was most of the time a batch spent on its consents.
+func (s *Store) putConsentSubjects(ctx context.Context, tx *sql.Tx, order []*pending) error {
+	var args []any
 	for _, p := range order {
 		if !p.dirty || p.kind != domain.KindConsent {
 			continue
 		}
-		if err := putConsentSubject(ctx, tx, p.id, p.team, p.st); err != nil {
-			return err
+		if b, ok := consentPerson(p.id, p.st); ok {
+			args = append(args, p.id[:], p.team, b[:])
 		}
+	}
+	if err := s.putSubjects.exec(ctx, tx, args); err != nil {
+		return fmt.Errorf("recording the persons of %d consents: %w", len(args)/3, err)
 	}
 	return nil
 }
 
+// putConsentSubject records the person of one consent, in tx.
 func putConsentSubject(ctx context.Context, tx *sql.Tx, id ident.ID, team string, st *merge.State) error {
 	b, ok := consentPerson(id, st)
 	if !ok {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO consent_subjects(id, team, beneficiary) VALUES (?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET beneficiary = excluded.beneficiary`, id[:], team, b[:]); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO consent_subjects(id, team, beneficiary) VALUES (?, ?, ?) `+putSubjectConflict, id[:], team, b[:]); err != nil {
 		return fmt.Errorf("recording the person of consent %s: %w", id, err)
 	}
 	return nil

@@ -93,8 +93,8 @@ type Store struct {
 
 	// Statements of the ApplyBatch hot path, prepared once on the writer
 	// connection and bound to each transaction with Tx.StmtContext.
-	stDevice, stUpdDevice        *sql.Stmt
-	getRecs, putRecs, insChanges *multi
+	stDevice, stUpdDevice                     *sql.Stmt
+	getRecs, putRecs, insChanges, putSubjects *multi
 
 	// Background checkpoints (see startCheckpointer): their connection,
 	// the request for one, and the end of the goroutine. ckMu is held
@@ -296,6 +296,9 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.insChanges, err = prepareMulti(ctx, s.w, `INSERT INTO changes(team, device, dseq, kind, record_id, op, hlc, fields) VALUES `, 8, ", ", ``); err != nil {
 		return err
 	}
+	if s.putSubjects, err = prepareMulti(ctx, s.w, `INSERT INTO consent_subjects(id, team, beneficiary) VALUES `, 3, ", ", " "+putSubjectConflict); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -350,7 +353,7 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	for _, m := range []*multi{s.getRecs, s.putRecs, s.insChanges} {
+	for _, m := range []*multi{s.getRecs, s.putRecs, s.insChanges, s.putSubjects} {
 		if m != nil {
 			errs = append(errs, m.close())
 		}
