@@ -66,10 +66,10 @@ type book struct {
 	sw   *excelize.StreamWriter
 	spec sheetSpec
 	loc  *time.Location
-	n    int // sheets begun
-	row  int // last row written on the current sheet
-	head int // row of the table's header on the current sheet
-	size int // estimated bytes of XML of the current sheet
+	n    int   // sheets begun
+	row  int   // last row written on the current sheet
+	head int   // row of the table's header on the current sheet
+	size int64 // estimated bytes of XML of the current sheet (int64: 3 GiB overflows a 32-bit int)
 	st   struct{ bold, day, time, num, dec, pct, text, top, wrap int }
 	vals []any
 }
@@ -201,7 +201,7 @@ func (b *book) write(cells []cell, bold bool) error {
 	for _, c := range cells {
 		b.vals = append(b.vals, b.value(c, bold))
 	}
-	b.size += 64 * len(cells)
+	b.size += int64(64 * len(cells))
 	ref, err := excelize.CoordinatesToCellName(1, b.row)
 	if err != nil {
 		return fmt.Errorf("xlsx: %w", err)
@@ -221,7 +221,7 @@ func (b *book) value(c cell, bold bool) any {
 	styled := func(style int, v any) any { return excelize.Cell{StyleID: style, Value: v} }
 	switch c.kind {
 	case cText:
-		b.size += len(c.text)
+		b.size += int64(len(c.text))
 		if bold {
 			return styled(b.st.bold, c.text)
 		}
@@ -231,7 +231,7 @@ func (b *book) value(c cell, bold bool) any {
 		return c.text
 	case cList:
 		s := strings.Join(c.list, "\n")
-		b.size += len(s)
+		b.size += int64(len(s))
 		return s
 	case cInt:
 		return styled(b.st.num, int64(c.num))
