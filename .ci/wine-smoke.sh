@@ -61,7 +61,7 @@ agent status --data 'C:\numeribus' --json | tr -d '\r' >"$WORK/status.json"
 grep -q '"pending_changes": 0,' "$WORK/status.json" || { cat "$WORK/status.json"; fail "status: changes pending"; }
 sent=$(sed -n 's/.* \([0-9][0-9]*\) modification(s) envoyée(s).*/\1/p' "$WORK/sync.out")
 "$HUB" stats --data "$WORK/hub" | tee "$WORK/stats.out"
-grep -q "changes: $sent\$" "$WORK/stats.out" || fail "the hub holds other than the $sent changes sent"
+grep -q "modifications reçues : $sent\$" "$WORK/stats.out" || fail "the hub holds other than the $sent changes sent"
 
 step "agent.exe app: first start, unlock, « Quitter »"
 wine "$EXE" app --listen 127.0.0.1:0 --no-browser >"$WORK/app.out" 2>&1 &
