@@ -116,7 +116,7 @@ func TestHubBackupCommandRestores(t *testing.T) {
 	synced := make(chan error, 1)
 	go func() { _, err := b.cl.Sync(context.Background()); synced <- err }()
 	out := filepath.Join(t.TempDir(), "hub-backup.db")
-	if code, msg := h.cli(t, "backup", "--out", out); code != 0 || !strings.Contains(msg, "Backed up") {
+	if code, msg := h.cli(t, "backup", "--out", out); code != 0 || !strings.Contains(msg, "sauvegardée dans") {
 		t.Fatalf("hub backup while serving: %d %s", code, msg)
 	}
 	if err := <-synced; err != nil {
@@ -126,11 +126,11 @@ func TestHubBackupCommandRestores(t *testing.T) {
 	a.save(t, records(15, 64)...) // reach the hub, then lost with it
 	a.sync(t)
 	b.sync(t)
-	if code, msg := h.cli(t, "restore", "--from", out); code != 5 || !strings.Contains(msg, "stop `hub serve`") {
+	if code, msg := h.cli(t, "restore", "--from", out); code != 5 || !strings.Contains(msg, "arrêtez d'abord `hub serve`") {
 		t.Fatalf("hub restore while serving: %d %s", code, msg)
 	}
 	h.stop()
-	if code, msg := h.cli(t, "restore", "--from", out); code != 0 || !strings.Contains(msg, "kept aside") {
+	if code, msg := h.cli(t, "restore", "--from", out); code != 0 || !strings.Contains(msg, "gardée à part") {
 		t.Fatalf("hub restore: %d %s", code, msg)
 	}
 	h = restartHub(t, dir, a, b)

@@ -141,7 +141,7 @@ func TestAgentUpdatesItselfFromTheHub(t *testing.T) {
 	}
 
 	hub := startProg(t, hubBin, "serve", "--data", hubDir, "--listen", "127.0.0.1:0")
-	addr := hub.waitPrinted(t, regexp.MustCompile(`hub listening on (\S+)`), 30*time.Second)[1]
+	addr := hub.waitPrinted(t, regexp.MustCompile(`hub à l'écoute sur (\S+)`), 30*time.Second)[1]
 	// The agent's road to the hub cuts each connection after 3 to 6 MB
 	// until the test lifts it: the first download of the binary
 	// (25 MB, not stripped) breaks midway; the sync's rounds go through.
