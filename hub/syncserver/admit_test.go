@@ -96,7 +96,7 @@ func TestBusyHubSaysWhenToComeBack(t *testing.T) {
 	h := newTestHub(t, Options{Writers: 1, WriteWait: 50 * time.Millisecond})
 	ws := h.dial(t)
 	// Another connection holds the store's only writer slot.
-	waitFor(t, func() bool { return len(h.srv.writes.slots) == 0 }) // the handshake's bookkeeping is done
+	h.waitSeen(t)
 	leave, err := h.srv.writes.enter(nil, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestBusyHubSaysWhenToComeBack(t *testing.T) {
 func TestShutdownDrainsBatchesInFlight(t *testing.T) {
 	h := newTestHub(t, Options{Writers: 1})
 	ws := h.dial(t)
-	waitFor(t, func() bool { return len(h.srv.writes.slots) == 0 })
+	h.waitSeen(t)
 	leave, err := h.srv.writes.enter(nil, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestShutdownDrainsBatchesInFlight(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	h := newTestHub(t, Options{Writers: 1})
 	ws := h.dial(t)
-	waitFor(t, func() bool { return len(h.srv.writes.slots) == 0 })
+	h.waitSeen(t)
 	leave, _ := h.srv.writes.enter(nil, time.Minute)
 	defer leave()
 	send(t, ws, pushes(t, 1, 5)[0])
@@ -220,4 +220,14 @@ func TestPushesWaitUndecoded(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return len(h.srv.decoding.slots) == 0 })
+}
+
+// waitSeen waits until the handshake's bookkeeping is written, so that
+// the test's hold on the writers' gate comes after it.
+func (h *testHub) waitSeen(t *testing.T) {
+	t.Helper()
+	waitFor(t, func() bool {
+		d, err := h.st.Device(context.Background(), h.device)
+		return err == nil && !d.LastSeen.IsZero() && len(h.srv.writes.slots) == 0
+	})
 }

@@ -222,9 +222,12 @@ func (c *conn) markSeen(ctx context.Context, id string, seen store.Seen) {
 	go func() {
 		defer c.s.wg.Done()
 		defer close(c.seen)
-		leave, err := c.s.writes.enter(nil, c.s.opt.WriteWait)
+		// c.done: a connection closed meanwhile (shutting down) does not
+		// keep Shutdown waiting for its bookkeeping; an agent's own close
+		// comes after its last answer, which waited for this (c.seen).
+		leave, err := c.s.writes.enter(c.done, c.s.opt.WriteWait)
 		if err != nil {
-			c.s.log.Warn("hub busy: contact not recorded", "device", id)
+			c.s.log.Warn("contact not recorded", "device", id, "err", err)
 			return
 		}
 		defer leave()
