@@ -3,14 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"numeribus/hub/retain"
 	"numeribus/internal/access"
 	"numeribus/internal/ident"
+	"numeribus/internal/owneronly"
 	"numeribus/internal/retention"
 )
 
@@ -165,21 +163,21 @@ func runRetentionPurge(ctx context.Context, e *Env, args []string) error {
 // ends in .txt.
 func runAccess(ctx context.Context, e *Env, args []string) error {
 	var data string
-	fs := newFlags(e, "access", "--data DIR --person ID --out FILE[.html|.txt]", &data)
-	person := fs.String("person", "", "the beneficiary's id (as the agent shows it on the person's page)")
-	out := fs.String("out", "", "the file to write: HTML, or plain text if it ends in .txt; never inside the data directory")
+	fs := newFlags(e, "access", "--data DIR --person ID --out FICHIER[.html|.txt]", &data)
+	person := fs.String("person", "", "l'identifiant du bénéficiaire (tel que l'agent l'affiche sur la page de la personne)")
+	out := fs.String("out", "", "le fichier à écrire : HTML, ou texte s'il finit par .txt ; jamais dans le dossier des données")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	id, err := ident.Parse(*person)
 	if err != nil || *person == "" {
-		return usagef("--person: a beneficiary id is required (%v)", err)
+		return usagef("--person : un identifiant de bénéficiaire est requis (%v)", err)
 	}
 	if *out == "" {
-		return usagef("--out FILE is required")
+		return usagef("--out FICHIER est requis")
 	}
-	if err := outsideData(*out, data); err != nil {
-		return err
+	if in, err := owneronly.Within(*out, data); err != nil || in {
+		return usagef("--out %s est dans le dossier des données %s : écrivez les données de la personne ailleurs", *out, data)
 	}
 	st, err := openStore(ctx, e, data)
 	if err != nil {
@@ -190,54 +188,14 @@ func runAccess(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeDossier(*out, d); err != nil {
-		return err
+	if err := owneronly.WriteFile(*out, func(w io.Writer) error { return access.Write(w, d, *out) }); err != nil {
+		return fmt.Errorf("écriture du document : %w", err)
 	}
 	if err := st.Audit(ctx, accounts.AuditEntry{At: time.Now(), Email: cliActor(), Action: accounts.ActionAccessExport,
 		What: "personne " + id.String()}); err != nil {
 		return err
 	}
-	n := len(d.Consents) + len(d.Assessments) + len(d.Activities)
-	if d.Beneficiary != nil {
-		n++
-	}
-	fmt.Fprintf(e.Stdout, "%s written: %d record(s) about the person. It holds personal data: hand it over, then delete it.\n", *out, n)
-	return nil
-}
-
-// outsideData refuses a file inside the data directory: what an erasure
-// leaves behind is checked there, byte by byte.
-func outsideData(file, data string) error {
-	f, err1 := filepath.Abs(file)
-	d, err2 := filepath.Abs(data)
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	if rel, err := filepath.Rel(d, f); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return usagef("--out %s is inside the data directory %s: write the person's data elsewhere", file, data)
-	}
-	return nil
-}
-
-// writeDossier writes d to file, readable by its owner only, HTML unless
-// the name ends in .txt.
-func writeDossier(file string, d *access.Dossier) error {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing the dossier: %w", err)
-	}
-	if strings.HasSuffix(strings.ToLower(file), ".txt") {
-		err = access.WriteText(f, d)
-	} else {
-		err = access.WriteHTML(f, d)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(file)
-		return fmt.Errorf("writing the dossier: %w", err)
-	}
+	fmt.Fprintf(e.Stdout, "%s écrit : %d enregistrement(s) sur la personne. Il contient ses données personnelles : remettez-le-lui, puis supprimez-le.\n", *out, d.Records())
 	return nil
 }
 

@@ -84,14 +84,14 @@ func TestAccessAndPurge(t *testing.T) {
 	w := retaintest.Seed(t, st)
 	st.Close()
 	out := filepath.Join(t.TempDir(), "acces.html")
-	if code, msg := hub("access", "--data", dir, "--person", w.Ana.String(), "--out", filepath.Join(dir, "acces.html")); code != ExitUsage || !strings.Contains(msg, "inside the data directory") {
+	if code, msg := hub("access", "--data", dir, "--person", w.Ana.String(), "--out", filepath.Join(dir, "acces.html")); code != ExitUsage || !strings.Contains(msg, "est dans le dossier des données") {
 		t.Fatalf("a dossier inside the data directory: %d %s", code, msg)
 	}
 	if code, msg := hub("access", "--data", dir, "--person", "pas-un-id", "--out", out); code != ExitUsage {
 		t.Fatalf("a bad id: %d %s", code, msg)
 	}
 	code, msg := hub("access", "--data", dir, "--person", w.Ana.String(), "--out", out)
-	if code != ExitOK || !strings.Contains(msg, "6 record(s)") {
+	if code != ExitOK || !strings.Contains(msg, "6 enregistrement(s)") {
 		t.Fatalf("access: %d %s", code, msg)
 	}
 	b, err := os.ReadFile(out)

@@ -62,6 +62,24 @@ var page = template.Must(template.New("access").Parse(`<!DOCTYPE html>
 </html>
 `))
 
+// Write writes the dossier as plain text when name ends in .txt, as HTML
+// otherwise.
+func Write(w io.Writer, d *Dossier, name string) error {
+	if strings.HasSuffix(strings.ToLower(name), ".txt") {
+		return WriteText(w, d)
+	}
+	return WriteHTML(w, d)
+}
+
+// Records counts the records the dossier holds about the person.
+func (d *Dossier) Records() int {
+	n := len(d.Consents) + len(d.Assessments) + len(d.Activities)
+	if d.Beneficiary != nil {
+		n++
+	}
+	return n
+}
+
 // WriteHTML writes the dossier as one HTML document in French.
 func WriteHTML(w io.Writer, d *Dossier) error {
 	doc := build(d)

@@ -8,9 +8,12 @@ package owneronly
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // enforced is false on Windows, where access is governed by ACLs (a
@@ -62,4 +65,32 @@ func tighten(p string, dir bool) error {
 		return fmt.Errorf("making %s private to its owner: %w", p, err)
 	}
 	return nil
+}
+
+// WriteFile creates path readable by its owner only, fills it with write,
+// and removes it if writing fails: no half-written file is left behind.
+func WriteFile(path string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// Within reports whether file is dir or inside it.
+func Within(file, dir string) (bool, error) {
+	f, err1 := filepath.Abs(file)
+	d, err2 := filepath.Abs(dir)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(d, f)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)), nil
 }
