@@ -45,6 +45,7 @@ type agent struct {
 	odds    int               // how many
 
 	acks     []time.Duration // each batch: sent → acked
+	slow     []slowAck       // the batches acked after a second or more
 	rejected int             // changes the hub refused
 
 	release, lastAck   time.Time // release: the barrier, or its arrival
@@ -213,6 +214,13 @@ func (a *agent) push(ctx context.Context, f *fleet) error {
 	}
 }
 
+// slowAck is a batch that waited a second or more for its ack: when it
+// left says what the hub was doing then (the report lists the slowest).
+type slowAck struct {
+	sent time.Time
+	wait time.Duration
+}
+
 type inflight struct {
 	batch, last uint64
 	sent        time.Time
@@ -257,6 +265,9 @@ func (a *agent) pushOn(s *session, f *fleet) error {
 		}
 		now := time.Now()
 		a.acks = append(a.acks, now.Sub(queue[0].sent))
+		if d := now.Sub(queue[0].sent); d >= time.Second {
+			a.slow = append(a.slow, slowAck{queue[0].sent, d})
+		}
 		a.lastAck = now
 		a.rejected += len(ack.Rejected)
 		a.hwm = max(a.hwm, ack.HWM)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +52,11 @@ type Report struct {
 	RevocationMs *float64 `json:"revocation_ms"`
 	RevokeCmdMs  *float64 `json:"revoke_cmd_ms"`
 
+	// SlowestAcks are the batches that waited longest (at most 20, a
+	// second or more): when they left, counted from the first release,
+	// and how long they waited — a stall shows as several at one time.
+	SlowestAcks []SlowAck `json:"slowest_acks"`
+
 	Hubs     []HubFigures `json:"hubs"`
 	OK       bool         `json:"ok"`
 	Problems []string     `json:"problems"`
@@ -71,6 +77,12 @@ type HubFigures struct {
 	CPUS             float64  `json:"cpu_s"` // user + system, the whole run
 	MaxFDs           int      `json:"max_fds"`
 	Killed           bool     `json:"killed"`
+}
+
+// SlowAck is one slow batch of the report.
+type SlowAck struct {
+	SentS  float64 `json:"sent_s"`
+	WaitMs float64 `json:"wait_ms"`
 }
 
 // Machine says where the figures come from: the generator shares the
@@ -109,6 +121,27 @@ func secs(d time.Duration) float64 {
 func round(x float64) float64 { return math.Round(x*1000) / 1000 }
 func ptr(x float64) *float64  { return &x }
 
+// slowest returns the n longest waits of agents' slow batches, in the
+// order they were sent.
+func slowest(agents []*agent, n int) []SlowAck {
+	var all []slowAck
+	var first time.Time
+	for _, a := range agents {
+		all = append(all, a.slow...)
+		if !a.release.IsZero() && (first.IsZero() || a.release.Before(first)) {
+			first = a.release
+		}
+	}
+	slices.SortFunc(all, func(x, y slowAck) int { return cmp.Compare(y.wait, x.wait) })
+	all = all[:min(n, len(all))]
+	slices.SortFunc(all, func(x, y slowAck) int { return x.sent.Compare(y.sent) })
+	out := make([]SlowAck, len(all))
+	for i, s := range all {
+		out[i] = SlowAck{secs(s.sent.Sub(first)), ms(s.wait)}
+	}
+	return out
+}
+
 // measure fills the figures the agents recorded.
 func (r *Report) measure(agents []*agent, p phases) {
 	r.PushWallS, r.PullWallS = secs(p.push), secs(p.pull)
@@ -133,6 +166,7 @@ func (r *Report) measure(agents []*agent, p phases) {
 	}
 	slices.Sort(acks)
 	slices.Sort(pulls)
+	r.SlowestAcks = slowest(agents, 20)
 	r.AckP50Ms, r.AckP99Ms = ms(percentile(acks, 50)), ms(percentile(acks, 99))
 	r.AckMaxMs = ms(percentile(acks, 100))
 	r.PullP50Ms, r.PullMaxMs = ms(percentile(pulls, 50)), ms(percentile(pulls, 100))

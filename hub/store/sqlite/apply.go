@@ -75,8 +75,10 @@ func (sc *scratch) release() {
 // An unknown device gives ErrNoDevice; a revoked one an error wrapping
 // ErrNoDevice too, as it may no longer write.
 func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
+	s.batchesWaiting.Add(1)
 	defer s.hostWrite()()
 	tx, err := s.w.BeginTx(ctx, nil)
+	s.batchesWaiting.Add(-1)
 	if err != nil {
 		return 0, 0, fmt.Errorf("applying batch: %w", err)
 	}

@@ -27,17 +27,31 @@ import (
 
 const (
 	// factsChunk bounds the changes one catch-up transaction covers, so
-	// that a long backlog never holds the writer for long.
-	factsChunk = 5000
+	// that a long backlog never holds the writer for long: about 60 µs a
+	// change, 30 ms a step. (At 5,000 a step held the writer 300 ms, and
+	// twenty steps in a row stalled a morning's arrivals for 6 s: the
+	// batches queued behind them got one turn a step.)
+	factsChunk = 500
 	// factsQuiet is how long the follower waits for the pushes to pause,
-	// factsMaxWait how long at most it lets facts lag behind.
+	// factsMaxWait how long at most it lets facts lag behind: pushes that
+	// never pause (a morning's arrivals) leave it a few seconds of log to
+	// write, never half a minute's.
 	factsQuiet   = 300 * time.Millisecond
-	factsMaxWait = 30 * time.Second
+	factsMaxWait = 2 * time.Second
+	// factsYield is how long at most the background follower lets the
+	// batches waiting for the writer go first, before each step: sync
+	// acks come before the dashboard's figures, but a hub never free of
+	// pushes still gets its facts written.
+	factsYield = 200 * time.Millisecond
 )
 
 // catchUpFacts writes the facts of every record changed since the facts'
-// cursor, in chunks.
-func (s *Store) catchUpFacts(ctx context.Context) error {
+// cursor, in chunks: for a reader, which needs them now.
+func (s *Store) catchUpFacts(ctx context.Context) error { return s.followLog(ctx, false) }
+
+// followLog is catchUpFacts; yield (the background follower) lets the
+// batches waiting for the writer pass before each step.
+func (s *Store) followLog(ctx context.Context, yield bool) error {
 	var end int64
 	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(hseq), 0) FROM changes`).Scan(&end); err != nil {
 		return fmt.Errorf("reading the change log's end: %w", err)
@@ -48,11 +62,25 @@ func (s *Store) catchUpFacts(ctx context.Context) error {
 	s.factsMu.Lock()
 	defer s.factsMu.Unlock()
 	for s.factsAt.Load() < end {
+		if yield {
+			s.yieldToBatches(ctx)
+		}
 		if err := s.factsStep(ctx); err != nil {
 			return fmt.Errorf("bringing facts up to date: %w", err)
 		}
 	}
 	return nil
+}
+
+// yieldToBatches waits, factsYield at most, until no batch is waiting
+// for the writer. The writer's gate is a mutex, which does not queue its
+// waiters in order: without this, a follower going from step to step let
+// one batch in between, while more arrived.
+func (s *Store) yieldToBatches(ctx context.Context) {
+	const poll = 2 * time.Millisecond
+	for waited := time.Duration(0); s.batchesWaiting.Load() > 0 && waited < factsYield && ctx.Err() == nil; waited += poll {
+		time.Sleep(poll)
+	}
 }
 
 // factsStep brings the facts forward by at most factsChunk changes, in
@@ -190,7 +218,7 @@ func (s *Store) factsFollower() {
 		}
 		quiet.Stop()
 		limit.Stop()
-		if err := s.catchUpFacts(ctx); err != nil && ctx.Err() == nil {
+		if err := s.followLog(ctx, true); err != nil && ctx.Err() == nil {
 			s.log.Warn("facts follower", "err", err)
 		}
 	}

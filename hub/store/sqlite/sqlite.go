@@ -111,6 +111,9 @@ type Store struct {
 	factsAt                         atomic.Int64
 	factsMu                         sync.Mutex
 	factsKick, factsStop, factsDone chan struct{}
+	// batchesWaiting counts the batches waiting for the writer: the
+	// follower lets them pass before each of its steps.
+	batchesWaiting atomic.Int32
 }
 
 var _ store.Store = (*Store)(nil)
