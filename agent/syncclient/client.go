@@ -68,7 +68,8 @@ type Client struct {
 	Synced func()
 
 	init    sync.Once
-	tickets tls.ClientSessionCache // TLS resumption: no certificate again on each sync
+	tickets tls.ClientSessionCache // TLS resumption: no certificate again on each sync (tickets.go)
+	saved   sync.Map               // when each session in tickets was saved
 	// hello is set once a hub has refused an Open and then answered a
 	// Hello: a hub older than protocol 5 (open.go).
 	hello   atomic.Bool
@@ -509,13 +510,13 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 }
 
 func (c *Client) round(ctx context.Context, rep *Report) error {
-	pr := c.readPolicy(ctx) // beside the round, not after it
 	s, err := c.connect(ctx, rep)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	defer c.recordContact(ctx, s)
+	pr := s.policy(ctx) // from the Welcome, or read beside the round
 	if err := s.reconcile(ctx); err != nil {
 		return err
 	}

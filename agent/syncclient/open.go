@@ -45,10 +45,10 @@ func (c *Client) opens(target string) bool {
 
 // tlsConfig pins the hub's certificate and keeps session tickets, so that
 // a returning agent resumes its TLS session without receiving the
-// certificate again.
+// certificate again (tickets.go).
 func (c *Client) tlsConfig(fingerprint []byte) *tls.Config {
 	cfg := tlspin.PinnedConfig(fingerprint)
-	cfg.ClientSessionCache = c.tickets
+	cfg.ClientSessionCache = c.sessions(fingerprint)
 	return cfg
 }
 
@@ -100,7 +100,9 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 	}
 	plain := *u
 	plain.Scheme = "ws" // TLS is already up, underneath
-	ws, resp, err := d.DialContext(ctx, plain.String(), http.Header{wire.OpenHeader: {header}})
+	// No User-Agent (Go's default, 32 bytes): every byte of the request
+	// is on the way of the sync's third round trip.
+	ws, resp, err := d.DialContext(ctx, plain.String(), http.Header{wire.OpenHeader: {header}, "User-Agent": {""}})
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -196,14 +198,34 @@ func (c *Client) dialTLS(ctx context.Context, u *url.URL, fp []byte) (*tls.Conn,
 	if port == "" {
 		port = "443"
 	}
-	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
-	}
 	cfg := c.tlsConfig(fp)
 	cfg.MinVersion = tls.VersionTLS13
 	cfg.ServerName = host
+	// Resuming a session, X25519 alone: the session's secret keeps the
+	// keys out of a quantum computer's reach (tickets.go).
+	resume := c.sessions(fp).resumable(host)
+	if resume {
+		cfg.CurvePreferences = []tls.CurveID{tls.X25519}
+	}
+	tc, err := c.handshake(ctx, net.JoinHostPort(host, port), cfg)
+	if err != nil || !resume || tc.ConnectionState().DidResume {
+		return tc, err
+	}
+	// The hub did not take the session: this handshake had no ML-KEM.
+	// Nothing was sent on it; shake hands again with the default.
+	tc.Close()
+	c.Log.Info("the hub did not resume the TLS session: full handshake")
+	cfg.CurvePreferences = nil
+	return c.handshake(ctx, net.JoinHostPort(host, port), cfg)
+}
+
+// handshake opens a TCP connection to addr and a TLS session over it.
+func (c *Client) handshake(ctx context.Context, addr string, cfg *tls.Config) (*tls.Conn, error) {
+	var nd net.Dialer
+	raw, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()

@@ -15,14 +15,18 @@ import (
 )
 
 // Retention (docs/SECURITY.md): the hub sets how long personal data is
-// kept and serves the periods at retention.Path, on the address and the
-// certificate of its sync endpoint. The agent reads them after a round
-// that went through — over TLS pinned to the certificate of its
-// enrollment, so that only its hub can shorten or lengthen them — and
-// purges what they say is due, with the erasure's machinery: the purge's
-// erase changes are then pushed in the same session. The wire protocol is
-// untouched; a hub without the endpoint leaves the agent on the policy it
-// holds (the defaults at first).
+// kept. A hub of protocol 5 gives the periods in its Welcome
+// (wire.Welcome.Retention), inside the session the agent authenticated
+// over TLS pinned to the certificate of its enrollment, so that only its
+// hub can shorten or lengthen them. An older hub serves them at
+// retention.Path, on the address and the certificate of its sync
+// endpoint: the agent reads them there, at most hourly, on a connection
+// of its own beside the round (a second TCP and TLS handshake, which a
+// slow link cannot afford: hence the Welcome). Either way the agent
+// records them after a round that went through and purges what they say
+// is due, with the erasure's machinery: the purge's erase changes are
+// then pushed in the same session. A hub that gives neither leaves the
+// agent on the policy it holds (the defaults at first).
 //
 // An agent out of coverage still purges: Run checks at every turn of its
 // loop (when its clock can be trusted: purgeOffline), and the erasures
@@ -143,6 +147,28 @@ func (c *Client) readPolicy(ctx context.Context) *policyRead {
 		defer c.reading.Store(false)
 		r.p, r.err = c.fetchPolicy(ctx)
 	}()
+	return r
+}
+
+// policy returns the hub's policy for this round: the Welcome's, or a
+// read of /retention started beside the rest of the round when the hub
+// did not give it (readPolicy: an older hub, at most hourly); nil when
+// there is none to record.
+func (s *session) policy(ctx context.Context) *policyRead {
+	w := s.welcome.Retention
+	if len(w) == 0 {
+		return s.c.readPolicy(ctx)
+	}
+	r := &policyRead{done: make(chan struct{})}
+	close(r.done)
+	periods := make(map[string]int, len(w))
+	for k, m := range w {
+		periods[k] = int(m)
+	}
+	r.p, r.err = retention.FromPeriods(periods)
+	if r.err != nil {
+		r.err = fmt.Errorf("the hub's welcome: %w", r.err)
+	}
 	return r
 }
 

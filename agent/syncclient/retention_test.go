@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"numeribus/internal/retention"
 	"numeribus/internal/seal"
 	"numeribus/internal/tlspin"
+	"numeribus/internal/wire"
 )
 
 func TestPolicyURL(t *testing.T) {
@@ -113,5 +115,66 @@ func TestPurgeOfflineTrustsTheClockOnlyNearTheLastContact(t *testing.T) {
 	cl.purgeOffline(ctx)
 	if identified() {
 		t.Fatal("not purged near the last contact")
+	}
+}
+
+// The policy comes with the Welcome of a protocol 5 hub, or from
+// /retention when the Welcome has none (an older hub): either way the
+// agent records it after the round, and asks /retention only in the
+// second case — a second connection a slow link cannot afford.
+func TestPolicyFromTheWelcomeOrRead(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		welcome   map[string]uint32
+		wantMonth int // the notes' period recorded
+		wantReads int32
+	}{
+		{"in the welcome", map[string]uint32{"identite": 24, "diagnostics": 24, "notes": 6, "journal": 12}, 6, 0},
+		{"a hub that does not give it", nil, 9, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reads atomic.Int32
+			hub := newHub(t, wire.Welcome{Team: "cd88", Name: "bus-1", Retention: tc.welcome}, func(h *hubConn) {
+				if p, ok := h.read().(*wire.Push); ok {
+					h.send(&wire.Ack{Batch: p.Batch, HWM: p.Changes[len(p.Changes)-1].Seq, Applied: uint32(len(p.Changes))})
+				}
+				h.pull()
+			})
+			mux := http.NewServeMux()
+			mux.Handle("/", hub)
+			mux.HandleFunc(retention.Path, func(w http.ResponseWriter, r *http.Request) {
+				reads.Add(1)
+				w.Write([]byte(`{"version":1,"mois":{"notes":9}}`))
+			})
+			st, c := agentWith(t, 1, mux)
+			if _, err := c.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			p, err := st.Retention(t.Context())
+			if err != nil || p.Months(retention.Notes) != tc.wantMonth {
+				t.Errorf("notes kept %d months (%v), want %d", p.Months(retention.Notes), err, tc.wantMonth)
+			}
+			if got := reads.Load(); got != tc.wantReads {
+				t.Errorf("/retention read %d times, want %d", got, tc.wantReads)
+			}
+		})
+	}
+}
+
+// A period out of its bounds (notes: 1 to 60 months) in the Welcome is never applied: the policy
+// held stays.
+func TestPolicyFromTheWelcomeOutOfBounds(t *testing.T) {
+	hub := newHub(t, wire.Welcome{Team: "cd88", Retention: map[string]uint32{"notes": 61}}, func(h *hubConn) {
+		if p, ok := h.read().(*wire.Push); ok {
+			h.send(&wire.Ack{Batch: p.Batch, HWM: p.Changes[len(p.Changes)-1].Seq, Applied: uint32(len(p.Changes))})
+		}
+		h.pull()
+	})
+	st, c := agentWith(t, 1, hub)
+	if _, err := c.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := st.Retention(t.Context()); !p.Equal(retention.Default()) {
+		t.Errorf("a period of 61 months applied: notes %d", p.Months(retention.Notes))
 	}
 }

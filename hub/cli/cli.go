@@ -503,7 +503,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		ln.Close()
 		return err
 	}
-	opt := syncserver.Options{Logger: e.Logger, HubKey: hk.Public(), Open: syncserver.EnvelopeOpener(hk)}
+	opt := syncserver.Options{Logger: e.Logger, HubKey: hk.Public(), Open: syncserver.EnvelopeOpener(hk), Retention: st.RetentionPolicy}
 	if e.db != "" {
 		// PostgreSQL takes concurrent writers (row locks, commit order
 		// kept by the log counter): a few batches at once, within the

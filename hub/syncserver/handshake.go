@@ -204,11 +204,34 @@ func (c *conn) welcome(ctx context.Context, d store.Device, ss session, early bo
 			return false
 		}
 	}
+	if ss.proto >= wire.OpenProtocol {
+		w.Retention = c.retention(ctx, d.ID)
+	}
 	if err := c.send(w); err != nil {
 		c.closeWith(websocket.CloseNormalClosure, "")
 		return false
 	}
 	return true
+}
+
+// retention returns the policy a Welcome carries (wire.Welcome.Retention),
+// nil when the hub has none to give: the agent then keeps the policy it
+// holds, or reads /retention. A failure is logged, never refuses the
+// session.
+func (c *conn) retention(ctx context.Context, device string) map[string]uint32 {
+	if c.s.opt.Retention == nil {
+		return nil
+	}
+	p, err := c.s.opt.Retention(ctx)
+	if err != nil {
+		c.s.log.Warn("retention policy not read for the welcome", "device", device, "err", err)
+		return nil
+	}
+	out := map[string]uint32{}
+	for k, months := range p.Periods() {
+		out[k] = uint32(months)
+	}
+	return out
 }
 
 // markSeen records the handshake — contact, agent version, clock offset —

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
+	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"numeribus/internal/retention"
 	"numeribus/internal/wire"
 	"numeribus/internal/wsearly"
 )
@@ -177,7 +180,7 @@ func TestOpenCannotBeReplayedOrSentInClear(t *testing.T) {
 // The version policy, hub side: agents of protocols 1 to 4 (Hello) are
 // served as before; any other version is told to update, in French.
 func TestVersionPolicy(t *testing.T) {
-	h := newTestHubTLS(t, Options{})
+	h := newTestHubTLS(t, Options{Retention: notesFor18Months})
 	// The Hello signature binds httptest's certificate, as pinned.
 	fp := sha256.Sum256(h.http.Certificate().Raw)
 	h.srv.opt.Fingerprint = fp[:]
@@ -200,8 +203,9 @@ func TestVersionPolicy(t *testing.T) {
 			t.Fatalf("protocol %d: no challenge", proto)
 		}
 		send(t, ws, &wire.Auth{Sig: ed25519.Sign(h.key, wire.AuthMessage(ch.Nonce, fp[:], h.device, wire.ModeFull))})
-		if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Early {
-			t.Fatalf("protocol %d: %+v, want a welcome", proto, w)
+		// Nothing of protocol 5 in it: an older agent refuses unknown keys.
+		if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Early || w.Retention != nil {
+			t.Fatalf("protocol %d: %+v, want a welcome without protocol 5's fields", proto, w)
 		}
 	}
 	for _, proto := range []uint32{0, wire.ProtocolVersion + 1} {
@@ -215,5 +219,33 @@ func TestVersionPolicy(t *testing.T) {
 		if e, ok := m.(*wire.Error); !ok || e.Code != wire.CodeProtocolTooOld || !strings.Contains(e.Message, "mettez à jour l'agent") {
 			t.Fatalf("protocol %d: %+v, want protocol_too_old « mettez à jour l'agent »", proto, m)
 		}
+	}
+}
+
+// notesFor18Months is a hub's retention policy: notes kept 18 months.
+func notesFor18Months(context.Context) (retention.Policy, error) {
+	return retention.Default().With(retention.Notes, 18)
+}
+
+// The Welcome of a protocol 5 session carries the hub's retention policy,
+// every kind given: the agent needs no second connection to read it.
+func TestWelcomeCarriesTheRetentionPolicy(t *testing.T) {
+	h := newTestHubTLS(t, Options{Retention: notesFor18Months})
+	ws := h.openDial(t, h.open(0), nil, "")
+	w, ok := recv(t, ws).(*wire.Welcome)
+	if !ok {
+		t.Fatal("no welcome")
+	}
+	want := map[string]uint32{"identite": 24, "diagnostics": 24, "notes": 18, "journal": 12}
+	if !maps.Equal(w.Retention, want) {
+		t.Fatalf("the welcome's policy %v, want %v", w.Retention, want)
+	}
+	// A policy the hub cannot read is left out; the session goes on.
+	h2 := newTestHubTLS(t, Options{Retention: func(context.Context) (retention.Policy, error) {
+		return retention.Policy{}, errors.New("disque illisible")
+	}})
+	ws = h2.openDial(t, h2.open(0), nil, "")
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil {
+		t.Fatalf("%+v, want a welcome without a policy", w)
 	}
 }

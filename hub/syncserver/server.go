@@ -37,6 +37,7 @@ import (
 	"numeribus/hub/store"
 	"numeribus/internal/apperr"
 	"numeribus/internal/change"
+	"numeribus/internal/retention"
 	"numeribus/internal/wire"
 )
 
@@ -82,6 +83,10 @@ type Options struct {
 	// a thousand agents that one SQLite writer drains in seconds was
 	// sent away in waves that lasted minutes.
 	WriteWait, ReadWait time.Duration
+	// Retention returns the hub's retention policy, sent in the Welcome
+	// of protocol 5 sessions (wire.Welcome.Retention), so that an agent
+	// reads it without a second connection to /retention (nil: not sent).
+	Retention func(context.Context) (retention.Policy, error)
 }
 
 // Server serves /sync.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,9 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,23 +58,23 @@ import (
 //     schema, same pragmas — single-row and multi-row statements, one
 //     transaction per pushed batch and one for everything; and the hub's
 //     ApplyBatch alone on the same batches, in-process;
-//  3. a day of work (50 records) synced over a simulated 64 kbit/s link
-//     with 600 ms of round trip, against the physical floor: the changes'
-//     bytes (deflated, when that is fewer) at the link's rate plus one
-//     round trip (and, beside it, plus three: TCP, TLS and one exchange).
+//  3. a day of work (50 records), a no-op sync and a week away (1,000
+//     records) synced over a simulated 64 kbit/s link with 600 ms of
+//     round trip, against the physical floor: the changes' bytes
+//     (deflated, when that is fewer) at the link's rate plus one round
+//     trip, and plus three (TCP, TLS and one exchange)
+//     (bench_slowlink_test.go).
+//
+// NUMERIBUS_BENCH_ONLY=backlog or =slowlink runs one phase alone (1 and 2,
+// or 3).
 //
 // It prints a table (figure, value, unit, target, met) and writes the
 // figures as JSON, in the shape of agent/agentbench, to
 // NUMERIBUS_BENCH_SYNC_OUT (default <module root>/.bench/sync.json). It
 // reports targets; it fails only on functional errors.
 
-// Slow link parameters: 64 kbit/s each way, 600 ms round trip.
 const (
-	slowRate    = 8000 // bytes per second, each direction
-	slowOneWay  = 300 * time.Millisecond
-	slowRTT     = 2 * slowOneWay
-	slowRecords = 50
-	benchSeed   = 1
+	benchSeed = 1
 	// benchRuns is how many times the in-process figures (the hub's
 	// ApplyBatch, each raw insert) are timed; the best is kept.
 	benchRuns = 3
@@ -121,8 +118,12 @@ func BenchmarkSync(b *testing.B) {
 
 	// The whole measurement runs once, whatever b.N: each part reports its
 	// own timings.
-	benchBacklog(b, n, res)
-	benchPhase("slowlink", func() { benchSlowLink(b, res) })
+	if benchOnly("backlog") {
+		benchBacklog(b, n, res)
+	}
+	if benchOnly("slowlink") {
+		benchPhase("slowlink", func() { benchSlowLink(b, res) })
+	}
 
 	res.Finish()
 	if l := max(res.Machine.LoadAvgStart, res.Machine.LoadAvgEnd); l > 0.5*float64(runtime.NumCPU()) {
@@ -885,88 +886,6 @@ func jsonValue(v any) any {
 	return v
 }
 
-// benchSlowLink measures figure 3: a day of work synced over a slow link.
-func benchSlowLink(b *testing.B, res *benchreport.Results) {
-	ctx := context.Background()
-	h := startHub(b)
-	a := newAgent(b, h, "bus-2", "cd88", nil) // enrolled directly, not through the link
-	recs := backlogRecords(b, slowRecords, benchSeed+1)
-	a.save(b, recs...)
-	kinds := map[domain.Kind]int{}
-	for _, r := range recs {
-		kinds[r.Kind()]++
-	}
-	var ks []string
-	for _, k := range domain.Kinds {
-		ks = append(ks, fmt.Sprintf("%s %d", k, kinds[k]))
-	}
-	link := startSlowLink(b, h.srv.Addr, slowRate, slowOneWay)
-	a.cl.URL = "wss://" + link.addr() + "/sync"
-	a.cl.AnswerTimeout = time.Minute
-	a.cl.HandshakeTimeout = time.Minute
-	t0 := time.Now()
-	rep, err := a.cl.Sync(ctx)
-	d := time.Since(t0)
-	up, down := link.bytesUp(), link.bytesDown()
-	if err != nil {
-		b.Fatalf("sync over the slow link: %v\nhub log:\n%s", err, a.hubLog())
-	}
-	if rep.Pushed != slowRecords || rep.Pulled != 0 || rep.PendingAfter != 0 {
-		b.Fatalf("sync over the slow link: %+v", rep)
-	}
-	if c, dd, hwm := hubCount(b, h, a.st.Device()); c != slowRecords || dd != slowRecords || hwm != slowRecords {
-		b.Fatalf("hub holds %d changes (%d distinct), hwm %d; want %d", c, dd, hwm, slowRecords)
-	}
-	if link.conns.Load() != 1 {
-		b.Fatalf("the sync opened %d connections through the link, want 1", link.conns.Load())
-	}
-	hr := loadHubRows(b, filepath.Join(h.dir, hubcli.DBFile), a.st.Device())
-	// The changes as one Push frame, and that frame deflated at the best
-	// level in one stream: the fewest bytes we know of that carry them.
-	push := &wire.Push{Batch: 1}
-	for i := range hr.changes {
-		wc, err := wire.FromChange(&hr.changes[i])
-		if err != nil {
-			b.Fatal(err)
-		}
-		push.Changes = append(push.Changes, wc)
-	}
-	frame, err := wire.Encode(push)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var z bytes.Buffer
-	zw, err := flate.NewWriter(&z, flate.BestCompression)
-	if err != nil {
-		b.Fatal(err)
-	}
-	zw.Write(frame)
-	if err := zw.Close(); err != nil {
-		b.Fatal(err)
-	}
-	payload := min(len(frame), z.Len())
-	// The floor is physical: those bytes at the link's rate, and one round
-	// trip (the last byte goes out, the hub's answer comes back). Nothing
-	// of ours is in it: not the handshake's round trips, nor TLS or
-	// websocket framing, nor acks. A new connection cannot do better than
-	// three round trips (TCP, TLS 1.3, one exchange): floor3 says how far
-	// the sync is from that.
-	carry := float64(payload) / slowRate
-	floor := carry + slowRTT.Seconds()
-	floor3 := carry + 3*slowRTT.Seconds()
-	res.Add("slowlink_sync_s", fmt.Sprintf("a day of work (%d records) synced over 64 kbit/s each way, 600 ms RTT", slowRecords), d.Seconds(), "s")
-	res.Add("slowlink_changes_bytes", "the changes as one Push frame", float64(len(frame)), "B")
-	res.Add("slowlink_payload_bytes", "payload: that frame deflated at the best level, if smaller (the fewest bytes known to carry the changes)", float64(payload), "B")
-	res.Add("slowlink_bytes_up", "bytes carried agent → hub (TCP payload: TLS, websocket, handshake, changes)", float64(up), "B")
-	res.Add("slowlink_bytes_down", "bytes carried hub → agent (TCP payload)", float64(down), "B")
-	res.Add("slowlink_floor_s", "physical floor = payload / 8000 B/s + 1 round trip (0.6 s)", floor, "s")
-	res.Add("slowlink_floor3_s", "floor of a new connection = payload / 8000 B/s + 3 round trips (TCP, TLS, one exchange)", floor3, "s")
-	res.AddTarget("slowlink_vs_floor", "slow-link sync / physical floor", d.Seconds()/floor, "x", "<=", 2)
-	res.AddTarget("slowlink_vs_floor3", "slow-link sync / floor of a new connection (3 round trips)", d.Seconds()/floor3, "x", "<=", 1.2)
-	res.Note("slow link: %s; the sync took the payload's carrying time plus %.2f round trips of %v; it carried %d B up (payload %d B), %d B down",
-		strings.Join(ks, ", "), (d.Seconds()-carry)/slowRTT.Seconds(), slowRTT, up, payload, down)
-}
-
 // benchHub is a hub in a child process, so that its memory is its own.
 type benchHub struct {
 	cmd  *exec.Cmd
@@ -1033,75 +952,4 @@ func vmHWM(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-// The slow-link proxy delays every byte by its one-way delay and carries
-// no more than its rate; the counting relay counts exactly.
-func TestSlowLinkProxyThrottles(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	echo := func(c net.Conn, msg []byte) time.Duration {
-		t.Helper()
-		got := make([]byte, len(msg))
-		t0 := time.Now()
-		errc := make(chan error, 1)
-		go func() { _, err := c.Write(msg); errc <- err }()
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.ReadFull(c, got); err != nil {
-			t.Fatal(err)
-		}
-		d := time.Since(t0)
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, msg) {
-			t.Fatal("the echo came back altered or out of order")
-		}
-		return d
-	}
-
-	// Counting relay: no delay, exact counts.
-	relay := startSlowLink(t, ln.Addr().String(), 0, 0)
-	c, err := net.Dial("tcp", relay.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	echo(c, bytes.Repeat([]byte("x"), 5000))
-	c.Close()
-	if relay.bytesUp() != 5000 || relay.bytesDown() != 5000 {
-		t.Fatalf("relay counted %d up, %d down; want 5000 each", relay.bytesUp(), relay.bytesDown())
-	}
-
-	link := startSlowLink(t, ln.Addr().String(), slowRate, slowOneWay)
-	c, err = net.Dial("tcp", link.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// The first message also waits for the simulated TCP handshake.
-	if d := echo(c, []byte("bonjour")); d < slowRTT {
-		t.Fatalf("a one-message echo took %v through a link of %v round trip", d, slowRTT)
-	}
-	// 16,000 bytes take 2 s each way at 8,000 B/s; the echo overlaps the
-	// two directions, so it takes 2 s plus a round trip.
-	big := make([]byte, 16000)
-	rand.Read(big)
-	if d := echo(c, big); d < 1900*time.Millisecond+slowRTT {
-		t.Fatalf("16,000 bytes echoed in %v through a %d B/s link with %v round trip", d, slowRate, slowRTT)
-	}
-	if want := int64(16000 + len("bonjour")); link.bytesUp() != want || link.bytesDown() != want {
-		t.Fatalf("link counted %d up, %d down; want %d each", link.bytesUp(), link.bytesDown(), want)
-	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -8,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"numeribus/agent/syncclient"
+	"numeribus/internal/retention"
 )
 
 // slowLink forwards loopback TCP connections to a target through a
@@ -239,5 +243,39 @@ func (p *slowLink) pipe(dst, src net.Conn, d *linkDir, ready time.Time) {
 		} else {
 			halfClose()
 		}
+	}
+}
+
+// A sync through the link opens one connection, and only one: the hub's
+// retention policy comes with the Welcome (a second TCP and TLS handshake
+// to /retention, certificate included, would compete with the sync for a
+// slow link's bytes). The agent starts as `agent sync` does, a process
+// with nothing in memory, on a store that never read the policy.
+func TestSlowLinkSyncOpensOneConnection(t *testing.T) {
+	ctx := context.Background()
+	h := startHub(t)
+	if code, out := h.sub(t, "retention", "set", "--kind", "notes", "--months", "18"); code != 0 {
+		t.Fatalf("retention set: %d %s", code, out)
+	}
+	a := newAgent(t, h, "bus-1", "cd88", nil) // enrolled directly, not through the link
+	a.save(t, backlogRecords(t, 10, 5)...)
+	link := startSlowLink(t, h.srv.Addr, 0, 60*time.Millisecond) // 120 ms round trip: a slow link
+	cl := &syncclient.Client{Store: a.st, Version: "test", URL: "wss://" + link.addr() + "/sync", AnswerTimeout: 10 * time.Second}
+	rep, err := cl.Sync(ctx)
+	if err != nil {
+		t.Fatalf("%v\nhub log:\n%s", err, a.hubLog())
+	}
+	if !rep.Opened || !rep.Deflated || rep.Pushed != 10 {
+		t.Fatalf("%+v: want 10 changes pushed with an Open, compressed", rep)
+	}
+	if n := link.conns.Load(); n != 1 {
+		t.Errorf("the sync opened %d connections through the link, want 1", n)
+	}
+	p, err := a.st.Retention(ctx)
+	if err != nil || p.Months(retention.Notes) != 18 {
+		t.Errorf("the agent keeps notes %d months (%v), want the hub's 18", p.Months(retention.Notes), err)
+	}
+	if at, err := a.st.RetentionReadAt(ctx); err != nil || at.IsZero() {
+		t.Errorf("the policy's reading not recorded: %v %v", at, err)
 	}
 }

@@ -187,14 +187,37 @@ type wireForm struct {
 	Months  map[string]int `json:"mois"`
 }
 
-// MarshalJSON writes {"version":1,"mois":{"identite":24,…}}, every kind
-// given (defaults included), so that a reader needs no defaults of its own.
-func (p Policy) MarshalJSON() ([]byte, error) {
-	w := wireForm{Version: wireVersion, Months: map[string]int{}}
+// Periods returns the period of every kind in months, by kind name,
+// defaults included, so that a reader needs no defaults of its own: what
+// the JSON form and the sync's Welcome carry (wire.Welcome.Retention).
+func (p Policy) Periods() map[string]int {
+	m := make(map[string]int, len(Rules))
 	for _, r := range Rules {
-		w.Months[string(r.Kind)] = p.Months(r.Kind)
+		m[string(r.Kind)] = p.Months(r.Kind)
 	}
-	return json.Marshal(w)
+	return m
+}
+
+// FromPeriods reads what Periods writes. Kinds it does not know (a newer
+// hub) are ignored; a period out of its bounds is an error, so a damaged
+// policy is never applied.
+func FromPeriods(m map[string]int) (Policy, error) {
+	out := Policy{}
+	for name, months := range m {
+		if _, ok := RuleOf(Kind(name)); !ok {
+			continue
+		}
+		var err error
+		if out, err = out.With(Kind(name), months); err != nil {
+			return Policy{}, fmt.Errorf("retention policy: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// MarshalJSON writes {"version":1,"mois":{"identite":24,…}}: Periods.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wireForm{Version: wireVersion, Months: p.Periods()})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes. Kinds it does not know (a
@@ -209,15 +232,9 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 	if w.Version != wireVersion {
 		return fmt.Errorf("retention policy: version %d, this program reads version %d", w.Version, wireVersion)
 	}
-	out := Policy{}
-	for name, m := range w.Months {
-		if _, ok := RuleOf(Kind(name)); !ok {
-			continue
-		}
-		var err error
-		if out, err = out.With(Kind(name), m); err != nil {
-			return fmt.Errorf("retention policy: %w", err)
-		}
+	out, err := FromPeriods(w.Months)
+	if err != nil {
+		return err
 	}
 	*p = out
 	return nil

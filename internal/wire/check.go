@@ -28,7 +28,32 @@ func (m *Challenge) check() error { return checkLen("nonce", m.Nonce, NonceSize)
 
 func (m *Auth) check() error { return checkLen("signature", m.Sig, SigSize) }
 
-func (m *Welcome) check() error { return checkTag("last tag", m.LastTag) }
+func (m *Welcome) check() error {
+	if err := checkTag("last tag", m.LastTag); err != nil {
+		return err
+	}
+	if len(m.Retention) > maxRetentionKinds {
+		return fmt.Errorf("retention: %d kinds, the limit is %d", len(m.Retention), maxRetentionKinds)
+	}
+	for k, months := range m.Retention {
+		if k == "" || len(k) > maxRetentionName {
+			return fmt.Errorf("retention: a kind name of %d bytes (1 to %d)", len(k), maxRetentionName)
+		}
+		if months == 0 || months > maxRetentionMonths {
+			return fmt.Errorf("retention: %d months for %q (1 to %d)", months, k, maxRetentionMonths)
+		}
+	}
+	return nil
+}
+
+// Bounds of Welcome.Retention: a few kinds of a short name, a period of at
+// most a century. The agent checks each period against its own rules
+// (retention.FromPeriods); these only keep nonsense off the wire.
+const (
+	maxRetentionKinds  = 32
+	maxRetentionName   = 32
+	maxRetentionMonths = 1200
+)
 
 func (m *Push) check() error {
 	if len(m.Changes) > MaxChanges {
@@ -285,7 +310,11 @@ func checkDevice(s string) error {
 func (m *Hello) normalize()     {}
 func (m *Challenge) normalize() { m.Nonce = nilIfEmpty(m.Nonce) }
 func (m *Auth) normalize()      { m.Sig = nilIfEmpty(m.Sig) }
-func (m *Welcome) normalize()   {}
+func (m *Welcome) normalize() {
+	if len(m.Retention) == 0 {
+		m.Retention = nil
+	}
+}
 func (m *Push) normalize() {
 	if len(m.Keys) == 0 {
 		m.Keys = nil

@@ -52,7 +52,9 @@ import (
 // Version 5 opens a session in the upgrade request, with the first frames
 // right behind it ([Open], open.go), and adds Welcome.Early. Hello stays
 // for older agents and for connections without TLS. It also adds
-// compressed frames ([Deflated], deflate.go) and Pull.Deflate.
+// compressed frames ([Deflated], deflate.go), Pull.Deflate and
+// Welcome.Retention (the retention policy, so that a sync needs one
+// connection only).
 const ProtocolVersion = 5
 
 // MinProtocol is the oldest agent protocol a hub still serves.
@@ -189,6 +191,12 @@ type Welcome struct {
 	// false, it read and dropped them: the agent reconciles and sends
 	// them again.
 	Early bool `cbor:"7,keyasint,omitempty"`
+	// Retention is the hub's retention policy (protocol 5): months by
+	// kind of personal data, every kind given (internal/retention,
+	// Policy.Periods). An agent that finds it here needs no second
+	// connection to the hub's /retention; absent (older hubs), it reads
+	// that as before.
+	Retention map[string]uint32 `cbor:"8,keyasint,omitempty"`
 }
 
 // Push sends a batch of the device's own changes: agent → hub. Pushed

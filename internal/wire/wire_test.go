@@ -91,6 +91,8 @@ func golden(t testing.TB) []struct {
 		{"challenge", &Challenge{Nonce: seq(0x10, NonceSize), HubTime: 1795422600456}},
 		{"auth", &Auth{Sig: seq(0x40, SigSize)}},
 		{"welcome", &Welcome{HWM: 41, HubTime: 1795422600789, ClockOffset: -333, Team: "cd88", Name: "Numéribus 1 — portable A"}},
+		{"welcome-open", &Welcome{HWM: 41, HubTime: 1795422600789, ClockOffset: -333, Team: "cd88", Name: "Numéribus 1 — portable A",
+			LastTag: seq(0x30, TagSize), Early: true, Retention: map[string]uint32{"identite": 24, "diagnostics": 24, "notes": 18, "journal": 12}}},
 		{"push", &Push{Batch: 7, Keys: map[uint64][]byte{1: seq(0x80, KeySize)}, Changes: []Change{
 			{Kind: 1, ID: id1, Op: 1, HLC: ts, Seq: 42, Fields: act},
 			{Kind: 2, ID: id2, Op: 1, HLC: ts + 1, Seq: 43, Sealed: seq(0xa0, 48), KeyID: 1},
@@ -477,6 +479,9 @@ func TestEncodeRefuses(t *testing.T) {
 		{&Push{Changes: []Change{{Kind: 7, ID: id1, Op: 1, HLC: 1}}}, ErrMalformed, "push: changes[0] (seq 0): unknown kind 7"},
 		{&Push{Changes: make([]Change, MaxChanges+1)}, ErrMalformed, "10001 changes, the limit is 10000"},
 		{&Error{Code: "x", Message: strings.Repeat("x", MaxFrame)}, ErrTooLarge, "the limit is 4194304"},
+		{&Welcome{Retention: map[string]uint32{"notes": 0}}, ErrMalformed, `retention: 0 months for "notes"`},
+		{&Welcome{Retention: map[string]uint32{"notes": 1201}}, ErrMalformed, `retention: 1201 months for "notes" (1 to 1200)`},
+		{&Welcome{Retention: map[string]uint32{strings.Repeat("x", 33): 12}}, ErrMalformed, "retention: a kind name of 33 bytes"},
 		{foreign{}, ErrUnknownType, "wire.foreign is not a message of this package"},
 	}
 	for _, c := range cases {
