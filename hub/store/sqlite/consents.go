@@ -22,7 +22,7 @@ const consentChunk = 500
 // consent_subjects, which ApplyBatch keeps beside the records.
 func (s *Store) Consents(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]store.Consent, error) {
 	// One read transaction: both look-ups see the same batches applied.
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.sr.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("reading consents: %w", err)
 	}

@@ -133,7 +133,7 @@ func device(ctx context.Context, q queryRower, id string) (store.Device, error) 
 
 // Device returns the device with id, or ErrNoDevice.
 func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
-	return device(ctx, s.r, id)
+	return device(ctx, s.sr, id)
 }
 
 // Devices lists every device, revoked ones included, by name; not the
@@ -168,7 +168,7 @@ func (s *Store) Revoke(ctx context.Context, name string, now time.Time) error {
 
 // RevokedDevices returns the ids of every revoked device (store.Store).
 func (s *Store) RevokedDevices(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM devices WHERE revoked_at IS NOT NULL`)
+	rows, err := s.sr.QueryContext(ctx, `SELECT id FROM devices WHERE revoked_at IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("listing revoked devices: %w", err)
 	}

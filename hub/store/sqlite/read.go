@@ -22,12 +22,12 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 	// The excluded device as its internal number; 0 (never a device)
 	// when unknown, which excludes nothing.
 	var exclude int64
-	err = s.r.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = ?`, excludeDevice).Scan(&exclude)
+	err = s.sr.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = ?`, excludeDevice).Scan(&exclude)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
 	limit := store.PageLimit(maxBytes) // one row more than fits: more remain
-	rows, err := s.r.QueryContext(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
+	rows, err := s.sr.QueryContext(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
 		FROM changes c JOIN devices d ON d.num = c.device
 		WHERE c.team = ? AND c.hseq > ? AND c.device != ?
 		ORDER BY c.hseq LIMIT ?`, team, int64(cursor), exclude, limit)

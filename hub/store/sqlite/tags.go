@@ -20,7 +20,7 @@ func (s *Store) DeviceChangeTag(ctx context.Context, deviceID string, seq uint64
 		op int
 	)
 	// A seq is either logged or refused, never both.
-	err := s.r.QueryRowContext(ctx, `SELECT c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+	err := s.sr.QueryRowContext(ctx, `SELECT c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
 		WHERE d.id = ? AND c.dseq = ?
 		UNION ALL SELECT r.hlc, r.record_id, r.op FROM rejected r JOIN devices d ON d.num = r.device
 		WHERE d.id = ? AND r.dseq = ?`, deviceID, int64(seq), deviceID, int64(seq)).Scan(&h, &id, &op)
@@ -44,7 +44,7 @@ func (s *Store) LogTag(ctx context.Context, hubSeq uint64) ([]byte, error) {
 // scanLog reads the entries of the log with from < hub seq <= to, in
 // order: what the chain of log tags covers.
 func (s *Store) scanLog(ctx context.Context, from, to uint64, fn func(store.LogEntry) error) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT c.hseq, d.id, c.dseq, c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
+	rows, err := s.sr.QueryContext(ctx, `SELECT c.hseq, d.id, c.dseq, c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
 		WHERE c.hseq > ? AND c.hseq <= ? ORDER BY c.hseq`, int64(from), int64(to))
 	if err != nil {
 		return err
