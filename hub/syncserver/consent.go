@@ -45,8 +45,11 @@ type consentNeed struct {
 // changes the same delivery carries in its other batches (a bundle's
 // other parts, which the hub holds all at once): they count as the
 // batch's own; nil for a live push.
+//
+// facts, aligned with cs, are what the conversion read of each change's
+// record (consentFactOf); nil, they are read here.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
-	cs []change.Change, rejected []store.Rejected, delivered []change.Change) ([]store.Rejected, error) {
+	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change) ([]store.Rejected, error) {
 	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
@@ -58,14 +61,23 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 	}
 	var needs []consentNeed
 	var consents []*change.Change
+	var consentFacts []consentFact
 	for i := range cs {
 		ch := &cs[i]
 		if ch.Seq <= hwm || refused[ch.Seq] {
 			continue
 		}
+		var f consentFact
+		if facts != nil {
+			f = facts[i]
+		} else {
+			f = consentFactOf(ch, nil)
+		}
 		if ch.Kind == domain.KindConsent {
 			consents = append(consents, ch)
-		} else if n, ok := needOf(ch); ok {
+			consentFacts = append(consentFacts, f)
+		} else if f.needs {
+			n := f.need
 			n.i = i
 			needs = append(needs, n)
 		}
@@ -75,16 +87,17 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 	}
 	for i := range delivered {
 		consents = append(consents, &delivered[i])
+		consentFacts = append(consentFacts, consentFactOf(&delivered[i], nil))
 	}
 	persons := map[ident.ID]bool{}
 	for _, n := range needs {
 		persons[n.person] = true
 	}
 	ids := map[ident.ID]bool{}
-	for _, ch := range consents {
+	for i, ch := range consents {
 		ids[ch.ID] = true
-		if p, ok := consentPerson(ch.ID, ch.Fields); ok {
-			persons[p] = true
+		if f := consentFacts[i]; !f.person.IsZero() {
+			persons[f.person] = true
 		}
 	}
 	stored, err := st.Consents(ctx, team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
@@ -128,13 +141,42 @@ func (n consentNeed) reason() string {
 	return r
 }
 
+// consentFact is what the consent rules read of a change's record: the
+// consent it needs, or, for a consent, the person it names.
+type consentFact struct {
+	needs  bool
+	need   consentNeed
+	person ident.ID // a consent's person; zero when it names none
+}
+
+// consentFactOf reads the consent fact of ch; rec is the record its
+// fields decode to, decoded here when nil (and only where the fact needs
+// it).
+func consentFactOf(ch *change.Change, rec domain.Record) consentFact {
+	var f consentFact
+	if ch.Kind == domain.KindConsent {
+		f.person, _ = consentPerson(ch.ID, ch.Fields, rec)
+		return f
+	}
+	f.need, f.needs = needOf(ch, rec)
+	return f
+}
+
 // needOf says whether ch needs a consent: a beneficiary upsert that sets
 // an identifying field (domain.Beneficiary.Identified over the fields it
 // carries: the one list of what identifies someone), an assessment upsert
-// that names its person. Its fields passed CheckFields: they decode.
-func needOf(ch *change.Change) (consentNeed, bool) {
+// that names its person. Its fields passed CheckFields: they decode. rec
+// is the record they decode to, or nil: then they are decoded here, when
+// they must be.
+func needOf(ch *change.Change, rec domain.Record) (consentNeed, bool) {
 	if ch.Op != change.OpUpsert {
 		return consentNeed{}, false
+	}
+	decoded := func() (domain.Record, error) {
+		if rec != nil && rec.Kind() == ch.Kind {
+			return rec, nil
+		}
+		return change.Decode(ch.Kind, ch.ID, ch.Fields)
 	}
 	switch ch.Kind {
 	case domain.KindBeneficiary:
@@ -148,7 +190,7 @@ func needOf(ch *change.Change) (consentNeed, bool) {
 		if len(set) == 0 {
 			return consentNeed{}, false
 		}
-		r, err := change.Decode(ch.Kind, ch.ID, ch.Fields)
+		r, err := decoded()
 		if err != nil || !r.(*domain.Beneficiary).Identified() {
 			return consentNeed{}, false
 		}
@@ -157,7 +199,7 @@ func needOf(ch *change.Change) (consentNeed, bool) {
 		if _, ok := ch.Fields[assessmentPerson]; !ok {
 			return consentNeed{}, false
 		}
-		r, err := change.Decode(ch.Kind, ch.ID, ch.Fields)
+		r, err := decoded()
 		if err != nil || r.(*domain.Assessment).Beneficiaire.IsZero() {
 			return consentNeed{}, false
 		}
@@ -176,13 +218,18 @@ var assessmentPerson = func() uint64 {
 	panic("syncserver: an assessment has no beneficiaire field")
 }()
 
-// consentPerson returns the person a consent's fields name, if they do.
-func consentPerson(id ident.ID, f change.Fields) (ident.ID, bool) {
-	r, err := change.Decode(domain.KindConsent, id, f)
-	if err != nil {
-		return ident.Nil, false
+// consentPerson returns the person a consent's fields name, if they do;
+// rec is the record they decode to, or nil (then they are decoded here).
+func consentPerson(id ident.ID, f change.Fields, rec domain.Record) (ident.ID, bool) {
+	c, ok := rec.(*domain.Consent)
+	if !ok {
+		r, err := change.Decode(domain.KindConsent, id, f)
+		if err != nil {
+			return ident.Nil, false
+		}
+		c = r.(*domain.Consent)
 	}
-	p := r.(*domain.Consent).Beneficiaire
+	p := c.Beneficiaire
 	return p, !p.IsZero()
 }
 

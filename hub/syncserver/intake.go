@@ -45,65 +45,88 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // proto is the device's protocol version: before 3, an agent decodes no
 // refusal, and its batch is refused whole.
 func ConvertPush(open Opener, device string, proto uint32, p *wire.Push, now time.Time) ([]change.Change, []store.Rejected, *BatchError) {
-	cs := make([]change.Change, 0, len(p.Changes))
-	var rejected []store.Rejected
+	b, bad := convertPush(open, device, proto, p, now)
+	return b.cs, b.rejected, bad
+}
+
+// pushed is a Push converted: its changes, those the hub refuses one by
+// one, and what the consent rules read of each change's record (facts,
+// aligned with cs), taken from the record the checks decoded: decoding
+// is most of a change's cost at the hub, and it happens here, in the
+// connection's reader, beside the store's writer, not in the writer's
+// turn. facts is nil when unknown (a bundle's batches): the consent rules
+// then decode what they read.
+type pushed struct {
+	cs       []change.Change
+	rejected []store.Rejected
+	facts    []consentFact
+}
+
+func convertPush(open Opener, device string, proto uint32, p *wire.Push, now time.Time) (pushed, *BatchError) {
+	b := pushed{cs: make([]change.Change, 0, len(p.Changes)), facts: make([]consentFact, 0, len(p.Changes))}
 	for i := range p.Changes {
 		wc := &p.Changes[i]
 		if len(wc.Sealed) > 0 {
 			if open == nil {
-				return nil, nil, &BatchError{Code: wire.CodeMalformed, Msg: "sealed change bodies are not accepted by this hub"}
+				return pushed{}, &BatchError{Code: wire.CodeMalformed, Msg: "sealed change bodies are not accepted by this hub"}
 			}
 			fields, err := open(device, p.Keys, wc)
 			if err != nil {
-				return nil, nil, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
+				return pushed{}, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
 			}
 			wc.Fields, wc.Sealed, wc.KeyID = fields, nil, 0
 		}
 		ch, err := wc.ToChange()
 		if err != nil {
-			return nil, nil, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
+			return pushed{}, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
 		}
 		ch.Device = device
-		if r := refusal(&ch, now); r != nil {
+		r, rec := refusal(&ch, now)
+		if r != nil {
 			if proto < 3 {
 				// An older agent decodes no Ack.Rejected: its batch is
 				// refused whole, as before.
-				return nil, nil, &BatchError{Code: r.Code, Msg: fmt.Sprintf("change %d: %s", r.Seq, r.Reason)}
+				return pushed{}, &BatchError{Code: r.Code, Msg: fmt.Sprintf("change %d: %s", r.Seq, r.Reason)}
 			}
-			rejected = append(rejected, *r)
+			b.rejected = append(b.rejected, *r)
 		}
-		cs = append(cs, ch)
+		b.cs = append(b.cs, ch)
+		if r != nil {
+			b.facts = append(b.facts, consentFact{}) // refused: the consent rules skip it
+		} else {
+			b.facts = append(b.facts, consentFactOf(&ch, rec))
+		}
 	}
-	return cs, rejected, nil
+	return b, nil
 }
 
-// refusal returns why the hub refuses ch, or nil when it takes it. The
-// team's laptops would store a record they cannot open; a stamp far ahead
-// would win every later edit of its fields and drag the team's clocks
-// along (hlc.MaxAhead). Reasons name fields, never their values.
-func refusal(ch *change.Change, now time.Time) *store.Rejected {
-	r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
+// refusal returns why the hub refuses ch, or nil when it takes it, with
+// the record ch's fields decode to when it takes it (nil when ch sets no
+// field). The team's laptops would store a record they cannot open; a
+// stamp far ahead would win every later edit of its fields and drag the
+// team's clocks along (hlc.MaxAhead). Reasons name fields, never their
+// values.
+func refusal(ch *change.Change, now time.Time) (*store.Rejected, domain.Record) {
 	if bound := hlc.BoundAt(now); ch.HLC > bound {
+		r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
 		ahead := ch.HLC.Time().Sub(now).Round(time.Second)
 		r.Code = wire.CodeClockAhead
 		r.Reason = fmt.Sprintf("stamped %s, %v ahead of the hub's clock (tolerance %v)",
 			ch.HLC.Time().Format(time.RFC3339), ahead, hlc.MaxAhead)
-		return r
+		return r, nil
 	}
-	err := ch.CheckFields()
-	if err == nil {
-		err = ch.CheckValues()
-	}
+	rec, err := ch.Check()
 	if err != nil {
+		r := &store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now}
 		r.Code = wire.CodeInvalid
 		r.Reason = "invalid record content: " + err.Error()
 		if len(r.Reason) > wire.MaxReason {
 			// Cut on a character: the wire refuses invalid UTF-8.
 			r.Reason = strings.ToValidUTF8(r.Reason[:wire.MaxReason], "")
 		}
-		return r
+		return r, nil
 	}
-	return nil
+	return nil, rec
 }
 
 // Outcome is what a batch did at the store.
@@ -133,7 +156,15 @@ type Outcome struct {
 // seed), waiting for the next trip of the stick.
 func ApplyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
 	cs []change.Change, rejected []store.Rejected, size int, now time.Time, delivered []change.Change) (Outcome, error) {
-	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, rejected, delivered)
+	return applyPush(ctx, st, d, proto, hwm, pushed{cs: cs, rejected: rejected}, size, now, delivered)
+}
+
+// applyPush is ApplyPush of a converted push, with what its conversion
+// read of its records.
+func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
+	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
+	cs := b.cs
+	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("checking consents: %w", err)
 	}

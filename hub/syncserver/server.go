@@ -36,7 +36,6 @@ import (
 
 	"numeribus/hub/store"
 	"numeribus/internal/apperr"
-	"numeribus/internal/change"
 	"numeribus/internal/retention"
 	"numeribus/internal/wire"
 )
@@ -336,9 +335,10 @@ type frame struct {
 	// release frees the decoding slot a Push holds until it is applied
 	// (Server.decoding); nil for other frames.
 	release func()
-	cs      []change.Change // a Push's changes, converted (nil otherwise)
-	// rejected are the changes of cs the hub refuses, in seq order.
-	rejected []store.Rejected
+	// batch is a Push's changes, converted, with those the hub refuses
+	// (in seq order) and what the consent rules read of their records
+	// (empty for other frames).
+	batch pushed
 
 	// The end of the connection, when m is nil: lost (closed by the
 	// peer, a timeout, or by this side), or an error to report.
@@ -483,11 +483,11 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 	for {
 		f := c.nextFrame(3*c.s.opt.PingEvery, true)
 		if p, ok := f.m.(*wire.Push); ok {
-			cs, rejected, bad := c.convert(p)
+			b, bad := c.convert(p)
 			if bad != nil {
 				f = *bad
 			}
-			f.cs, f.rejected = cs, rejected
+			f.batch = b
 		}
 		select {
 		case out <- f:
@@ -506,13 +506,13 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 // convert returns the changes of p as the store takes them, with those
 // the hub refuses one by one, or the frame that ends the connection when
 // the whole batch is refused (ConvertPush, intake.go).
-func (c *conn) convert(p *wire.Push) ([]change.Change, []store.Rejected, *frame) {
-	cs, rejected, bad := ConvertPush(c.s.opt.Open, c.device.ID, c.proto, p, c.s.opt.Now())
+func (c *conn) convert(p *wire.Push) (pushed, *frame) {
+	b, bad := convertPush(c.s.opt.Open, c.device.ID, c.proto, p, c.s.opt.Now())
 	if bad != nil {
 		f := failed(CloseMalformed, bad.Code, bad.Msg, bad.Err)
-		return nil, nil, &f
+		return pushed{}, &f
 	}
-	return cs, rejected, nil
+	return b, nil
 }
 
 // run serves the connection: its handshake — the Open of its upgrade
@@ -599,7 +599,7 @@ func (c *conn) handle(ctx context.Context, f *frame) bool {
 	}
 	switch m := f.m.(type) {
 	case *wire.Push:
-		return c.push(ctx, m, f.cs, f.rejected, f.size)
+		return c.push(ctx, m, f.batch, f.size)
 	case *wire.Pull:
 		leave, err := c.s.reads.enter(c.done, c.s.opt.ReadWait)
 		if err != nil {
@@ -721,14 +721,14 @@ func (c *conn) enroll(ctx context.Context, m *wire.Enroll) {
 // push applies the changes of p, converted by the reader, records those
 // it refuses (the reader's, and those without a consent, checked now that
 // the batches before are applied), and acks them.
-func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejected []store.Rejected, size int) bool {
+func (c *conn) push(ctx context.Context, p *wire.Push, b pushed, size int) bool {
 	<-c.seen // the handshake's bookkeeping first (authenticate)
 	leave, err := c.s.writes.enter(c.done, c.s.opt.WriteWait)
 	if err != nil {
 		return c.busy(err)
 	}
 	defer leave()
-	out, err := ApplyPush(ctx, c.s.store, c.device, c.proto, c.hwm, cs, rejected, size, c.s.opt.Now(), nil)
+	out, err := applyPush(ctx, c.s.store, c.device, c.proto, c.hwm, b, size, c.s.opt.Now(), nil)
 	leave() // the store's part is done: the ack is written outside the gate
 	if errors.Is(err, store.ErrGap) {
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
@@ -747,7 +747,7 @@ func (c *conn) push(ctx context.Context, p *wire.Push, cs []change.Change, rejec
 		ack.Rejected = append(ack.Rejected, WireRejection(r))
 	}
 	c.noteContact()
-	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(cs), "applied", applied,
+	c.s.log.Debug("batch applied", "device", c.device.ID, "batch", p.Batch, "changes", len(b.cs), "applied", applied,
 		"rejected", len(rejected), "hwm", hwm, "bytes", size)
 	return c.reply(ack)
 }

@@ -329,10 +329,11 @@ func TestDecodedFrameOwnsItsBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &conn{s: New(nil, Options{}), device: store.Device{ID: "d"}}
-	cs, _, bad := c.convert(m.(*wire.Push))
+	conv, bad := c.convert(m.(*wire.Push))
 	if bad != nil {
 		t.Fatal(bad.msg)
 	}
+	cs := conv.cs
 	for i := range b {
 		b[i] = 0xee
 	}

@@ -141,15 +141,7 @@ func Decode(k domain.Kind, id ident.ID, f Fields) (domain.Record, error) {
 // no laptop ends up holding a record it cannot open. It does not check
 // the domain rules that need the whole record.
 func (c *Change) CheckFields() error {
-	if c.Op != OpUpsert || len(c.Fields) == 0 {
-		return nil
-	}
-	for n := range c.Fields {
-		if _, ok := domain.FieldByNum(c.Kind, n); !ok || n == domain.IDField {
-			return fmt.Errorf("%s has no field %d", c.Kind, n)
-		}
-	}
-	_, err := Decode(c.Kind, c.ID, c.Fields)
+	_, err := c.decodeChecked()
 	return err
 }
 
@@ -171,6 +163,38 @@ func (c *Change) CheckValues() error {
 	if err != nil {
 		return err
 	}
+	return c.checkValues(r)
+}
+
+// Check is CheckFields then CheckValues, the record decoded once: the
+// hub checks every pushed change, and decoding is most of the cost. It
+// returns the decoded record (nil for a change that sets no field), so
+// that what else needs its values (the hub's consent rules) does not
+// decode it again.
+func (c *Change) Check() (domain.Record, error) {
+	r, err := c.decodeChecked()
+	if err != nil || r == nil {
+		return nil, err
+	}
+	return r, c.checkValues(r)
+}
+
+// decodeChecked checks the field numbers of an upsert and decodes it
+// (CheckFields); nil for a change that sets no field.
+func (c *Change) decodeChecked() (domain.Record, error) {
+	if c.Op != OpUpsert || len(c.Fields) == 0 {
+		return nil, nil
+	}
+	for n := range c.Fields {
+		if _, ok := domain.FieldByNum(c.Kind, n); !ok || n == domain.IDField {
+			return nil, fmt.Errorf("%s has no field %d", c.Kind, n)
+		}
+	}
+	return Decode(c.Kind, c.ID, c.Fields)
+}
+
+// checkValues is CheckValues on r, the record c's fields decode to.
+func (c *Change) checkValues(r domain.Record) error {
 	var ve *domain.ValidationError
 	if !errors.As(r.Validate(nil), &ve) {
 		return nil

@@ -1,6 +1,7 @@
 package change
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -57,6 +58,14 @@ func TestCheckValues(t *testing.T) {
 			case err != nil && strings.Contains(err.Error(), "pas-une-adresse"):
 				t.Fatalf("the error quotes the value: %v", err)
 			}
+			// Check, the hub's one-decoding path, says the same.
+			r, cerr := c.Check()
+			if fmt.Sprint(cerr) != fmt.Sprint(err) {
+				t.Fatalf("Check = %v, CheckValues = %v", cerr, err)
+			}
+			if r == nil || r.Kind() != tt.kind || r.RecordID() != c.ID {
+				t.Fatalf("Check returned the record %#v", r)
+			}
 		})
 	}
 }
@@ -70,4 +79,42 @@ func fieldNum(t *testing.T, k domain.Kind, name string) uint64 {
 	}
 	t.Fatalf("%s has no field %s", k, name)
 	return 0
+}
+
+// Check refuses what CheckFields refuses, with the same error, before any
+// value is looked at; a change that sets nothing passes with no record.
+func TestCheckRefusesWhatCheckFieldsRefuses(t *testing.T) {
+	text, err := Marshal("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		c      Change
+		bad    string // a word of the error; "" when it passes
+		record bool   // a record is returned
+	}{
+		{"an unknown field", Change{Kind: domain.KindActivity, Op: OpUpsert, Fields: Fields{999: Null}}, "no field 999", false},
+		{"the id among the fields", Change{Kind: domain.KindActivity, Op: OpUpsert, Fields: Fields{domain.IDField: Null}}, "no field 1", false},
+		{"a text where a number goes", Change{Kind: domain.KindActivity, Op: OpUpsert, Fields: Fields{4: text}}, "decoding activity", false},
+		{"a delete", Change{Kind: domain.KindActivity, Op: OpDelete}, "", false},
+		{"an upsert without fields", Change{Kind: domain.KindActivity, Op: OpUpsert}, "", false},
+		{"a valid field", Change{Kind: domain.KindActivity, Op: OpUpsert, Fields: Fields{4: Null}}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.c.ID = ident.New()
+			want := tt.c.CheckFields()
+			r, err := tt.c.Check()
+			if fmt.Sprint(err) != fmt.Sprint(want) {
+				t.Fatalf("Check = %v, CheckFields = %v", err, want)
+			}
+			if (tt.bad == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.bad)) {
+				t.Fatalf("Check = %v, want an error naming %q", err, tt.bad)
+			}
+			if (r != nil) != tt.record {
+				t.Fatalf("Check returned the record %#v", r)
+			}
+		})
+	}
 }

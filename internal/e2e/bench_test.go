@@ -251,7 +251,7 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	}
 
 	dir := b.TempDir()
-	hp := startHubChild(b, dir)
+	hp := startHubChild(b, dir, "agent")
 	h := &testHub{t: b, dir: dir}
 	// A counting relay (no delay) in front of the hub gives the TCP bytes;
 	// the agent is enrolled with its address.
@@ -312,7 +312,7 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hp.kill()
+	hp.stop(b)
 	tcpUp, tcpDown := relay.bytesUp()-up0, relay.bytesDown()-down0
 
 	// What the hub wrote, read back after the push.
@@ -344,9 +344,13 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	// each, in turns (a busy spell of a shared machine then weighs on
 	// both sides), the best run kept: a limit is what the machine can do,
 	// and noise only ever slows a run down.
-	apply := worst
+	apply, alone := worst, worst
 	raws := rawVariants(hr, batches)
 	for range benchRuns {
+		benchPhase("alone", func() {
+			a := benchHubAlone(b, hr, batches, device, "cd88", syncclient.DefaultWindow)
+			alone = alone.best(timing{a.wall, a.cpu})
+		})
 		benchPhase("apply", func() { apply = apply.best(benchApplyBatch(b, hr, batches, sizes)) })
 		benchPhase("raw", func() {
 			for i := range raws {
@@ -383,6 +387,11 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	}
 	res.Add("raw_insert_changes_per_s", "raw SQLite insert of the same rows, the fastest above ("+fastest.name+"): the limit", rawRate, "changes/s")
 	res.AddTarget("hub_ingest_vs_raw", "hub ingest end to end / the fastest raw insert", rate/rawRate, "x", ">=", 0.8)
+	aloneRate := float64(n) / alone.wall.Seconds()
+	res.AddTarget("hub_alone_changes_per_s", fmt.Sprintf("hub alone: `hub serve` child fed the same Push frames, encoded beforehand, by a light sender over loopback wss (%d in flight), first frame to last ack (best of %d)",
+		syncclient.DefaultWindow, benchRuns), aloneRate, "changes/s", ">=", 50000)
+	res.AddTarget("hub_alone_vs_raw", "hub alone / the fastest raw insert", aloneRate/rawRate, "x", ">=", 0.8)
+	res.Add("hub_alone_cpu_us_per_change", "hub process CPU time (user + system) per change, fed alone (least of its runs)", perChange(alone.cpu), "µs")
 	res.Add("hub_apply_changes_per_s", fmt.Sprintf("hub ApplyBatch alone, in-process, same batches (best of %d)", benchRuns), applyRate, "changes/s")
 	res.AddTarget("hub_apply_vs_raw", "hub ApplyBatch alone / the fastest raw insert", applyRate/rawRate, "x", ">=", 0.8)
 	res.Add("raw_insert_cpu_us_per_change", "CPU time per change of the fastest raw insert (least of its runs)", perChange(fastest.t.cpu), "µs")
@@ -893,9 +902,16 @@ type benchHub struct {
 	logs *syncBuffer
 }
 
-func startHubChild(tb testing.TB, dir string) *benchHub {
+// startHubChild starts `hub serve --data dir` in a child process
+// (measuredHub); name names its CPU profile, when one is asked for.
+func startHubChild(tb testing.TB, dir, name string) *benchHub {
 	tb.Helper()
-	p := &benchHub{cmd: child("hub", "serve", "--data", dir, "--listen", "127.0.0.1:0"), logs: &syncBuffer{}}
+	p := &benchHub{cmd: child(measuredHub, "serve", "--data", dir, "--listen", "127.0.0.1:0"), logs: &syncBuffer{}}
+	if prof := hubProfilePath(name); prof != "" {
+		p.cmd.Env = append(p.cmd.Env, hubProfileEnv+"="+prof)
+	} else {
+		p.cmd.Env = append(p.cmd.Env, hubProfileEnv+"=")
+	}
 	p.cmd.Stderr = p.logs
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

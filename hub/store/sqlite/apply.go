@@ -91,15 +91,27 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 	if err != nil {
 		return d.hwm, 0, err
 	}
-	recs, order, err := s.load(ctx, tx, todo, d.team)
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	applied, erased, fresh, err := s.applyNew(ctx, tx, sc, d, todo)
 	if err != nil {
 		return d.hwm, 0, err
 	}
-	sc := scratchPool.Get().(*scratch)
-	defer sc.release()
-	applied, erased := s.merge(sc, d, todo, recs)
-	if err := s.writeBatch(ctx, tx, sc, d, order); err != nil {
-		return d.hwm, 0, err
+	if !fresh {
+		// Some record was stored already: the batch again, from the
+		// stored states (applyNew left nothing behind, and modified
+		// its copies of the changes: copies again).
+		if todo, _, err = d.newChanges(changes); err != nil {
+			return d.hwm, 0, err
+		}
+		recs, order := emptyRecords(todo, d.team)
+		if err := s.load(ctx, tx, recs); err != nil {
+			return d.hwm, 0, err
+		}
+		applied, erased = s.merge(sc, d, todo, recs)
+		if err := s.writeBatch(ctx, tx, sc, d, order); err != nil {
+			return d.hwm, 0, err
+		}
 	}
 	if _, err := tx.StmtContext(ctx, s.stUpdDevice).ExecContext(ctx, int64(hwm), bytes, applied, d.num); err != nil {
 		return d.hwm, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
@@ -144,6 +156,65 @@ func (s *Store) batchDeviceOf(ctx context.Context, tx *sql.Tx, deviceID string) 
 	}
 	d.hwm = uint64(hwm)
 	return d, nil
+}
+
+// applyNew applies todo in tx as if none of its records were stored —
+// what a backlog of new work is, and what saves ApplyBatch a look-up per
+// record: the states are merged from empty, the records inserted first,
+// and only if every one was new (fresh) are the changes logged. A record
+// stored already makes it undo what it wrote (a savepoint) and report
+// fresh false: the caller applies the batch the general way.
+func (s *Store) applyNew(ctx context.Context, tx *sql.Tx, sc *scratch, d batchDevice, todo []change.Change) (applied int, erased, fresh bool, err error) {
+	recs, order := emptyRecords(todo, d.team)
+	applied, erased = s.merge(sc, d, todo, recs)
+	states := encodeStates(sc.states[:0], order, any(d.num))
+	if len(states) > 0 {
+		if err, ok := states[0].(error); ok {
+			return 0, false, false, err
+		}
+		sc.states = states
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT fresh`); err != nil {
+		return 0, false, false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
+	}
+	inserted := 0
+	err = s.insRecs.chunks(ctx, tx, states, func(st *sql.Stmt, a []any) error {
+		res, err := st.ExecContext(ctx, a...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		inserted += int(n)
+		return err
+	})
+	if err != nil {
+		return 0, false, false, fmt.Errorf("writing records of device %s: %w", d.id, err)
+	}
+	if inserted != len(states)/8 {
+		for _, q := range []string{`ROLLBACK TO fresh`, `RELEASE fresh`} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return 0, false, false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
+			}
+		}
+		return 0, false, false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE fresh`); err != nil {
+		return 0, false, false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
+	}
+	if err := s.insChanges.exec(ctx, tx, sc.args); err != nil {
+		return 0, false, false, fmt.Errorf("logging changes of device %s: %w", d.id, err)
+	}
+	if err := s.putConsentSubjects(ctx, tx, order); err != nil {
+		return 0, false, false, err
+	}
+	for _, p := range order {
+		if p.scrub {
+			if err := scrub(ctx, tx, p); err != nil {
+				return 0, false, false, err
+			}
+		}
+	}
+	return applied, erased, true, nil
 }
 
 // newChanges returns the changes to apply (store.NewChanges).
@@ -296,21 +367,34 @@ func encodeStates(args []any, order []*pending, num any) []any {
 	return args
 }
 
-// load reads the stored state of every record todo touches, a few
-// statements for the whole batch; records not stored start empty, of the
-// kind of their first change and in team.
-func (s *Store) load(ctx context.Context, tx *sql.Tx, todo []change.Change, team string) (map[ident.ID]*pending, []*pending, error) {
+// emptyRecords returns the records todo touches, as if none were stored: each
+// empty, of the kind of its first change and in team, in the order of
+// their first change.
+func emptyRecords(todo []change.Change, team string) (map[ident.ID]*pending, []*pending) {
 	recs := make(map[ident.ID]*pending, len(todo))
 	order := make([]*pending, 0, len(todo))
-	ids := make([]any, 0, len(todo))
 	for i := range todo {
 		c := &todo[i]
 		if recs[c.ID] == nil {
 			p := &pending{id: c.ID, kind: c.Kind, team: team, nf: len(c.Fields)}
 			recs[c.ID] = p
 			order = append(order, p)
-			ids = append(ids, c.ID[:])
 		}
+	}
+	for _, p := range order {
+		// Its first change brings its fields: the state's maps get room
+		// for them at once.
+		p.st = merge.NewStateCap(p.nf)
+	}
+	return recs, order
+}
+
+// load reads the stored state, kind and team of the records of recs that
+// are stored, a few statements for the whole batch.
+func (s *Store) load(ctx context.Context, tx *sql.Tx, recs map[ident.ID]*pending) error {
+	ids := make([]any, 0, len(recs))
+	for id := range recs {
+		ids = append(ids, recs[id].id[:])
 	}
 	err := s.getRecs.chunks(ctx, tx, ids, func(st *sql.Stmt, a []any) error {
 		rows, err := st.QueryContext(ctx, a...)
@@ -342,16 +426,9 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, todo []change.Change, team
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading records: %w", err)
+		return fmt.Errorf("reading records: %w", err)
 	}
-	for _, p := range order {
-		if p.st == nil {
-			// A new record: its first change brings its fields, the
-			// state's maps get room for them at once.
-			p.st = merge.NewStateCap(p.nf)
-		}
-	}
-	return recs, order, nil
+	return nil
 }
 
 // kindArgs are the kinds as statement arguments, boxed once.

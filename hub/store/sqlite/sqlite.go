@@ -107,8 +107,8 @@ type Store struct {
 
 	// Statements of the ApplyBatch hot path, prepared once on the writer
 	// connection and bound to each transaction with Tx.StmtContext.
-	stDevice, stUpdDevice                     *sql.Stmt
-	getRecs, putRecs, insChanges, putSubjects *multi
+	stDevice, stUpdDevice                              *sql.Stmt
+	getRecs, putRecs, insRecs, insChanges, putSubjects *multi
 
 	// Background checkpoints (see startCheckpointer): their connection,
 	// the request for one, and the end of the goroutine. ckMu is held
@@ -316,6 +316,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		` ON CONFLICT(id) DO UPDATE SET hlc = excluded.hlc, deleted = excluded.deleted, erased = excluded.erased, state = excluded.state`); err != nil {
 		return err
 	}
+	// ApplyBatch's first try: every record new (applyNew).
+	if s.insRecs, err = prepareMulti(ctx, s.w, `INSERT INTO records(id, kind, team, origin, hlc, deleted, erased, state) VALUES `, 8, ", ",
+		` ON CONFLICT(id) DO NOTHING`); err != nil {
+		return err
+	}
 	if s.insChanges, err = prepareMulti(ctx, s.w, `INSERT INTO changes(team, device, dseq, kind, record_id, op, hlc, fields) VALUES `, 8, ", ", ``); err != nil {
 		return err
 	}
@@ -376,7 +381,7 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	for _, m := range []*multi{s.getRecs, s.putRecs, s.insChanges, s.putSubjects} {
+	for _, m := range []*multi{s.getRecs, s.putRecs, s.insRecs, s.insChanges, s.putSubjects} {
 		if m != nil {
 			errs = append(errs, m.close())
 		}

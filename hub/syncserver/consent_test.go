@@ -1,0 +1,139 @@
+package syncserver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
+	"numeribus/internal/wire"
+)
+
+// The consent rules read each change's record once, where the checks
+// decode it (the live path: convertPush then applyPush); a bundle's
+// batches go through ApplyPush, which reads them itself. Both must refuse
+// the same changes for the same reasons, and the right ones.
+func TestConsentRulesReadTheCheckedRecords(t *testing.T) {
+	now := time.Now()
+	stamp := hlc.FromTime(now.Add(-time.Hour))
+	p := map[string]ident.ID{}
+	for _, n := range []string{"held", "none", "later", "anon", "assessed", "suivi only", "both"} {
+		p[n] = ident.New()
+	}
+	consent := func(person ident.ID, finalites ...string) domain.Record {
+		return &domain.Consent{ID: ident.New(), Beneficiaire: person, Finalites: finalites, Mode: "ecrit", Date: "2026-03-02"}
+	}
+	person := func(id ident.ID, nom string) domain.Record {
+		return &domain.Beneficiary{ID: id, Nom: nom, Genre: "feminin"}
+	}
+	assessment := func(person ident.ID) domain.Record {
+		return &domain.Assessment{ID: ident.New(), Beneficiaire: person, Date: "2026-03-02"}
+	}
+	// Stored before the batch: a consent to follow "held" and "suivi only".
+	before := []domain.Record{consent(p["held"], domain.FinaliteSuivi), consent(p["suivi only"], domain.FinaliteSuivi)}
+	batch := []struct {
+		rec  domain.Record
+		want string // the code it is refused with, "" when taken whole
+	}{
+		{person(p["held"], "Martin"), ""},
+		{person(p["none"], "Durand"), wire.CodeNoConsent}, // taken in part: its gender
+		{person(p["later"], "Petit"), ""},
+		{consent(p["later"], domain.FinaliteSuivi), ""},
+		{person(p["anon"], ""), ""},
+		{assessment(p["assessed"]), wire.CodeNoConsent},
+		{assessment(p["suivi only"]), wire.CodeNoConsent},
+		{consent(p["both"], domain.FinaliteSuivi, domain.FinaliteDiagnostic), ""},
+		{assessment(p["both"]), ""},
+		{person(p["both"], "Moreau"), ""},
+		{&domain.Beneficiary{ID: ident.New(), Nom: "Bernard", Email: "pas-une-adresse"}, wire.CodeInvalid},
+	}
+	wc := func(seq uint64, r domain.Record) wire.Change {
+		f, err := change.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: stamp + hlc.Timestamp(seq), Seq: seq}
+		w, err := wire.FromChange(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	push := &wire.Push{Batch: 2}
+	for i, b := range batch {
+		push.Changes = append(push.Changes, wc(uint64(len(before)+1+i), b.rec))
+	}
+	// run applies the stored consents, then the batch, on a fresh hub,
+	// the live way or the bundle's.
+	run := func(t *testing.T, live bool) Outcome {
+		h := newTestHub(t, Options{})
+		ctx := context.Background()
+		d, err := h.st.Device(ctx, h.device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := &wire.Push{Batch: 1}
+		for i, r := range before {
+			first.Changes = append(first.Changes, wc(uint64(i+1), r))
+		}
+		for i, p := range []*wire.Push{first, push} {
+			// Each push decoded from its frame, as the hub reads it.
+			m, err := wire.Decode(encoded(t, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out Outcome
+			if live {
+				b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+				if bad != nil {
+					t.Fatal(bad)
+				}
+				out, err = applyPush(ctx, h.st, d, wire.ProtocolVersion, uint64(i*len(before)), b, 0, now, nil)
+			} else {
+				cs, rejected, bad := ConvertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+				if bad != nil {
+					t.Fatal(bad)
+				}
+				out, err = ApplyPush(ctx, h.st, d, wire.ProtocolVersion, uint64(i*len(before)), cs, rejected, 0, now, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 1 {
+				return out
+			}
+		}
+		return Outcome{}
+	}
+	refused := func(out Outcome) []string {
+		var s []string
+		for _, r := range out.Rejected {
+			s = append(s, fmt.Sprintf("%d %s %s", r.Seq, r.Code, r.Reason))
+		}
+		return s
+	}
+	live, bundle := run(t, true), run(t, false)
+	if !slices.Equal(refused(live), refused(bundle)) {
+		t.Fatalf("the live path refused\n%q\nthe bundle's\n%q", refused(live), refused(bundle))
+	}
+	var want, got []string
+	for i, b := range batch {
+		if b.want != "" {
+			want = append(want, fmt.Sprintf("%d %s", len(before)+1+i, b.want))
+		}
+	}
+	for _, r := range live.Rejected {
+		got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("refused %q, want %q", got, want)
+	}
+	if n := len(batch) - 3; live.Applied != n { // the person without consent applied in part
+		t.Fatalf("applied %d, want %d", live.Applied, n)
+	}
+}
