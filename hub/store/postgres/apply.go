@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"numeribus/hub/store"
 	"numeribus/internal/change"
@@ -58,12 +59,12 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 }
 
 func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []change.Change, nbytes int) (hwm uint64, applied int, err error) {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.beginBatch(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("applying batch: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	d, err := batchDeviceOf(ctx, tx, deviceID)
+	defer tx.end(ctx)
+	d, err := tx.lockDevice(ctx, deviceID) // round trip 1, with BEGIN
 	if err != nil {
 		return 0, 0, err
 	}
@@ -71,25 +72,102 @@ func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []chang
 	if err != nil {
 		return d.hwm, 0, err
 	}
-	recs, order, err := loadLocked(ctx, tx, todo, d.num, d.team)
+	recs, order, err := loadLocked(ctx, tx.c, todo, d.num, d.team) // 2
 	if err != nil {
 		return d.hwm, 0, err
 	}
 	rows := s.merge(d, todo, recs)
-	if err := writeBatch(ctx, tx, d, order, rows); err != nil {
+	var b pgx.Batch
+	if err := writeBatch(ctx, tx.c, &b, d, order, rows); err != nil {
 		return d.hwm, 0, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE devices SET hwm = $1, bytes_received = bytes_received + $2, changes_received = changes_received + $3 WHERE num = $4`,
-		int64(hwm), nbytes, len(rows), d.num); err != nil {
-		return d.hwm, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
-	}
-	if s.beforeCommit != nil {
-		s.beforeCommit(deviceID)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return d.hwm, 0, fmt.Errorf("committing batch of device %s: %w", deviceID, err)
+	b.Queue(`UPDATE devices SET hwm = $1, bytes_received = bytes_received + $2, changes_received = changes_received + $3 WHERE num = $4`,
+		int64(hwm), nbytes, len(rows), d.num)
+	if err := tx.commitWith(ctx, &b, s.beforeCommit, deviceID); err != nil { // 3, with COMMIT
+		return d.hwm, 0, fmt.Errorf("writing batch of device %s: %w", deviceID, err)
 	}
 	return hwm, len(rows), nil
+}
+
+// batchTx is a batch's transaction on one pooled connection, driven by
+// hand so that BEGIN rides in the same round trip as the device's lock
+// and COMMIT in the same as the writes: three round trips a batch —
+// lock the device; insert and lock the records; write, log and commit —
+// where pgx.Tx took ten (BEGIN, each statement, COPY's two, COMMIT). On
+// a loaded machine each round trip also waits for PostgreSQL's backend
+// and the hub to be scheduled in turn; and the log counter's row, locked
+// from the numbering to the commit, is now held for the time PostgreSQL
+// takes to run the last statements, not for several round trips.
+type batchTx struct {
+	c    *pgxpool.Conn
+	open bool // a transaction is open on c: end rolls it back
+}
+
+func (s *Store) beginBatch(ctx context.Context) (*batchTx, error) {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &batchTx{c: c}, nil
+}
+
+// end rolls back a transaction left open (an error on the way) and
+// gives the connection back; a connection whose state is unknown (the
+// rollback failed: a cut, a cancelled context) is closed, not reused.
+func (t *batchTx) end(ctx context.Context) {
+	if t.open {
+		if _, err := t.c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+			t.c.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}
+	t.c.Release()
+}
+
+// lockDevice begins the transaction and locks and reads the device
+// deviceID, in one round trip: ErrNoDevice when unknown, an error
+// wrapping it when revoked (it may no longer write).
+func (t *batchTx) lockDevice(ctx context.Context, deviceID string) (batchDevice, error) {
+	d := batchDevice{id: deviceID}
+	var (
+		hwm     int64
+		revoked *int64
+		found   bool
+	)
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue(`SELECT num, team, hwm, revoked_at FROM devices WHERE id = $1 FOR UPDATE`, deviceID).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			found = true
+			if err := rows.Scan(&d.num, &d.team, &hwm, &revoked); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	t.open = true
+	if err := t.c.SendBatch(ctx, &b).Close(); err != nil {
+		return d, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
+	}
+	return checkDevice(d, found, hwm, revoked)
+}
+
+// commitWith sends b and COMMIT in one round trip. With before (tests:
+// a slow commit), b goes first, then before runs, then COMMIT: the log's
+// numbers are taken and the commit comes late, as under a loaded server.
+func (t *batchTx) commitWith(ctx context.Context, b *pgx.Batch, before func(string), who string) error {
+	if before != nil {
+		if err := t.c.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		before(who)
+		b = &pgx.Batch{}
+	}
+	b.Queue("COMMIT")
+	err := t.c.SendBatch(ctx, b).Close()
+	if err == nil {
+		t.open = false
+	}
+	return err
 }
 
 // retryable reports a conflict PostgreSQL resolved by aborting this
@@ -107,8 +185,8 @@ type batchDevice struct {
 	hwm  uint64
 }
 
-// batchDeviceOf locks and reads the device deviceID: ErrNoDevice when
-// unknown, an error wrapping it when revoked (it may no longer write).
+// batchDeviceOf locks and reads the device deviceID in tx (Reject):
+// ErrNoDevice when unknown, an error wrapping it when revoked.
 func batchDeviceOf(ctx context.Context, tx pgx.Tx, deviceID string) (batchDevice, error) {
 	d := batchDevice{id: deviceID}
 	var (
@@ -118,23 +196,40 @@ func batchDeviceOf(ctx context.Context, tx pgx.Tx, deviceID string) (batchDevice
 	err := tx.QueryRow(ctx, `SELECT num, team, hwm, revoked_at FROM devices WHERE id = $1 FOR UPDATE`, deviceID).
 		Scan(&d.num, &d.team, &hwm, &revoked)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
+		return checkDevice(d, false, 0, nil)
 	}
 	if err != nil {
 		return d, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
 	}
+	return checkDevice(d, true, hwm, revoked)
+}
+
+// checkDevice turns a device row as read into d, or the error of an
+// unknown or revoked device.
+func checkDevice(d batchDevice, found bool, hwm int64, revoked *int64) (batchDevice, error) {
+	if !found {
+		return d, fmt.Errorf("%w: %s", store.ErrNoDevice, d.id)
+	}
 	if revoked != nil {
 		return d, fmt.Errorf("device %s was revoked on %s and may no longer push: %w",
-			deviceID, fromMs(revoked).Format("2006-01-02T15:04:05Z07:00"), store.ErrNoDevice)
+			d.id, fromMs(revoked).Format("2006-01-02T15:04:05Z07:00"), store.ErrNoDevice)
 	}
 	d.hwm = uint64(hwm)
 	return d, nil
 }
 
+// batchQuerier is what a batch's statements run on: a pgx.Tx (planning
+// at the hub) or the connection of a batchTx.
+type batchQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // loadLocked inserts the records todo creates (an empty state, the kind
 // of their first change, in team, from device num) unless they exist,
 // then locks and reads every record todo touches, all in id order.
-func loadLocked(ctx context.Context, tx pgx.Tx, todo []change.Change, num int64, team string) (map[ident.ID]*pending, []*pending, error) {
+func loadLocked(ctx context.Context, tx batchQuerier, todo []change.Change, num int64, team string) (map[ident.ID]*pending, []*pending, error) {
 	recs := make(map[ident.ID]*pending, len(todo))
 	var order []*pending
 	for i := range todo {
@@ -155,36 +250,35 @@ func loadLocked(ctx context.Context, tx pgx.Tx, todo []change.Change, num int64,
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO records(id, kind, team, origin, hlc, state)
+	// Insert the new ones and lock them all, in one round trip.
+	var b pgx.Batch
+	b.Queue(`INSERT INTO records(id, kind, team, origin, hlc, state)
 		SELECT id, kind, $3, $4, 0, $5 FROM unnest($1::bytea[], $2::text[]) AS n(id, kind) ORDER BY id
-		ON CONFLICT (id) DO NOTHING`, ids, kinds, team, num, empty); err != nil {
-		return nil, nil, fmt.Errorf("reading records: %w", err)
-	}
-	rows, err := tx.Query(ctx, `SELECT id, kind, team, state FROM records WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading records: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id          ident.ID
-			idb, state  []byte
-			kind, rteam string
-		)
-		if err := rows.Scan(&idb, &kind, &rteam, &state); err != nil {
-			return nil, nil, fmt.Errorf("reading records: %w", err)
+		ON CONFLICT (id) DO NOTHING`, ids, kinds, team, num, empty)
+	b.Queue(`SELECT id, kind, team, state FROM records WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				id          ident.ID
+				idb, state  []byte
+				kind, rteam string
+			)
+			if err := rows.Scan(&idb, &kind, &rteam, &state); err != nil {
+				return err
+			}
+			copy(id[:], idb)
+			p := recs[id]
+			if p == nil || len(idb) != len(id) {
+				return fmt.Errorf("unexpected record %x", idb)
+			}
+			var err error
+			if p.st, err = merge.Unmarshal(state); err != nil {
+				return fmt.Errorf("record %s: %w", id, err)
+			}
+			p.kind, p.team = domain.Kind(kind), rteam
 		}
-		copy(id[:], idb)
-		p := recs[id]
-		if p == nil || len(idb) != len(id) {
-			return nil, nil, fmt.Errorf("reading records: unexpected record %x", idb)
-		}
-		if p.st, err = merge.Unmarshal(state); err != nil {
-			return nil, nil, fmt.Errorf("record %s: %w", id, err)
-		}
-		p.kind, p.team = domain.Kind(kind), rteam
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("reading records: %w", err)
 	}
 	return recs, order, nil
@@ -232,14 +326,18 @@ func (s *Store) mergeable(d batchDevice, c *change.Change, p *pending) bool {
 	return true
 }
 
-// writeBatch writes the merged states, the consents' persons, scrubs the
-// log of the records erased, and logs the changes, last, with their hub
-// seqs.
-func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending, rows []logRow) error {
-	// The states go in one round trip (a pipelined batch): one UPDATE
-	// each, 200 round trips for a batch of 200, made PostgreSQL ingest
-	// four times slower than SQLite under a burst of agents.
-	var states pgx.Batch
+// writeBatch queues in b the merged states, the consents' persons and,
+// last, the changes logged with their hub seqs; the caller adds its own
+// statements and sends b. The log of a record this batch erases is
+// scrubbed first, on tx (a rare erasure: a read, then its updates).
+func writeBatch(ctx context.Context, tx batchQuerier, b *pgx.Batch, d batchDevice, order []*pending, rows []logRow) error {
+	for _, p := range order {
+		if p.dirty && p.scrub {
+			if err := scrub(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+	}
 	for _, p := range order {
 		if !p.dirty {
 			continue
@@ -248,30 +346,14 @@ func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending,
 		if err != nil {
 			return fmt.Errorf("encoding record %s: %w", p.id, err)
 		}
-		states.Queue(`UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
+		b.Queue(`UPDATE records SET hlc = $2, deleted = $3, erased = $4, state = $5 WHERE id = $1`,
 			p.id[:], int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state)
-	}
-	if states.Len() > 0 {
-		if err := tx.SendBatch(ctx, &states).Close(); err != nil {
-			return fmt.Errorf("writing records of device %s: %w", d.id, err)
-		}
-	}
-	for _, p := range order {
-		if !p.dirty {
-			continue
-		}
 		if p.kind == domain.KindConsent {
-			if err := putConsentSubject(ctx, tx, p); err != nil {
-				return err
-			}
-		}
-		if p.scrub {
-			if err := scrub(ctx, tx, p); err != nil {
-				return err
-			}
+			queueConsentSubject(b, p)
 		}
 	}
-	return logChanges(ctx, tx, d, rows)
+	queueLog(b, d, rows)
+	return nil
 }
 
 // logChannel is the channel of the NOTIFY every transaction that logs
@@ -279,43 +361,40 @@ func writeBatch(ctx context.Context, tx pgx.Tx, d batchDevice, order []*pending,
 // (facts_follow.go).
 const logChannel = "numeribus_log"
 
-// logChanges gives rows their hub seqs and logs them. The counter's row
-// stays locked until commit: numbers are handed out in commit order, so a
-// reader paging after a cursor never steps over a change that commits
-// later with a smaller number (docs/ARCHITECTURE.md, "Commit order").
+// queueLog queues the numbering and logging of rows in b. The counter's
+// row stays locked until commit: numbers are handed out in commit order,
+// so a reader paging after a cursor never steps over a change that
+// commits later with a smaller number (docs/ARCHITECTURE.md, "Commit
+// order"). Numbering and inserting are one statement.
 //
-// The transaction also notifies logChannel, in the same round trip as
-// the numbering: PostgreSQL delivers the notification at commit, and
-// drops it at a rollback, so a follower woken by it finds the changes
-// committed.
-func logChanges(ctx context.Context, tx pgx.Tx, d batchDevice, rows []logRow) error {
+// The transaction also notifies logChannel: PostgreSQL delivers the
+// notification at commit, and drops it at a rollback, so a follower woken
+// by it finds the changes committed.
+func queueLog(b *pgx.Batch, d batchDevice, rows []logRow) {
 	if len(rows) == 0 {
-		return nil
+		return
 	}
-	var last int64
-	var b pgx.Batch
+	n := len(rows)
+	dseqs, hlcs := make([]int64, n), make([]int64, n)
+	kinds := make([]string, n)
+	ids, fields := make([][]byte, n), make([][]byte, n)
+	ops := make([]int16, n)
+	for i, r := range rows {
+		c := r.c
+		dseqs[i], hlcs[i], kinds[i], ids[i], ops[i], fields[i] = int64(c.Seq), int64(c.HLC), string(c.Kind), c.ID[:], int16(c.Op), r.fields
+	}
 	b.Queue(`SELECT pg_notify($1, '')`, logChannel)
-	b.Queue(`UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq`, len(rows)).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&last) })
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("numbering changes of device %s: %w", d.id, err)
-	}
-	first := last - int64(len(rows)) + 1
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"changes"},
-		[]string{"hseq", "team", "device", "dseq", "kind", "record_id", "op", "hlc", "fields"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			c := rows[i].c
-			return []any{first + int64(i), d.team, d.num, int64(c.Seq), string(c.Kind), c.ID[:], int16(c.Op), int64(c.HLC), rows[i].fields}, nil
-		}))
-	if err != nil {
-		return fmt.Errorf("logging changes of device %s: %w", d.id, err)
-	}
-	return nil
+	b.Queue(`WITH n AS (UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq)
+		INSERT INTO changes(hseq, team, device, dseq, kind, record_id, op, hlc, fields)
+		SELECT n.hseq - $1 + r.ord, $2, $3, r.dseq, r.kind, r.id, r.op, r.hlc, r.fields
+		FROM n, unnest($4::bigint[], $5::text[], $6::bytea[], $7::smallint[], $8::bigint[], $9::bytea[])
+			WITH ORDINALITY AS r(dseq, kind, id, op, hlc, fields, ord)
+		ORDER BY r.ord`, n, d.team, d.num, dseqs, kinds, ids, ops, hlcs, fields)
 }
 
 // scrub removes the personal fields of an erased record from every
 // change of it in the log.
-func scrub(ctx context.Context, tx pgx.Tx, p *pending) error {
+func scrub(ctx context.Context, tx batchQuerier, p *pending) error {
 	return store.ScrubLog(p.kind, p.id, func() (store.Rows, func(), error) {
 		rows, err := tx.Query(ctx, `SELECT hseq, fields FROM changes WHERE record_id = $1 AND op = $2`, p.id[:], int16(change.OpUpsert))
 		if err != nil {

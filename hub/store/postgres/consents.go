@@ -62,20 +62,17 @@ func idBytes(ids []ident.ID) [][]byte {
 	return out
 }
 
-// putConsentSubject records whose consent p is, when its state names a
-// person.
-func putConsentSubject(ctx context.Context, tx pgx.Tx, p *pending) error {
+// queueConsentSubject queues in b the record of whose consent p is,
+// when its state names a person.
+func queueConsentSubject(b *pgx.Batch, p *pending) {
 	r, err := change.Decode(domain.KindConsent, p.id, p.st.Live())
 	if err != nil {
-		return nil // checked when it came: a record from before those checks
+		return // checked when it came: a record from before those checks
 	}
-	b := r.(*domain.Consent).Beneficiaire
-	if b.IsZero() {
-		return nil
+	bn := r.(*domain.Consent).Beneficiaire
+	if bn.IsZero() {
+		return
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO consent_subjects(id, team, beneficiary) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET beneficiary = excluded.beneficiary`, p.id[:], p.team, b[:]); err != nil {
-		return fmt.Errorf("recording the person of consent %s: %w", p.id, err)
-	}
-	return nil
+	b.Queue(`INSERT INTO consent_subjects(id, team, beneficiary) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET beneficiary = excluded.beneficiary`, p.id[:], p.team, bn[:])
 }

@@ -181,12 +181,14 @@ func (me *hubSelf) apply(ctx context.Context, tx pgx.Tx, team string, clk *hlc.C
 		rows[i] = logRow{c: &cs[i], fields: cs[i].Fields.Encode()}
 	}
 	d := batchDevice{id: me.id, num: me.num, team: team, hwm: me.seq}
-	if err := writeBatch(ctx, tx, d, order, rows); err != nil {
+	var b pgx.Batch
+	if err := writeBatch(ctx, tx, &b, d, order, rows); err != nil {
 		return err
 	}
 	me.seq, me.last = cs[len(cs)-1].Seq, cs[len(cs)-1].HLC
-	if _, err := tx.Exec(ctx, `UPDATE devices SET hwm = $1 WHERE num = $2`, int64(me.seq), me.num); err != nil {
-		return fmt.Errorf("updating the hub's sequence number: %w", err)
+	b.Queue(`UPDATE devices SET hwm = $1 WHERE num = $2`, int64(me.seq), me.num)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("writing the hub's changes: %w", err)
 	}
 	return nil
 }

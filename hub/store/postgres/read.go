@@ -22,16 +22,13 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 	if cursor > 1<<63-1 {
 		return nil, cursor, false, fmt.Errorf("cursor %d out of range", cursor)
 	}
-	var exclude int64
-	err = s.pool.QueryRow(ctx, `SELECT num FROM devices WHERE id = $1`, excludeDevice).Scan(&exclude)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
-	}
+	// The excluded device by its number, found in the same statement (one
+	// round trip a page); 0, never a device, when unknown.
 	limit := store.PageLimit(maxBytes)
 	rows, err := s.pool.Query(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
 		FROM changes c JOIN devices d ON d.num = c.device
-		WHERE c.team = $1 AND c.hseq > $2 AND c.device <> $3
-		ORDER BY c.hseq LIMIT $4`, team, int64(cursor), exclude, limit)
+		WHERE c.team = $1 AND c.hseq > $2 AND c.device <> coalesce((SELECT num FROM devices WHERE id = $3), 0)
+		ORDER BY c.hseq LIMIT $4`, team, int64(cursor), excludeDevice, limit)
 	if err != nil {
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
