@@ -46,6 +46,10 @@ func TestLoad(t *testing.T) {
 		if len(rep.Hubs) != 2 || !rep.Hubs[0].Killed || rep.Hubs[1].Killed {
 			t.Errorf("hubs %+v: the first one killed midway expected", rep.Hubs)
 		}
+		// The throwaway server runs here: its CPU time is measured.
+		if rep.PostgresCPUS == nil || *rep.PostgresCPUS <= 0 {
+			t.Errorf("PostgreSQL's CPU time not measured: %v", rep.PostgresCPUS)
+		}
 	})
 
 	t.Run("VerificationCatchesALostBatch", func(t *testing.T) {

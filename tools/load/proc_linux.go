@@ -74,20 +74,58 @@ const clockTicks = 100
 
 // cpuOf returns the CPU time (user + system) process pid has used.
 func cpuOf(pid int) (time.Duration, error) {
+	st, err := statOf(pid)
+	return st.cpu, err
+}
+
+// procStat is what /proc/PID/stat says of a process.
+type procStat struct {
+	ppid     int
+	cpu      time.Duration // user + system
+	children time.Duration // user + system of its children it waited for
+}
+
+func statOf(pid int) (procStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	// The command name, in parentheses, may hold spaces: fields count
 	// from after its closing parenthesis (state is field 3).
 	i := bytes.LastIndexByte(b, ')')
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	if len(f) < 15 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
-	ut, _ := strconv.ParseInt(string(f[11]), 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(string(f[12]), 10, 64) // stime, field 15
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	n := func(k int) int64 { v, _ := strconv.ParseInt(string(f[k-3]), 10, 64); return v }
+	tick := func(v int64) time.Duration { return time.Duration(v) * time.Second / clockTicks }
+	// ppid is field 4; utime, stime, cutime, cstime 14 to 17.
+	return procStat{ppid: int(n(4)), cpu: tick(n(14) + n(15)), children: tick(n(16) + n(17))}, nil
+}
+
+// treeCPU returns the CPU time of process pid, of its children it waited
+// for, and of its live children: a PostgreSQL server's, whose backends
+// come and go with the connections.
+func treeCPU(pid int) (time.Duration, error) {
+	root, err := statOf(pid)
+	if err != nil {
+		return 0, err
+	}
+	total := root.cpu + root.children
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		if st, err := statOf(child); err == nil && st.ppid == pid {
+			total += st.cpu
+		}
+	}
+	return total, nil
 }
 
 // selfCPU returns the CPU time this process has used.

@@ -26,4 +26,6 @@ func cpuOf(int) (time.Duration, error) { return 0, errNoProc }
 
 func selfCPU() time.Duration { return 0 }
 
+func treeCPU(int) (time.Duration, error) { return 0, errNoProc }
+
 func fdsOf(int) (int, error) { return 0, errNoProc }

@@ -57,6 +57,11 @@ type Report struct {
 	// and how long they waited — a stall shows as several at one time.
 	SlowestAcks []SlowAck `json:"slowest_acks"`
 
+	// PostgresCPUS is the PostgreSQL server's CPU time over the scenario
+	// (its backends included), when it runs on this machine: with the
+	// hubs' cpu_s, what a run cost, whatever else ran beside it.
+	PostgresCPUS *float64 `json:"postgres_cpu_s"`
+
 	Hubs     []HubFigures `json:"hubs"`
 	OK       bool         `json:"ok"`
 	Problems []string     `json:"problems"`
@@ -234,8 +239,11 @@ func (r *Report) print(w io.Writer) {
 			if h.Killed {
 				k = " (killed midway)"
 			}
-			fmt.Fprintf(tw, "%s\tpeak %.1f MiB (%s at the end of the pushes, heap peak %.1f), %d fds, %.1f s CPU%s\n",
+			fmt.Fprintf(tw, "%s\tpeak %.1f MiB (%s at the end of the pushes, anonymous %.1f), %d fds, %.1f s CPU%s\n",
 				h.Name, h.PeakRSSMiB, fmtp("%.1f", h.PeakAfterPushMiB), h.PeakAnonMiB, h.MaxFDs, h.CPUS, k)
+		}
+		if r.PostgresCPUS != nil {
+			fmt.Fprintf(tw, "postgres	%.1f s CPU (the server and its backends); the generator %.1f s\n", *r.PostgresCPUS, r.Machine.GeneratorCPUS)
 		}
 	}
 	fmt.Fprintf(tw, "errors\t%d connect errors, %d busy answers, %d sessions cut, %d refused changes\n", r.ConnectErrors, r.BusyAnswers, r.SessionsCut, r.Rejected)

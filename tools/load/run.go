@@ -108,6 +108,10 @@ func Run(ctx context.Context, cfg config, logw io.Writer) (rep *Report, err erro
 	}
 	rep.SetupS = secs(time.Since(t0))
 
+	pgSpent := func() *float64 { return nil }
+	if db != "" {
+		pgSpent = pgCPU(ctx, db)
+	}
 	logf("scenario %s", cfg.scenario)
 	var p phases
 	switch cfg.scenario {
@@ -136,6 +140,7 @@ func Run(ctx context.Context, cfg config, logw io.Writer) (rep *Report, err erro
 	rep.hubs(hubs, p)
 	rep.measure(agents, p)
 	rep.Machine.GeneratorCPUS = secs(selfCPU())
+	rep.PostgresCPUS = pgSpent()
 	rep.ConnectErrors, rep.BusyAnswers, rep.SessionsCut = f.connectErrors.Load(), f.busy.Load(), f.cuts.Load()
 	revoked := ""
 	if cfg.scenario == "idle" {
