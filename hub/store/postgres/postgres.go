@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,6 +64,9 @@ type Store struct {
 	beforeCommit func(deviceID string)
 	// facts follows the change log into the fact tables (facts_follow.go).
 	facts *facts
+	// deviceIDs maps device numbers to ids for the pull pages (read.go):
+	// a device's number and id never change once enrolled.
+	deviceIDs sync.Map // int64 → string
 }
 
 // Open connects to the database at url (postgres://…), applies pending

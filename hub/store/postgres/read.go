@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,17 +25,82 @@ func (s *Store) ChangesSince(ctx context.Context, team, excludeDevice string, cu
 		return nil, cursor, false, fmt.Errorf("cursor %d out of range", cursor)
 	}
 	// The excluded device by its number, found in the same statement (one
-	// round trip a page); 0, never a device, when unknown.
+	// round trip a page); 0, never a device, when unknown. Rows carry
+	// their device's number, turned into its id from memory: a join per
+	// row with devices was a good part of the server's time when a
+	// thousand agents pull their team's log.
 	limit := store.PageLimit(maxBytes)
-	rows, err := s.pool.Query(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, d.id, c.dseq, c.fields
-		FROM changes c JOIN devices d ON d.num = c.device
+	rows, err := s.pool.Query(ctx, `SELECT c.hseq, c.kind, c.record_id, c.op, c.hlc, c.device, c.dseq, c.fields
+		FROM changes c
 		WHERE c.team = $1 AND c.hseq > $2 AND c.device <> coalesce((SELECT num FROM devices WHERE id = $3), 0)
 		ORDER BY c.hseq LIMIT $4`, team, int64(cursor), excludeDevice, limit)
 	if err != nil {
 		return nil, cursor, false, fmt.Errorf("reading changes: %w", err)
 	}
-	defer rows.Close()
-	return store.ScanPage(rows, cursor, maxBytes)
+	cs, next, more, err = store.ScanPage(&deviceRows{Rows: rows, s: s}, cursor, maxBytes)
+	rows.Close()
+	if err != nil {
+		return nil, cursor, false, err
+	}
+	// Devices not yet in memory, looked up once the page's connection is
+	// free: a look-up while its rows are open would take a second
+	// connection from the pool, and a pool of pages waiting for one
+	// would never end.
+	for i := range cs {
+		if num, ok := strings.CutPrefix(cs[i].Device, unknownDevice); ok {
+			n, _ := strconv.ParseInt(num, 10, 64)
+			if cs[i].Device, err = s.deviceID(ctx, n); err != nil {
+				return nil, cursor, false, err
+			}
+		}
+	}
+	return cs, next, more, nil
+}
+
+// unknownDevice prefixes, in a page being read, the number of a device
+// whose id is not yet in memory (never the start of an id: a UUID).
+const unknownDevice = "#"
+
+// deviceRows reads a page's rows for store.ScanPage, its sixth column a
+// device's number given as its id when in memory, else as unknownDevice
+// and the number.
+type deviceRows struct {
+	pgx.Rows
+	s *Store
+}
+
+func (r *deviceRows) Scan(dest ...any) error {
+	id, ok := dest[5].(*string)
+	if len(dest) != 8 || !ok {
+		return fmt.Errorf("reading changes: unexpected columns")
+	}
+	var num int64
+	dest[5] = &num
+	err := r.Rows.Scan(dest...)
+	dest[5] = id
+	if err != nil {
+		return err
+	}
+	if known, ok := r.s.deviceIDs.Load(num); ok {
+		*id = known.(string)
+	} else {
+		*id = unknownDevice + strconv.FormatInt(num, 10)
+	}
+	return nil
+}
+
+// deviceID returns the id of device num, from memory after the first
+// time.
+func (s *Store) deviceID(ctx context.Context, num int64) (string, error) {
+	if id, ok := s.deviceIDs.Load(num); ok {
+		return id.(string), nil
+	}
+	var id string
+	if err := s.pool.QueryRow(ctx, `SELECT id FROM devices WHERE num = $1`, num).Scan(&id); err != nil {
+		return "", fmt.Errorf("reading device %d: %w", num, err)
+	}
+	s.deviceIDs.Store(num, id)
+	return id, nil
 }
 
 // Stats returns consolidated counts, in one repeatable-read transaction
