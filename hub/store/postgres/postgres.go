@@ -28,6 +28,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,6 +68,9 @@ type Store struct {
 	// deviceIDs maps device numbers to ids for the pull pages (read.go):
 	// a device's number and id never change once enrolled.
 	deviceIDs sync.Map // int64 → string
+	// rowBytes is the average size of a logged change's fields in the
+	// pages read lately (read.go: pageRows).
+	rowBytes atomic.Int64
 }
 
 // Open connects to the database at url (postgres://…), applies pending
