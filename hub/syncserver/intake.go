@@ -60,6 +60,9 @@ type pushed struct {
 	cs       []change.Change
 	rejected []store.Rejected
 	facts    []consentFact
+	// prep is cs prepared for the store (store.Preparer) in the reader,
+	// nil when the store cannot or the batch has refusals already.
+	prep store.Prepared
 }
 
 func convertPush(open Opener, device string, proto uint32, p *wire.Push, now time.Time) (pushed, *BatchError) {
@@ -170,7 +173,13 @@ func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 	}
 	rejected, partial := withoutIdentity(cs, rejected)
 	out := Outcome{}
-	if out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size); err != nil {
+	if p, ok := st.(store.Preparer); ok && b.prep != nil && len(rejected) == 0 && len(partial) == 0 {
+		// No refusal: the batch goes whole, as prepared.
+		out.HWM, out.Applied, err = p.ApplyPrepared(ctx, d.ID, cs, b.prep, size)
+	} else {
+		out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size)
+	}
+	if err != nil {
 		return out, err
 	}
 	out.Rejected = append(rejected, partial...)
