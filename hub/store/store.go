@@ -198,3 +198,32 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// Preparer is a Store that can do ahead of a batch's turn at the writer
+// the part of ApplyBatch that needs no database: merging each change into
+// an empty state, as if every record the batch touches were new (what a
+// backlog is), and encoding the rows to insert. The sync calls
+// PrepareBatch in the connection's reader, beside the writer busy with
+// the batches before, so that the writer's turn — which bounds a
+// device's push — only inserts. A store without it (PostgreSQL) is given
+// ApplyBatch; it is optional, checked with a type assertion.
+type Preparer interface {
+	// PrepareBatch prepares changes, made by deviceID of team, for
+	// ApplyPrepared. It reads nothing, may run beside any other call,
+	// and does not modify changes. nil when there is nothing it can
+	// prepare (a malformed batch: ApplyBatch will say why).
+	PrepareBatch(deviceID, team string, changes []change.Change) Prepared
+	// ApplyPrepared is ApplyBatch of changes, the slice p was prepared
+	// from, unmodified since: the same rules, the same results. It uses
+	// p when the device's mark and team are still those p assumed and
+	// every record is still new, and applies the batch the general way
+	// otherwise (a retry, a record stored meanwhile); a nil p, or one
+	// prepared from another slice, is ignored.
+	ApplyPrepared(ctx context.Context, deviceID string, changes []change.Change, p Prepared, bytes int) (hwm uint64, applied int, err error)
+}
+
+// Prepared is a batch a Preparer prepared, opaque to the caller.
+type Prepared interface {
+	// PreparedChanges is how many changes it was prepared from.
+	PreparedChanges() int
+}

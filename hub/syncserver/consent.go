@@ -47,9 +47,13 @@ type consentNeed struct {
 // batch's own; nil for a live push.
 //
 // facts, aligned with cs, are what the conversion read of each change's
-// record (consentFactOf); nil, they are read here.
+// record (consentFactOf); nil, they are read here. pre, when not nil, is
+// what the batch's consent changes give if their consents are new
+// (grantsOf, in the reader): used when no change of the batch is a
+// retry, it spares the writer's turn their merge and decoding, and the
+// look-up of the persons they already cover.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
-	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change) ([]store.Rejected, error) {
+	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants) ([]store.Rejected, error) {
 	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
@@ -85,18 +89,27 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 	if len(needs) == 0 {
 		return rejected, nil
 	}
+	if pre != nil && (len(delivered) > 0 || len(cs) == 0 || cs[0].Seq <= hwm || pre.from != cs[0].Seq) {
+		pre = nil // not the batch it was computed for
+	}
 	for i := range delivered {
 		consents = append(consents, &delivered[i])
 		consentFacts = append(consentFacts, consentFactOf(&delivered[i], nil))
 	}
 	persons := map[ident.ID]bool{}
 	for _, n := range needs {
-		persons[n.person] = true
+		// A person the batch's own consents give the purpose needs no
+		// look-up: other consents of theirs could only add purposes,
+		// and the batch's are looked up by id below (stored already,
+		// or another team's, they are merged the full way).
+		if pre == nil || !pre.gives(n.person, n.finalite) {
+			persons[n.person] = true
+		}
 	}
 	ids := map[ident.ID]bool{}
 	for i, ch := range consents {
 		ids[ch.ID] = true
-		if f := consentFacts[i]; !f.person.IsZero() {
+		if f := consentFacts[i]; !f.person.IsZero() && pre == nil {
 			persons[f.person] = true
 		}
 	}
@@ -104,7 +117,7 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 	if err != nil {
 		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
 	}
-	given := givenPurposes(team, stored, consents)
+	given := givenPurposes(team, stored, consents, pre)
 	for _, n := range needs {
 		if given[n.person][n.finalite] {
 			continue
@@ -237,24 +250,20 @@ func consentPerson(id ident.ID, f change.Fields, rec domain.Record) (ident.ID, b
 // gives, before the batch (as stored) or after it (the batch's consent
 // changes merged into the stored states). Consents of another team are
 // left out: the store skips the batch's changes to them.
-func givenPurposes(team string, stored []store.Consent, batch []*change.Change) map[ident.ID]map[string]bool {
+//
+// pre, when not nil, holds what the batch's consents give when new: those
+// not stored take it instead of being merged and decoded here.
+func givenPurposes(team string, stored []store.Consent, batch []*change.Change, pre *consentGrants) map[ident.ID]map[string]bool {
 	given := map[ident.ID]map[string]bool{}
-	grant := func(id ident.ID, st *merge.State) {
-		if st.IsDeleted() {
-			return
-		}
-		r, err := change.Decode(domain.KindConsent, id, st.Live())
-		if err != nil {
-			return
-		}
-		cn := r.(*domain.Consent)
-		for _, f := range cn.Active() {
-			if given[cn.Beneficiaire] == nil {
-				given[cn.Beneficiaire] = map[string]bool{}
+	add := func(g consentGrant) {
+		for _, f := range g.purposes {
+			if given[g.person] == nil {
+				given[g.person] = map[string]bool{}
 			}
-			given[cn.Beneficiaire][f] = true
+			given[g.person][f] = true
 		}
 	}
+	grant := func(id ident.ID, st *merge.State) { add(grantOf(id, st)) }
 	states := map[ident.ID]*merge.State{}
 	foreign := map[ident.ID]bool{}
 	for _, sc := range stored {
@@ -271,6 +280,10 @@ func givenPurposes(team string, stored []store.Consent, batch []*change.Change) 
 		}
 		st := states[ch.ID]
 		if st == nil {
+			if g, ok := pre.of(ch.ID); ok {
+				add(g) // new: what it gives was read in the reader
+				continue
+			}
 			st = merge.NewState()
 			states[ch.ID] = st
 		}
@@ -280,4 +293,93 @@ func givenPurposes(team string, stored []store.Consent, batch []*change.Change) 
 		grant(id, st)
 	}
 	return given
+}
+
+// grantOf returns the person and the active purposes of the consent id
+// whose merged state is st: none when deleted or when it does not decode.
+func grantOf(id ident.ID, st *merge.State) consentGrant {
+	if st.IsDeleted() {
+		return consentGrant{}
+	}
+	r, err := change.Decode(domain.KindConsent, id, st.Live())
+	if err != nil {
+		return consentGrant{}
+	}
+	cn := r.(*domain.Consent)
+	return consentGrant{person: cn.Beneficiaire, purposes: cn.Active()}
+}
+
+// consentGrant is what one consent gives: purposes of its person.
+type consentGrant struct {
+	person   ident.ID
+	purposes []string
+}
+
+// consentGrants is what the consent changes of a pushed batch give if
+// their consents are new and every change of the batch is above the
+// device's mark: per consent, the grant of its state merged from empty
+// over the batch's changes to it. The reader computes it beside the
+// writer (grantsOf); the batch's turn uses it for the consents the store
+// does not hold (givenPurposes), when the batch still starts at from.
+type consentGrants struct {
+	from     uint64
+	byID     map[ident.ID]consentGrant
+	byPerson map[ident.ID]map[string]bool
+}
+
+// grantsOf returns the consentGrants of cs, less the changes refused.
+func grantsOf(cs []change.Change, refused []store.Rejected) *consentGrants {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := &consentGrants{from: cs[0].Seq}
+	skip := make(map[uint64]bool, len(refused))
+	for _, r := range refused {
+		skip[r.Seq] = true
+	}
+	var states map[ident.ID]*merge.State
+	for i := range cs {
+		ch := &cs[i]
+		if ch.Kind != domain.KindConsent || skip[ch.Seq] {
+			continue
+		}
+		if states == nil {
+			states = map[ident.ID]*merge.State{}
+		}
+		st := states[ch.ID]
+		if st == nil {
+			st = merge.NewState()
+			states[ch.ID] = st
+		}
+		merge.Apply(st, domain.KindConsent, ch)
+	}
+	out.byID = make(map[ident.ID]consentGrant, len(states))
+	out.byPerson = make(map[ident.ID]map[string]bool, len(states))
+	for id, st := range states {
+		g := grantOf(id, st)
+		out.byID[id] = g
+		for _, f := range g.purposes {
+			if out.byPerson[g.person] == nil {
+				out.byPerson[g.person] = map[string]bool{}
+			}
+			out.byPerson[g.person][f] = true
+		}
+	}
+	return out
+}
+
+// of returns the grant of consent id, if the batch holds it (false on a
+// nil g).
+func (g *consentGrants) of(id ident.ID) (consentGrant, bool) {
+	if g == nil {
+		return consentGrant{}, false
+	}
+	c, ok := g.byID[id]
+	return c, ok
+}
+
+// gives reports whether the batch's own consents give person the
+// purpose f, if they are new.
+func (g *consentGrants) gives(person ident.ID, f string) bool {
+	return g != nil && g.byPerson[person][f]
 }

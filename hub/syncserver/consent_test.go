@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"numeribus/hub/store"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -135,5 +136,102 @@ func TestConsentRulesReadTheCheckedRecords(t *testing.T) {
 	}
 	if n := len(batch) - 3; live.Applied != n { // the person without consent applied in part
 		t.Fatalf("applied %d, want %d", live.Applied, n)
+	}
+}
+
+// What the reader reads of a batch's consents (grantsOf) counts only for
+// consents the hub does not hold: one it holds, withdrawn later than the
+// batch's copy, or one of another team, gives nothing, whether the batch
+// goes the live way (with the reader's grants) or the bundle's.
+func TestConsentGrantsOnlyForNewConsents(t *testing.T) {
+	now := time.Now()
+	ctx := context.Background()
+	old := hlc.FromTime(now.Add(-time.Hour))
+	x, y, z := ident.New(), ident.New(), ident.New()
+	withdrawn := &domain.Consent{ID: ident.New(), Beneficiaire: x, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+	foreign := &domain.Consent{ID: ident.New(), Beneficiaire: y, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+	fresh := &domain.Consent{ID: ident.New(), Beneficiaire: z, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
+		f, err := change.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
+	}
+	gone := *withdrawn
+	gone.RetireLe, gone.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
+	push := &wire.Push{Batch: 1}
+	for _, c := range []change.Change{
+		chg(3, old+3, withdrawn), // the hub holds it, withdrawn since
+		chg(4, old+4, &domain.Beneficiary{ID: x, Nom: "Martin"}),
+		chg(5, old+5, foreign), // another team's consent
+		chg(6, old+6, &domain.Beneficiary{ID: y, Nom: "Durand"}),
+		chg(7, old+7, fresh),
+		chg(8, old+8, &domain.Beneficiary{ID: z, Nom: "Petit"}),
+	} {
+		w, err := wire.FromChange(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		push.Changes = append(push.Changes, w)
+	}
+	run := func(t *testing.T, live bool) []string {
+		h := newTestHub(t, Options{})
+		d, err := h.st.Device(ctx, h.device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Before the batch: the consent given then withdrawn (later
+		// than the batch's copy), and a consent of another team.
+		if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{chg(1, old+1, withdrawn), chg(2, hlc.FromTime(now.Add(-time.Minute)), &gone)}, 0); err != nil {
+			t.Fatal(err)
+		}
+		var tok [32]byte
+		tok[0] = 9
+		if err := h.st.CreateEnrollment(ctx, store.Enrollment{TokenHash: tok, Name: "bus-9", Team: "autre", ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := h.st.Enroll(ctx, tok, store.Device{ID: ident.New().String(), DeviceKey: []byte("k"), PushKey: []byte("k")}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, old+1, foreign)}, 0); err != nil {
+			t.Fatal(err)
+		}
+		m, err := wire.Decode(encoded(t, push))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Outcome
+		if live {
+			b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			if b.grants == nil {
+				t.Fatal("the live path read no grants")
+			}
+			out, err = applyPush(ctx, h.st, d, wire.ProtocolVersion, 2, b, 0, now, nil)
+		} else {
+			cs, rejected, bad := ConvertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			out, err = ApplyPush(ctx, h.st, d, wire.ProtocolVersion, 2, cs, rejected, 0, now, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range out.Rejected {
+			got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
+		}
+		return got
+	}
+	want := []string{"4 " + wire.CodeNoConsent, "6 " + wire.CodeNoConsent}
+	for _, live := range []bool{true, false} {
+		if got := run(t, live); !slices.Equal(got, want) {
+			t.Errorf("live %v: refused %q, want %q", live, got, want)
+		}
 	}
 }

@@ -60,6 +60,12 @@ type pushed struct {
 	cs       []change.Change
 	rejected []store.Rejected
 	facts    []consentFact
+	// prep is cs prepared for the store (store.Preparer) in the reader,
+	// nil when the store cannot or the batch has refusals already.
+	prep store.Prepared
+	// grants are what its consent changes give if new (grantsOf), read
+	// in the reader; nil for a bundle's batches.
+	grants *consentGrants
 }
 
 func convertPush(open Opener, device string, proto uint32, p *wire.Push, now time.Time) (pushed, *BatchError) {
@@ -97,6 +103,7 @@ func convertPush(open Opener, device string, proto uint32, p *wire.Push, now tim
 			b.facts = append(b.facts, consentFactOf(&ch, rec))
 		}
 	}
+	b.grants = grantsOf(b.cs, b.rejected)
 	return b, nil
 }
 
@@ -164,13 +171,19 @@ func ApplyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
 	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
 	cs := b.cs
-	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered)
+	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("checking consents: %w", err)
 	}
 	rejected, partial := withoutIdentity(cs, rejected)
 	out := Outcome{}
-	if out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size); err != nil {
+	if p, ok := st.(store.Preparer); ok && b.prep != nil && len(rejected) == 0 && len(partial) == 0 {
+		// No refusal: the batch goes whole, as prepared.
+		out.HWM, out.Applied, err = p.ApplyPrepared(ctx, d.ID, cs, b.prep, size)
+	} else {
+		out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size)
+	}
+	if err != nil {
 		return out, err
 	}
 	out.Rejected = append(rejected, partial...)

@@ -512,6 +512,11 @@ func (c *conn) convert(p *wire.Push) (pushed, *frame) {
 		f := failed(CloseMalformed, bad.Code, bad.Msg, bad.Err)
 		return pushed{}, &f
 	}
+	if pr, ok := c.s.store.(store.Preparer); ok && len(b.rejected) == 0 {
+		// The store's part that needs no database, here beside the
+		// writer rather than in the batch's turn (store.Preparer).
+		b.prep = pr.PrepareBatch(c.device.ID, c.device.Team, b.cs)
+	}
 	return b, nil
 }
 

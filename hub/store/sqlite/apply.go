@@ -75,6 +75,20 @@ func (sc *scratch) release() {
 // An unknown device gives ErrNoDevice; a revoked one an error wrapping
 // ErrNoDevice too, as it may no longer write.
 func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
+	return s.applyBatch(ctx, deviceID, changes, nil, bytes)
+}
+
+// ApplyPrepared is ApplyBatch of changes with what PrepareBatch prepared
+// of them (store.Preparer): used as it is when the device's mark and
+// team are those it assumed, else ignored.
+func (s *Store) ApplyPrepared(ctx context.Context, deviceID string, changes []change.Change, p store.Prepared, bytes int) (hwm uint64, applied int, err error) {
+	pb, _ := p.(*prepared)
+	return s.applyBatch(ctx, deviceID, changes, pb, bytes)
+}
+
+// applyBatch is ApplyBatch, with the batch prepared ahead of its turn
+// when pb is not nil.
+func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []change.Change, pb *prepared, bytes int) (hwm uint64, applied int, err error) {
 	s.batchesWaiting.Add(1)
 	defer s.hostWrite()()
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -87,27 +101,39 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 	if err != nil {
 		return 0, 0, err
 	}
-	todo, hwm, err := d.newChanges(changes)
+	if pb.fits(d, changes) {
+		hwm = pb.last
+	} else {
+		pb.release() // a preparation that does not fit, if any
+		// Prepared here: a batch without its preparation, or whose
+		// preparation assumed a mark or a team that are no longer so.
+		var todo []change.Change
+		if todo, hwm, err = d.newChanges(changes); err != nil {
+			return d.hwm, 0, err
+		}
+		if pb, err = s.prepareNew(d.id, d.team, changes, todo); err != nil {
+			return d.hwm, 0, err
+		}
+	}
+	defer pb.release()
+	fresh, err := s.insertNew(ctx, tx, pb, d)
 	if err != nil {
 		return d.hwm, 0, err
 	}
-	sc := scratchPool.Get().(*scratch)
-	defer sc.release()
-	applied, erased, fresh, err := s.applyNew(ctx, tx, sc, d, todo)
-	if err != nil {
-		return d.hwm, 0, err
-	}
+	applied, erased := pb.applied, pb.erased
 	if !fresh {
 		// Some record was stored already: the batch again, from the
-		// stored states (applyNew left nothing behind, and modified
-		// its copies of the changes: copies again).
-		if todo, _, err = d.newChanges(changes); err != nil {
+		// stored states (insertNew left nothing behind; the changes
+		// merged were copies).
+		todo, _, err := d.newChanges(changes)
+		if err != nil {
 			return d.hwm, 0, err
 		}
 		recs, order := emptyRecords(todo, d.team)
 		if err := s.load(ctx, tx, recs); err != nil {
 			return d.hwm, 0, err
 		}
+		sc := pb.sc
 		applied, erased = s.merge(sc, d, todo, recs)
 		if err := s.writeBatch(ctx, tx, sc, d, order); err != nil {
 			return d.hwm, 0, err
@@ -158,27 +184,110 @@ func (s *Store) batchDeviceOf(ctx context.Context, tx *sql.Tx, deviceID string) 
 	return d, nil
 }
 
-// applyNew applies todo in tx as if none of its records were stored —
-// what a backlog of new work is, and what saves ApplyBatch a look-up per
-// record: the states are merged from empty, the records inserted first,
-// and only if every one was new (fresh) are the changes logged. A record
-// stored already makes it undo what it wrote (a savepoint) and report
-// fresh false: the caller applies the batch the general way.
-func (s *Store) applyNew(ctx context.Context, tx *sql.Tx, sc *scratch, d batchDevice, todo []change.Change) (applied int, erased, fresh bool, err error) {
-	recs, order := emptyRecords(todo, d.team)
-	applied, erased = s.merge(sc, d, todo, recs)
-	states := encodeStates(sc.states[:0], order, any(d.num))
+// prepared is a batch merged and encoded as if none of its records were
+// stored — what a backlog of new work is, and what saves ApplyBatch a
+// look-up per record: the states merged from empty, the rows of the
+// records, of the change log and of the consents' persons ready to
+// insert. The device's number is left out of the rows (it is filled in
+// the writer's turn), so that PrepareBatch needs no database.
+type prepared struct {
+	sc          *scratch // sc.args: the log's rows; sc.states: the records'
+	src         []change.Change
+	team        string
+	first, last uint64 // the seqs it covers
+	subjects    []any  // consent_subjects rows
+	scrub       []*pending
+	applied     int
+	erased      bool
+}
+
+// PreparedChanges is how many changes p was prepared from.
+func (p *prepared) PreparedChanges() int { return len(p.src) }
+
+// PrepareBatch prepares changes for ApplyPrepared (store.Preparer), as if
+// every one were above the device's mark and every record new: the
+// merge and the encoding of ApplyBatch's first try, done beside the
+// writer. nil when the batch does not follow itself without gap or holds
+// a malformed change: ApplyBatch then says why.
+func (s *Store) PrepareBatch(deviceID, team string, changes []change.Change) store.Prepared {
+	if len(changes) == 0 || changes[0].Seq == 0 {
+		return nil
+	}
+	todo, _, err := store.NewChanges(deviceID, changes[0].Seq-1, changes)
+	if err != nil || len(todo) != len(changes) {
+		return nil
+	}
+	pb, err := s.prepareNew(deviceID, team, changes, todo)
+	if err != nil {
+		return nil
+	}
+	return pb
+}
+
+// prepareNew merges todo, the changes of src to apply, made by deviceID
+// of team, into empty states and encodes the rows to insert.
+func (s *Store) prepareNew(deviceID, team string, src, todo []change.Change) (*prepared, error) {
+	sc := scratchPool.Get().(*scratch)
+	d := batchDevice{id: deviceID, team: team}
+	recs, order := emptyRecords(todo, team)
+	pb := &prepared{sc: sc, src: src, team: team}
+	if len(todo) > 0 {
+		pb.first, pb.last = todo[0].Seq, todo[len(todo)-1].Seq
+	}
+	pb.applied, pb.erased = s.merge(sc, d, todo, recs)
+	states := encodeStates(sc.states[:0], order, nil)
 	if len(states) > 0 {
 		if err, ok := states[0].(error); ok {
-			return 0, false, false, err
+			sc.release()
+			return nil, err
 		}
 		sc.states = states
 	}
+	pb.subjects = consentSubjectArgs(order)
+	for _, p := range order {
+		if p.scrub {
+			pb.scrub = append(pb.scrub, p)
+		}
+	}
+	return pb, nil
+}
+
+// fits reports whether pb, prepared ahead, is what changes need now: they
+// are the slice it was prepared from, the first is the one after the
+// device's mark d.hwm (no retry among them), and the device's team is
+// the one it assumed.
+func (pb *prepared) fits(d batchDevice, changes []change.Change) bool {
+	return pb != nil && pb.sc != nil && len(changes) > 0 && len(pb.src) == len(changes) && &pb.src[0] == &changes[0] &&
+		pb.team == d.team && pb.first == d.hwm+1
+}
+
+// release gives pb's memory back (scratch.release).
+func (pb *prepared) release() {
+	if pb != nil && pb.sc != nil {
+		pb.sc.release()
+		pb.sc = nil
+	}
+}
+
+// insertNew inserts the prepared batch pb in tx, records first: if every
+// one was new (fresh), it logs the changes, records the consents'
+// persons and scrubs what an erase of the batch erased, and that is
+// all. A record stored already makes it undo what it wrote (a
+// savepoint) and report fresh false: the caller applies the batch the
+// general way.
+func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, pb *prepared, d batchDevice) (fresh bool, err error) {
+	sc, num := pb.sc, any(d.num)
+	for i := 1; i < len(sc.args); i += 8 {
+		sc.args[i] = num // changes.device
+	}
+	for i := 3; i < len(sc.states); i += 8 {
+		sc.states[i] = num // records.origin
+	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT fresh`); err != nil {
-		return 0, false, false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
+		return false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
 	}
 	inserted := 0
-	err = s.insRecs.chunks(ctx, tx, states, func(st *sql.Stmt, a []any) error {
+	err = s.insRecs.chunks(ctx, tx, sc.states, func(st *sql.Stmt, a []any) error {
 		res, err := st.ExecContext(ctx, a...)
 		if err != nil {
 			return err
@@ -188,33 +297,31 @@ func (s *Store) applyNew(ctx context.Context, tx *sql.Tx, sc *scratch, d batchDe
 		return err
 	})
 	if err != nil {
-		return 0, false, false, fmt.Errorf("writing records of device %s: %w", d.id, err)
+		return false, fmt.Errorf("writing records of device %s: %w", d.id, err)
 	}
-	if inserted != len(states)/8 {
+	if inserted != len(sc.states)/8 {
 		for _, q := range []string{`ROLLBACK TO fresh`, `RELEASE fresh`} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return 0, false, false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
+				return false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
 			}
 		}
-		return 0, false, false, nil
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, `RELEASE fresh`); err != nil {
-		return 0, false, false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
+		return false, fmt.Errorf("applying batch of device %s: %w", d.id, err)
 	}
 	if err := s.insChanges.exec(ctx, tx, sc.args); err != nil {
-		return 0, false, false, fmt.Errorf("logging changes of device %s: %w", d.id, err)
+		return false, fmt.Errorf("logging changes of device %s: %w", d.id, err)
 	}
-	if err := s.putConsentSubjects(ctx, tx, order); err != nil {
-		return 0, false, false, err
+	if err := s.putSubjects.exec(ctx, tx, pb.subjects); err != nil {
+		return false, fmt.Errorf("recording the persons of %d consents: %w", len(pb.subjects)/3, err)
 	}
-	for _, p := range order {
-		if p.scrub {
-			if err := scrub(ctx, tx, p); err != nil {
-				return 0, false, false, err
-			}
+	for _, p := range pb.scrub {
+		if err := scrub(ctx, tx, p); err != nil {
+			return false, err
 		}
 	}
-	return applied, erased, true, nil
+	return true, nil
 }
 
 // newChanges returns the changes to apply (store.NewChanges).

@@ -114,6 +114,16 @@ func consentPerson(id ident.ID, st *merge.State) (ident.ID, bool) {
 // multi-row statements of putSubjects: one statement prepared per
 // consent was most of the time a batch spent on its consents.
 func (s *Store) putConsentSubjects(ctx context.Context, tx *sql.Tx, order []*pending) error {
+	args := consentSubjectArgs(order)
+	if err := s.putSubjects.exec(ctx, tx, args); err != nil {
+		return fmt.Errorf("recording the persons of %d consents: %w", len(args)/3, err)
+	}
+	return nil
+}
+
+// consentSubjectArgs returns the consent_subjects rows of the consents of
+// order that merged a change and name their person.
+func consentSubjectArgs(order []*pending) []any {
 	var args []any
 	for _, p := range order {
 		if !p.dirty || p.kind != domain.KindConsent {
@@ -123,10 +133,7 @@ func (s *Store) putConsentSubjects(ctx context.Context, tx *sql.Tx, order []*pen
 			args = append(args, p.id[:], p.team, b[:])
 		}
 	}
-	if err := s.putSubjects.exec(ctx, tx, args); err != nil {
-		return fmt.Errorf("recording the persons of %d consents: %w", len(args)/3, err)
-	}
-	return nil
+	return args
 }
 
 // putConsentSubject records the person of one consent, in tx.

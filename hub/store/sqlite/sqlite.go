@@ -130,7 +130,10 @@ type Store struct {
 	batchesWaiting atomic.Int32
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Preparer = (*Store)(nil)
+)
 
 // Migrations returns the hub schema's migrations.
 func Migrations() ([]sqlitex.Migration, error) {

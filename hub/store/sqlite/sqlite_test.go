@@ -42,6 +42,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformancePrepared runs the suite with every batch prepared
+// before its turn, as the sync does (store.Preparer).
+func TestConformancePrepared(t *testing.T) {
+	storetest.RunPrepared(t, func(t *testing.T) store.Store {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 func enroll(t testing.TB, s *Store, name, team string) store.Device {

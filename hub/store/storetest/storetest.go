@@ -40,7 +40,10 @@ type Inspector interface {
 
 // Run runs the suite. open must return a new, empty store; the suite
 // closes it.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) store.Store) { run(t, open, false) }
+
+// run runs the suite, with every batch prepared first if prepare.
+func run(t *testing.T, open func(t *testing.T) store.Store, prepare bool) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *env)
@@ -77,9 +80,34 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 					t.Errorf("Close: %v", err)
 				}
 			})
-			tc.fn(t, &env{t: t, s: s, ctx: context.Background()})
+			e := &env{t: t, s: s, inner: s, ctx: context.Background()}
+			if p, ok := s.(store.Preparer); ok && prepare {
+				e.s = preparing{s, p}
+			}
+			tc.fn(t, e)
 		})
 	}
+}
+
+// RunPrepared runs the suite on a store.Preparer with every batch
+// prepared first (PrepareBatch, then ApplyPrepared, as the sync does):
+// the preparation must change nothing the suite sees, whether it is used
+// or, for a retry or a record stored already, set aside.
+func RunPrepared(t *testing.T, open func(t *testing.T) store.Store) { run(t, open, true) }
+
+// preparing is a store whose ApplyBatch goes through its Preparer.
+type preparing struct {
+	store.Store
+	p store.Preparer
+}
+
+func (s preparing) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (uint64, int, error) {
+	d, err := s.Device(ctx, deviceID)
+	if err != nil {
+		return s.Store.ApplyBatch(ctx, deviceID, changes, bytes)
+	}
+	pb := s.p.PrepareBatch(deviceID, d.Team, changes)
+	return s.p.ApplyPrepared(ctx, deviceID, changes, pb, bytes)
 }
 
 // base is the suite's clock: whole seconds, which every store keeps
@@ -87,9 +115,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 type env struct {
-	t   *testing.T
-	s   store.Store
-	ctx context.Context
+	t     *testing.T
+	s     store.Store
+	inner store.Store // s as opened, for Inspector
+	ctx   context.Context
 }
 
 func token() [32]byte {
@@ -157,7 +186,7 @@ func (e *env) device(id string) store.Device {
 // cannot show it.
 func (e *env) record(id ident.ID) (domain.Kind, string, *merge.State) {
 	e.t.Helper()
-	in, ok := e.s.(Inspector)
+	in, ok := e.inner.(Inspector)
 	if !ok {
 		e.t.Skip("the store does not implement storetest.Inspector")
 	}
