@@ -146,3 +146,35 @@ func TestFactsFollowerWaitsForTheLock(t *testing.T) {
 	}
 	waitFor(t, "the facts catching up once the lock is free", func() bool { return caughtUp(t, reader) })
 }
+
+// Commits that do not pause leave the follower waiting (factsQuiet), up
+// to factsMaxWait: during a burst the batches keep the CPU, and the facts
+// follow once the commits pause. Woken at each commit, the follower ran
+// all through a burst.
+func TestFactsFollowerWaitsForTheCommitsToPause(t *testing.T) {
+	ctx := context.Background()
+	writer, url := open(t)
+	writer.facts.close()
+	dev := enroll(t, writer, "bus-1", "cd54")
+	g := newWorkGen(1)
+	reader := openFollower(t, url, factsOptions{})
+	waitFor(t, "the first catch-up", func() bool { return reader.facts.listens.Load() > 0 && caughtUp(t, reader) })
+
+	runs := reader.facts.runs.Load()
+	const commits = 12
+	start := time.Now()
+	for range commits {
+		if _, _, err := writer.ApplyBatch(ctx, dev, g.batch(t), 100); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(factsQuiet / 6)
+	}
+	during := reader.facts.runs.Load() - runs
+	// A commit every 50 ms for 600 ms and more: one catch-up at most per
+	// factsMaxWait, a few more if the machine stalls a commit past
+	// factsQuiet — never one a commit.
+	if most := int64(time.Since(start)/factsMaxWait) + 3; during > most {
+		t.Errorf("%d catch-ups during %d commits without a pause (at most %d expected)", during, commits, most)
+	}
+	waitFor(t, "the facts once the commits paused", func() bool { return caughtUp(t, reader) })
+}
