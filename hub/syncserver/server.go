@@ -803,13 +803,22 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 		out.Tag = nil // a version 1 agent decodes no tag
 	}
 	c.noteContact()
+	at := c.s.opt.Now()
+	if !c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol) {
+		return false
+	}
 	if !more {
+		// Recorded once the page is on its way, not before: the agent's
+		// last answer of a round waits for no store write (nor for the
+		// handshake's bookkeeping, queued behind other agents' batches on
+		// a busy hub). It is bookkeeping for the dashboard: a failure is
+		// logged. The time is the page's.
 		<-c.seen
-		if err := c.s.store.MarkSynced(ctx, c.device.ID, c.s.opt.Now()); err != nil {
+		if err := c.s.store.MarkSynced(ctx, c.device.ID, at); err != nil {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
 		}
 	}
-	return c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol)
+	return true
 }
 
 // checkCursor returns the cursor to serve p from. A version 2 agent's
