@@ -160,7 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// it talks to a hub older than protocol 5, and falls back.
 		answer = http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
 	}
-	ws, err := s.up.Upgrade(earlyData{w}, r, answer)
+	ws, err := s.up.Upgrade(earlyData{w, o != nil && openErr == nil}, r, answer)
 	if err != nil {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
