@@ -18,13 +18,13 @@ import (
 // handshake is complete"). earlyData hands gorilla a connection that
 // gives those bytes back first, then reads on.
 //
-// With an Open (open set), the hub's answer to the upgrade is held until
-// the Welcome is written, so that both go in one write: one TLS record,
-// 22 bytes fewer on the way of the sync's third round trip (heldAnswer).
-type earlyData struct {
-	http.ResponseWriter
-	open bool
-}
+// With early bytes (an Open and frames behind it), the hub's answer to
+// the upgrade is also held until the Welcome is written, so that both go
+// in one write: one TLS record, 22 bytes fewer on the way of the sync's
+// third round trip (heldAnswer). An agent older than protocol 5 sends
+// nothing before the answer, which then leaves at once: it would not
+// send its Hello before.
+type earlyData struct{ http.ResponseWriter }
 
 func (e earlyData) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h, ok := e.ResponseWriter.(http.Hijacker)
@@ -32,12 +32,10 @@ func (e earlyData) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("connection cannot be hijacked")
 	}
 	c, rw, err := h.Hijack()
-	if err == nil && e.open {
-		c = &heldAnswer{Conn: c}
-	}
 	if err != nil || rw.Reader.Buffered() == 0 {
 		return c, rw, err
 	}
+	c = &heldAnswer{Conn: c}
 	early, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	pc := &prefixedConn{Conn: c, r: io.MultiReader(bytes.NewReader(bytes.Clone(early)), c)}
 	// gorilla reads through its own buffer (ReadBufferSize is set): this

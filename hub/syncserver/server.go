@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -153,14 +154,11 @@ func New(st store.Store, opt Options) *Server {
 
 // ServeHTTP upgrades to a websocket and runs the protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o, exporter, openErr := openRequest(r)
-	var answer http.Header
-	if o != nil {
-		// Says the Open was read: an agent answered without it knows
-		// it talks to a hub older than protocol 5, and falls back.
-		answer = http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
-	}
-	ws, err := s.up.Upgrade(earlyData{w, o != nil && openErr == nil}, r, answer)
+	// Says this hub reads an Open: an agent answered without it knows it
+	// talks to a hub older than protocol 5, and falls back. Older agents
+	// ignore it.
+	answer := http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
+	ws, err := s.up.Upgrade(earlyData{w}, r, answer)
 	if err != nil {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
@@ -176,11 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	if openErr != nil {
-		c.fail(CloseMalformed, wire.CodeMalformed, openErr.Error())
-		return
-	}
-	c.run(r.Context(), o, exporter)
+	c.run(r.Context(), r.TLS)
 }
 
 // WatchRevocations closes live connections of revoked devices, checking
@@ -515,9 +509,9 @@ func (c *conn) convert(p *wire.Push) ([]change.Change, []store.Rejected, *frame)
 	return cs, rejected, nil
 }
 
-// run serves the connection: its handshake — the Open of its upgrade
-// request (o), or a first frame — then its frames.
-func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
+// run serves the connection over TLS session ts (nil without TLS): its
+// handshake, then its frames.
+func (c *conn) run(ctx context.Context, ts *tls.ConnectionState) {
 	// The request's context ends only when ServeHTTP returns (a hijacked
 	// connection is no longer watched by net/http), so nothing cancels
 	// the store's work meanwhile; without a Done channel, the SQLite
@@ -537,7 +531,7 @@ func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 	// to the frames read before it (end), not by the reader as soon as
 	// it reads it: gorilla would then refuse those replies.
 	c.ws.SetCloseHandler(func(int, string) error { return nil })
-	if !c.handshake(ctx, o, exporter) {
+	if !c.handshake(ctx, ts) {
 		return
 	}
 	go c.keepalive()
@@ -647,10 +641,7 @@ func (c *conn) busy(err error) bool {
 }
 
 // handshake authenticates the connection; false when it ended.
-func (c *conn) handshake(ctx context.Context, o *wire.Open, exporter []byte) bool {
-	if o != nil {
-		return c.open(ctx, o, exporter)
-	}
+func (c *conn) handshake(ctx context.Context, ts *tls.ConnectionState) bool {
 	first, _, err := c.read(15 * time.Second)
 	if err != nil {
 		return false
@@ -661,8 +652,10 @@ func (c *conn) handshake(ctx context.Context, o *wire.Open, exporter []byte) boo
 		return false
 	case *wire.Hello:
 		return c.authenticate(ctx, m)
+	case *wire.Open:
+		return c.open(ctx, m, ts)
 	}
-	c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
+	c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Open, Hello or Enroll, got type %d", first.Type()))
 	return false
 }
 

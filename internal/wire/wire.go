@@ -105,7 +105,7 @@ const (
 	TypeError     Type = 9
 	TypeEnroll    Type = 10
 	TypeEnrolled  Type = 11
-	TypeOpen      Type = 12 // the upgrade request's header, never a frame (open.go)
+	TypeOpen      Type = 12 // the first frame behind a protocol 5 upgrade request (open.go)
 	TypeDeflated  Type = 13 // another frame, compressed (deflate.go)
 )
 
