@@ -160,6 +160,9 @@ func (s *session) early(ctx context.Context) (*wire.Open, [][]byte, error) {
 			o.AckedTag = nil
 		}
 	}
+	if o.Retention, err = retentionTag(ctx, st); err != nil {
+		c.Log.Warn("retention policy not read: the hub sends its own", "err", err)
+	}
 	last, _, err := st.Seqs(ctx)
 	if err != nil {
 		return nil, nil, err

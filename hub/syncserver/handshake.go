@@ -31,6 +31,9 @@ type session struct {
 	proto        uint32
 	agentVersion string
 	agentTime    int64
+	// retention is the tag of the retention policy the agent holds
+	// (wire.Open.Retention; nil with a Hello).
+	retention []byte
 }
 
 func upgradeMsg(got uint32) string {
@@ -106,7 +109,8 @@ func (c *conn) open(ctx context.Context, o *wire.Open, ts *tls.ConnectionState) 
 		c.fail(CloseMalformed, wire.CodeMalformed, err.Error())
 		return false
 	}
-	ss := session{device: o.Device, mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime}
+	ss := session{device: o.Device, mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime,
+		retention: o.Retention}
 	d, ok := c.verify(ctx, ss, signed, o.Sig)
 	if !ok {
 		return false
@@ -203,6 +207,9 @@ func (c *conn) welcome(ctx context.Context, d store.Device, ss session, early bo
 	}
 	if ss.proto >= wire.OpenProtocol {
 		w.Retention = c.retention(ctx, d.ID)
+		if w.Retention != nil && ss.retention != nil && bytes.Equal(wire.RetentionTag(w.Retention), ss.retention) {
+			w.Retention, w.RetentionSame = nil, true // the agent holds it
+		}
 	}
 	if err := c.send(w); err != nil {
 		c.closeWith(websocket.CloseNormalClosure, "")

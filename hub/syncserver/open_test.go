@@ -245,12 +245,28 @@ func TestWelcomeCarriesTheRetentionPolicy(t *testing.T) {
 	if !maps.Equal(w.Retention, want) {
 		t.Fatalf("the welcome's policy %v, want %v", w.Retention, want)
 	}
+	if w.RetentionSame {
+		t.Fatal("the policy said to be the agent's, which sent none")
+	}
+	// An agent that holds this policy gets it no more; one that holds
+	// another gets it.
+	o := h.open(0)
+	o.Retention = wire.RetentionTag(want)
+	ws = h.openDial(t, o, nil, nil)
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil || !w.RetentionSame {
+		t.Fatalf("%+v, want the policy left out as the agent's", w)
+	}
+	o.Retention = wire.RetentionTag(map[string]uint32{"identite": 24, "diagnostics": 24, "notes": 12, "journal": 12})
+	ws = h.openDial(t, o, nil, nil)
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || !maps.Equal(w.Retention, want) || w.RetentionSame {
+		t.Fatalf("%+v, want the hub's policy for an agent holding another", w)
+	}
 	// A policy the hub cannot read is left out; the session goes on.
 	h2 := newTestHubTLS(t, Options{Retention: func(context.Context) (retention.Policy, error) {
 		return retention.Policy{}, errors.New("disque illisible")
 	}})
 	ws = h2.openDial(t, h2.open(0), nil, nil)
-	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil {
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil || w.RetentionSame {
 		t.Fatalf("%+v, want a welcome without a policy", w)
 	}
 }

@@ -331,3 +331,50 @@ func (r *tlsRecords) feed(b []byte) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// The retention policy comes once: an agent that holds the hub's policy
+// says so in its Open (a tag), and the Welcome leaves it out; the agent
+// keeps it. When the hub's policy changes, the next
+// Welcome carries it again. Every sync opens one connection.
+func TestSlowLinkPolicySentOnlyWhenChanged(t *testing.T) {
+	ctx := context.Background()
+	h := startHub(t)
+	if code, out := h.sub(t, "retention", "set", "--kind", "notes", "--months", "18"); code != 0 {
+		t.Fatalf("retention set: %d %s", code, out)
+	}
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	link := startSlowLink(t, h.srv.Addr, 0, 60*time.Millisecond)
+	sync := func(what string) syncclient.Report {
+		t.Helper()
+		conns := link.conns.Load()
+		cl := &syncclient.Client{Store: a.st, Version: "test", URL: "wss://" + link.addr() + "/sync", AnswerTimeout: 10 * time.Second}
+		rep, err := cl.Sync(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v\nhub log:\n%s", what, err, a.hubLog())
+		}
+		if !rep.Opened || link.conns.Load()-conns != 1 {
+			t.Fatalf("%s: %+v, %d connections, want one with an Open", what, rep, link.conns.Load()-conns)
+		}
+		return rep
+	}
+	months := func() int {
+		t.Helper()
+		p, err := a.st.Retention(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Months(retention.Notes)
+	}
+	if rep := sync("first sync"); rep.RetentionSame || months() != 18 {
+		t.Fatalf("first sync: %+v, notes %d months, want the hub's 18 from the Welcome", rep, months())
+	}
+	if rep := sync("second sync"); !rep.RetentionSame || months() != 18 {
+		t.Fatalf("second sync: %+v, notes %d months, want the policy held, left out of the Welcome", rep, months())
+	}
+	if code, out := h.sub(t, "retention", "set", "--kind", "notes", "--months", "6"); code != 0 {
+		t.Fatalf("retention set: %d %s", code, out)
+	}
+	if rep := sync("after the change"); rep.RetentionSame || months() != 6 {
+		t.Fatalf("after the hub's change: %+v, notes %d months, want the new 6", rep, months())
+	}
+}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 )
@@ -74,6 +75,10 @@ type Open struct {
 	// the Welcome.
 	Early uint32 `cbor:"9,keyasint,omitempty"`
 	Sig   []byte `cbor:"10,keyasint,omitempty"` // Ed25519 over OpenMessage
+	// Retention is the RetentionTag of the retention policy the agent
+	// holds: the hub leaves its policy out of the Welcome when it is the
+	// same (Welcome.RetentionSame).
+	Retention []byte `cbor:"11,keyasint,omitempty"`
 }
 
 func (*Open) Type() Type { return TypeOpen }
@@ -91,13 +96,39 @@ func (m *Open) check() error {
 	if m.Early > 2*MaxWindow+1 {
 		return fmt.Errorf("%d early frames, the limit is %d", m.Early, 2*MaxWindow+1)
 	}
+	if m.Retention != nil {
+		if err := checkLen("retention tag", m.Retention, RetentionTagSize); err != nil {
+			return err
+		}
+	}
 	if m.Sig != nil {
 		return checkLen("signature", m.Sig, SigSize)
 	}
 	return nil
 }
 
-func (m *Open) normalize() { m.AckedTag, m.Sig = nilIfEmpty(m.AckedTag), nilIfEmpty(m.Sig) }
+func (m *Open) normalize() {
+	m.AckedTag, m.Sig, m.Retention = nilIfEmpty(m.AckedTag), nilIfEmpty(m.Sig), nilIfEmpty(m.Retention)
+}
+
+// RetentionTagSize is the length of a RetentionTag: 64 bits tell two
+// policies apart; the tag authenticates nothing (the Open is signed).
+const RetentionTagSize = 8
+
+// RetentionTag identifies a retention policy, as a Welcome carries it
+// (months by kind): a hash of its deterministic encoding. Agent and hub
+// compute it alike; a policy with a kind one of them does not know gives
+// another tag, and the Welcome then carries the policy.
+func RetentionTag(periods map[string]uint32) []byte {
+	b, err := encMode.Marshal(periods) // sorted keys: one encoding per policy
+	if err != nil {
+		return nil
+	}
+	h := sha256.New()
+	h.Write([]byte("numeribus-retention-v1"))
+	h.Write(b)
+	return h.Sum(nil)[:RetentionTagSize]
+}
 
 // MaxWindow bounds the batches an agent keeps in flight, early ones
 // included.

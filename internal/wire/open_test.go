@@ -23,11 +23,12 @@ func TestOpenFrame(t *testing.T) {
 		t.Fatalf("round trip: %+v", m)
 	}
 	bad := map[string][]byte{
-		"too many early":   mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Early: 100}}),
-		"unknown mode":     mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: 9}}),
-		"tag of 3 bytes":   mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, AckedTag: []byte{1, 2, 3}}}),
-		"signature of one": mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Sig: []byte{1}}}),
-		"no device":        mustRaw(t, &openFrame{TypeOpen, Open{Mode: ModeFull}}),
+		"too many early":     mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Early: 100}}),
+		"unknown mode":       mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: 9}}),
+		"tag of 3 bytes":     mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, AckedTag: []byte{1, 2, 3}}}),
+		"signature of one":   mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Sig: []byte{1}}}),
+		"no device":          mustRaw(t, &openFrame{TypeOpen, Open{Mode: ModeFull}}),
+		"retention tag of 3": mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Retention: []byte{1, 2, 3}}}),
 	}
 	for name, b := range bad {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
@@ -65,4 +66,27 @@ func mustRaw(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A retention policy has one tag, whatever the order its kinds were
+// given in; another period, or another kind, gives another tag.
+func TestRetentionTag(t *testing.T) {
+	a := map[string]uint32{"identite": 24, "diagnostics": 24, "notes": 18, "journal": 12}
+	b := map[string]uint32{}
+	for _, k := range []string{"journal", "notes", "diagnostics", "identite"} {
+		b[k] = a[k]
+	}
+	ta := RetentionTag(a)
+	if len(ta) != RetentionTagSize || !bytes.Equal(ta, RetentionTag(b)) {
+		t.Fatalf("one policy, two tags: %x %x", ta, RetentionTag(b))
+	}
+	b["notes"] = 12
+	if bytes.Equal(ta, RetentionTag(b)) {
+		t.Fatal("another period, the same tag")
+	}
+	b["notes"] = 18
+	b["nouveau"] = 6
+	if bytes.Equal(ta, RetentionTag(b)) {
+		t.Fatal("another kind, the same tag")
+	}
 }
