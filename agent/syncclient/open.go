@@ -150,7 +150,7 @@ func (s *session) early(ctx context.Context) (*wire.Open, [][]byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	o := &wire.Open{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: st.Device(),
+	o := &wire.Open{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: wire.DeviceBytes(st.Device()),
 		AgentTime: c.Now().UnixMilli(), Mode: s.mode, Acked: p.sent, Offset: st.ClockOffset().Milliseconds()}
 	if p.sent > 0 {
 		// No tag (a store that lost its change there) makes the hub

@@ -109,7 +109,7 @@ func (c *conn) open(ctx context.Context, o *wire.Open, ts *tls.ConnectionState) 
 		c.fail(CloseMalformed, wire.CodeMalformed, err.Error())
 		return false
 	}
-	ss := session{device: o.Device, mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime,
+	ss := session{device: string(o.Device), mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime,
 		retention: o.Retention}
 	d, ok := c.verify(ctx, ss, signed, o.Sig)
 	if !ok {

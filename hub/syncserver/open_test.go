@@ -77,7 +77,7 @@ func (h *testHub) sign(t *testing.T, tc *tls.Conn, o wire.Open) []byte {
 }
 
 func (h *testHub) open(early int) wire.Open {
-	return wire.Open{Proto: wire.ProtocolVersion, Device: h.device, Mode: wire.ModeFull,
+	return wire.Open{Proto: wire.ProtocolVersion, Device: wire.DeviceBytes(h.device), Mode: wire.ModeFull,
 		AgentTime: time.Now().UnixMilli(), Early: uint32(early)}
 }
 

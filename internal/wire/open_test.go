@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"numeribus/internal/ident"
 )
 
 // An Open is a frame like the others, decoded by the one decoder, which
@@ -27,7 +29,9 @@ func TestOpenFrame(t *testing.T) {
 		"unknown mode":       mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: 9}}),
 		"tag of 3 bytes":     mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, AckedTag: []byte{1, 2, 3}}}),
 		"signature of one":   mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Sig: []byte{1}}}),
-		"no device":          mustRaw(t, &openFrame{TypeOpen, Open{Mode: ModeFull}}),
+		"no device":          mustRaw(t, map[int]any{0: TypeOpen, 5: ModeFull}),
+		"device of 3 bytes":  openWithDevice(t, []byte{1, 2, 3}),
+		"device as text":     openWithDevice(t, device),
 		"retention tag of 3": mustRaw(t, &openFrame{TypeOpen, Open{Device: device, Mode: ModeFull, Retention: []byte{1, 2, 3}}}),
 	}
 	for name, b := range bad {
@@ -88,5 +92,30 @@ func TestRetentionTag(t *testing.T) {
 	b["nouveau"] = 6
 	if bytes.Equal(ta, RetentionTag(b)) {
 		t.Fatal("another kind, the same tag")
+	}
+}
+
+// openWithDevice returns an Open frame whose device is v, as it is.
+func openWithDevice(t *testing.T, v any) []byte {
+	t.Helper()
+	return mustRaw(t, map[int]any{0: TypeOpen, 3: v, 5: ModeFull})
+}
+
+// The device id goes as its 16 bytes, and comes back as its text.
+func TestOpenDeviceAsBytes(t *testing.T) {
+	b, err := Encode(&Open{Device: device, Mode: ModeFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ident.Parse(device)
+	if want := mustRaw(t, map[int]any{0: TypeOpen, 3: id[:], 5: ModeFull}); !bytes.Equal(b, want) {
+		t.Fatalf("encoded %x, want %x", b, want)
+	}
+	m, err := Decode(b)
+	if err != nil || m.(*Open).Device != device {
+		t.Fatalf("decoded %+v, %v", m, err)
+	}
+	if _, err := Encode(&Open{Device: "019AB3C4-5D6E-7F80-9A1B-2C3D4E5F6071", Mode: ModeFull}); err == nil {
+		t.Fatal("a device id not in canonical form encoded")
 	}
 }
