@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -18,15 +17,21 @@ import (
 // handshake is complete"). earlyData hands gorilla a connection that
 // gives those bytes back first, then reads on.
 //
-// With early bytes (an Open and frames behind it), the hub's answer to
-// the upgrade is also held until the Welcome is written, so that both go
-// in one write: one TLS record, 22 bytes fewer on the way of the sync's
-// third round trip (heldAnswer). An agent older than protocol 5 sends
-// nothing before the answer, which then leaves at once: it would not
-// send its Hello before.
-type earlyData struct{ http.ResponseWriter }
+// With early bytes, the hub's writes are also held (heldConn) — the
+// upgrade's answer, which gorilla writes to the connection itself, the
+// Welcome, the acks, the page — until the frames that came with the
+// request are answered, and leave in one write: one TLS record, 22 bytes
+// of record overhead fewer per message on the way of the sync's third
+// round trip. An agent older than protocol 5 sends nothing before the
+// answer (it waits for it before its Hello), so nothing of its session
+// is held.
+type earlyData struct {
+	http.ResponseWriter
+	held    *heldConn     // nil without early bytes
+	drained chan struct{} // closed once the early bytes are read
+}
 
-func (e earlyData) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (e *earlyData) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h, ok := e.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, errors.New("connection cannot be hijacked")
@@ -35,58 +40,71 @@ func (e earlyData) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || rw.Reader.Buffered() == 0 {
 		return c, rw, err
 	}
-	c = &heldAnswer{Conn: c}
+	e.held = &heldConn{Conn: c}
+	e.drained = make(chan struct{})
 	early, _ := rw.Reader.Peek(rw.Reader.Buffered())
-	pc := &prefixedConn{Conn: c, r: io.MultiReader(bytes.NewReader(bytes.Clone(early)), c)}
+	pc := &prefixedConn{Conn: e.held, prefix: bytes.NewReader(bytes.Clone(early)), drained: e.drained}
 	// gorilla reads through its own buffer (ReadBufferSize is set): this
 	// one is only there to be empty.
 	return pc, bufio.NewReadWriter(bufio.NewReaderSize(pc, 16), rw.Writer), nil
 }
 
-// prefixedConn reads r (bytes already received, then the connection).
+// prefixedConn reads prefix (bytes already received), then the
+// connection; drained is closed at the first read past the prefix: its
+// frames have all been handed on by then (conn.reader hands a frame over
+// before it reads the next).
 type prefixedConn struct {
 	net.Conn
-	r io.Reader
+	prefix  *bytes.Reader
+	drained chan struct{}
+	once    sync.Once
 }
 
-func (p *prefixedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+func (p *prefixedConn) Read(b []byte) (int, error) {
+	if p.prefix.Len() > 0 {
+		return p.prefix.Read(b)
+	}
+	p.once.Do(func() { close(p.drained) })
+	return p.Conn.Read(b)
+}
 
-// heldAnswer holds the first write — the upgrade's answer, which
-// gorilla/websocket writes to the connection itself — and sends it with
-// the next write (the Welcome, or an Error), or at Close.
-type heldAnswer struct {
+// heldConn holds what is written to it until release, then writes it in
+// one write and passes the rest through; Close releases first.
+type heldConn struct {
 	net.Conn
-	mu   sync.Mutex
-	held []byte
-	done bool // the first write went out
+	mu       sync.Mutex
+	held     []byte
+	released bool
 }
 
-func (h *heldAnswer) Write(p []byte) (int, error) {
+func (h *heldConn) Write(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.done {
+	if h.released {
 		return h.Conn.Write(p)
 	}
-	if h.held == nil {
-		h.held = bytes.Clone(p)
-		return len(p), nil
-	}
-	h.done = true
-	out := append(h.held, p...)
-	h.held = nil
-	if _, err := h.Conn.Write(out); err != nil {
-		return 0, err
-	}
+	h.held = append(h.held, p...)
 	return len(p), nil
 }
 
-func (h *heldAnswer) Close() error {
+// release writes what is held, in one write; later writes go through.
+func (h *heldConn) release() error {
 	h.mu.Lock()
-	if !h.done && h.held != nil {
-		h.done = true
-		h.Conn.Write(h.held) // a session refused before its Welcome: the answer still goes
-		h.held = nil
+	defer h.mu.Unlock()
+	if h.released {
+		return nil
 	}
-	h.mu.Unlock()
+	h.released = true
+	b := h.held
+	h.held = nil
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := h.Conn.Write(b)
+	return err
+}
+
+func (h *heldConn) Close() error {
+	h.release() // a session ended before its answers left: they still go
 	return h.Conn.Close()
 }

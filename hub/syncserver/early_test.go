@@ -1,6 +1,7 @@
 package syncserver
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"testing"
@@ -29,30 +30,33 @@ func loopPair(t *testing.T) (net.Conn, net.Conn) {
 	return s, c
 }
 
-// The upgrade's answer is held until the Welcome: both leave in one
-// write (one TLS record, one flight), and a connection closed before any
-// Welcome still sends the answer.
-func TestUpgradeAnswerRidesWithTheWelcome(t *testing.T) {
+// What the hub writes while the frames that came with the request are
+// answered is held, then leaves in one write (one TLS record, one
+// flight); a connection closed meanwhile still sends it; after the
+// release, writes go as they come.
+func TestHeldAnswersLeaveInOneWrite(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		then func(h *heldAnswer)
+		end  func(h *heldConn)
 		want string
 	}{
-		{"welcome", func(h *heldAnswer) { h.Write([]byte("welcome")) }, "HTTP/1.1 101\r\n\r\nwelcome"},
-		{"closed", func(h *heldAnswer) { h.Close() }, "HTTP/1.1 101\r\n\r\n"},
+		{"released", func(h *heldConn) { h.release() }, "HTTP/1.1 101\r\n\r\nwelcome+page"},
+		{"closed", func(h *heldConn) { h.Close() }, "HTTP/1.1 101\r\n\r\nwelcome+page"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, cl := loopPair(t)
-			h := &heldAnswer{Conn: srv}
-			if n, err := h.Write([]byte("HTTP/1.1 101\r\n\r\n")); n != 16 || err != nil {
-				t.Fatalf("write: %d %v", n, err)
+			h := &heldConn{Conn: srv}
+			for _, w := range []string{"HTTP/1.1 101\r\n\r\n", "welcome", "+page"} {
+				if n, err := h.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("write: %d %v", n, err)
+				}
 			}
 			buf := make([]byte, 64)
 			cl.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			if n, err := cl.Read(buf); n != 0 || err == nil {
-				t.Fatalf("the answer left alone (%q, %v)", buf[:n], err)
+				t.Fatalf("written before the release (%q, %v)", buf[:n], err)
 			}
-			tc.then(h)
+			tc.end(h)
 			cl.SetReadDeadline(time.Now().Add(5 * time.Second))
 			n, err := cl.Read(buf)
 			if err != nil && err != io.EOF {
@@ -61,10 +65,41 @@ func TestUpgradeAnswerRidesWithTheWelcome(t *testing.T) {
 			if got := string(buf[:n]); got != tc.want {
 				t.Fatalf("first read %q, want %q in one write", got, tc.want)
 			}
-			h.Write([]byte("ack")) // what follows goes as it is written
-			if n, _ := cl.Read(buf); tc.name == "welcome" && string(buf[:n]) != "ack" {
-				t.Fatalf("then %q, want the ack", buf[:n])
+			if tc.name == "released" {
+				h.Write([]byte("ack"))
+				if n, _ := cl.Read(buf); string(buf[:n]) != "ack" {
+					t.Fatalf("then %q, want the ack as written", buf[:n])
+				}
 			}
 		})
+	}
+}
+
+// The connection gives back the bytes that came with the request, then
+// reads on, and says when it starts reading past them.
+func TestPrefixedConnSaysWhenDrained(t *testing.T) {
+	srv, cl := loopPair(t)
+	drained := make(chan struct{})
+	p := &prefixedConn{Conn: srv, prefix: bytes.NewReader([]byte("early")), drained: drained}
+	buf := make([]byte, 3)
+	if n, _ := p.Read(buf); string(buf[:n]) != "ear" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	if n, _ := p.Read(buf); string(buf[:n]) != "ly" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	select {
+	case <-drained:
+		t.Fatal("drained before any read past the early bytes")
+	default:
+	}
+	cl.Write([]byte("net"))
+	if n, _ := p.Read(buf); string(buf[:n]) != "net" {
+		t.Fatalf("read %q, want the connection's bytes", buf[:n])
+	}
+	select {
+	case <-drained:
+	default:
+		t.Fatal("not drained after a read past the early bytes")
 	}
 }

@@ -158,12 +158,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// talks to a hub older than protocol 5, and falls back. Older agents
 	// ignore it.
 	answer := http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
-	ws, err := s.up.Upgrade(earlyData{w}, r, answer)
+	ed := &earlyData{ResponseWriter: w}
+	ws, err := s.up.Upgrade(ed, r, answer)
 	if err != nil {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{}), seen: make(chan struct{})}
+	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{}), seen: make(chan struct{}),
+		held: ed.held, drained: ed.drained}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -242,6 +244,24 @@ type conn struct {
 	// drop is how many of the next frames, sent with the Open, are
 	// dropped (owner goroutine only).
 	drop int
+	// held holds the connection's writes while the frames that came
+	// with the upgrade request are answered; drained is closed once the
+	// reader has handed them all over (early.go). Both nil without early
+	// bytes; drained is set to nil once held is released (owner only).
+	held    *heldConn
+	drained <-chan struct{}
+}
+
+// release sends what the connection holds (early.go): its answers to the
+// frames that came with the request, in one write.
+func (c *conn) release() {
+	if c.held == nil {
+		return
+	}
+	if err := c.held.release(); err != nil {
+		c.s.log.Info("connection lost while replying", "device", c.deviceID(), "err", err)
+	}
+	c.drained = nil
 }
 
 func (c *conn) deviceID() string {
@@ -561,9 +581,23 @@ func (c *conn) run(ctx context.Context, ts *tls.ConnectionState) {
 		var f frame
 		select {
 		case f = <-in:
-		case <-c.s.draining:
-			c.drain(ctx, in)
-			return
+		default:
+			// Nothing to answer at once: once the frames that came with
+			// the request are all answered (drained, nothing in), what
+			// is held leaves (a nil drained never fires).
+			select {
+			case f = <-in:
+			case <-c.drained:
+				select {
+				case f = <-in: // handed over just before: answered first
+				default:
+					c.release()
+					continue
+				}
+			case <-c.s.draining:
+				c.drain(ctx, in)
+				return
+			}
 		}
 		if !c.handle(ctx, &f) {
 			return
@@ -645,6 +679,9 @@ func (c *conn) handshake(ctx context.Context, ts *tls.ConnectionState) bool {
 	first, _, err := c.read(15 * time.Second)
 	if err != nil {
 		return false
+	}
+	if _, ok := first.(*wire.Open); !ok {
+		c.release() // a Hello or an Enroll waits for each answer
 	}
 	switch m := first.(type) {
 	case *wire.Enroll:
