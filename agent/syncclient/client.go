@@ -172,6 +172,9 @@ type Report struct {
 	Opened, EarlyTaken, Resumed bool
 	// Deflated: the link was slow, frames went compressed both ways.
 	Deflated bool
+	// RetentionSame: the hub's retention policy is the one held, and its
+	// Welcome left it out.
+	RetentionSame bool
 	// Purged counts the records whose expired personal data this round's
 	// purge erased (retention.go); their erasures were pushed.
 	Purged int

@@ -20,8 +20,8 @@ import (
 
 // A sync in three round trips (protocol 5, docs/PROTOCOL.md): TCP, TLS,
 // and one exchange. The agent signs an Open over the TLS session's
-// exporter, puts it in the upgrade request, and writes its first batches
-// and its Pull right behind the request, before any answer; the hub
+// exporter and writes it right behind the upgrade request, its first
+// batches and its Pull behind it, before any answer; the hub
 // answers the upgrade, the Welcome, the acks and the first page in one
 // flight. The hub takes those frames only if the agent's view of its own
 // history was right (wire.Open); otherwise it drops them and the session
@@ -86,12 +86,14 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 		return err
 	}
 	o.Sig = ed25519.Sign(key, signed)
-	header, err := wire.EncodeOpen(o)
+	of, err := wire.Encode(o)
 	if err != nil {
 		tc.Close()
 		return err
 	}
-	ec := &wsearly.Conn{Conn: tc, Early: frames}
+	// The Open goes first behind the request, the frames it announces
+	// behind it: one write, one flight.
+	ec := &wsearly.Conn{Conn: tc, Early: append([][]byte{of}, frames...)}
 	d := websocket.Dialer{
 		HandshakeTimeout: c.HandshakeTimeout,
 		ReadBufferSize:   64 << 10,
@@ -102,7 +104,7 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 	plain.Scheme = "ws" // TLS is already up, underneath
 	// No User-Agent (Go's default, 32 bytes): every byte of the request
 	// is on the way of the sync's third round trip.
-	ws, resp, err := d.DialContext(ctx, plain.String(), http.Header{wire.OpenHeader: {header}, "User-Agent": {""}})
+	ws, resp, err := d.DialContext(ctx, plain.String(), http.Header{"User-Agent": {""}})
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -111,8 +113,8 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 		return fmt.Errorf("%w: %v", errNoOpen, err)
 	}
 	if resp.Header.Get(wire.OpenHeader) == "" {
-		// An older hub upgraded without reading the Open: it waits for
-		// a Hello, and took the early frames for garbage.
+		// An older hub upgraded without reading an Open: it waits for
+		// a Hello, and refuses the Open as a first frame.
 		ws.Close()
 		return fmt.Errorf("%w: the upgrade's answer does not acknowledge it", errNoOpen)
 	}
@@ -148,7 +150,7 @@ func (s *session) early(ctx context.Context) (*wire.Open, [][]byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	o := &wire.Open{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: st.Device(),
+	o := &wire.Open{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: wire.DeviceBytes(st.Device()),
 		AgentTime: c.Now().UnixMilli(), Mode: s.mode, Acked: p.sent, Offset: st.ClockOffset().Milliseconds()}
 	if p.sent > 0 {
 		// No tag (a store that lost its change there) makes the hub
@@ -157,6 +159,9 @@ func (s *session) early(ctx context.Context) (*wire.Open, [][]byte, error) {
 			c.Log.Warn("no tag for the acknowledged mark: the hub will say what it holds", "seq", p.sent, "err", err)
 			o.AckedTag = nil
 		}
+	}
+	if o.Retention, err = retentionTag(ctx, st); err != nil {
+		c.Log.Warn("retention policy not read: the hub sends its own", "err", err)
 	}
 	last, _, err := st.Seqs(ctx)
 	if err != nil {

@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"time"
 
+	"numeribus/agent/store"
 	"numeribus/internal/retention"
 	"numeribus/internal/tlspin"
+	"numeribus/internal/wire"
 )
 
 // Retention (docs/SECURITY.md): the hub sets how long personal data is
@@ -150,12 +152,36 @@ func (c *Client) readPolicy(ctx context.Context) *policyRead {
 	return r
 }
 
-// policy returns the hub's policy for this round: the Welcome's, or a
-// read of /retention started beside the rest of the round when the hub
-// did not give it (readPolicy: an older hub, at most hourly); nil when
-// there is none to record.
+// retentionTag returns the tag of the policy st holds, which the Open
+// carries: the hub leaves its policy out of the Welcome when it is that
+// one (wire.Welcome.RetentionSame).
+func retentionTag(ctx context.Context, st *store.Store) ([]byte, error) {
+	p, err := st.Retention(ctx)
+	if err != nil {
+		return nil, err
+	}
+	periods := map[string]uint32{}
+	for k, months := range p.Periods() {
+		periods[k] = uint32(months)
+	}
+	return wire.RetentionTag(periods), nil
+}
+
+// policy returns the hub's policy for this round: the Welcome's (or the
+// one held, when the Welcome says it is the same), or a read of
+// /retention started beside the rest of the round when the hub did not
+// give it (readPolicy: an older hub, at most hourly); nil when there is
+// none to record.
 func (s *session) policy(ctx context.Context) *policyRead {
 	w := s.welcome.Retention
+	if s.welcome.RetentionSame {
+		// Recorded again after the round as read now: the hub said so.
+		r := &policyRead{done: make(chan struct{})}
+		close(r.done)
+		r.p, r.err = s.c.Store.Retention(ctx)
+		s.rep.RetentionSame = true
+		return r
+	}
 	if len(w) == 0 {
 		return s.c.readPolicy(ctx)
 	}

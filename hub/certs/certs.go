@@ -126,7 +126,12 @@ func Get(dir, certFile, keyFile string, hosts ...string) (Pair, error) {
 	return Pair{c, fp}, err
 }
 
-// ServerConfig returns a TLS server configuration for the pair.
-func (p *Pair) ServerConfig() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.Cert}}
+// ServerConfig returns a TLS server configuration for the pair, whose
+// session tickets are short handles to sessions kept in memory
+// (tickets.go).
+func (p *Pair) ServerConfig() *tls.Config { return p.serverConfig(newTicketStore(time.Now)) }
+
+func (p *Pair) serverConfig(ts *ticketStore) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.Cert},
+		WrapSession: ts.wrap, UnwrapSession: ts.unwrap}
 }

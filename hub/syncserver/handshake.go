@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,6 +31,9 @@ type session struct {
 	proto        uint32
 	agentVersion string
 	agentTime    int64
+	// retention is the tag of the retention policy the agent holds
+	// (wire.Open.Retention; nil with a Hello).
+	retention []byte
 }
 
 func upgradeMsg(got uint32) string {
@@ -74,42 +77,40 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 	return c.welcome(ctx, d, ss, false)
 }
 
-// openRequest returns the Open of a protocol 5 upgrade request, with the
-// TLS session's exporter it must be signed over; nil when the request
-// has none.
-func openRequest(r *http.Request) (*wire.Open, []byte, error) {
-	h := r.Header.Get(wire.OpenHeader)
-	if h == "" {
-		return nil, nil, nil
+// exporter returns the TLS session's exporter an Open is signed over
+// (RFC 9266 tls-exporter).
+func exporter(ts *tls.ConnectionState) ([]byte, error) {
+	if ts == nil {
+		return nil, errors.New("an Open needs TLS (its signature is bound to the TLS session): use Hello on this connection")
 	}
-	o, err := wire.DecodeOpen(h)
+	exp, err := ts.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("TLS session without exporter: %w", err)
 	}
-	if r.TLS == nil {
-		return o, nil, errors.New("an Open needs TLS (its signature is bound to the TLS session): use Hello on this connection")
-	}
-	exp, err := r.TLS.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterSize)
-	if err != nil {
-		return o, nil, fmt.Errorf("TLS session without exporter: %w", err)
-	}
-	return o, exp, nil
+	return exp, nil
 }
 
-// open authenticates the Open of the upgrade request, welcomes the
-// device, and says whether the frames sent behind the request are taken
-// (wire.Open); those not taken are dropped as they come (c.drop).
-func (c *conn) open(ctx context.Context, o *wire.Open, exporter []byte) bool {
+// open authenticates the Open, the first frame behind the upgrade
+// request over TLS session ts, welcomes the device, and says whether the
+// frames sent behind the Open are taken (wire.Open); those not taken are
+// dropped as they come (c.drop).
+func (c *conn) open(ctx context.Context, o *wire.Open, ts *tls.ConnectionState) bool {
 	if o.Proto < wire.OpenProtocol || o.Proto > wire.ProtocolVersion {
 		c.fail(CloseUpgrade, wire.CodeProtocolTooOld, upgradeMsg(o.Proto))
 		return false
 	}
-	signed, err := wire.OpenMessage(exporter, o)
+	exp, err := exporter(ts)
 	if err != nil {
 		c.fail(CloseMalformed, wire.CodeMalformed, err.Error())
 		return false
 	}
-	ss := session{device: o.Device, mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime}
+	signed, err := wire.OpenMessage(exp, o)
+	if err != nil {
+		c.fail(CloseMalformed, wire.CodeMalformed, err.Error())
+		return false
+	}
+	ss := session{device: string(o.Device), mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime,
+		retention: o.Retention}
 	d, ok := c.verify(ctx, ss, signed, o.Sig)
 	if !ok {
 		return false
@@ -206,6 +207,9 @@ func (c *conn) welcome(ctx context.Context, d store.Device, ss session, early bo
 	}
 	if ss.proto >= wire.OpenProtocol {
 		w.Retention = c.retention(ctx, d.ID)
+		if w.Retention != nil && ss.retention != nil && bytes.Equal(wire.RetentionTag(w.Retention), ss.retention) {
+			w.Retention, w.RetentionSame = nil, true // the agent holds it
+		}
 	}
 	if err := c.send(w); err != nil {
 		c.closeWith(websocket.CloseNormalClosure, "")

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"maps"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -22,18 +21,18 @@ import (
 
 // openDial opens a TLS session to h, signs o over its exporter, and
 // sends the upgrade request with o and the frames of early behind it, in
-// one write. header, when not empty, is sent instead of the signed o.
-func (h *testHub) openDial(t *testing.T, o wire.Open, early []wire.Message, header string) *websocket.Conn {
+// one write. signed, when not nil, is sent instead of the signed o.
+func (h *testHub) openDial(t *testing.T, o wire.Open, early []wire.Message, signed []byte) *websocket.Conn {
 	t.Helper()
 	addr := strings.TrimPrefix(h.http.URL, "https://")
 	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if header == "" {
-		header = h.sign(t, tc, o)
+	if signed == nil {
+		signed = h.sign(t, tc, o)
 	}
-	var frames [][]byte
+	frames := [][]byte{signed}
 	for _, m := range early {
 		b, err := wire.Encode(m)
 		if err != nil {
@@ -44,17 +43,20 @@ func (h *testHub) openDial(t *testing.T, o wire.Open, early []wire.Message, head
 	d := websocket.Dialer{NetDialContext: func(context.Context, string, string) (net.Conn, error) {
 		return &wsearly.Conn{Conn: tc, Early: frames}, nil
 	}}
-	ws, _, err := d.Dial("ws://"+addr+"/sync", http.Header{wire.OpenHeader: {header}})
+	ws, resp, err := d.Dial("ws://"+addr+"/sync", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.Header.Get(wire.OpenHeader) == "" {
+		t.Fatalf("the upgrade's answer does not say the hub reads an Open")
 	}
 	t.Cleanup(func() { ws.Close() })
 	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	return ws
 }
 
-// sign returns the header of o signed for the TLS session of tc.
-func (h *testHub) sign(t *testing.T, tc *tls.Conn, o wire.Open) string {
+// sign returns the frame of o signed for the TLS session of tc.
+func (h *testHub) sign(t *testing.T, tc *tls.Conn, o wire.Open) []byte {
 	t.Helper()
 	cs := tc.ConnectionState()
 	exp, err := cs.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterSize)
@@ -67,15 +69,15 @@ func (h *testHub) sign(t *testing.T, tc *tls.Conn, o wire.Open) string {
 		t.Fatal(err)
 	}
 	o.Sig = ed25519.Sign(h.key, msg)
-	hd, err := wire.EncodeOpen(&o)
+	b, err := wire.Encode(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hd
+	return b
 }
 
 func (h *testHub) open(early int) wire.Open {
-	return wire.Open{Proto: wire.ProtocolVersion, Device: h.device, Mode: wire.ModeFull,
+	return wire.Open{Proto: wire.ProtocolVersion, Device: wire.DeviceBytes(h.device), Mode: wire.ModeFull,
 		AgentTime: time.Now().UnixMilli(), Early: uint32(early)}
 }
 
@@ -85,7 +87,7 @@ func (h *testHub) open(early int) wire.Open {
 func TestOpenTakesTheFramesBehindIt(t *testing.T) {
 	h := newTestHubTLS(t, Options{})
 	ps := pushes(t, 2, 5)
-	ws := h.openDial(t, h.open(3), []wire.Message{ps[0], ps[1], &wire.Pull{Budget: 1 << 20}}, "")
+	ws := h.openDial(t, h.open(3), []wire.Message{ps[0], ps[1], &wire.Pull{Budget: 1 << 20}}, nil)
 	w, ok := recv(t, ws).(*wire.Welcome)
 	if !ok || !w.Early || w.HWM != 0 {
 		t.Fatalf("welcome %+v, want the early frames taken", w)
@@ -110,7 +112,7 @@ func TestOpenTakesTheFramesBehindIt(t *testing.T) {
 func TestOpenDropsFramesCutOnAWrongView(t *testing.T) {
 	h := newTestHubTLS(t, Options{})
 	ps := pushes(t, 2, 5)
-	ws := h.openDial(t, h.open(1), []wire.Message{ps[0]}, "")
+	ws := h.openDial(t, h.open(1), []wire.Message{ps[0]}, nil)
 	if w, ok := recv(t, ws).(*wire.Welcome); !ok || !w.Early {
 		t.Fatalf("welcome %+v, want the first batch taken", w)
 	}
@@ -131,7 +133,7 @@ func TestOpenDropsFramesCutOnAWrongView(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// Behind the Open: a batch the hub would refuse as a gap
 			// (6..10 after 0) or take again (1..5), and a pull.
-			ws := h.openDial(t, o, []wire.Message{ps[1], &wire.Pull{Budget: 1 << 20}}, "")
+			ws := h.openDial(t, o, []wire.Message{ps[1], &wire.Pull{Budget: 1 << 20}}, nil)
 			if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Early || w.HWM != 5 {
 				t.Fatalf("welcome %+v, want early frames dropped and the hub's mark 5", w)
 			}
@@ -166,12 +168,15 @@ func TestOpenCannotBeReplayedOrSentInClear(t *testing.T) {
 
 	clear := newTestHub(t, Options{})
 	d := websocket.Dialer{}
-	ws, _, err = d.Dial("ws"+strings.TrimPrefix(clear.http.URL, "http")+"/sync", http.Header{wire.OpenHeader: {captured}})
+	ws, _, err = d.Dial("ws"+strings.TrimPrefix(clear.http.URL, "http")+"/sync", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.Close()
 	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.WriteMessage(websocket.BinaryMessage, captured); err != nil {
+		t.Fatal(err)
+	}
 	if code, cl := expectEnd(t, ws); code != wire.CodeMalformed || cl != CloseMalformed {
 		t.Fatalf("open without TLS: %s/%d, want malformed", code, cl)
 	}
@@ -231,7 +236,7 @@ func notesFor18Months(context.Context) (retention.Policy, error) {
 // every kind given: the agent needs no second connection to read it.
 func TestWelcomeCarriesTheRetentionPolicy(t *testing.T) {
 	h := newTestHubTLS(t, Options{Retention: notesFor18Months})
-	ws := h.openDial(t, h.open(0), nil, "")
+	ws := h.openDial(t, h.open(0), nil, nil)
 	w, ok := recv(t, ws).(*wire.Welcome)
 	if !ok {
 		t.Fatal("no welcome")
@@ -240,12 +245,28 @@ func TestWelcomeCarriesTheRetentionPolicy(t *testing.T) {
 	if !maps.Equal(w.Retention, want) {
 		t.Fatalf("the welcome's policy %v, want %v", w.Retention, want)
 	}
+	if w.RetentionSame {
+		t.Fatal("the policy said to be the agent's, which sent none")
+	}
+	// An agent that holds this policy gets it no more; one that holds
+	// another gets it.
+	o := h.open(0)
+	o.Retention = wire.RetentionTag(want)
+	ws = h.openDial(t, o, nil, nil)
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil || !w.RetentionSame {
+		t.Fatalf("%+v, want the policy left out as the agent's", w)
+	}
+	o.Retention = wire.RetentionTag(map[string]uint32{"identite": 24, "diagnostics": 24, "notes": 12, "journal": 12})
+	ws = h.openDial(t, o, nil, nil)
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || !maps.Equal(w.Retention, want) || w.RetentionSame {
+		t.Fatalf("%+v, want the hub's policy for an agent holding another", w)
+	}
 	// A policy the hub cannot read is left out; the session goes on.
 	h2 := newTestHubTLS(t, Options{Retention: func(context.Context) (retention.Policy, error) {
 		return retention.Policy{}, errors.New("disque illisible")
 	}})
-	ws = h2.openDial(t, h2.open(0), nil, "")
-	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil {
+	ws = h2.openDial(t, h2.open(0), nil, nil)
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil || w.RetentionSame {
 		t.Fatalf("%+v, want a welcome without a policy", w)
 	}
 }

@@ -3,7 +3,9 @@ package syncserver
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -84,4 +86,58 @@ func TestPullServesStoredBytes(t *testing.T) {
 			t.Fatalf("change %d pulled without fields", got.Changes[i].HubSeq)
 		}
 	}
+}
+
+// heldSynced holds MarkSynced until released.
+type heldSynced struct {
+	store.Store
+	called  chan struct{}
+	release chan struct{}
+}
+
+func (s *heldSynced) MarkSynced(ctx context.Context, id string, at time.Time) error {
+	close(s.called)
+	<-s.release
+	return s.Store.MarkSynced(ctx, id, at)
+}
+
+// The last page of a round leaves before the hub records the sync: the
+// agent's last answer waits for no store write. The sync is still
+// recorded, at the page's time.
+func TestLastPageWaitsForNoStoreWrite(t *testing.T) {
+	ctx := context.Background()
+	h := newTestHub(t, Options{})
+	held := &heldSynced{Store: h.st, called: make(chan struct{}), release: make(chan struct{})}
+	hh := *h
+	hh.srv = New(held, Options{})
+	hh.http = httptest.NewServer(hh.srv)
+	defer func() {
+		hh.http.Close()
+		hh.srv.Shutdown(ctx)
+	}()
+	released := false
+	defer func() {
+		if !released {
+			close(held.release)
+		}
+	}()
+
+	ws := hh.dial(t)
+	t0 := time.Now()
+	send(t, ws, &wire.Pull{})
+	ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if c, ok := recv(t, ws).(*wire.Changes); !ok || c.More {
+		t.Fatalf("got %+v, want the last page", c)
+	}
+	select {
+	case <-held.called:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sync was never recorded")
+	}
+	close(held.release)
+	released = true
+	waitFor(t, func() bool {
+		d, err := h.st.Device(ctx, h.device)
+		return err == nil && !d.LastSync.Before(t0.Truncate(time.Second))
+	})
 }

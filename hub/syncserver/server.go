@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -152,19 +153,18 @@ func New(st store.Store, opt Options) *Server {
 
 // ServeHTTP upgrades to a websocket and runs the protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o, exporter, openErr := openRequest(r)
-	var answer http.Header
-	if o != nil {
-		// Says the Open was read: an agent answered without it knows
-		// it talks to a hub older than protocol 5, and falls back.
-		answer = http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
-	}
-	ws, err := s.up.Upgrade(earlyData{w}, r, answer)
+	// Says this hub reads an Open: an agent answered without it knows it
+	// talks to a hub older than protocol 5, and falls back. Older agents
+	// ignore it.
+	answer := http.Header{wire.OpenHeader: {strconv.Itoa(wire.ProtocolVersion)}}
+	ed := &earlyData{ResponseWriter: w}
+	ws, err := s.up.Upgrade(ed, r, answer)
 	if err != nil {
 		s.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{}), seen: make(chan struct{})}
+	c := &conn{s: s, ws: ws, remote: r.RemoteAddr, done: make(chan struct{}), seen: make(chan struct{}),
+		held: ed.held, drained: ed.drained}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -175,11 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	if openErr != nil {
-		c.fail(CloseMalformed, wire.CodeMalformed, openErr.Error())
-		return
-	}
-	c.run(r.Context(), o, exporter)
+	c.run(r.Context(), r.TLS)
 }
 
 // WatchRevocations closes live connections of revoked devices, checking
@@ -247,6 +243,24 @@ type conn struct {
 	// drop is how many of the next frames, sent with the Open, are
 	// dropped (owner goroutine only).
 	drop int
+	// held holds the connection's writes while the frames that came
+	// with the upgrade request are answered; drained is closed once the
+	// reader has handed them all over (early.go). Both nil without early
+	// bytes; drained is set to nil once held is released (owner only).
+	held    *heldConn
+	drained <-chan struct{}
+}
+
+// release sends what the connection holds (early.go): its answers to the
+// frames that came with the request, in one write.
+func (c *conn) release() {
+	if c.held == nil {
+		return
+	}
+	if err := c.held.release(); err != nil {
+		c.s.log.Info("connection lost while replying", "device", c.deviceID(), "err", err)
+	}
+	c.drained = nil
 }
 
 func (c *conn) deviceID() string {
@@ -520,9 +534,9 @@ func (c *conn) convert(p *wire.Push) (pushed, *frame) {
 	return b, nil
 }
 
-// run serves the connection: its handshake — the Open of its upgrade
-// request (o), or a first frame — then its frames.
-func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
+// run serves the connection over TLS session ts (nil without TLS): its
+// handshake, then its frames.
+func (c *conn) run(ctx context.Context, ts *tls.ConnectionState) {
 	// The request's context ends only when ServeHTTP returns (a hijacked
 	// connection is no longer watched by net/http), so nothing cancels
 	// the store's work meanwhile; without a Done channel, the SQLite
@@ -542,7 +556,7 @@ func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 	// to the frames read before it (end), not by the reader as soon as
 	// it reads it: gorilla would then refuse those replies.
 	c.ws.SetCloseHandler(func(int, string) error { return nil })
-	if !c.handshake(ctx, o, exporter) {
+	if !c.handshake(ctx, ts) {
 		return
 	}
 	go c.keepalive()
@@ -572,9 +586,23 @@ func (c *conn) run(ctx context.Context, o *wire.Open, exporter []byte) {
 		var f frame
 		select {
 		case f = <-in:
-		case <-c.s.draining:
-			c.drain(ctx, in)
-			return
+		default:
+			// Nothing to answer at once: once the frames that came with
+			// the request are all answered (drained, nothing in), what
+			// is held leaves (a nil drained never fires).
+			select {
+			case f = <-in:
+			case <-c.drained:
+				select {
+				case f = <-in: // handed over just before: answered first
+				default:
+					c.release()
+					continue
+				}
+			case <-c.s.draining:
+				c.drain(ctx, in)
+				return
+			}
 		}
 		if !c.handle(ctx, &f) {
 			return
@@ -652,13 +680,13 @@ func (c *conn) busy(err error) bool {
 }
 
 // handshake authenticates the connection; false when it ended.
-func (c *conn) handshake(ctx context.Context, o *wire.Open, exporter []byte) bool {
-	if o != nil {
-		return c.open(ctx, o, exporter)
-	}
+func (c *conn) handshake(ctx context.Context, ts *tls.ConnectionState) bool {
 	first, _, err := c.read(15 * time.Second)
 	if err != nil {
 		return false
+	}
+	if _, ok := first.(*wire.Open); !ok {
+		c.release() // a Hello or an Enroll waits for each answer
 	}
 	switch m := first.(type) {
 	case *wire.Enroll:
@@ -666,8 +694,10 @@ func (c *conn) handshake(ctx context.Context, o *wire.Open, exporter []byte) boo
 		return false
 	case *wire.Hello:
 		return c.authenticate(ctx, m)
+	case *wire.Open:
+		return c.open(ctx, m, ts)
 	}
-	c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Hello or Enroll, got type %d", first.Type()))
+	c.fail(CloseMalformed, wire.CodeMalformed, fmt.Sprintf("first message must be Open, Hello or Enroll, got type %d", first.Type()))
 	return false
 }
 
@@ -808,13 +838,22 @@ func (c *conn) pull(ctx context.Context, p *wire.Pull) bool {
 		out.Tag = nil // a version 1 agent decodes no tag
 	}
 	c.noteContact()
+	at := c.s.opt.Now()
+	if !c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol) {
+		return false
+	}
 	if !more {
+		// Recorded once the page is on its way, not before: the agent's
+		// last answer of a round waits for no store write (nor for the
+		// handshake's bookkeeping, queued behind other agents' batches on
+		// a busy hub). It is bookkeeping for the dashboard: a failure is
+		// logged. The time is the page's.
 		<-c.seen
-		if err := c.s.store.MarkSynced(ctx, c.device.ID, c.s.opt.Now()); err != nil {
+		if err := c.s.store.MarkSynced(ctx, c.device.ID, at); err != nil {
 			c.s.log.Error("recording sync", "device", c.device.ID, "err", err)
 		}
 	}
-	return c.replyDeflated(out, p.Deflate && c.proto >= wire.OpenProtocol)
+	return true
 }
 
 // checkCursor returns the cursor to serve p from. A version 2 agent's

@@ -43,6 +43,10 @@ import (
 // NUMERIBUS_BENCH_ONLY=backlog the backlog alone:
 //
 //	NUMERIBUS_BENCH_ONLY=slowlink go test ./internal/e2e -run '^$' -bench '^BenchmarkSync$' -benchtime 1x
+//
+// With NUMERIBUS_LINK_TRACE=1 the link logs each read it carries (when,
+// which way, when delivered, the TLS records in it) and each sync's
+// duration, to stderr: where a sync's critical path goes.
 
 // Slow link parameters: 64 kbit/s each way, 600 ms round trip.
 const (
@@ -90,6 +94,9 @@ func benchSlowLink(b *testing.B, res *benchreport.Results) {
 			AnswerTimeout: time.Minute, HandshakeTimeout: time.Minute}
 		t0 := time.Now()
 		rep, err := cl.Sync(ctx)
+		if os.Getenv("NUMERIBUS_LINK_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", what, time.Since(t0))
+		}
 		s := slowSync{d: time.Since(t0), up: link.bytesUp() - up, down: link.bytesDown() - down, conns: link.conns.Load() - conns, rep: rep}
 		if err != nil {
 			b.Fatalf("%s over the slow link: %v\nhub log:\n%s", what, err, a.hubLog())

@@ -3,8 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +46,11 @@ type slowLink struct {
 	live  map[net.Conn]struct{}
 	conns atomic.Int64
 	wg    sync.WaitGroup
+
+	// trace, when NUMERIBUS_LINK_TRACE is set, logs each read carried
+	// (when, which way, how many bytes, when it is delivered) and the TLS
+	// records it holds: where the bytes of a sync's critical path go.
+	trace func(format string, args ...any)
 }
 
 // segSize is the most bytes scheduled as one unit (an Ethernet MSS).
@@ -78,6 +86,10 @@ func startSlowLink(t testing.TB, target string, rate int64, delay time.Duration)
 		t.Fatal(err)
 	}
 	p := &slowLink{ln: ln, target: target, rate: rate, delay: delay, live: map[net.Conn]struct{}{}}
+	if os.Getenv("NUMERIBUS_LINK_TRACE") != "" {
+		// To stderr: a benchmark's log is cut short.
+		p.trace = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -136,12 +148,12 @@ func (p *slowLink) accept() {
 		}
 		p.conns.Add(1)
 		p.wg.Add(1)
-		go p.serve(c, time.Now().Add(2*p.delay))
+		go p.serve(c, time.Now(), time.Now().Add(2*p.delay))
 	}
 }
 
 // serve relays one connection; nothing goes on the wire before ready.
-func (p *slowLink) serve(c net.Conn, ready time.Time) {
+func (p *slowLink) serve(c net.Conn, accepted, ready time.Time) {
 	defer p.wg.Done()
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -154,8 +166,8 @@ func (p *slowLink) serve(c net.Conn, ready time.Time) {
 	defer p.untrack(c, up)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pipe(up, c, &p.up, ready) }()
-	go func() { defer wg.Done(); p.pipe(c, up, &p.down, ready) }()
+	go func() { defer wg.Done(); p.pipe(up, c, &p.up, accepted, ready) }()
+	go func() { defer wg.Done(); p.pipe(c, up, &p.down, accepted, ready) }()
 	wg.Wait()
 }
 
@@ -179,7 +191,7 @@ type segment struct {
 
 // pipe carries src to dst through d, then half-closes dst. A failure
 // cuts both ends.
-func (p *slowLink) pipe(dst, src net.Conn, d *linkDir, ready time.Time) {
+func (p *slowLink) pipe(dst, src net.Conn, d *linkDir, accepted, ready time.Time) {
 	fail := func() { src.Close(); dst.Close() }
 	halfClose := func() {
 		if tc, ok := dst.(*net.TCPConn); ok {
@@ -215,6 +227,7 @@ func (p *slowLink) pipe(dst, src net.Conn, d *linkDir, ready time.Time) {
 		done <- ok
 	}()
 	buf := make([]byte, 32<<10)
+	var recs tlsRecords
 	var rerr error
 	for {
 		n, err := src.Read(buf)
@@ -222,10 +235,20 @@ func (p *slowLink) pipe(dst, src net.Conn, d *linkDir, ready time.Time) {
 		if now.Before(ready) {
 			now = ready
 		}
+		var last time.Time
 		for off := 0; off < n; off += segSize {
 			b := append([]byte(nil), buf[off:min(off+segSize, n)]...)
 			d.bytes.Add(int64(len(b)))
-			segs <- segment{b, d.schedule(now, len(b), p.rate, p.delay)}
+			last = d.schedule(now, len(b), p.rate, p.delay)
+			segs <- segment{b, last}
+		}
+		if p.trace != nil && n > 0 {
+			way := "up  "
+			if d == &p.down {
+				way = "down"
+			}
+			p.trace("link %s read at %4d ms: %5d B, delivered at %4d ms; TLS records %s", way,
+				time.Since(accepted).Milliseconds(), n, last.Sub(accepted).Milliseconds(), recs.feed(buf[:n]))
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -277,5 +300,81 @@ func TestSlowLinkSyncOpensOneConnection(t *testing.T) {
 	}
 	if at, err := a.st.RetentionReadAt(ctx); err != nil || at.IsZero() {
 		t.Errorf("the policy's reading not recorded: %v %v", at, err)
+	}
+}
+
+// tlsRecords follows the TLS records of one direction of a stream, for
+// the link's trace: each as type/length (22 handshake, 20 change cipher
+// spec, 23 application data).
+type tlsRecords struct {
+	hdr  []byte // a record header cut between reads
+	left int    // bytes of the current record still to come
+}
+
+func (r *tlsRecords) feed(b []byte) string {
+	var out []string
+	for len(b) > 0 {
+		if r.left > 0 {
+			k := min(r.left, len(b))
+			r.left, b = r.left-k, b[k:]
+			continue
+		}
+		need := 5 - len(r.hdr)
+		k := min(need, len(b))
+		r.hdr, b = append(r.hdr, b[:k]...), b[k:]
+		if len(r.hdr) < 5 {
+			break
+		}
+		r.left = int(r.hdr[3])<<8 | int(r.hdr[4])
+		out = append(out, fmt.Sprintf("%d/%d", r.hdr[0], r.left))
+		r.hdr = r.hdr[:0]
+	}
+	return strings.Join(out, " ")
+}
+
+// The retention policy comes once: an agent that holds the hub's policy
+// says so in its Open (a tag), and the Welcome leaves it out; the agent
+// keeps it. When the hub's policy changes, the next
+// Welcome carries it again. Every sync opens one connection.
+func TestSlowLinkPolicySentOnlyWhenChanged(t *testing.T) {
+	ctx := context.Background()
+	h := startHub(t)
+	if code, out := h.sub(t, "retention", "set", "--kind", "notes", "--months", "18"); code != 0 {
+		t.Fatalf("retention set: %d %s", code, out)
+	}
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	link := startSlowLink(t, h.srv.Addr, 0, 60*time.Millisecond)
+	sync := func(what string) syncclient.Report {
+		t.Helper()
+		conns := link.conns.Load()
+		cl := &syncclient.Client{Store: a.st, Version: "test", URL: "wss://" + link.addr() + "/sync", AnswerTimeout: 10 * time.Second}
+		rep, err := cl.Sync(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v\nhub log:\n%s", what, err, a.hubLog())
+		}
+		if !rep.Opened || link.conns.Load()-conns != 1 {
+			t.Fatalf("%s: %+v, %d connections, want one with an Open", what, rep, link.conns.Load()-conns)
+		}
+		return rep
+	}
+	months := func() int {
+		t.Helper()
+		p, err := a.st.Retention(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Months(retention.Notes)
+	}
+	if rep := sync("first sync"); rep.RetentionSame || months() != 18 {
+		t.Fatalf("first sync: %+v, notes %d months, want the hub's 18 from the Welcome", rep, months())
+	}
+	if rep := sync("second sync"); !rep.RetentionSame || months() != 18 {
+		t.Fatalf("second sync: %+v, notes %d months, want the policy held, left out of the Welcome", rep, months())
+	}
+	if code, out := h.sub(t, "retention", "set", "--kind", "notes", "--months", "6"); code != 0 {
+		t.Fatalf("retention set: %d %s", code, out)
+	}
+	if rep := sync("after the change"); rep.RetentionSame || months() != 6 {
+		t.Fatalf("after the hub's change: %+v, notes %d months, want the new 6", rep, months())
 	}
 }
