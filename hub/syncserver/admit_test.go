@@ -3,7 +3,9 @@ package syncserver
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +232,75 @@ func (h *testHub) waitSeen(t *testing.T) {
 		d, err := h.st.Device(context.Background(), h.device)
 		return err == nil && !d.LastSeen.IsZero() && len(h.srv.writes.slots) == 0
 	})
+}
+
+// countingListener counts the bytes its connections read.
+type countingListener struct {
+	net.Listener
+	read *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.read}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	read *atomic.Int64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// A push waiting for a decoding slot is not read past its head: its
+// bytes wait in the socket's buffers, not in the hub's memory (a
+// thousand agents pushing at once each held their batch, read, while the
+// writer worked through them). Once a slot frees, it is read and applied.
+func TestPushWaitsInTheSocket(t *testing.T) {
+	var read atomic.Int64
+	h := newHubOn(t, Options{}, false, func(l net.Listener) net.Listener { return countingListener{l, &read} })
+	var leaves []func()
+	for range decodingSlots {
+		leave, err := h.srv.decoding.enter(nil, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leave)
+	}
+	ws := h.dial(t)
+	h.waitSeen(t)
+	p := pushes(t, 1, 1500)[0]
+	b, err := wire.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := read.Load()
+	if err := ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		g := h.srv.decoding
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.waiting == 1
+	})
+	time.Sleep(100 * time.Millisecond)
+	// The head, and what TLS or the buffered reader took with it: a
+	// few KiB of a frame of a few hundred.
+	if got := read.Load() - before; got > 64<<10 {
+		t.Fatalf("the hub read %d bytes of a %d-byte push waiting for a slot", got, len(b))
+	}
+	for _, leave := range leaves {
+		leave()
+	}
+	if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != 1500 {
+		t.Fatalf("got %+v, want an ack up to 1500", a)
+	}
 }

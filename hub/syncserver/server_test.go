@@ -1,6 +1,7 @@
 package syncserver
 
 import (
+	"net"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -34,13 +35,15 @@ type testHub struct {
 	key    ed25519.PrivateKey
 }
 
-func newTestHub(t *testing.T, opt Options) *testHub { return newHubOn(t, opt, false) }
+func newTestHub(t *testing.T, opt Options) *testHub { return newHubOn(t, opt, false, nil) }
 
 // newTestHubTLS is newTestHub over TLS (httptest's certificate), which
 // an Open needs.
-func newTestHubTLS(t *testing.T, opt Options) *testHub { return newHubOn(t, opt, true) }
+func newTestHubTLS(t *testing.T, opt Options) *testHub { return newHubOn(t, opt, true, nil) }
 
-func newHubOn(t *testing.T, opt Options, overTLS bool) *testHub {
+// newHubOn starts a test hub, over TLS or not; wrap, when set, wraps its
+// listener.
+func newHubOn(t *testing.T, opt Options, overTLS bool, wrap func(net.Listener) net.Listener) *testHub {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), sqlite.Options{})
@@ -60,6 +63,9 @@ func newHubOn(t *testing.T, opt Options, overTLS bool) *testHub {
 	}
 	h := &testHub{st: st, srv: New(st, opt), device: d.ID, key: key}
 	h.http = httptest.NewUnstartedServer(h.srv)
+	if wrap != nil {
+		h.http.Listener = wrap(h.http.Listener)
+	}
 	if overTLS {
 		h.http.StartTLS()
 	} else {
