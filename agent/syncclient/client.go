@@ -193,9 +193,14 @@ type session struct {
 	pushed  *pushing
 	pulling bool
 	page    *wire.Changes // the answer to that Pull, arrived during the push
-	// deflate compresses pushes and asks for compressed pages: the link
-	// is slow, and the hub speaks protocol 5 (open.go).
+	// deflate asks for compressed pages, and compresses pushes at the
+	// best level: the link is slow, and the hub speaks protocol 5
+	// (open.go).
 	deflate bool
+	// pushLevel is how pushes are compressed: flate.BestSpeed on a fast
+	// link to a hub of protocol 5, the best level on a slow one, 0 (not
+	// at all) with an older hub (wire.Deflated).
+	pushLevel int
 }
 
 type frame struct {
@@ -242,12 +247,12 @@ func (c *Client) dial(ctx context.Context, rawURL string, fingerprint []byte) (*
 	return ws, nil
 }
 
-func send(ws *websocket.Conn, m wire.Message) (int, error) { return sendDeflated(ws, m, false) }
+func send(ws *websocket.Conn, m wire.Message) (int, error) { return sendDeflated(ws, m, 0) }
 
-// sendDeflated sends m, compressed when deflate is set and that makes it
-// smaller (a slow link to a hub of protocol 5: wire.Deflated).
-func sendDeflated(ws *websocket.Conn, m wire.Message, deflate bool) (int, error) {
-	b, err := encodeFrame(m, deflate)
+// sendDeflated sends m, compressed at level (a flate level; 0: not) when
+// that makes it smaller (a hub of protocol 5: wire.Deflated).
+func sendDeflated(ws *websocket.Conn, m wire.Message, level int) (int, error) {
+	b, err := encodeFrame(m, level)
 	if err != nil {
 		return 0, err
 	}
@@ -258,15 +263,15 @@ func sendDeflated(ws *websocket.Conn, m wire.Message, deflate bool) (int, error)
 	return len(b), nil
 }
 
-// encodeFrame encodes m, compressed when deflate is set and that makes it
+// encodeFrame encodes m, compressed at level (0: not) when that makes it
 // smaller.
-func encodeFrame(m wire.Message, deflate bool) ([]byte, error) {
+func encodeFrame(m wire.Message, level int) ([]byte, error) {
 	b, err := wire.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T: %w", m, err)
 	}
-	if deflate {
-		return wire.Deflate(b)
+	if level != 0 {
+		return wire.DeflateAt(b, level)
 	}
 	return b, nil
 }
@@ -336,7 +341,7 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 		}
 		c.Log.Info("the hub did not take an Open: opening with Hello", "err", err)
 		s.forgetEarly()
-		s.deflate = false // the hub may not read compressed frames
+		s.deflate, s.pushLevel = false, 0 // the hub may not read compressed frames
 		defer func() {
 			if s.welcome != nil {
 				c.hello.Store(true) // a hub older than protocol 5

@@ -1,6 +1,7 @@
 package syncclient
 
 import (
+	"compress/flate"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -65,10 +66,14 @@ func (s *session) open(ctx context.Context, target string, fp []byte, key ed2551
 	if err != nil {
 		return err
 	}
-	// TCP and TLS took two round trips: over a slow link, the frames are
-	// compressed (wire.Deflated); on a fast one that would cost more CPU
-	// than the bytes it saves.
+	// TCP and TLS took two round trips: over a slow link, pages are
+	// asked compressed and pushes compressed at the best level; on a
+	// fast one pushes at the fastest (wire.Deflated).
 	s.deflate = time.Since(start) >= SlowHandshake
+	s.pushLevel = flate.BestSpeed
+	if s.deflate {
+		s.pushLevel = flate.BestCompression
+	}
 	o, frames, err := s.early(ctx)
 	if err != nil {
 		tc.Close()
@@ -169,7 +174,7 @@ func (s *session) early(ctx context.Context) (*wire.Open, [][]byte, error) {
 	}
 	var frames [][]byte
 	add := func(m wire.Message) error {
-		b, err := encodeFrame(m, s.deflate)
+		b, err := encodeFrame(m, s.pushLevel)
 		if err != nil {
 			return err
 		}

@@ -99,7 +99,7 @@ func (s *session) fill(ctx context.Context, p *pushing, last uint64, out func(*w
 
 // sendPush sends one batch on the connection.
 func (s *session) sendPush(b *wire.Push) error {
-	n, err := sendDeflated(s.ws, b, s.deflate)
+	n, err := sendDeflated(s.ws, b, s.pushLevel)
 	s.rep.BytesSent += int64(n)
 	return err
 }

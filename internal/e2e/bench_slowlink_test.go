@@ -134,7 +134,9 @@ func benchSlowLink(b *testing.B, res *benchreport.Results) {
 	floor, floor3 := carry(day)+rtt, carry(day)+3*rtt
 	res.Add("slowlink_floor_s", "physical floor = payload / 8000 B/s + 1 round trip (0.6 s)", floor, "s")
 	res.Add("slowlink_floor3_s", "floor of a new connection = payload / 8000 B/s + 3 round trips (TCP, TLS, one exchange)", floor3, "s")
-	res.AddTarget("slowlink_vs_floor", "a day of work / physical floor", day.d.Seconds()/floor, "x", "<=", 2)
+	// No target: three round trips alone are 2.2 × this floor at a day's
+	// payload, so no new connection can be within 2 × it.
+	res.Add("slowlink_vs_floor", "a day of work / physical floor", day.d.Seconds()/floor, "x")
 	res.AddTarget("slowlink_vs_floor3", "a day of work / floor of a new connection (3 round trips)", day.d.Seconds()/floor3, "x", "<=", 1.2)
 
 	res.AddTarget("slowlink_noop_s", "a no-op sync, nothing new either way (issue #13: ≤ 2.0 s)", noop.d.Seconds(), "s", "<=", 2)

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	hubcli "numeribus/hub/cli"
+	"numeribus/internal/wire"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -53,17 +56,36 @@ func TestSyncInThreeRoundTrips(t *testing.T) {
 	}
 }
 
-// On loopback nothing is compressed: it would cost more CPU than the
-// bytes it saves.
-func TestNoCompressionOnAFastLink(t *testing.T) {
+// On loopback the agent deflates its pushes at the fastest level (the
+// bytes it saves cost the hub less to inflate than to read), but asks
+// for no compressed pages: a burst's pulls would cost the hub more CPU
+// than they save.
+func TestFastLinkCompressesPushesNotPages(t *testing.T) {
 	h := startHub(t)
 	a := newAgent(t, h, "bus-1", "cd88", nil)
-	a.save(t, backlogRecords(t, 20, 3)...)
+	a.save(t, backlogRecords(t, 200, 3)...)
 	rep, err := a.cl.Sync(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Deflated || !rep.Opened {
-		t.Fatalf("%+v: want an Open, and nothing compressed on loopback", rep)
+		t.Fatalf("%+v: want an Open, and no compressed pages on loopback", rep)
+	}
+	hr := loadHubRows(t, filepath.Join(h.dir, hubcli.DBFile), a.st.Device())
+	push := &wire.Push{Batch: 1}
+	for i := range hr.changes {
+		wc, err := wire.FromChange(&hr.changes[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		push.Changes = append(push.Changes, wc)
+	}
+	frame, err := wire.Encode(push)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hr.changes) != 200 || float64(hr.bytesReceived) > 0.6*float64(len(frame)) {
+		t.Fatalf("the hub received %d bytes for %d changes whose Push frame is %d bytes: pushes not compressed",
+			hr.bytesReceived, len(hr.changes), len(frame))
 	}
 }
