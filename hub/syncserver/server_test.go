@@ -1,11 +1,11 @@
 package syncserver
 
 import (
-	"net"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
