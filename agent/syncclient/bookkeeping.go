@@ -23,4 +23,5 @@ func (c *Client) noted(what string, err error) {
 // contact with the hub.
 func (c *Client) recordContact(ctx context.Context, s *session) {
 	c.noted("last contact", c.Store.RecordContact(ctx, c.Now(), s.welcome.ClockOffset))
+	c.saveSessions(ctx)
 }

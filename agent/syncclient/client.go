@@ -70,6 +70,10 @@ type Client struct {
 	init    sync.Once
 	tickets tls.ClientSessionCache // TLS resumption: no certificate again on each sync (tickets.go)
 	saved   sync.Map               // when each session in tickets was saved
+	// unsaved holds the sessions (key → encoded, nil to forget) TLS
+	// handed over during a round, for the store after the round's data
+	// (bookkeeping.go).
+	unsaved sync.Map
 	// hello is set once a hub has refused an Open and then answered a
 	// Hello: a hub older than protocol 5 (open.go).
 	hello   atomic.Bool

@@ -84,7 +84,10 @@ func (s *sessionCache) get(name string) (*tls.ClientSessionState, time.Time, boo
 	return cs, at, true
 }
 
-// Put keeps cs for name (nil forgets it), in memory and in the store.
+// Put keeps cs for name (nil forgets it), in memory at once and in the
+// store after the round's data (saveSessions): TLS hands the session
+// over while the round runs, and on a nearly full disk the room left
+// goes to the acks.
 func (s *sessionCache) Put(name string, cs *tls.ClientSessionState) {
 	c, key := s.c, s.key(name)
 	c.tickets.Put(key, cs)
@@ -100,11 +103,19 @@ func (s *sessionCache) Put(name string, cs *tls.ClientSessionState) {
 	} else {
 		c.saved.Delete(key)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Store.SetTLSSession(ctx, key, b); err != nil && !errors.Is(err, store.ErrLocked) {
-		c.Log.Warn("TLS session not recorded in the store", "err", err)
-	}
+	c.unsaved.Store(key, b)
+}
+
+// saveSessions writes to the store the sessions Put kept since the last
+// time: bookkeeping, which fails nothing.
+func (c *Client) saveSessions(ctx context.Context) {
+	c.unsaved.Range(func(k, v any) bool {
+		c.unsaved.Delete(k)
+		if err := c.Store.SetTLSSession(ctx, k.(string), v.([]byte)); err != nil && !errors.Is(err, store.ErrLocked) {
+			c.Log.Warn("TLS session not recorded in the store", "err", err)
+		}
+		return true
+	})
 }
 
 // resumable reports whether a session to name is held, recent enough for

@@ -30,7 +30,8 @@ func TestTLSSessionResumedByTheNextProcess(t *testing.T) {
 	}
 	defer st.Close()
 	// One handshake by a new client (a new process), its state then read
-	// (the hub's ticket arrives after the handshake, read with the data).
+	// (the hub's ticket arrives after the handshake, read with the data),
+	// and the round's bookkeeping, which records the session.
 	dial := func(name string) tls.ConnectionState {
 		t.Helper()
 		c := &Client{Store: st}
@@ -42,6 +43,7 @@ func TestTLSSessionResumedByTheNextProcess(t *testing.T) {
 		defer tc.Close()
 		tc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 		tc.Read(make([]byte, 4096))
+		c.saveSessions(ctx)
 		return tc.ConnectionState()
 	}
 	for _, c := range []struct {
