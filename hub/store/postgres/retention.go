@@ -29,8 +29,6 @@ import (
 
 var _ retain.Store = (*Store)(nil)
 
-const retentionPrefix = "retention:"
-
 // RetentionPolicy returns the periods set at the hub.
 func (s *Store) RetentionPolicy(ctx context.Context) (retention.Policy, error) {
 	rows, err := s.pool.Query(ctx, `SELECT key, value FROM facts_meta WHERE key LIKE 'retention:%'`)
@@ -38,30 +36,14 @@ func (s *Store) RetentionPolicy(ctx context.Context) (retention.Policy, error) {
 		return retention.Default(), fmt.Errorf("reading the retention policy: %w", err)
 	}
 	defer rows.Close()
-	p := retention.Default()
-	for rows.Next() {
-		var (
-			key    string
-			months int64
-		)
-		if err := rows.Scan(&key, &months); err != nil {
-			return p, fmt.Errorf("reading the retention policy: %w", err)
-		}
-		q, err := p.With(retention.Kind(strings.TrimPrefix(key, retentionPrefix)), int(months))
-		if err != nil {
-			s.log.Warn("stored retention period ignored", "key", key, "err", err)
-			continue
-		}
-		p = q
-	}
-	return p, rows.Err()
+	return retain.ScanPolicy(rows, s.log)
 }
 
 // SetRetentionPolicy records p: a row per kind set.
 func (s *Store) SetRetentionPolicy(ctx context.Context, p retention.Policy) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, r := range retention.Rules {
-			key := retentionPrefix + string(r.Kind)
+			key := retain.PolicyKey(r.Kind)
 			var err error
 			if !p.IsSet(r.Kind) {
 				_, err = tx.Exec(ctx, `DELETE FROM facts_meta WHERE key = $1`, key)

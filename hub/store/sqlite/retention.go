@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"numeribus/hub/plan"
@@ -27,8 +26,6 @@ import (
 
 var _ retain.Store = (*Store)(nil)
 
-const retentionPrefix = "retention:"
-
 // RetentionPolicy returns the periods set at the hub. A stored period out
 // of its bounds (written by hand) is ignored, with a warning: the default
 // applies.
@@ -38,23 +35,7 @@ func (s *Store) RetentionPolicy(ctx context.Context) (retention.Policy, error) {
 		return retention.Default(), fmt.Errorf("reading the retention policy: %w", err)
 	}
 	defer rows.Close()
-	p := retention.Default()
-	for rows.Next() {
-		var (
-			key    string
-			months int
-		)
-		if err := rows.Scan(&key, &months); err != nil {
-			return p, fmt.Errorf("reading the retention policy: %w", err)
-		}
-		q, err := p.With(retention.Kind(strings.TrimPrefix(key, retentionPrefix)), months)
-		if err != nil {
-			s.log.Warn("stored retention period ignored", "key", key, "err", err)
-			continue
-		}
-		p = q
-	}
-	return p, rows.Err()
+	return retain.ScanPolicy(rows, s.log)
 }
 
 // SetRetentionPolicy records p: a row per kind set, none for a kind left
@@ -66,7 +47,7 @@ func (s *Store) SetRetentionPolicy(ctx context.Context, p retention.Policy) erro
 	}
 	defer tx.Rollback()
 	for _, r := range retention.Rules {
-		key := retentionPrefix + string(r.Kind)
+		key := retain.PolicyKey(r.Kind)
 		if !p.IsSet(r.Kind) {
 			_, err = tx.ExecContext(ctx, `DELETE FROM facts_meta WHERE key = ?`, key)
 		} else {
