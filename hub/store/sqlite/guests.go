@@ -35,8 +35,9 @@ const (
 func guestFile(path string) string { return path + "-guests" }
 func hostFile(path string) string  { return path + "-host" }
 
-// startTouching touches file f until stop is closed.
-func startTouching(f string, stop <-chan struct{}) {
+// startTouching touches file f until stop is closed; the channel it
+// returns is closed once it no longer will.
+func startTouching(f string, stop <-chan struct{}) <-chan struct{} {
 	touch := func() {
 		now := time.Now()
 		if err := os.Chtimes(f, now, now); err != nil {
@@ -44,7 +45,9 @@ func startTouching(f string, stop <-chan struct{}) {
 		}
 	}
 	touch()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		t := time.NewTicker(guestTouch)
 		defer t.Stop()
 		for {
@@ -56,6 +59,18 @@ func startTouching(f string, stop <-chan struct{}) {
 			}
 		}
 	}()
+	return done
+}
+
+// leave says a store closed is no longer there: its file is dated back
+// beyond guestPresent. Without it, a host paused its writes for
+// guestPresent after a `hub enroll` had ended (a quarter of a second at
+// an agent's first batch); another guest still there touches the file
+// again within guestTouch. The file is left in place: removing it could
+// race with another store's touch, and its date is all that is read.
+func leave(f string) {
+	past := time.Now().Add(-2 * guestPresent)
+	os.Chtimes(f, past, past) // the file may be gone: nothing to say then
 }
 
 // guestGate is the host's side: its busy writes pass it one at a time

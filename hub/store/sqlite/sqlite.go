@@ -93,9 +93,12 @@ type Store struct {
 	path string
 	log  *slog.Logger
 	host bool
-	// guestStop ends the touches of the guest or host file; gate is the
-	// host's side (guests.go).
+	// guestStop ends the touches of presence, the guest or host file
+	// (touching is closed once they have ended); gate is the host's side
+	// (guests.go).
 	guestStop chan struct{}
+	touching  <-chan struct{}
+	presence  string
 	gate      guestGate
 
 	chain *store.LogChain // the pull cursors' tags (store.LogChain)
@@ -196,11 +199,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{path: path, log: log, w: w, r: r, sr: sr, host: opts.Host}
 	s.chain = store.NewLogChain(s.scanLog)
 	s.guestStop = make(chan struct{})
+	s.presence = guestFile(path)
 	if s.host {
-		startTouching(hostFile(path), s.guestStop)
-	} else {
-		startTouching(guestFile(path), s.guestStop)
+		s.presence = hostFile(path)
 	}
+	s.touching = startTouching(s.presence, s.guestStop)
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -365,6 +368,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		if s.guestStop != nil {
 			close(s.guestStop)
+			<-s.touching
+			leave(s.presence)
 		}
 		if s.factsStop != nil {
 			close(s.factsStop)
