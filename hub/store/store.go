@@ -227,3 +227,19 @@ type Prepared interface {
 	// PreparedChanges is how many changes it was prepared from.
 	PreparedChanges() int
 }
+
+// ConsentVersioner is a Store that can tell whether any consent was
+// written between two moments: a counter that moves with every write to
+// a consent (a batch's, an erasure's, a purge's, another process's). The
+// sync reads a batch's consents in the connection's reader, ahead of the
+// batch's turn at the writer, and uses that read in the turn only if the
+// counter has not moved since: the turn — which bounds every device's
+// push — then skips the look-up. A store without it (PostgreSQL, whose
+// look-up is one round trip either way) looks up in the turn; it is
+// optional, checked with a type assertion.
+type ConsentVersioner interface {
+	// ConsentsAt is Consents, with the counter as the same read saw it.
+	ConsentsAt(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]Consent, int64, error)
+	// ConsentVersion returns the counter as it stands.
+	ConsentVersion(ctx context.Context) (int64, error)
+}

@@ -51,20 +51,58 @@ type consentNeed struct {
 // what the batch's consent changes give if their consents are new
 // (grantsOf, in the reader): used when no change of the batch is a
 // retry, it spares the writer's turn their merge and decoding, and the
-// look-up of the persons they already cover.
+// look-up of the persons they already cover. read, when not nil, is the
+// look-up the reader made ahead (readConsentsAhead): used when it was
+// made for this batch as it stands and no consent was written since.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
-	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants) ([]store.Rejected, error) {
+	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants, read *consentRead) ([]store.Rejected, error) {
 	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
 		return rejected, nil
 	}
+	q := planConsents(hwm, cs, facts, rejected, delivered, pre)
+	if len(q.needs) == 0 {
+		return rejected, nil
+	}
+	stored, ok := read.fresh(ctx, st, hwm, cs, delivered)
+	if !ok {
+		var err error
+		if stored, err = st.Consents(ctx, team, q.persons, q.ids); err != nil {
+			return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
+		}
+	}
+	given := givenPurposes(team, stored, q.consents, q.pre)
+	for _, n := range q.needs {
+		if given[n.person][n.finalite] {
+			continue
+		}
+		ch := &cs[n.i]
+		rejected = append(rejected, store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now,
+			Code: wire.CodeNoConsent, Reason: n.reason()})
+	}
+	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+	return rejected, nil
+}
+
+// consentQuery is what a batch's consent rules need: the changes that
+// need a consent, the consent changes that count (the batch's and the
+// delivery's), and what to look up in the store — the persons whose
+// consents are not given by the batch's own, the consents by id.
+type consentQuery struct {
+	needs        []consentNeed
+	consents     []*change.Change
+	pre          *consentGrants
+	persons, ids []ident.ID
+}
+
+// planConsents returns the consentQuery of a batch (consentRefusals).
+func planConsents(hwm uint64, cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants) consentQuery {
 	refused := make(map[uint64]bool, len(rejected))
 	for _, r := range rejected {
 		refused[r.Seq] = true
 	}
-	var needs []consentNeed
-	var consents []*change.Change
+	var q consentQuery
 	var consentFacts []consentFact
 	for i := range cs {
 		ch := &cs[i]
@@ -78,26 +116,27 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 			f = consentFactOf(ch, nil)
 		}
 		if ch.Kind == domain.KindConsent {
-			consents = append(consents, ch)
+			q.consents = append(q.consents, ch)
 			consentFacts = append(consentFacts, f)
 		} else if f.needs {
 			n := f.need
 			n.i = i
-			needs = append(needs, n)
+			q.needs = append(q.needs, n)
 		}
 	}
-	if len(needs) == 0 {
-		return rejected, nil
+	if len(q.needs) == 0 {
+		return q
 	}
 	if pre != nil && (len(delivered) > 0 || len(cs) == 0 || cs[0].Seq <= hwm || pre.from != cs[0].Seq) {
 		pre = nil // not the batch it was computed for
 	}
+	q.pre = pre
 	for i := range delivered {
-		consents = append(consents, &delivered[i])
+		q.consents = append(q.consents, &delivered[i])
 		consentFacts = append(consentFacts, consentFactOf(&delivered[i], nil))
 	}
 	persons := map[ident.ID]bool{}
-	for _, n := range needs {
+	for _, n := range q.needs {
 		// A person the batch's own consents give the purpose needs no
 		// look-up: other consents of theirs could only add purposes,
 		// and the batch's are looked up by id below (stored already,
@@ -107,27 +146,67 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 		}
 	}
 	ids := map[ident.ID]bool{}
-	for i, ch := range consents {
+	for i, ch := range q.consents {
 		ids[ch.ID] = true
 		if f := consentFacts[i]; !f.person.IsZero() && pre == nil {
 			persons[f.person] = true
 		}
 	}
-	stored, err := st.Consents(ctx, team, slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids)))
+	q.persons, q.ids = slices.Collect(maps.Keys(persons)), slices.Collect(maps.Keys(ids))
+	return q
+}
+
+// consentRead is a batch's consent look-up made in the connection's
+// reader, ahead of its turn at the writer: the consents read, and the
+// store's consent counter as that read saw it (store.ConsentVersioner).
+// It was planned as if every change of the batch were new (the mark just
+// before its first), for a live push (nothing delivered with it).
+type consentRead struct {
+	from    uint64 // the seq of the batch's first change
+	version int64
+	stored  []store.Consent
+}
+
+// readConsentsAhead makes the consent look-up of a converted batch b in
+// the reader, when the store can tell later whether it still holds
+// (nil otherwise, or when the batch needs none, or on a failed read: the
+// turn then looks up itself).
+func readConsentsAhead(ctx context.Context, st store.Store, team string, proto uint32, b *pushed) *consentRead {
+	cv, ok := st.(store.ConsentVersioner)
+	if !ok || proto < 3 || len(b.cs) == 0 || b.cs[0].Seq == 0 {
+		return nil
+	}
+	from := b.cs[0].Seq
+	q := planConsents(from-1, b.cs, b.facts, b.rejected, nil, b.grants)
+	if len(q.needs) == 0 {
+		return nil
+	}
+	stored, version, err := cv.ConsentsAt(ctx, team, q.persons, q.ids)
 	if err != nil {
-		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
+		return nil
 	}
-	given := givenPurposes(team, stored, consents, pre)
-	for _, n := range needs {
-		if given[n.person][n.finalite] {
-			continue
-		}
-		ch := &cs[n.i]
-		rejected = append(rejected, store.Rejected{Seq: ch.Seq, HLC: ch.HLC, Kind: ch.Kind, ID: ch.ID, Op: ch.Op, At: now,
-			Code: wire.CodeNoConsent, Reason: n.reason()})
+	return &consentRead{from: from, version: version, stored: stored}
+}
+
+// fresh returns the consents r read, if r was read for cs as it is
+// applied now — every change above the device's mark hwm, nothing
+// delivered with it — and no consent has been written since (the
+// store's counter has not moved). The look-up then gives what it would
+// give now: the same persons and ids (planConsents depends on nothing
+// else), the same stored consents.
+func (r *consentRead) fresh(ctx context.Context, st store.Store, hwm uint64, cs []change.Change, delivered []change.Change) ([]store.Consent, bool) {
+	if r == nil || len(delivered) > 0 || len(cs) == 0 || cs[0].Seq != r.from || hwm != r.from-1 {
+		return nil, false
 	}
-	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
-	return rejected, nil
+	cv, ok := st.(store.ConsentVersioner)
+	if !ok {
+		return nil, false
+	}
+	v, err := cv.ConsentVersion(ctx)
+	if err != nil || v != r.version {
+		return nil, false
+	}
+	return r.stored, true
 }
 
 func cmpSeq(a, b uint64) int {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"numeribus/hub/store"
+	"numeribus/hub/store/sqlite"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -233,5 +234,103 @@ func TestConsentGrantsOnlyForNewConsents(t *testing.T) {
 		if got := run(t, live); !slices.Equal(got, want) {
 			t.Errorf("live %v: refused %q, want %q", live, got, want)
 		}
+	}
+}
+
+// lookupCounter counts the consent look-ups made in a batch's turn
+// (Consents), the store's other methods — ConsentsAt and ConsentVersion
+// among them — promoted from the real one.
+type lookupCounter struct {
+	*sqlite.Store
+	lookups int
+}
+
+func (s *lookupCounter) Consents(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]store.Consent, error) {
+	s.lookups++
+	return s.Store.Consents(ctx, team, beneficiaries, ids)
+}
+
+// The reader looks up a batch's consents ahead of its turn; the turn uses
+// that read only if no consent was written in between. A consent
+// withdrawn by another laptop after the read and before the turn refuses
+// the person's identifying fields, as if the batch had been read in its
+// turn; with nothing written between, the turn does not look up again.
+func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
+	now := time.Now()
+	ctx := context.Background()
+	old := hlc.FromTime(now.Add(-time.Hour))
+	person := ident.New()
+	given := &domain.Consent{ID: ident.New(), Beneficiaire: person, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+	withdrawn := *given
+	withdrawn.RetireLe, withdrawn.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
+	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
+		f, err := change.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
+	}
+	for _, withdraw := range []bool{false, true} {
+		t.Run(fmt.Sprintf("withdrawn between %v", withdraw), func(t *testing.T) {
+			h := newTestHub(t, Options{})
+			st := &lookupCounter{Store: h.st}
+			d, err := h.st.Device(ctx, h.device)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{chg(1, old+1, given)}, 0); err != nil {
+				t.Fatal(err)
+			}
+			ch := chg(2, old+2, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"})
+			w, err := wire.FromChange(&ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := wire.Decode(encoded(t, &wire.Push{Batch: 2, Changes: []wire.Change{w}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			b.consents = readConsentsAhead(ctx, st, d.Team, wire.ProtocolVersion, &b)
+			if b.consents == nil {
+				t.Fatal("the reader made no consent look-up ahead")
+			}
+			if withdraw {
+				// Another laptop of the team withdraws the consent, later.
+				var tok [32]byte
+				tok[0] = 7
+				if err := h.st.CreateEnrollment(ctx, store.Enrollment{TokenHash: tok, Name: "bus-2", Team: d.Team, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				other, err := h.st.Enroll(ctx, tok, store.Device{ID: ident.New().String(), DeviceKey: []byte("k"), PushKey: []byte("k")}, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, hlc.FromTime(now.Add(-time.Minute)), &withdrawn)}, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := applyPush(ctx, st, d, wire.ProtocolVersion, 1, b, 0, now, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range out.Rejected {
+				got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
+			}
+			want, lookups := []string(nil), 0
+			if withdraw {
+				want, lookups = []string{"2 " + wire.CodeNoConsent}, 1
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("refused %q, want %q", got, want)
+			}
+			if st.lookups != lookups {
+				t.Errorf("%d look-ups in the batch's turn, want %d", st.lookups, lookups)
+			}
+		})
 	}
 }

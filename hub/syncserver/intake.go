@@ -66,6 +66,9 @@ type pushed struct {
 	// grants are what its consent changes give if new (grantsOf), read
 	// in the reader; nil for a bundle's batches.
 	grants *consentGrants
+	// consents is its consent look-up made in the reader
+	// (readConsentsAhead), nil when none was.
+	consents *consentRead
 }
 
 func convertPush(open Opener, device string, proto uint32, p *wire.Push, now time.Time) (pushed, *BatchError) {
@@ -171,7 +174,7 @@ func ApplyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
 	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
 	cs := b.cs
-	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants)
+	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants, b.consents)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("checking consents: %w", err)
 	}

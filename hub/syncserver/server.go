@@ -516,11 +516,11 @@ func (c *conn) read(timeout time.Duration) (wire.Message, int, error) {
 // reader reads frames into out, converting the changes of pushes, until
 // the connection ends (its last frame says how) or stop is closed. It is
 // the connection's only reader once started.
-func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
+func (c *conn) reader(ctx context.Context, out chan<- frame, stop <-chan struct{}) {
 	for {
 		f := c.nextFrame(3*c.s.opt.PingEvery, true)
 		if p, ok := f.m.(*wire.Push); ok {
-			b, bad := c.convert(p)
+			b, bad := c.convert(ctx, p)
 			if bad != nil {
 				f = *bad
 			}
@@ -543,7 +543,7 @@ func (c *conn) reader(out chan<- frame, stop <-chan struct{}) {
 // convert returns the changes of p as the store takes them, with those
 // the hub refuses one by one, or the frame that ends the connection when
 // the whole batch is refused (ConvertPush, intake.go).
-func (c *conn) convert(p *wire.Push) (pushed, *frame) {
+func (c *conn) convert(ctx context.Context, p *wire.Push) (pushed, *frame) {
 	b, bad := convertPush(c.s.opt.Open, c.device.ID, c.proto, p, c.s.opt.Now())
 	if bad != nil {
 		f := failed(CloseMalformed, bad.Code, bad.Msg, bad.Err)
@@ -554,6 +554,9 @@ func (c *conn) convert(p *wire.Push) (pushed, *frame) {
 		// writer rather than in the batch's turn (store.Preparer).
 		b.prep = pr.PrepareBatch(c.device.ID, c.device.Team, b.cs)
 	}
+	// Likewise the consent look-up, used in the turn if no consent was
+	// written meanwhile (store.ConsentVersioner).
+	b.consents = readConsentsAhead(ctx, c.s.store, c.device.Team, c.proto, &b)
 	return b, nil
 }
 
@@ -586,7 +589,7 @@ func (c *conn) run(ctx context.Context, ts *tls.ConnectionState) {
 	in := make(chan frame, readAhead)
 	stop := make(chan struct{})
 	var reading sync.WaitGroup
-	reading.Go(func() { c.reader(in, stop) })
+	reading.Go(func() { c.reader(ctx, in, stop) })
 	defer func() {
 		// Every return below has closed the connection, which ends a
 		// read in progress; stop ends a reader waiting to hand a frame.

@@ -335,7 +335,7 @@ func TestDecodedFrameOwnsItsBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &conn{s: New(nil, Options{}), device: store.Device{ID: "d"}}
-	conv, bad := c.convert(m.(*wire.Push))
+	conv, bad := c.convert(context.Background(), m.(*wire.Push))
 	if bad != nil {
 		t.Fatal(bad.msg)
 	}

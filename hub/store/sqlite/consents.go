@@ -21,12 +21,24 @@ const consentChunk = 500
 // the consents with an id in ids (store.Store.Consents), read through
 // consent_subjects, which ApplyBatch keeps beside the records.
 func (s *Store) Consents(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]store.Consent, error) {
-	// One read transaction: both look-ups see the same batches applied.
+	out, _, err := s.ConsentsAt(ctx, team, beneficiaries, ids)
+	return out, err
+}
+
+// ConsentsAt is Consents with the consent counter as the same read
+// transaction saw it (store.ConsentVersioner).
+func (s *Store) ConsentsAt(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]store.Consent, int64, error) {
+	// One read transaction: both look-ups and the counter see the same
+	// batches applied.
 	tx, err := s.sr.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("reading consents: %w", err)
+		return nil, 0, fmt.Errorf("reading consents: %w", err)
 	}
 	defer tx.Rollback()
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT n FROM consent_version`).Scan(&version); err != nil {
+		return nil, 0, fmt.Errorf("reading the consents' version: %w", err)
+	}
 	seen := map[ident.ID]bool{}
 	var out []store.Consent
 	read := func(q string, pre []any, list []ident.ID) error {
@@ -46,12 +58,22 @@ func (s *Store) Consents(ctx context.Context, team string, beneficiaries, ids []
 	}
 	if err := read(`SELECT r.id, r.team, r.state FROM consent_subjects c JOIN records r ON r.id = c.id
 		WHERE c.team = ? AND c.beneficiary IN (`, []any{team}, beneficiaries); err != nil {
-		return nil, fmt.Errorf("reading the consents of %d persons: %w", len(beneficiaries), err)
+		return nil, 0, fmt.Errorf("reading the consents of %d persons: %w", len(beneficiaries), err)
 	}
 	if err := read(`SELECT id, team, state FROM records WHERE kind = 'consent' AND id IN (`, nil, ids); err != nil {
-		return nil, fmt.Errorf("reading %d consents: %w", len(ids), err)
+		return nil, 0, fmt.Errorf("reading %d consents: %w", len(ids), err)
 	}
-	return out, nil
+	return out, version, nil
+}
+
+// ConsentVersion returns the counter of writes to consents, which
+// triggers move with every write (schema/hub/0009_consent_version.sql).
+func (s *Store) ConsentVersion(ctx context.Context) (int64, error) {
+	var version int64
+	if err := s.sr.QueryRowContext(ctx, `SELECT n FROM consent_version`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("reading the consents' version: %w", err)
+	}
+	return version, nil
 }
 
 func idArgs(ids []ident.ID) []any {
