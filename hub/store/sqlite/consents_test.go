@@ -42,7 +42,9 @@ func TestConsentVersionMovesWithEveryConsentWrite(t *testing.T) {
 		prepared bool
 		moves    bool
 	}{
-		{"a person, no consent", func() []change.Change { return []change.Change{upsert(&domain.Beneficiary{ID: person, Genre: "feminin"})} }, false, false},
+		{"a person, no consent", func() []change.Change {
+			return []change.Change{upsert(&domain.Beneficiary{ID: person, Genre: "feminin"})}
+		}, false, false},
 		{"a consent created (prepared)", func() []change.Change { return []change.Change{upsert(consent)} }, true, true},
 		{"activities", func() []change.Change {
 			return []change.Change{upsert(&domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30})}
