@@ -55,6 +55,16 @@ func (g *gate) expected() time.Duration {
 	return time.Duration(ahead) * g.hold / time.Duration(cap(g.slots))
 }
 
+// tryEnter takes a slot if one is free, without waiting.
+func (g *gate) tryEnter() (leave func(), ok bool) {
+	select {
+	case g.slots <- struct{}{}:
+		return g.leaver(), true
+	default:
+		return nil, false
+	}
+}
+
 // enter waits for a slot until deadline, or until gone is closed (the
 // connection ended). It returns the function that leaves, an *errBusy
 // once the deadline has passed, or errGone.

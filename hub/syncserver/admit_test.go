@@ -304,3 +304,49 @@ func TestPushWaitsInTheSocket(t *testing.T) {
 		t.Fatalf("got %+v, want an ack up to 1500", a)
 	}
 }
+
+// An Open whose batches find the hub's decoding slots all taken gets its
+// upgrade's answer and its Welcome at once, not once a slot frees: what
+// the connection holds to send in one write (early.go) does not wait for
+// the hub's load. The batches are then answered in their turn.
+func TestHeldAnswersDoNotWaitForASlot(t *testing.T) {
+	h := newTestHubTLS(t, Options{})
+	var leaves []func()
+	for range decodingSlots {
+		leave, err := h.srv.decoding.enter(nil, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leave)
+	}
+	freed := false
+	free := func() {
+		if !freed {
+			for _, leave := range leaves {
+				leave()
+			}
+			freed = true
+		}
+	}
+	defer free()
+	ps := pushes(t, 1, 5)
+	welcomed := make(chan *wire.Welcome, 1)
+	var ws *websocket.Conn
+	go func() {
+		ws = h.openDial(t, h.open(1), []wire.Message{ps[0]}, nil)
+		w, _ := recv(t, ws).(*wire.Welcome)
+		welcomed <- w
+	}()
+	select {
+	case w := <-welcomed:
+		if w == nil || !w.Early {
+			t.Fatalf("welcome %+v, want the early batch taken", w)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer to the upgrade while the decoding slots are taken")
+	}
+	free()
+	if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != 5 {
+		t.Fatalf("got %+v, want the ack up to 5", a)
+	}
+}

@@ -257,10 +257,20 @@ func (c *conn) release() {
 	if c.held == nil {
 		return
 	}
+	c.releaseHeld()
+	c.drained = nil
+}
+
+// releaseHeld is release for the reader: it sends what the connection
+// holds and leaves drained to the owner (held is safe to release from
+// any goroutine, and twice).
+func (c *conn) releaseHeld() {
+	if c.held == nil {
+		return
+	}
 	if err := c.held.release(); err != nil {
 		c.s.log.Info("connection lost while replying", "device", c.deviceID(), "err", err)
 	}
-	c.drained = nil
 }
 
 func (c *conn) deviceID() string {
@@ -425,9 +435,16 @@ func (c *conn) nextFrame(timeout time.Duration, slot bool) frame {
 			err = herr
 		default:
 			if slot && holdsChanges(b) {
-				leave, gerr := c.s.decoding.enter(c.done, time.Hour)
-				if gerr != nil {
-					return frame{lost: true, err: gerr}
+				leave, ok := c.s.decoding.tryEnter()
+				if !ok {
+					// A wait for the hub's load: what the connection
+					// holds — the upgrade's answer, the Welcome —
+					// leaves now rather than after it (early.go).
+					c.releaseHeld()
+					var gerr error
+					if leave, gerr = c.s.decoding.enter(c.done, time.Hour); gerr != nil {
+						return frame{lost: true, err: gerr}
+					}
 				}
 				release = leave
 				c.ws.SetReadDeadline(time.Now().Add(timeout)) // the wait is not the peer's
