@@ -11,6 +11,7 @@ import (
 	"numeribus/internal/fixture"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
+	"numeribus/internal/retention"
 )
 
 // censusStore is a store of fixture records that also holds every shape
@@ -29,12 +30,13 @@ func censusStore(t *testing.T) *Store {
 			t.Fatal(err)
 		}
 	}
-	erased := 0
+	erased, wasErased := 0, map[ident.ID]bool{}
 	for _, b := range set.Beneficiaries {
 		if b.Identified() && erased < 10 {
 			if _, err := s.EraseBeneficiary(ctx, b.ID); err != nil {
 				t.Fatal(err)
 			}
+			wasErased[b.ID] = true
 			erased++
 		}
 	}
@@ -52,6 +54,36 @@ func censusStore(t *testing.T) *Store {
 			mustSave(t, s, &c)
 			break
 		}
+	}
+	// Contacts that only a consent, or a deleted activity, would make
+	// late: the census must read consents, and take deletions as no
+	// contact.
+	identified := map[ident.ID]bool{}
+	for _, b := range set.Beneficiaries[:len(set.Beneficiaries)-5] {
+		identified[b.ID] = b.Identified() && !wasErased[b.ID]
+	}
+	var late *domain.Consent
+	for _, c := range set.Consents {
+		if identified[c.Beneficiaire] && c.RetireLe == "" {
+			late = c
+			break
+		}
+	}
+	renewed := *late
+	renewed.ID, renewed.Date = ident.New(), "2027-09-01"
+	mustSave(t, s, &renewed)
+	var withActivity *domain.Activity
+	for _, a := range set.Activities[20:] {
+		if a.Beneficiaire != nil && *a.Beneficiaire != late.Beneficiaire && identified[*a.Beneficiaire] {
+			withActivity = a
+			break
+		}
+	}
+	gone := *withActivity
+	gone.ID, gone.Date = ident.New(), "2027-09-01"
+	mustSave(t, s, &gone)
+	if _, err := s.Delete(ctx, gone.ID); err != nil {
+		t.Fatal(err)
 	}
 	b := *set.Beneficiaries[len(set.Beneficiaries)-1]
 	b.Commune = "88160"
@@ -236,4 +268,54 @@ func encodeTop(keys []uint64, vals [][]byte) []byte {
 		}
 	}
 	return b
+}
+
+// The census in one pass over the records plans the same purge as the
+// census the store made before, kind by kind through the general path,
+// whatever is due.
+func TestCensusPlansAsTheGeneralScan(t *testing.T) {
+	ctx := context.Background()
+	s := censusStore(t)
+	p, err := s.Retention(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := 0
+	// Every month over the years where the fixture's people fall due one
+	// after the other: a contact missed or a deletion ignored moves
+	// someone's date across one of them.
+	for now := at("2026-01-01"); now.Before(at("2033-01-01")); now = now.AddDate(0, 2, 0) {
+		var got, want retention.Plan
+		_, err := s.write(ctx, func(w *writeTx) error {
+			c := retention.NewCensus(p, now)
+			if err := w.censusAll(c); err != nil {
+				return err
+			}
+			got = c.Plan()
+			c = retention.NewCensus(p, now)
+			for _, k := range []domain.Kind{domain.KindBeneficiary, domain.KindConsent, domain.KindAssessment, domain.KindActivity} {
+				err := w.s.scanKind(w.ctx, w.tx, k, func(id ident.ID, st *merge.State) error {
+					if r, err := change.Decode(k, id, st.Live()); err == nil {
+						c.Record(r, st.IsDeleted(), st.IsErased(), st.Last.TS.Time())
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			want = c.Plan()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("at %v: plan\n %+v\nthe general scan's\n %+v", now, got, want)
+		}
+		due += got.Records()
+	}
+	if due == 0 {
+		t.Fatal("nothing due at any date: the comparison says nothing")
+	}
 }
