@@ -55,6 +55,9 @@ func TestBenchQuick(t *testing.T) {
 		"save_overhead_p50_ratio", "save_overhead_p99_ratio",
 		"import_records_per_s", "raw_insert_rows_per_s", "import_vs_raw_ratio",
 		"raw_insert_with_changes_records_per_s", "import_vs_raw_one_row_ratio",
+		"raw_insert_single_one_tx_records_per_s", "raw_insert_single_run_tx_records_per_s",
+		"raw_insert_multi64_run_tx_records_per_s", "raw_insert_multi512_run_tx_records_per_s",
+		"raw_insert_multi64_one_tx_records_per_s", "raw_insert_multi512_one_tx_records_per_s",
 		"import_ms", "import_decode_alone_ms", "import_decode_us_per_record",
 		"import_nonempty_records_per_s", "import_nonempty_vs_raw_ratio",
 		"db_bytes_per_record", "json_bytes_per_record",
@@ -86,6 +89,14 @@ func TestBenchQuick(t *testing.T) {
 		if !strings.Contains(stdout.String(), f.Label) {
 			t.Errorf("figure %s (%q) not in the table", name, f.Label)
 		}
+	}
+	// The limit is the fastest variant, not the import's own shape.
+	best := 0.0
+	for _, v := range rawVariants {
+		best = max(best, got["raw_insert_"+v.name+"_records_per_s"].Value)
+	}
+	if f := got["raw_insert_with_changes_records_per_s"]; f.Value != best {
+		t.Errorf("raw insert limit %v, the fastest variant %v", f.Value, best)
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d figures, want %d", len(got), len(want))

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
-	"numeribus/internal/merge"
 	"numeribus/internal/retention"
 )
 
@@ -136,21 +134,8 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (Purged, error)
 	_, err = s.write(ctx, func(w *writeTx) error {
 		out = Purged{} // a retried transaction counts again
 		c := retention.NewCensus(p, now)
-		for _, k := range []domain.Kind{domain.KindBeneficiary, domain.KindConsent, domain.KindAssessment, domain.KindActivity} {
-			err := w.s.scanKind(w.ctx, w.tx, k, func(id ident.ID, st *merge.State) error {
-				r, err := change.Decode(k, id, st.Live())
-				if err != nil {
-					// A record this agent cannot read (a newer one's): it
-					// counts for nothing, and is not erased blindly.
-					w.s.log.Warn("record left out of the purge: it does not decode", "kind", k, "id", id, "err", err)
-					return nil
-				}
-				c.Record(r, st.IsDeleted(), st.IsErased(), st.Last.TS.Time())
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+		if err := w.censusAll(c); err != nil {
+			return err
 		}
 		plan := c.Plan()
 		for _, e := range plan.People {

@@ -71,6 +71,34 @@ func init() {
 	os.Exit(code)
 }
 
+// agentProfileEnv names, in the benchmark's environment, where the
+// agent process of runAgentSync writes its CPU profile (the test binary
+// is the agent's binary): its CPU per change competes with the hub's for
+// the two cores, so where it goes is where the hub can win time.
+const agentProfileEnv = "NUMERIBUS_BENCH_AGENT_CPUPROFILE"
+
+// startAgentProfile starts the agent child's CPU profile when the
+// benchmark asked for one, and returns what stops it (a no-op otherwise).
+func startAgentProfile() (stop func()) {
+	p := os.Getenv(agentProfileEnv)
+	if p == "" {
+		return func() {}
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // hubProfilePath returns where the hub named name writes its CPU
 // profile, or "" when the benchmark was not asked for one.
 func hubProfilePath(name string) string {

@@ -170,7 +170,9 @@ func init() {
 		return
 	}
 	args := strings.Split(os.Getenv("E2E_ARGS"), "\x1f")
+	stopProfile := startAgentProfile()
 	code := agentcli.Main(context.Background(), args, agentcli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	stopProfile()
 	hwm, err := vmHWM(os.Getpid())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
