@@ -116,8 +116,20 @@ func Encode(r domain.Record) (Fields, error) {
 }
 
 // Decode builds a record of kind k with id from a field map. Null fields
-// decode as empty.
+// decode as empty. The values agents write take a hand-written decoder
+// (decode.go); anything else, the library's, whose errors are the ones
+// told.
 func Decode(k domain.Kind, id ident.ID, f Fields) (domain.Record, error) {
+	if r, ok := decodeFast(k, f); ok {
+		r.SetRecordID(id)
+		return r, nil
+	}
+	return decodeLibrary(k, id, f)
+}
+
+// decodeLibrary is Decode with the library's reflection: the reference
+// the fast decoder is tested against.
+func decodeLibrary(k domain.Kind, id ident.ID, f Fields) (domain.Record, error) {
 	r := domain.New(k)
 	if r == nil {
 		return nil, fmt.Errorf("unknown kind %q", k)
