@@ -340,9 +340,15 @@ func (d batchDevice) newChanges(changes []change.Change) ([]change.Change, uint6
 // It returns how many changes it applied, and whether one erased a
 // record.
 func (s *Store) merge(sc *scratch, d batchDevice, todo []change.Change, recs map[ident.ID]*pending) (applied int, erased bool) {
-	// Sized first, so that the slices handed out stay valid.
+	// Sized first, so that the buffer is not copied as it grows (the
+	// slices handed out would stay valid: they keep the old array). A
+	// record created by one change alone most likely logs it as it came
+	// (change.Encoded), in none of it.
 	need := 0
 	for i := range todo {
+		if recs[todo[i].ID].st == nil {
+			continue
+		}
 		need += 1 + len(todo[i].Fields)*9
 		for _, v := range todo[i].Fields {
 			need += len(v)
@@ -361,9 +367,13 @@ func (s *Store) merge(sc *scratch, d batchDevice, todo []change.Change, recs map
 			// Created by c alone (newRecords): c is logged whole, as
 			// MergeOne would leave it, and the state is encoded from it.
 			c.Device = d.id
-			at := len(buf)
-			buf = c.Fields.AppendEncode(buf)
-			p.fields, p.stamp, p.dirty = buf[at:len(buf):len(buf)], c.Stamp(), true
+			fields, ok := c.Encoded()
+			if !ok {
+				at := len(buf)
+				buf = c.Fields.AppendEncode(buf)
+				fields = buf[at:len(buf):len(buf)]
+			}
+			p.fields, p.stamp, p.dirty = fields, c.Stamp(), true
 			args = append(args, teamArg, numArg, int64(c.Seq), kindArg(c.Kind), c.ID[:], int(c.Op), int64(c.HLC), p.fields)
 			applied++
 			continue

@@ -15,7 +15,8 @@ import (
 // backlogPushes returns a laptop's backlog of n fixture records (consents
 // before persons, one upsert each, as internal/e2e's backlog benchmark
 // makes it) as the hub's reader hands them to PrepareBatch: through a
-// Push frame and wire.(*Change).ToChange, cut in batches of perPush.
+// Push frame and wire.(*Change).ToChange, with their encoding as they
+// came, cut in batches of perPush.
 func backlogPushes(tb testing.TB, n, perPush int) [][]change.Change {
 	tb.Helper()
 	set := fixture.Generate(fixture.Options{N: n / 2, Seed: 1})
@@ -68,6 +69,7 @@ func backlogPushes(tb testing.TB, n, perPush int) [][]change.Change {
 			if err != nil {
 				tb.Fatal(err)
 			}
+			c.SetEncoded(wc.Fields) // as syncserver's convertPush does
 			cs = append(cs, c)
 		}
 		out = append(out, cs)

@@ -29,7 +29,8 @@ func (s *Store) prepareGeneral(deviceID, team string, todo []change.Change) (log
 
 // editsOf returns a batch that touches records of backlog again, after
 // it: a second upsert, a delete, an erase, changes alone of each op, a
-// cleared field, an id among the fields, a kind that does not match.
+// cleared field, an id among the fields, a kind that does not match, an
+// encoding hint that no longer matches the fields.
 func editsOf(backlog []change.Change) []change.Change {
 	var out []change.Change
 	add := func(c change.Change) {
@@ -66,6 +67,9 @@ func editsOf(backlog []change.Change) []change.Change {
 	add(change.Change{Kind: domain.KindActivity, ID: ident.New(), Op: change.OpUpsert})
 	add(change.Change{Kind: domain.KindActivity, ID: ident.New(), Op: change.OpUpsert, Fields: change.Fields{2: change.Null, 13: change.Null}})
 	add(change.Change{Kind: domain.KindActivity, ID: id, Op: change.OpUpsert, Fields: change.Fields{domain.IDField: {0x50}, 2: {0x61, 'x'}}})
+	stale := change.Change{Kind: domain.KindActivity, ID: ident.New(), Op: change.OpUpsert, Fields: change.Fields{2: {0x61, 'x'}}}
+	stale.SetEncoded(change.Fields{2: {0x61, 'y'}}.Encode()) // fields changed since they came
+	add(stale)
 	return out
 }
 
