@@ -226,6 +226,30 @@ func idAt(b []byte, i int) (ident.ID, int, bool) {
 
 func isNull(v []byte) bool { return len(v) == 1 && v[0] == null }
 
+// codeStrings holds the codes of the domain's lists, each once: most text
+// of a record is a code, and a decoded code takes the string held here
+// rather than a new one (strings do not change: sharing them is safe).
+var codeStrings = func() map[string]string {
+	m := map[string]string{}
+	for _, l := range []*domain.CodeList{domain.TypesActivite, domain.TypesLieu, domain.Materiels, domain.Thematiques,
+		domain.Demarches, domain.StructuresPartenaires, domain.Autonomies, domain.StructuresRedirection, domain.Niveaux,
+		domain.Genres, domain.TranchesAge, domain.StatutsSociaux, domain.Publics, domain.Equipements, domain.AccesInternet,
+		domain.DomainesCRCN, domain.NiveauxCRCN, domain.Outils, domain.Finalites, domain.ModesConsentement} {
+		for _, c := range l.Codes {
+			m[c.Code] = c.Code
+		}
+	}
+	return m
+}()
+
+// str returns the text b as a string: a code's shared string, or a copy.
+func str(b []byte) string {
+	if s, ok := codeStrings[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
+
 func text(v []byte, dst *string) bool {
 	if isNull(v) {
 		return true
@@ -234,7 +258,7 @@ func text(v []byte, dst *string) bool {
 	if !ok || end != len(v) {
 		return false
 	}
-	*dst = string(s)
+	*dst = str(s)
 	return true
 }
 
@@ -313,7 +337,7 @@ func list[T any](v []byte, dst *[]T, elem func(b []byte, i int) (T, int, bool)) 
 func texts(v []byte, dst *[]string) bool {
 	return list(v, dst, func(b []byte, i int) (string, int, bool) {
 		s, end, ok := textAt(b, i)
-		return string(s), end, ok
+		return str(s), end, ok
 	})
 }
 
@@ -348,7 +372,7 @@ func table[T any](v []byte, dst *map[string]T, elem func([]byte, *T) bool) bool 
 		if _, dup := out[string(k)]; dup {
 			return false
 		}
-		out[string(k)] = x
+		out[str(k)] = x
 		i = end
 	}
 	*dst = out

@@ -66,13 +66,33 @@ func init() {
 	}
 }
 
+// personalIndexes holds, per record struct type, the indexes of its
+// fields tagged personal: hasPersonal runs for every person the hub
+// receives, and reading the tags each time was most of it.
+var personalIndexes = func() map[reflect.Type][]int {
+	m := map[reflect.Type][]int{}
+	for _, k := range Kinds {
+		t := reflect.TypeOf(New(k)).Elem()
+		m[t] = []int{} // known, even without a personal field
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("personal") == "true" {
+				m[t] = append(m[t], i)
+			}
+		}
+	}
+	return m
+}()
+
 // hasPersonal reports whether r, a pointer to a record struct, sets any
 // field tagged personal: the one list of what identifies someone.
 func hasPersonal(r Record) bool {
 	v := reflect.ValueOf(r).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("personal") == "true" && !v.Field(i).IsZero() {
+	idx, ok := personalIndexes[v.Type()]
+	if !ok {
+		panic(fmt.Sprintf("domain: %s is not a record type", v.Type()))
+	}
+	for _, i := range idx {
+		if !v.Field(i).IsZero() {
 			return true
 		}
 	}
