@@ -38,20 +38,30 @@ func init() {
 			fs = append(fs, Field{Num: num, Name: name, Personal: sf.Tag.Get("personal") == "true"})
 		}
 		fieldTables[k] = fs
+		for i := range fs {
+			for uint64(len(fieldsByNum[k])) <= fs[i].Num {
+				fieldsByNum[k] = append(fieldsByNum[k], nil)
+			}
+			fieldsByNum[k][fs[i].Num] = &fs[i]
+		}
 	}
 }
 
 // Fields returns the fields of kind k in declaration order.
 func Fields(k Kind) []Field { return fieldTables[k] }
 
+// fieldsByNum holds the fields of each kind by number (nil where none),
+// filled with fieldTables: FieldByNum runs for every field of every
+// change the hub checks.
+var fieldsByNum = map[Kind][]*Field{}
+
 // FieldByNum returns the field numbered num of kind k.
 func FieldByNum(k Kind, num uint64) (Field, bool) {
-	for _, f := range fieldTables[k] {
-		if f.Num == num {
-			return f, true
-		}
+	byNum := fieldsByNum[k]
+	if num >= uint64(len(byNum)) || byNum[num] == nil {
+		return Field{}, false
 	}
-	return Field{}, false
+	return *byNum[num], true
 }
 
 var personalTables = map[Kind][]uint64{}
