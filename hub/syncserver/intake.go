@@ -90,6 +90,9 @@ func convertPush(open Opener, device string, proto uint32, p *wire.Push, now tim
 			return pushed{}, &BatchError{Code: wire.CodeMalformed, Msg: fmt.Sprintf("change %d: %v", wc.Seq, err), Err: err}
 		}
 		ch.Device = device
+		// The store logs the fields as they came when they are what it
+		// would encode (change.Encoded checks it), not encoded again.
+		ch.SetEncoded(wc.Fields)
 		r, rec := refusal(&ch, now)
 		if r != nil {
 			if proto < 3 {

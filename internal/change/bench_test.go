@@ -42,3 +42,26 @@ func BenchmarkFieldsEncode(b *testing.B) {
 		}
 	})
 }
+
+// Decode of a realistic workshop, the fast way against the library's:
+// the hub decodes every pushed change to check it.
+func BenchmarkDecode(b *testing.B) {
+	a := benchActivity()
+	f, err := Encode(a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		decode func(domain.Kind, ident.ID, Fields) (domain.Record, error)
+	}{{"fast", Decode}, {"library", decodeLibrary}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.decode(domain.KindActivity, a.ID, f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -211,3 +211,35 @@ func Uint(v []byte) (uint64, bool) {
 	n, i, err := head(v, 0)
 	return n, err == nil && i == len(v)
 }
+
+// AppendMapKeys appends the unsigned integer keys of the encoded map b to
+// keys, in the order b holds them, without decoding the values.
+func AppendMapKeys(keys []uint64, b []byte) ([]uint64, error) {
+	if len(b) == 0 || b[0]>>5 != 5 {
+		return keys, errors.New("cbor: not a map")
+	}
+	n, i, err := head(b, 0)
+	if err != nil {
+		return keys, err
+	}
+	if n > uint64(len(b)) {
+		return keys, errShort
+	}
+	for range n {
+		if i >= len(b) || b[i]>>5 != 0 {
+			return keys, errors.New("cbor: map key is not an unsigned integer")
+		}
+		var k uint64
+		if k, i, err = head(b, i); err != nil {
+			return keys, err
+		}
+		if i, err = skip(b, i, 0); err != nil {
+			return keys, err
+		}
+		keys = append(keys, k)
+	}
+	if i != len(b) {
+		return keys, errors.New("cbor: bytes after the map")
+	}
+	return keys, nil
+}

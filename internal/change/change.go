@@ -69,6 +69,54 @@ type Change struct {
 	HLC    hlc.Timestamp
 	Device string // the device that made the change
 	Seq    uint64 // that device's sequence number, without gaps
+
+	// encoded is the encoding Fields came in (SetEncoded), nil when
+	// unknown: only a hint, checked before use (Encoded).
+	encoded []byte
+}
+
+// SetEncoded records b as the encoding c.Fields were read from (a pushed
+// change's field map): when b is exactly what Fields.Encode gives, which
+// Encoded checks, it is used as it is, not encoded again. Fields changed
+// since make the hint fail that check, never give stale bytes.
+func (c *Change) SetEncoded(b []byte) { c.encoded = b }
+
+// Encoded returns the encoding of c.Fields that c came with (SetEncoded)
+// when it is byte for byte what Fields.Encode gives, ok false otherwise
+// (no hint, or one that does not match: encode c.Fields then). The check
+// is a walk of b's keys, without encoding anything: b must be a map of
+// len(c.Fields) entries in increasing key order, every head in its
+// shortest form, each value the very bytes (same memory, same length)
+// c.Fields holds for its key — then b is Encode's concatenation of heads
+// and values, in Encode's order.
+func (c *Change) Encoded() ([]byte, bool) {
+	b := c.encoded
+	if len(b) == 0 || b[0]>>5 != 5 {
+		return nil, false
+	}
+	n, i, err := head(b, 0)
+	if err != nil || i != cborx.HeadSize(n) || n != uint64(len(c.Fields)) {
+		return nil, false
+	}
+	var last uint64
+	for e := range n {
+		if i >= len(b) || b[i]>>5 != 0 {
+			return nil, false
+		}
+		k, j, err := head(b, i)
+		if err != nil || j-i != cborx.HeadSize(k) || (e > 0 && k <= last) {
+			return nil, false
+		}
+		v, ok := c.Fields[k]
+		if !ok || len(v) == 0 || len(v) > len(b)-j || &v[0] != &b[j] {
+			return nil, false
+		}
+		last, i = k, j+len(v)
+	}
+	if i != len(b) {
+		return nil, false
+	}
+	return b, true
 }
 
 // Stamp returns the change's position in the total order.
@@ -116,8 +164,20 @@ func Encode(r domain.Record) (Fields, error) {
 }
 
 // Decode builds a record of kind k with id from a field map. Null fields
-// decode as empty.
+// decode as empty. The values agents write take a hand-written decoder
+// (decode.go); anything else, the library's, whose errors are the ones
+// told.
 func Decode(k domain.Kind, id ident.ID, f Fields) (domain.Record, error) {
+	if r, ok := decodeFast(k, f); ok {
+		r.SetRecordID(id)
+		return r, nil
+	}
+	return decodeLibrary(k, id, f)
+}
+
+// decodeLibrary is Decode with the library's reflection: the reference
+// the fast decoder is tested against.
+func decodeLibrary(k domain.Kind, id ident.ID, f Fields) (domain.Record, error) {
 	r := domain.New(k)
 	if r == nil {
 		return nil, fmt.Errorf("unknown kind %q", k)

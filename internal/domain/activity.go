@@ -142,7 +142,7 @@ func (a *Activity) Validate(env Env) error {
 	case "collectif":
 		a.validateCollectif(env, &c)
 	}
-	return c.err(KindActivity, a.ID.String())
+	return c.err(KindActivity, a.ID)
 }
 
 func (a *Activity) validateIndividuel(env Env, c *checker) {

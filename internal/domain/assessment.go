@@ -74,7 +74,7 @@ func (a *Assessment) Validate(env Env) error {
 		c.add(Problem{Field: "beneficiaire", Code: ProblemConsentRequired,
 			Message: "diagnostic sans consentement « diagnostic » de la personne"})
 	}
-	return c.err(KindAssessment, a.ID.String())
+	return c.err(KindAssessment, a.ID)
 }
 
 // assessed reports whether a assesses anything: a domain scored, the

@@ -122,7 +122,7 @@ func (b *Beneficiary) Validate(env Env) error {
 		c.add(Problem{Field: firstIdentifying(b), Code: ProblemConsentRequired,
 			Message: "données identifiantes sans consentement « suivi nominatif » de la personne"})
 	}
-	return c.err(KindBeneficiary, b.ID.String())
+	return c.err(KindBeneficiary, b.ID)
 }
 
 func firstIdentifying(b *Beneficiary) string {

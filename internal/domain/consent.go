@@ -74,7 +74,7 @@ func (c *Consent) Validate(env Env) error {
 	if c.RetireLe != "" && c.Date != "" && c.RetireLe < c.Date {
 		ch.between("retire_le", c.RetireLe, "le retrait ne peut précéder le consentement")
 	}
-	return ch.err(KindConsent, c.ID.String())
+	return ch.err(KindConsent, c.ID)
 }
 
 // Effects says what a withdrawal must erase.

@@ -350,6 +350,26 @@ func TestPersonalFields(t *testing.T) {
 	}
 }
 
+// FieldByNum finds every field of every kind by its number, and nothing
+// else: numbers of no field, past the last, huge, of an unknown kind.
+func TestFieldByNum(t *testing.T) {
+	for _, k := range Kinds {
+		for _, f := range Fields(k) {
+			if got, ok := FieldByNum(k, f.Num); !ok || got != f {
+				t.Errorf("%s field %d: %+v, %v; want %+v", k, f.Num, got, ok, f)
+			}
+		}
+	}
+	for _, c := range []struct {
+		k   Kind
+		num uint64
+	}{{KindActivity, 0}, {KindConsent, 10}, {KindTourStop, 1 << 62}, {"nothing", 1}} {
+		if f, ok := FieldByNum(c.k, c.num); ok {
+			t.Errorf("%s field %d: found %+v", c.k, c.num, f)
+		}
+	}
+}
+
 func TestNormalizeMakesEqualContentEqual(t *testing.T) {
 	x, y := ident.New(), ident.New()
 	a := validWorkshop()

@@ -38,20 +38,30 @@ func init() {
 			fs = append(fs, Field{Num: num, Name: name, Personal: sf.Tag.Get("personal") == "true"})
 		}
 		fieldTables[k] = fs
+		for i := range fs {
+			for uint64(len(fieldsByNum[k])) <= fs[i].Num {
+				fieldsByNum[k] = append(fieldsByNum[k], nil)
+			}
+			fieldsByNum[k][fs[i].Num] = &fs[i]
+		}
 	}
 }
 
 // Fields returns the fields of kind k in declaration order.
 func Fields(k Kind) []Field { return fieldTables[k] }
 
+// fieldsByNum holds the fields of each kind by number (nil where none),
+// filled with fieldTables: FieldByNum runs for every field of every
+// change the hub checks.
+var fieldsByNum = map[Kind][]*Field{}
+
 // FieldByNum returns the field numbered num of kind k.
 func FieldByNum(k Kind, num uint64) (Field, bool) {
-	for _, f := range fieldTables[k] {
-		if f.Num == num {
-			return f, true
-		}
+	byNum := fieldsByNum[k]
+	if num >= uint64(len(byNum)) || byNum[num] == nil {
+		return Field{}, false
 	}
-	return Field{}, false
+	return *byNum[num], true
 }
 
 var personalTables = map[Kind][]uint64{}
@@ -66,13 +76,33 @@ func init() {
 	}
 }
 
+// personalIndexes holds, per record struct type, the indexes of its
+// fields tagged personal: hasPersonal runs for every person the hub
+// receives, and reading the tags each time was most of it.
+var personalIndexes = func() map[reflect.Type][]int {
+	m := map[reflect.Type][]int{}
+	for _, k := range Kinds {
+		t := reflect.TypeOf(New(k)).Elem()
+		m[t] = []int{} // known, even without a personal field
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("personal") == "true" {
+				m[t] = append(m[t], i)
+			}
+		}
+	}
+	return m
+}()
+
 // hasPersonal reports whether r, a pointer to a record struct, sets any
 // field tagged personal: the one list of what identifies someone.
 func hasPersonal(r Record) bool {
 	v := reflect.ValueOf(r).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("personal") == "true" && !v.Field(i).IsZero() {
+	idx, ok := personalIndexes[v.Type()]
+	if !ok {
+		panic(fmt.Sprintf("domain: %s is not a record type", v.Type()))
+	}
+	for _, i := range idx {
+		if !v.Field(i).IsZero() {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"numeribus/internal/apperr"
+	"numeribus/internal/ident"
 )
 
 // Problem codes, stable for the UI and the API to map to messages.
@@ -111,9 +112,9 @@ func (c *checker) codes(field string, l *CodeList, values []string) {
 	}
 }
 
-func (c *checker) err(k Kind, id string) error {
+func (c *checker) err(k Kind, id ident.ID) error {
 	if len(c.problems) == 0 {
 		return nil
 	}
-	return &ValidationError{Kind: k, ID: id, Problems: c.problems}
+	return &ValidationError{Kind: k, ID: id.String(), Problems: c.problems}
 }

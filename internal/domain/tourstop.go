@@ -48,5 +48,5 @@ func (s *TourStop) Validate(env Env) error {
 	if hhmm.MatchString(s.HeureDebut) && hhmm.MatchString(s.HeureFin) && s.HeureFin <= s.HeureDebut {
 		c.invalid("heure_fin", s.HeureFin, "l'heure de fin doit suivre l'heure de début")
 	}
-	return c.err(KindTourStop, s.ID.String())
+	return c.err(KindTourStop, s.ID)
 }

@@ -12,6 +12,7 @@ import (
 	"numeribus/hub/store"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
 )
@@ -20,13 +21,18 @@ import (
 // (all of them in a few statements), merged in memory as the batch goes,
 // written once at the end (in a few multi-row statements).
 type pending struct {
-	id    ident.ID
-	kind  domain.Kind
-	team  string
-	st    *merge.State
-	nf    int  // fields of its first change: the room a new state needs
-	dirty bool // merged a change: to be written
-	scrub bool // erased by this batch: scrub its logged changes
+	id   ident.ID
+	kind domain.Kind
+	team string
+	st   *merge.State // nil for a record created by one upsert alone (newRecords)
+	nf   int          // fields of its first change: the room a new state needs
+	// Of a record created by one upsert alone: the change's fields as
+	// logged and its stamp, which its state is encoded from.
+	fields []byte
+	stamp  hlc.Stamp
+	dirty  bool // merged a change: to be written
+	alone  bool // created by one upsert of the batch alone, so far (newRecords)
+	scrub  bool // erased by this batch: scrub its logged changes
 }
 
 // scratch is the memory of one ApplyBatch that is garbage once its
@@ -229,7 +235,7 @@ func (s *Store) PrepareBatch(deviceID, team string, changes []change.Change) sto
 func (s *Store) prepareNew(deviceID, team string, src, todo []change.Change) (*prepared, error) {
 	sc := scratchPool.Get().(*scratch)
 	d := batchDevice{id: deviceID, team: team}
-	recs, order := emptyRecords(todo, team)
+	recs, order := newRecords(todo, team)
 	pb := &prepared{sc: sc, src: src, team: team}
 	if len(todo) > 0 {
 		pb.first, pb.last = todo[0].Seq, todo[len(todo)-1].Seq
@@ -334,9 +340,15 @@ func (d batchDevice) newChanges(changes []change.Change) ([]change.Change, uint6
 // It returns how many changes it applied, and whether one erased a
 // record.
 func (s *Store) merge(sc *scratch, d batchDevice, todo []change.Change, recs map[ident.ID]*pending) (applied int, erased bool) {
-	// Sized first, so that the slices handed out stay valid.
+	// Sized first, so that the buffer is not copied as it grows (the
+	// slices handed out would stay valid: they keep the old array). A
+	// record created by one change alone most likely logs it as it came
+	// (change.Encoded), in none of it.
 	need := 0
 	for i := range todo {
+		if recs[todo[i].ID].st == nil {
+			continue
+		}
 		need += 1 + len(todo[i].Fields)*9
 		for _, v := range todo[i].Fields {
 			need += len(v)
@@ -349,6 +361,21 @@ func (s *Store) merge(sc *scratch, d batchDevice, todo []change.Change, recs map
 		c := &todo[i]
 		p := recs[c.ID]
 		if !s.mergeable(d, c, p) {
+			continue
+		}
+		if p.st == nil {
+			// Created by c alone (newRecords): c is logged whole, as
+			// MergeOne would leave it, and the state is encoded from it.
+			c.Device = d.id
+			fields, ok := c.Encoded()
+			if !ok {
+				at := len(buf)
+				buf = c.Fields.AppendEncode(buf)
+				fields = buf[at:len(buf):len(buf)]
+			}
+			p.fields, p.stamp, p.dirty = fields, c.Stamp(), true
+			args = append(args, teamArg, numArg, int64(c.Seq), kindArg(c.Kind), c.ID[:], int(c.Op), int64(c.HLC), p.fields)
+			applied++
 			continue
 		}
 		var erases bool
@@ -465,6 +492,15 @@ func encodeStates(args []any, order []*pending, num any) []any {
 		if !p.dirty {
 			continue
 		}
+		if p.st == nil {
+			// Created by one upsert alone: neither deleted nor erased.
+			state, err := merge.MarshalCreated(p.fields, p.stamp)
+			if err != nil {
+				return []any{fmt.Errorf("encoding record %s: %w", p.id, err)}
+			}
+			args = append(args, p.id[:], kindArg(p.kind), p.team, num, int64(p.stamp.TS), false, false, state)
+			continue
+		}
 		state, err := p.st.Marshal()
 		if err != nil {
 			return []any{fmt.Errorf("encoding record %s: %w", p.id, err)}
@@ -472,6 +508,38 @@ func encodeStates(args []any, order []*pending, num any) []any {
 		args = append(args, p.id[:], kindArg(p.kind), p.team, num, int64(p.st.Last.TS), p.st.IsDeleted(), p.st.IsErased(), state)
 	}
 	return args
+}
+
+// newRecords is emptyRecords for prepareNew, with less to allocate: the
+// records share one slice, and one that a single upsert of todo creates
+// — most of a backlog — gets no state (its maps were most of the cost):
+// merge logs the change as it is and encodeStates encodes the state
+// from it (merge.MarshalCreated), the bytes Marshal gives
+// (TestPrepareNewIsTheGeneralMerge). A consent gets its state all the
+// same: its person is read from it (consentSubjectArgs).
+func newRecords(todo []change.Change, team string) (map[ident.ID]*pending, []*pending) {
+	recs := make(map[ident.ID]*pending, len(todo))
+	all := make([]pending, 0, len(todo)) // never grown: pointers into it stay valid
+	order := make([]*pending, 0, len(todo))
+	for i := range todo {
+		c := &todo[i]
+		if p := recs[c.ID]; p != nil {
+			p.alone = false
+			continue
+		}
+		_, hasID := c.Fields[domain.IDField]
+		alone := c.Op == change.OpUpsert && !hasID && c.Kind != domain.KindConsent
+		all = append(all, pending{id: c.ID, kind: c.Kind, team: team, nf: len(c.Fields), alone: alone})
+		p := &all[len(all)-1]
+		recs[c.ID] = p
+		order = append(order, p)
+	}
+	for _, p := range order {
+		if !p.alone {
+			p.st = merge.NewStateCap(p.nf)
+		}
+	}
+	return recs, order
 }
 
 // emptyRecords returns the records todo touches, as if none were stored: each
