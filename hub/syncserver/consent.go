@@ -51,9 +51,9 @@ type consentNeed struct {
 // what the batch's consent changes give if their consents are new
 // (grantsOf, in the reader): used when no change of the batch is a
 // retry, it spares the writer's turn their merge and decoding, and the
-// look-up of the persons they already cover. read, when not nil, is the
-// look-up the reader made ahead (readConsentsAhead): used when it was
-// made for this batch as it stands and no consent was written since.
+// look-up of the persons they already cover. read, when not nil, is what
+// the rules gave in the reader (readConsentsAhead): used when they were
+// applied to this batch as it stands and no consent was written since.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
 	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants, read *consentRead) ([]store.Rejected, error) {
 	if proto < 3 {
@@ -61,17 +61,25 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 		// consent cut apart by a batch boundary would block it for good.
 		return rejected, nil
 	}
+	if read.holds(ctx, st, hwm, cs, delivered) {
+		rejected = append(rejected, read.refused...)
+		slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+		return rejected, nil
+	}
 	q := planConsents(hwm, cs, facts, rejected, delivered, pre)
 	if len(q.needs) == 0 {
 		return rejected, nil
 	}
-	stored, ok := read.fresh(ctx, st, hwm, cs, delivered)
-	if !ok {
-		var err error
-		if stored, err = st.Consents(ctx, team, q.persons, q.ids); err != nil {
-			return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
-		}
+	stored, err := st.Consents(ctx, team, q.persons, q.ids)
+	if err != nil {
+		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
 	}
+	return decideConsents(team, now, cs, q, stored, rejected), nil
+}
+
+// decideConsents adds to rejected, in seq order, the needs of q that no
+// consent gives, stored ones and the batch's merged in (consentRefusals).
+func decideConsents(team string, now time.Time, cs []change.Change, q consentQuery, stored []store.Consent, rejected []store.Rejected) []store.Rejected {
 	given := givenPurposes(team, stored, q.consents, q.pre)
 	for _, n := range q.needs {
 		if given[n.person][n.finalite] {
@@ -82,7 +90,7 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 			Code: wire.CodeNoConsent, Reason: n.reason()})
 	}
 	slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
-	return rejected, nil
+	return rejected
 }
 
 // consentQuery is what a batch's consent rules need: the changes that
@@ -156,22 +164,23 @@ func planConsents(hwm uint64, cs []change.Change, facts []consentFact, rejected 
 	return q
 }
 
-// consentRead is a batch's consent look-up made in the connection's
-// reader, ahead of its turn at the writer: the consents read, and the
-// store's consent counter as that read saw it (store.ConsentVersioner).
-// It was planned as if every change of the batch were new (the mark just
-// before its first), for a live push (nothing delivered with it).
+// consentRead is a batch's consent rules applied in the connection's
+// reader, ahead of its turn at the writer: the refusals they gave, and
+// the store's consent counter as their look-up saw it
+// (store.ConsentVersioner). They were applied as if every change of the
+// batch were new (the mark just before its first), for a live push
+// (nothing delivered with it).
 type consentRead struct {
 	from    uint64 // the seq of the batch's first change
 	version int64
-	stored  []store.Consent
+	refused []store.Rejected
 }
 
-// readConsentsAhead makes the consent look-up of a converted batch b in
-// the reader, when the store can tell later whether it still holds
-// (nil otherwise, or when the batch needs none, or on a failed read: the
-// turn then looks up itself).
-func readConsentsAhead(ctx context.Context, st store.Store, team string, proto uint32, b *pushed) *consentRead {
+// readConsentsAhead applies the consent rules to a converted batch b in
+// the reader, when the store can tell later whether its look-up still
+// holds (nil otherwise, or when the batch needs no consent, or on a
+// failed read: the turn then applies them itself).
+func readConsentsAhead(ctx context.Context, st store.Store, team string, proto uint32, now time.Time, b *pushed) *consentRead {
 	cv, ok := st.(store.ConsentVersioner)
 	if !ok || proto < 3 || len(b.cs) == 0 || b.cs[0].Seq == 0 {
 		return nil
@@ -185,28 +194,24 @@ func readConsentsAhead(ctx context.Context, st store.Store, team string, proto u
 	if err != nil {
 		return nil
 	}
-	return &consentRead{from: from, version: version, stored: stored}
+	return &consentRead{from: from, version: version, refused: decideConsents(team, now, b.cs, q, stored, nil)}
 }
 
-// fresh returns the consents r read, if r was read for cs as it is
-// applied now — every change above the device's mark hwm, nothing
-// delivered with it — and no consent has been written since (the
-// store's counter has not moved). The look-up then gives what it would
-// give now: the same persons and ids (planConsents depends on nothing
-// else), the same stored consents.
-func (r *consentRead) fresh(ctx context.Context, st store.Store, hwm uint64, cs []change.Change, delivered []change.Change) ([]store.Consent, bool) {
+// holds reports whether r is what the consent rules give cs as it is
+// applied now: every change above the device's mark hwm, nothing
+// delivered with it — the same needs, persons and consents to look up
+// (planConsents depends on nothing else) — and no consent written since
+// (the store's counter has not moved): the same stored consents.
+func (r *consentRead) holds(ctx context.Context, st store.Store, hwm uint64, cs []change.Change, delivered []change.Change) bool {
 	if r == nil || len(delivered) > 0 || len(cs) == 0 || cs[0].Seq != r.from || hwm != r.from-1 {
-		return nil, false
+		return false
 	}
 	cv, ok := st.(store.ConsentVersioner)
 	if !ok {
-		return nil, false
+		return false
 	}
 	v, err := cv.ConsentVersion(ctx)
-	if err != nil || v != r.version {
-		return nil, false
-	}
-	return r.stored, true
+	return err == nil && v == r.version
 }
 
 func cmpSeq(a, b uint64) int {

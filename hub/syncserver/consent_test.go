@@ -270,15 +270,30 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 		}
 		return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
 	}
-	for _, withdraw := range []bool{false, true} {
-		t.Run(fmt.Sprintf("withdrawn between %v", withdraw), func(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		consented        bool // the consent stored before the batch
+		withdraw         bool // withdrawn between the read and the turn
+		refused          bool
+		lookupsInTheTurn int
+	}{
+		{"consent held", true, false, false, 0},
+		{"consent withdrawn between", true, true, true, 1},
+		{"no consent", false, false, true, 0},
+	} {
+		withdraw := tc.withdraw
+		t.Run(tc.name, func(t *testing.T) {
 			h := newTestHub(t, Options{})
 			st := &lookupCounter{Store: h.st}
 			d, err := h.st.Device(ctx, h.device)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{chg(1, old+1, given)}, 0); err != nil {
+			first := chg(1, old+1, given)
+			if !tc.consented {
+				first = chg(1, old+1, &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30})
+			}
+			if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{first}, 0); err != nil {
 				t.Fatal(err)
 			}
 			ch := chg(2, old+2, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"})
@@ -294,7 +309,7 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 			if bad != nil {
 				t.Fatal(bad)
 			}
-			b.consents = readConsentsAhead(ctx, st, d.Team, wire.ProtocolVersion, &b)
+			b.consents = readConsentsAhead(ctx, st, d.Team, wire.ProtocolVersion, now, &b)
 			if b.consents == nil {
 				t.Fatal("the reader made no consent look-up ahead")
 			}
@@ -321,9 +336,9 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 			for _, r := range out.Rejected {
 				got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
 			}
-			want, lookups := []string(nil), 0
-			if withdraw {
-				want, lookups = []string{"2 " + wire.CodeNoConsent}, 1
+			want, lookups := []string(nil), tc.lookupsInTheTurn
+			if tc.refused {
+				want = []string{"2 " + wire.CodeNoConsent}
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("refused %q, want %q", got, want)

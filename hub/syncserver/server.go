@@ -573,7 +573,7 @@ func (c *conn) convert(ctx context.Context, p *wire.Push) (pushed, *frame) {
 	}
 	// Likewise the consent look-up, used in the turn if no consent was
 	// written meanwhile (store.ConsentVersioner).
-	b.consents = readConsentsAhead(ctx, c.s.store, c.device.Team, c.proto, &b)
+	b.consents = readConsentsAhead(ctx, c.s.store, c.device.Team, c.proto, c.s.opt.Now(), &b)
 	return b, nil
 }
 
