@@ -491,3 +491,64 @@ func TestConsentSubjectsBackfillAtOpen(t *testing.T) {
 		t.Errorf("backfill flag left: %d %v", n, err)
 	}
 }
+
+// A burst of commits is checkpointed once it pauses, not during it (each
+// checkpoint copies the indexes' hot pages back again); commits that
+// never pause are still checkpointed, at most maxLag after the first.
+func TestCheckpointsWaitForAPause(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		pause     ckptPause
+		burst     time.Duration
+		duringMax int64 // how much the file may grow while the commits go on
+	}{
+		// The commits come every few ms, well within quiet: no
+		// checkpoint until they stop.
+		{"a burst", ckptPause{quiet: time.Second, maxLag: time.Hour}, 1500 * time.Millisecond, 0},
+		// They never pause long enough: maxLag checkpoints them anyway.
+		{"no pause", ckptPause{quiet: time.Hour, maxLag: 300 * time.Millisecond}, 1500 * time.Millisecond, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "hub.db")
+			s, err := Open(ctx, p, Options{pause: tc.pause})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			a := enroll(t, s, "bus-a", "cd88")
+			size := func() int64 {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fi.Size()
+			}
+			before := size()
+			cs := activities(t, 20000)
+			seq := 0
+			for t0 := time.Now(); time.Since(t0) < tc.burst && seq < len(cs); seq += 100 {
+				if _, _, err := s.ApplyBatch(ctx, a.ID, cs[seq:seq+100], 1); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			grew := size() - before
+			if tc.duringMax >= 0 && grew > tc.duringMax {
+				t.Fatalf("the file grew %d bytes during the burst: checkpointed before it paused", grew)
+			}
+			if tc.duringMax < 0 && grew < 100<<10 {
+				t.Fatalf("the file grew %d bytes in %v of commits without a pause: no checkpoint within maxLag", grew, tc.burst)
+			}
+			if tc.duringMax >= 0 {
+				// Paused: checkpointed within quiet (and the test's patience).
+				for deadline := time.Now().Add(10 * time.Second); size() < before+100<<10; {
+					if time.Now().After(deadline) {
+						t.Fatalf("database file still %d bytes after the burst paused: no checkpoint", size())
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
