@@ -346,14 +346,15 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	// each, in turns (a busy spell of a shared machine then weighs on
 	// both sides), the best run kept: a limit is what the machine can do,
 	// and noise only ever slows a run down.
-	apply, alone := worst, worst
+	apply, turn, alone := worst, worst, worst
 	raws := rawVariants(hr, batches)
 	for range benchRuns {
 		benchPhase("alone", func() {
 			a := benchHubAlone(b, hr, batches, device, "cd88", syncclient.DefaultWindow)
 			alone = alone.best(timing{a.wall, a.cpu})
 		})
-		benchPhase("apply", func() { apply = apply.best(benchApplyBatch(b, hr, batches, sizes)) })
+		benchPhase("apply", func() { apply = apply.best(benchApplyBatch(b, hr, batches, sizes, false)) })
+		benchPhase("turn", func() { turn = turn.best(benchApplyBatch(b, hr, batches, sizes, true)) })
 		benchPhase("raw", func() {
 			for i := range raws {
 				raws[i].t = raws[i].t.best(rawInsert(b, hr, raws[i].txs, raws[i].rows))
@@ -396,6 +397,9 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	res.Add("hub_alone_cpu_us_per_change", "hub process CPU time (user + system) per change, fed alone (least of its runs)", perChange(alone.cpu), "µs")
 	res.Add("hub_apply_changes_per_s", fmt.Sprintf("hub ApplyBatch alone, in-process, same batches (best of %d)", benchRuns), applyRate, "changes/s")
 	res.AddTarget("hub_apply_vs_raw", "hub ApplyBatch alone / the fastest raw insert", applyRate/rawRate, "x", ">=", 0.8)
+	turnRate := float64(n) / turn.wall.Seconds()
+	res.Add("hub_turn_changes_per_s", fmt.Sprintf("the writer's turn alone: ApplyPrepared in-process, each batch prepared before the clock as the reader prepares it (best of %d)", benchRuns), turnRate, "changes/s")
+	res.Add("hub_turn_vs_raw", "the writer's turn alone / the fastest raw insert: what the hub's serial part costs beside the limit (hub alone is below it by what the reader's work beside it takes from the writer)", turnRate/rawRate, "x")
 	res.Add("raw_insert_cpu_us_per_change", "CPU time per change of the fastest raw insert (least of its runs)", perChange(fastest.t.cpu), "µs")
 	res.Add("hub_apply_cpu_us_per_change", "CPU time per change of ApplyBatch alone, its checkpoints included (least of its runs)", perChange(apply.cpu), "µs")
 	res.Add("hub_apply_cpu_vs_raw", "raw insert CPU / ApplyBatch CPU: the same ratio in CPU time, which a busy machine inflates less", float64(fastest.t.cpu)/float64(apply.cpu), "x")
@@ -596,8 +600,11 @@ func loadHubRows(tb testing.TB, path, device string) *hubRows {
 }
 
 // benchApplyBatch times the hub store's ApplyBatch alone on a fresh hub
-// file, with the batches the client pushed.
-func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) timing {
+// file, with the batches the client pushed. prepared, it times the
+// writer's turn alone: each batch prepared before the clock starts
+// (store.Preparer, as the connection's reader prepares it beside the
+// writer), then ApplyPrepared.
+func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int, prepared bool) timing {
 	ctx := context.Background()
 	dir := b.TempDir()
 	defer os.RemoveAll(dir) // each run's file goes at once: the runs add up to gigabytes
@@ -617,15 +624,34 @@ func benchApplyBatch(b *testing.B, hr *hubRows, batches, sizes []int) timing {
 	if _, err := st.Enroll(ctx, hash, hubstore.Device{ID: device, DeviceKey: make([]byte, 32), PushKey: make([]byte, 32)}, now); err != nil {
 		b.Fatal(err)
 	}
+	preps := make([]hubstore.Prepared, len(batches))
+	if prepared {
+		i := 0
+		for j, k := range batches {
+			if preps[j] = st.PrepareBatch(device, "cd88", hr.changes[i:i+k]); preps[j] == nil {
+				b.Fatalf("batch %d not prepared", j+1)
+			}
+			i += k
+		}
+	}
 	runtime.GC()
 	t0 := start()
 	i := 0
-	for _, k := range batches {
+	for j, k := range batches {
 		size := 0
 		for _, s := range sizes[i : i+k] {
 			size += s
 		}
-		hwm, applied, err := st.ApplyBatch(ctx, device, hr.changes[i:i+k], size)
+		var (
+			hwm     uint64
+			applied int
+			err     error
+		)
+		if prepared {
+			hwm, applied, err = st.ApplyPrepared(ctx, device, hr.changes[i:i+k], preps[j], size)
+		} else {
+			hwm, applied, err = st.ApplyBatch(ctx, device, hr.changes[i:i+k], size)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
