@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"errors"
 	"testing"
 
 	"numeribus/internal/change"
@@ -47,4 +48,36 @@ func BenchmarkMarshalState(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Unmarshal runs for every stored state read: the hub's facts follower
+// and batches, an agent's pulls and census. By hand against the library
+// (its fallback), and Peek.
+func BenchmarkUnmarshalState(b *testing.B) {
+	raw, err := benchState(b).Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		fn   func([]byte) error
+	}{
+		{"hand", func(b []byte) error { _, err := Unmarshal(b); return err }},
+		{"library", func(b []byte) error { _, err := unmarshalLibrary(b); return err }},
+		{"peek", func(b []byte) error {
+			if _, ok := Peek(b); !ok {
+				return errors.New("not read")
+			}
+			return nil
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.fn(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

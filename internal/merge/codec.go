@@ -119,8 +119,19 @@ func (s *State) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-// Unmarshal decodes a stored state.
+// Unmarshal decodes a stored state. The form Marshal writes is read by
+// hand (decode.go); any other input goes to the library, as it always
+// did, so that it gets the same state or the same error.
 func Unmarshal(b []byte) (*State, error) {
+	if s, ok := unmarshalFast(b); ok {
+		return s, nil
+	}
+	return unmarshalLibrary(b)
+}
+
+// unmarshalLibrary is Unmarshal through the library and stateWire: the
+// reference of the hand-written path, and its fallback.
+func unmarshalLibrary(b []byte) (*State, error) {
 	var w stateWire
 	if err := change.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("decoding record state: %w", err)
