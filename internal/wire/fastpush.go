@@ -200,8 +200,10 @@ func fastFields(b []byte, i int, out change.Fields) (int, bool) {
 		}
 		last = k
 		start := i
-		if i, ok = wellformed(b, i, FieldsDepth-1); !ok {
-			return 0, false
+		if i, ok = smallItem(b, i); !ok {
+			if i, ok = wellformed(b, i, FieldsDepth-1); !ok {
+				return 0, false
+			}
 		}
 		if out != nil {
 			out[k] = b[start:i:i]
@@ -265,6 +267,24 @@ func wellformed(b []byte, i, depth int) (int, bool) {
 	return 0, false // tags, other simple values
 }
 
+// smallItem returns where the item at b[i] ends when it is an integer
+// below 24 in magnitude or a string of fewer than 24 bytes, whole in b:
+// most values of a field map, read without a call to wellformed.
+func smallItem(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i]&0x1f >= 24 {
+		return i, false
+	}
+	switch b[i] >> 5 {
+	case 0, 1:
+		return i + 1, true
+	case 2, 3:
+		if end := i + 1 + int(b[i]&0x1f); end <= len(b) {
+			return end, true
+		}
+	}
+	return i, false
+}
+
 // argAt reads the head of the item at b[i]: its argument and where what
 // follows the head starts; false for a head cut short, a reserved
 // additional information (28 to 30) or an indefinite length (31).
@@ -290,11 +310,19 @@ func headOf(b []byte, i int, major byte) (uint64, int, bool) {
 	if i >= len(b) || b[i]>>5 != major {
 		return 0, 0, false
 	}
+	if ai := b[i] & 0x1f; ai < 24 { // the argument in the head: most of them
+		return uint64(ai), i + 1, true
+	}
 	return argAt(b, i)
 }
 
 // uintAt reads an unsigned integer.
-func uintAt(b []byte, i int) (uint64, int, bool) { return headOf(b, i, 0) }
+func uintAt(b []byte, i int) (uint64, int, bool) {
+	if i < len(b) && b[i] < 24 { // below 24: the head alone, inlined
+		return uint64(b[i]), i + 1, true
+	}
+	return headOf(b, i, 0)
+}
 
 // mapHead reads the head of a map of at most MaxMapPairs pairs.
 func mapHead(b []byte, i int) (uint64, int, bool) {
