@@ -278,9 +278,13 @@ func needOf(ch *change.Change, rec domain.Record) (consentNeed, bool) {
 	switch ch.Kind {
 	case domain.KindBeneficiary:
 		var set []string
-		for _, n := range domain.PersonalFields(ch.Kind) {
+		personal := domain.PersonalFields(ch.Kind)
+		for _, n := range personal {
 			if v, ok := ch.Fields[n]; ok && !bytes.Equal(v, change.Null) {
 				f, _ := domain.FieldByNum(ch.Kind, n)
+				if set == nil { // room for all at once, not grown by doubling
+					set = make([]string, 0, len(personal))
+				}
 				set = append(set, f.Name)
 			}
 		}
