@@ -82,7 +82,7 @@ func consentRefusals(ctx context.Context, st store.Store, team string, proto uin
 func decideConsents(team string, now time.Time, cs []change.Change, q consentQuery, stored []store.Consent, rejected []store.Rejected) []store.Rejected {
 	given := givenPurposes(team, stored, q.consents, q.pre)
 	for _, n := range q.needs {
-		if given[n.person][n.finalite] {
+		if given[purpose{n.person, n.finalite}] {
 			continue
 		}
 		ch := &cs[n.i]
@@ -278,9 +278,13 @@ func needOf(ch *change.Change, rec domain.Record) (consentNeed, bool) {
 	switch ch.Kind {
 	case domain.KindBeneficiary:
 		var set []string
-		for _, n := range domain.PersonalFields(ch.Kind) {
+		personal := domain.PersonalFields(ch.Kind)
+		for _, n := range personal {
 			if v, ok := ch.Fields[n]; ok && !bytes.Equal(v, change.Null) {
 				f, _ := domain.FieldByNum(ch.Kind, n)
+				if set == nil { // room for all at once, not grown by doubling
+					set = make([]string, 0, len(personal))
+				}
 				set = append(set, f.Name)
 			}
 		}
@@ -337,14 +341,11 @@ func consentPerson(id ident.ID, f change.Fields, rec domain.Record) (ident.ID, b
 //
 // pre, when not nil, holds what the batch's consents give when new: those
 // not stored take it instead of being merged and decoded here.
-func givenPurposes(team string, stored []store.Consent, batch []*change.Change, pre *consentGrants) map[ident.ID]map[string]bool {
-	given := map[ident.ID]map[string]bool{}
+func givenPurposes(team string, stored []store.Consent, batch []*change.Change, pre *consentGrants) map[purpose]bool {
+	given := map[purpose]bool{}
 	add := func(g consentGrant) {
 		for _, f := range g.purposes {
-			if given[g.person] == nil {
-				given[g.person] = map[string]bool{}
-			}
-			given[g.person][f] = true
+			given[purpose{g.person, f}] = true
 		}
 	}
 	grant := func(id ident.ID, st *merge.State) { add(grantOf(id, st)) }
@@ -393,6 +394,14 @@ func grantOf(id ident.ID, st *merge.State) consentGrant {
 	return consentGrant{person: cn.Beneficiaire, purposes: cn.Active()}
 }
 
+// purpose is one purpose (finalité) of one person: what a consent gives
+// and a change needs. One flat set of them, rather than a set of purposes
+// per person, spares the reader and the writer's turn a map per person.
+type purpose struct {
+	person   ident.ID
+	finalite string
+}
+
 // consentGrant is what one consent gives: purposes of its person.
 type consentGrant struct {
 	person   ident.ID
@@ -408,7 +417,7 @@ type consentGrant struct {
 type consentGrants struct {
 	from     uint64
 	byID     map[ident.ID]consentGrant
-	byPerson map[ident.ID]map[string]bool
+	byPerson map[purpose]bool
 }
 
 // grantsOf returns the consentGrants of cs, less the changes refused.
@@ -438,15 +447,12 @@ func grantsOf(cs []change.Change, refused []store.Rejected) *consentGrants {
 		merge.Apply(st, domain.KindConsent, ch)
 	}
 	out.byID = make(map[ident.ID]consentGrant, len(states))
-	out.byPerson = make(map[ident.ID]map[string]bool, len(states))
+	out.byPerson = make(map[purpose]bool, len(states))
 	for id, st := range states {
 		g := grantOf(id, st)
 		out.byID[id] = g
 		for _, f := range g.purposes {
-			if out.byPerson[g.person] == nil {
-				out.byPerson[g.person] = map[string]bool{}
-			}
-			out.byPerson[g.person][f] = true
+			out.byPerson[purpose{g.person, f}] = true
 		}
 	}
 	return out
@@ -465,5 +471,5 @@ func (g *consentGrants) of(id ident.ID) (consentGrant, bool) {
 // gives reports whether the batch's own consents give person the
 // purpose f, if they are new.
 func (g *consentGrants) gives(person ident.ID, f string) bool {
-	return g != nil && g.byPerson[person][f]
+	return g != nil && g.byPerson[purpose{person, f}]
 }

@@ -57,7 +57,9 @@ func (a *Assessment) Validate(env Env) error {
 			c.add(Problem{Field: "domaines", Value: d, Code: ProblemUnknownCode, Message: "domaine CRCN inconnu", Allowed: DomainesCRCN.Allowed()})
 			continue
 		}
-		c.code("domaines."+d, NiveauxCRCN, a.Domaines[d])
+		if v := a.Domaines[d]; v != "" && !NiveauxCRCN.Has(v) { // the field's name made only for its problem
+			c.code("domaines."+d, NiveauxCRCN, v)
+		}
 	}
 	if !a.assessed() {
 		c.add(Problem{Field: "domaines", Code: ProblemRequired,

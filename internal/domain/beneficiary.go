@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"regexp"
 	"strings"
 
 	"numeribus/internal/ident"
@@ -87,12 +86,7 @@ func TrancheAgeFor(year, now int) string {
 	return "soixante_dix_plus"
 }
 
-var (
-	phoneSeparators = strings.NewReplacer(" ", "", ".", "", "-", "")
-	phoneRE         = regexp.MustCompile(`^\+?[0-9]{6,15}$`)
-	// emailRE is deliberately plain: one @, a dotted domain, no spaces.
-	emailRE = regexp.MustCompile(`^[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$`)
-)
+var phoneSeparators = strings.NewReplacer(" ", "", ".", "", "-", "")
 
 // Validate checks codes and formats, and that identifying data is backed
 // by a consent covering suivi_nominatif.
@@ -107,11 +101,11 @@ func (b *Beneficiary) Validate(env Env) error {
 	c.codes("publics", Publics, b.Publics)
 	c.commune(env, "commune", b.Commune)
 	c.date("premier_accompagnement", b.PremierAccompagnement, false)
-	if b.Telephone != "" && !phoneRE.MatchString(b.Telephone) {
+	if b.Telephone != "" && !isPhone(b.Telephone) {
 		c.invalid("telephone", b.Telephone, "numéro de téléphone invalide")
 	}
 	if b.Email != "" {
-		if len(b.Email) > 254 || !emailRE.MatchString(b.Email) {
+		if len(b.Email) > 254 || !isEmail(b.Email) {
 			c.invalid("email", b.Email, "adresse e-mail invalide")
 		}
 	}

@@ -100,6 +100,9 @@ const DateLayout = "2006-01-02"
 // ParseDate reads an ISO date (AAAA-MM-JJ) or a French one (JJ/MM/AAAA).
 func ParseDate(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if t, ok := isoDate(s); ok {
+		return t, true
+	}
 	if t, err := time.Parse(DateLayout, s); err == nil {
 		return t, true
 	}

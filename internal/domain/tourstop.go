@@ -1,8 +1,6 @@
 package domain
 
 import (
-	"regexp"
-
 	"numeribus/internal/ident"
 )
 
@@ -19,8 +17,6 @@ type TourStop struct {
 	Equipe     string   `json:"equipe,omitempty" cbor:"8,keyasint,omitempty"`
 	Realise    bool     `json:"realise,omitempty" cbor:"9,keyasint,omitempty"`
 }
-
-var hhmm = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 
 func (*TourStop) Kind() Kind                { return KindTourStop }
 func (s *TourStop) RecordID() ident.ID      { return s.ID }
@@ -41,11 +37,11 @@ func (s *TourStop) Validate(env Env) error {
 		c.commune(env, "commune", s.Commune)
 	}
 	for _, h := range []struct{ f, v string }{{"heure_debut", s.HeureDebut}, {"heure_fin", s.HeureFin}} {
-		if h.v != "" && !hhmm.MatchString(h.v) {
+		if h.v != "" && !isHHMM(h.v) {
 			c.invalid(h.f, h.v, "heure invalide, attendue au format HH:MM")
 		}
 	}
-	if hhmm.MatchString(s.HeureDebut) && hhmm.MatchString(s.HeureFin) && s.HeureFin <= s.HeureDebut {
+	if isHHMM(s.HeureDebut) && isHHMM(s.HeureFin) && s.HeureFin <= s.HeureDebut {
 		c.invalid("heure_fin", s.HeureFin, "l'heure de fin doit suivre l'heure de début")
 	}
 	return c.err(KindTourStop, s.ID)

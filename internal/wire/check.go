@@ -55,7 +55,11 @@ const (
 	maxRetentionMonths = 1200
 )
 
-func (m *Push) check() error {
+func (m *Push) check() error { return m.checkPush(true) }
+
+// checkPush is check; without fields, it leaves out the check of each
+// change's Fields, already made by fastPush (fastFields).
+func (m *Push) checkPush(fields bool) error {
 	if len(m.Changes) > MaxChanges {
 		return fmt.Errorf("%d changes, the limit is %d", len(m.Changes), MaxChanges)
 	}
@@ -69,7 +73,10 @@ func (m *Push) check() error {
 	}
 	for i := range m.Changes {
 		c := &m.Changes[i]
-		err := c.check()
+		err := c.checkHead()
+		if err == nil && fields && len(c.Fields) > 0 {
+			err = checkFields(c.Fields)
+		}
 		switch {
 		case err != nil:
 		case c.Device != "":
@@ -180,6 +187,16 @@ func checkFields(b []byte) error {
 // scanFields checks the field map b as checkFields does and, if collect,
 // returns its fields (values are slices of b).
 func scanFields(b []byte, collect bool) (change.Fields, error) {
+	if out, ok := fastScan(b, collect); ok {
+		return out, nil
+	}
+	return walkFields(b, collect)
+}
+
+// walkFields is scanFields by the library's well-formedness check, then a
+// walk of the map: the path of any field map fastScan does not take, and
+// of every error.
+func walkFields(b []byte, collect bool) (change.Fields, error) {
 	if len(b) == 0 {
 		return nil, errors.New("fields: empty")
 	}

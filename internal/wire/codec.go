@@ -259,13 +259,22 @@ func Encode(m Message) ([]byte, error) {
 // the whole frame against these limits before it allocates anything.
 // Then each message is checked as Encode checks it: sizes of keys, nonces
 // and signatures, device ids, modes, and each change (see ToChange).
-func Decode(frame []byte) (Message, error) {
+func Decode(frame []byte) (Message, error) { return decode(frame, true) }
+
+// decode is Decode; with fast, a Push frame is first offered to fastPush,
+// without it (the tests' reference) the library decodes every frame.
+func decode(frame []byte, fast bool) (Message, error) {
 	if len(frame) > MaxFrame {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(frame), MaxFrame)
 	}
 	t, err := peekType(frame)
 	if err != nil {
 		return nil, err
+	}
+	if t == TypePush && fast {
+		if p, ok := fastPush(frame); ok {
+			return checkedPush(p)
+		}
 	}
 	m, err := decodeBody(t, frame)
 	if err != nil {
@@ -279,6 +288,16 @@ func Decode(frame []byte) (Message, error) {
 		return inflate(d)
 	}
 	return m, nil
+}
+
+// checkedPush normalizes and checks a Push that fastPush decoded, as
+// Decode does any message; fastPush checked its changes' Fields already.
+func checkedPush(p *Push) (Message, error) {
+	p.normalize()
+	if err := p.checkPush(false); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, TypePush, err)
+	}
+	return p, nil
 }
 
 // peekType returns the message type of a frame. It reads the first key
