@@ -32,7 +32,7 @@ import (
 	"numeribus/internal/benchreport"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
-	"numeribus/internal/fixture"
+	"numeribus/internal/fixture/backlog"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 	"numeribus/internal/sqlitex"
@@ -423,58 +423,15 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 		len(hr.rows), len(hr.records), len(hr.consents), len(batches))
 }
 
-// backlogRecords returns exactly n valid records of a fixture: the
-// smallest fixture with at least n records, cut at n. Activities come
-// last and nothing refers to them, so the cut leaves every reference
-// resolved.
-//
-// The consents come before the persons they are about: the hub refuses
-// a person's identifying fields pushed before a consent it holds or that
-// comes in the same batch (docs/PROTOCOL.md, "A change the hub refuses"),
-// and with the fixture's own order (every person, then every consent) a
-// tenth of the backlog would be refused and sent again. The benchmark
-// measures the ingest of a backlog the hub takes whole; refusals and
-// resends have their tests (internal/e2e/consent_test.go).
+// backlogRecords returns exactly n valid records of a fixture of seed,
+// consents before the persons they are about (backlog.Records).
 func backlogRecords(tb testing.TB, n int, seed uint64) []domain.Record {
 	tb.Helper()
-	acts := max(1, n/2)
-	for range 64 {
-		set := fixture.Generate(fixture.Options{N: acts, Seed: seed})
-		recs := consentsFirst(set)
-		if len(recs) >= n {
-			if len(recs)-n > len(set.Activities) {
-				tb.Fatalf("a fixture of %d activities has %d records: cannot cut to %d by dropping activities", acts, len(recs), n)
-			}
-			return recs[:n]
-		}
-		acts += max(1, (n-len(recs))/2)
+	recs, err := backlog.Records(n, seed)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	tb.Fatalf("no fixture gives %d records", n)
-	return nil
-}
-
-// consentsFirst returns the records of set in the order tour stops,
-// consents, persons, assessments, activities: still every record after
-// those it refers to but the consents, which the agent validates with
-// their whole batch.
-func consentsFirst(set *fixture.Set) []domain.Record {
-	var out []domain.Record
-	for _, r := range set.TourStops {
-		out = append(out, r)
-	}
-	for _, r := range set.Consents {
-		out = append(out, r)
-	}
-	for _, r := range set.Beneficiaries {
-		out = append(out, r)
-	}
-	for _, r := range set.Assessments {
-		out = append(out, r)
-	}
-	for _, r := range set.Activities {
-		out = append(out, r)
-	}
-	return out
+	return recs
 }
 
 // pushBatches returns the number of changes of each Push the client sends

@@ -2,12 +2,9 @@ package sqlite
 
 import (
 	"testing"
-	"time"
 
 	"numeribus/internal/change"
-	"numeribus/internal/domain"
-	"numeribus/internal/fixture"
-	"numeribus/internal/hlc"
+	"numeribus/internal/fixture/backlog"
 	"numeribus/internal/ident"
 	"numeribus/internal/wire"
 )
@@ -19,46 +16,16 @@ import (
 // came, cut in batches of perPush.
 func backlogPushes(tb testing.TB, n, perPush int) [][]change.Change {
 	tb.Helper()
-	set := fixture.Generate(fixture.Options{N: n / 2, Seed: 1})
-	var recs []domain.Record
-	for _, r := range set.TourStops {
-		recs = append(recs, r)
+	recs, err := backlog.Records(n, 1)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	for _, r := range set.Consents {
-		recs = append(recs, r)
+	frames, err := backlog.Frames(recs, perPush)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	for _, r := range set.Beneficiaries {
-		recs = append(recs, r)
-	}
-	for _, r := range set.Assessments {
-		recs = append(recs, r)
-	}
-	for _, r := range set.Activities {
-		recs = append(recs, r)
-	}
-	recs = recs[:min(n, len(recs))]
-	stamp := hlc.FromTime(time.Now().Add(-24 * time.Hour))
 	var out [][]change.Change
-	var p wire.Push
-	for i, r := range recs {
-		r.Normalize()
-		f, err := change.Encode(r)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		c := change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: stamp + hlc.Timestamp(i), Seq: uint64(i + 1)}
-		wc, err := wire.FromChange(&c)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		p.Changes = append(p.Changes, wc)
-		if len(p.Changes) < perPush && i < len(recs)-1 {
-			continue
-		}
-		frame, err := wire.Encode(&p)
-		if err != nil {
-			tb.Fatal(err)
-		}
+	for _, frame := range frames {
 		m, err := wire.Decode(frame)
 		if err != nil {
 			tb.Fatal(err)
@@ -73,7 +40,6 @@ func backlogPushes(tb testing.TB, n, perPush int) [][]change.Change {
 			cs = append(cs, c)
 		}
 		out = append(out, cs)
-		p.Changes = nil
 	}
 	return out
 }
