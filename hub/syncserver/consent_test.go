@@ -152,13 +152,7 @@ func TestConsentGrantsOnlyForNewConsents(t *testing.T) {
 	withdrawn := &domain.Consent{ID: ident.New(), Beneficiaire: x, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
 	foreign := &domain.Consent{ID: ident.New(), Beneficiaire: y, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
 	fresh := &domain.Consent{ID: ident.New(), Beneficiaire: z, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
-	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
-		f, err := change.Encode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
-	}
+	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change { return upsertOf(t, seq, at, r) }
 	gone := *withdrawn
 	gone.RetireLe, gone.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
 	push := &wire.Push{Batch: 1}
@@ -187,15 +181,7 @@ func TestConsentGrantsOnlyForNewConsents(t *testing.T) {
 		if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{chg(1, old+1, withdrawn), chg(2, hlc.FromTime(now.Add(-time.Minute)), &gone)}, 0); err != nil {
 			t.Fatal(err)
 		}
-		var tok [32]byte
-		tok[0] = 9
-		if err := h.st.CreateEnrollment(ctx, store.Enrollment{TokenHash: tok, Name: "bus-9", Team: "autre", ExpiresAt: now.Add(time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		other, err := h.st.Enroll(ctx, tok, store.Device{ID: ident.New().String(), DeviceKey: []byte("k"), PushKey: []byte("k")}, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := enrollIn(t, h.st, "bus-9", "autre")
 		if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, old+1, foreign)}, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -263,13 +249,7 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 	given := &domain.Consent{ID: ident.New(), Beneficiaire: person, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
 	withdrawn := *given
 	withdrawn.RetireLe, withdrawn.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
-	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
-		f, err := change.Encode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
-	}
+	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change { return upsertOf(t, seq, at, r) }
 	for _, tc := range []struct {
 		name             string
 		consented        bool // the consent stored before the batch
@@ -315,15 +295,7 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 			}
 			if withdraw {
 				// Another laptop of the team withdraws the consent, later.
-				var tok [32]byte
-				tok[0] = 7
-				if err := h.st.CreateEnrollment(ctx, store.Enrollment{TokenHash: tok, Name: "bus-2", Team: d.Team, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-				other, err := h.st.Enroll(ctx, tok, store.Device{ID: ident.New().String(), DeviceKey: []byte("k"), PushKey: []byte("k")}, now)
-				if err != nil {
-					t.Fatal(err)
-				}
+				other := enrollIn(t, h.st, "bus-2", d.Team)
 				if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, hlc.FromTime(now.Add(-time.Minute)), &withdrawn)}, 0); err != nil {
 					t.Fatal(err)
 				}
@@ -348,4 +320,14 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 			}
 		})
 	}
+}
+
+// upsertOf is the upsert of r, numbered seq and stamped at.
+func upsertOf(t *testing.T, seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
+	t.Helper()
+	f, err := change.Encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
 }
