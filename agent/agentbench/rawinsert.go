@@ -17,6 +17,7 @@ import (
 	"numeribus/internal/hlc"
 	"numeribus/internal/jsonl"
 	"numeribus/internal/sqlitex"
+	"numeribus/schema"
 )
 
 // The import is compared with the fastest insert of the same rows that
@@ -42,29 +43,12 @@ var rawVariants = []rawVariant{
 	{"multi512_one_tx", "512-row INSERTs, one transaction for all", 0, 512},
 }
 
-const (
-	rawRecordsTable = `CREATE TABLE records (
-    id      BLOB PRIMARY KEY CHECK (length(id) = 16),
-    kind    TEXT NOT NULL,
-    hlc     INTEGER NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    erased  INTEGER NOT NULL DEFAULT 0,
-    body    BLOB NOT NULL
-) WITHOUT ROWID`
-	rawChangesTable = `CREATE TABLE changes (
-    seq       INTEGER PRIMARY KEY,
-    hlc       INTEGER NOT NULL,
-    kind      TEXT NOT NULL,
-    record_id BLOB NOT NULL,
-    op        INTEGER NOT NULL,
-    body      BLOB NOT NULL
-)`
-	rawCols = 6 // columns of each insert
-)
+// rawCols is the number of columns of each insert.
+const rawCols = 6
 
 // rawInsert inserts one row per record (ids and kinds of recs, random
-// bodies of bodySize bytes) into a records-shaped table, and as many
-// changes rows when changeSize > 0, as v says, with the store's pragmas
+// bodies of bodySize bytes) into the agent schema's records table, and
+// as many changes rows when changeSize > 0, as v says, with the store's pragmas
 // (sqlitex.OpenWriter). Statements and arguments are prepared before the
 // clock starts; it returns the time from the first BEGIN to the last
 // COMMIT, and checks the rows are all there.
@@ -77,14 +61,14 @@ func rawInsert(ctx context.Context, dir string, recs []domain.Record, bodySize, 
 		return 0, err
 	}
 	defer w.Close()
-	tables := []string{rawRecordsTable}
-	if changeSize > 0 {
-		tables = append(tables, rawChangesTable)
+	// The agent store's own schema: the same tables, keys and checks the
+	// import writes to.
+	mig, err := sqlitex.Load(schema.Agent, "agent")
+	if err != nil {
+		return 0, err
 	}
-	for _, t := range tables {
-		if _, err := w.ExecContext(ctx, t); err != nil {
-			return 0, err
-		}
+	if _, err := sqlitex.Migrate(ctx, w, mig); err != nil {
+		return 0, err
 	}
 	txs := rawArgs(recs, bodySize, changeSize, v.perTx)
 	insR := &rawStmts{db: w, head: `INSERT INTO records(id, kind, hlc, deleted, erased, body) VALUES `, perStmt: v.perStmt, byRows: map[int]*sql.Stmt{}}
