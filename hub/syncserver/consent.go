@@ -50,8 +50,8 @@ type consentNeed struct {
 // record (consentFactOf); nil, they are read here. pre, when not nil, is
 // what the batch's consent changes give if their consents are new
 // (grantsOf, in the reader): used when no change of the batch is a
-// retry, it spares the writer's turn their merge and decoding, and the
-// look-up of the persons they already cover. read, when not nil, is what
+// retry, it spares the writer's turn their merge and decoding. read,
+// when not nil, is what
 // the rules gave in the reader (readConsentsAhead): used when they were
 // applied to this batch as it stands and no consent was written since.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
@@ -145,13 +145,11 @@ func planConsents(hwm uint64, cs []change.Change, facts []consentFact, rejected 
 	}
 	persons := map[ident.ID]bool{}
 	for _, n := range q.needs {
-		// A person the batch's own consents give the purpose needs no
-		// look-up: other consents of theirs could only add purposes,
-		// and the batch's are looked up by id below (stored already,
-		// or another team's, they are merged the full way).
-		if pre == nil || !pre.gives(n.person, n.finalite) {
-			persons[n.person] = true
-		}
+		// Every person, even one the batch's own consents would give the
+		// purpose: those consents may be stored already and withdrawn
+		// since (merged the full way, they give nothing), and the
+		// person's other consents must then be there.
+		persons[n.person] = true
 	}
 	ids := map[ident.ID]bool{}
 	for i, ch := range q.consents {
@@ -415,9 +413,8 @@ type consentGrant struct {
 // writer (grantsOf); the batch's turn uses it for the consents the store
 // does not hold (givenPurposes), when the batch still starts at from.
 type consentGrants struct {
-	from     uint64
-	byID     map[ident.ID]consentGrant
-	byPerson map[purpose]bool
+	from uint64
+	byID map[ident.ID]consentGrant
 }
 
 // grantsOf returns the consentGrants of cs, less the changes refused.
@@ -447,13 +444,8 @@ func grantsOf(cs []change.Change, refused []store.Rejected) *consentGrants {
 		merge.Apply(st, domain.KindConsent, ch)
 	}
 	out.byID = make(map[ident.ID]consentGrant, len(states))
-	out.byPerson = make(map[purpose]bool, len(states))
 	for id, st := range states {
-		g := grantOf(id, st)
-		out.byID[id] = g
-		for _, f := range g.purposes {
-			out.byPerson[purpose{g.person, f}] = true
-		}
+		out.byID[id] = grantOf(id, st)
 	}
 	return out
 }
@@ -466,10 +458,4 @@ func (g *consentGrants) of(id ident.ID) (consentGrant, bool) {
 	}
 	c, ok := g.byID[id]
 	return c, ok
-}
-
-// gives reports whether the batch's own consents give person the
-// purpose f, if they are new.
-func (g *consentGrants) gives(person ident.ID, f string) bool {
-	return g != nil && g.byPerson[purpose{person, f}]
 }

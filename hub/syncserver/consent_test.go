@@ -331,3 +331,65 @@ func upsertOf(t *testing.T, seq uint64, at hlc.Timestamp, r domain.Record) chang
 	}
 	return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
 }
+
+// A batch carrying a copy of a consent the hub holds, withdrawn since,
+// does not spare the look-up of its person: another consent of theirs,
+// stored, still gives the purpose, and their identifying fields are
+// taken, the live way (grants read in the reader, the look-up ahead) as
+// the bundle's.
+func TestConsentOfAStoredCopyStillLooksUpThePerson(t *testing.T) {
+	now := time.Now()
+	ctx := context.Background()
+	old := hlc.FromTime(now.Add(-time.Hour))
+	x := ident.New()
+	w := &domain.Consent{ID: ident.New(), Beneficiaire: x, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+	gone := *w
+	gone.RetireLe, gone.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
+	y := &domain.Consent{ID: ident.New(), Beneficiaire: x, Finalites: []string{domain.FinaliteSuivi}, Mode: "oral", Date: "2026-03-04"}
+	for _, live := range []bool{true, false} {
+		t.Run(fmt.Sprintf("live %v", live), func(t *testing.T) {
+			h := newTestHub(t, Options{})
+			d, err := h.st.Device(ctx, h.device)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := []change.Change{upsertOf(t, 1, old+1, w), upsertOf(t, 2, hlc.FromTime(now.Add(-time.Minute)), &gone), upsertOf(t, 3, old+3, y)}
+			if _, _, err := h.st.ApplyBatch(ctx, d.ID, stored, 0); err != nil {
+				t.Fatal(err)
+			}
+			push := &wire.Push{Batch: 1}
+			for _, c := range []change.Change{upsertOf(t, 4, old+4, w), upsertOf(t, 5, old+5, &domain.Beneficiary{ID: x, Nom: "Martin"})} {
+				wc, err := wire.FromChange(&c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				push.Changes = append(push.Changes, wc)
+			}
+			m, err := wire.Decode(encoded(t, push))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out Outcome
+			if live {
+				b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+				if bad != nil {
+					t.Fatal(bad)
+				}
+				b.consents = readConsentsAhead(ctx, h.st, d.Team, wire.ProtocolVersion, now, &b)
+				out, err = applyPush(ctx, h.st, d, wire.ProtocolVersion, 3, b, 0, now, nil)
+			} else {
+				cs, rejected, bad := ConvertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+				if bad != nil {
+					t.Fatal(bad)
+				}
+				out, err = ApplyPush(ctx, h.st, d, wire.ProtocolVersion, 3, cs, rejected, 0, now, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Rejected) != 0 || out.Applied != 2 {
+				t.Fatalf("refused %+v, applied %d; want none refused, 2 applied", out.Rejected, out.Applied)
+			}
+		})
+	}
+}
