@@ -88,7 +88,7 @@ func fastKeys(b []byte, i int) (map[uint64][]byte, int, bool) {
 // fastChanges reads Push.Changes: an array of change maps.
 func fastChanges(b []byte, i int) ([]Change, int, bool) {
 	n, i, ok := headOf(b, i, 4)
-	if !ok || n > MaxChanges {
+	if !ok || n > MaxChanges || n > uint64(len(b)-i) { // each change takes a byte at least
 		return nil, 0, false
 	}
 	cs := make([]Change, n)
@@ -327,7 +327,10 @@ func uintAt(b []byte, i int) (uint64, int, bool) {
 // mapHead reads the head of a map of at most MaxMapPairs pairs.
 func mapHead(b []byte, i int) (uint64, int, bool) {
 	n, i, ok := headOf(b, i, 5)
-	return n, i, ok && n <= MaxMapPairs
+	// Each pair takes two bytes at least: a count beyond what is left is
+	// refused before anything is sized by it (the library checks the
+	// whole frame's shape before it allocates).
+	return n, i, ok && n <= MaxMapPairs && n <= uint64(len(b)-i)/2
 }
 
 // bytesAt reads a byte string, as a slice of b (nil when empty, as
