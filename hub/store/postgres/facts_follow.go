@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"numeribus/hub/store"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
@@ -167,23 +168,7 @@ func (f *facts) follow() {
 
 // settle waits, after a wake-up, for the commits to pause factsQuiet,
 // factsMaxWait at most; false when the follower is stopped meanwhile.
-func (f *facts) settle() bool {
-	quiet, limit := time.NewTimer(factsQuiet), time.NewTimer(factsMaxWait)
-	defer quiet.Stop()
-	defer limit.Stop()
-	for {
-		select {
-		case <-f.stop:
-			return false
-		case <-f.wake:
-			quiet.Reset(factsQuiet)
-		case <-quiet.C:
-			return true
-		case <-limit.C:
-			return true
-		}
-	}
-}
+func (f *facts) settle() bool { return store.WaitForPause(f.stop, f.wake, factsQuiet, factsMaxWait) }
 
 // catchUpFollowing brings the facts to the end of the log as it stands,
 // waiting for another holder of the lock rather than leaving the work to

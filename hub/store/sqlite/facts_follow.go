@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"numeribus/hub/store"
 	"numeribus/internal/domain"
 	"numeribus/internal/ident"
 	"numeribus/internal/merge"
@@ -199,25 +200,9 @@ func (s *Store) factsFollower() {
 		case <-s.factsKick:
 		}
 		// Wait for a pause in the pushes, but not forever.
-		quiet := time.NewTimer(factsQuiet)
-		limit := time.NewTimer(factsMaxWait)
-	wait:
-		for {
-			select {
-			case <-s.factsStop:
-				quiet.Stop()
-				limit.Stop()
-				return
-			case <-s.factsKick:
-				quiet.Reset(factsQuiet)
-			case <-quiet.C:
-				break wait
-			case <-limit.C:
-				break wait
-			}
+		if !store.WaitForPause(s.factsStop, s.factsKick, factsQuiet, factsMaxWait) {
+			return
 		}
-		quiet.Stop()
-		limit.Stop()
 		if err := s.followLog(ctx, true); err != nil && ctx.Err() == nil {
 			s.log.Warn("facts follower", "err", err)
 		}

@@ -325,22 +325,7 @@ func (s *Store) checkpointer() {
 // waitForPause waits until no commit has come for s.pause.quiet, or for
 // s.pause.maxLag at most: false when the store closes meanwhile.
 func (s *Store) waitForPause() bool {
-	quiet := time.NewTimer(s.pause.quiet)
-	defer quiet.Stop()
-	lag := time.NewTimer(s.pause.maxLag)
-	defer lag.Stop()
-	for {
-		select {
-		case <-s.ckStop:
-			return false
-		case <-s.kick:
-			quiet.Reset(s.pause.quiet)
-		case <-quiet.C:
-			return true
-		case <-lag.C:
-			return true
-		}
-	}
+	return store.WaitForPause(s.ckStop, s.kick, s.pause.quiet, s.pause.maxLag)
 }
 
 func (s *Store) prepare(ctx context.Context) error {
