@@ -309,9 +309,10 @@ func (s *Store) checkpointer() {
 			return
 		case <-s.kick:
 		}
-		if !s.waitForPause() {
-			return
-		}
+		// Closing while it waits: the commits waiting for it are
+		// checkpointed all the same (another process may keep the file
+		// open, and SQLite checkpoints only at the last close).
+		open := s.waitForPause()
 		s.ckMu.Lock()
 		var busy, frames, done int
 		err := s.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
@@ -319,11 +320,14 @@ func (s *Store) checkpointer() {
 		if err != nil {
 			s.log.Warn("background checkpoint failed", "err", err)
 		}
+		if !open {
+			return
+		}
 	}
 }
 
 // waitForPause waits until no commit has come for s.pause.quiet, or for
-// s.pause.maxLag at most: false when the store closes meanwhile.
+// s.pause.maxLag at most: false when the store is closing.
 func (s *Store) waitForPause() bool {
 	return store.WaitForPause(s.ckStop, s.kick, s.pause.quiet, s.pause.maxLag)
 }

@@ -552,3 +552,38 @@ func TestCheckpointsWaitForAPause(t *testing.T) {
 		})
 	}
 }
+
+// A store closed while its checkpointer waits for a pause checkpoints
+// what it committed all the same: another process keeping the file open
+// (a guest beside the host), SQLite itself would not at the close.
+func TestCloseCheckpointsWhatWaited(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "hub.db")
+	s, err := Open(ctx, p, Options{pause: ckptPause{quiet: time.Hour, maxLag: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest, err := Open(ctx, p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guest.Close()
+	a := enroll(t, s, "bus-a", "cd88")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+	if _, _, err := s.ApplyBatch(ctx, a.ID, activities(t, 500), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err = os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() < before+100<<10 {
+		t.Fatalf("database file %d bytes after the close (%d before the batch): what waited was not checkpointed", fi.Size(), before)
+	}
+}
