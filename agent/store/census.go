@@ -87,7 +87,7 @@ var censusKinds = map[string]domain.Kind{
 // table: records has no index on kind, and a query per kind read it
 // whole four times. The plan does not depend on the order records come
 // in (retention.Census.Plan sorts every list). The decrypted states go
-// through one buffer, wiped at the end.
+// through one buffer, each wiped once read.
 func (w *writeTx) censusAll(c *retention.Census) error {
 	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, kind, body FROM records`)
 	if err != nil {
@@ -98,7 +98,6 @@ func (w *writeTx) censusAll(c *retention.Census) error {
 		idb, kb, body sql.RawBytes // the driver's, until the next row
 		buf           []byte
 	)
-	defer func() { clear(buf) }()
 	for rows.Next() {
 		if err := rows.Scan(&idb, &kb, &body); err != nil {
 			return fmt.Errorf("listing records: %w", err)
