@@ -104,8 +104,11 @@ type deviceRows struct {
 }
 
 func (r *deviceRows) Scan(dest ...any) error {
+	if len(dest) != 8 {
+		return fmt.Errorf("reading changes: unexpected columns")
+	}
 	id, ok := dest[5].(*string)
-	if len(dest) != 8 || !ok {
+	if !ok {
 		return fmt.Errorf("reading changes: unexpected columns")
 	}
 	var num int64
