@@ -32,8 +32,11 @@ import (
 const ticketLifetime = 7 * 24 * time.Hour
 
 // ticketCap bounds the sessions kept: ~150 bytes each, 10 MB at most.
-// Each sync of an agent adds one; a thousand agents syncing every few
-// minutes for a week stay under it, and beyond it the oldest go first.
+// Each sync of an agent adds one, and beyond the cap the oldest go
+// first: a thousand agents syncing once an hour stay under it for their
+// week (168,000 would not fit: 65,536 is about 2.7 days of them); an
+// agent whose session went makes a full handshake, a few hundred bytes
+// more.
 const ticketCap = 1 << 16
 
 // ticketSize is the handle's length: 128 random bits.
