@@ -109,8 +109,13 @@ func (s *sessionCache) Put(name string, cs *tls.ClientSessionState) {
 // saveSessions writes to the store the sessions Put kept since the last
 // time: bookkeeping, which fails nothing.
 func (c *Client) saveSessions(ctx context.Context) {
-	c.unsaved.Range(func(k, v any) bool {
-		c.unsaved.Delete(k)
+	c.unsaved.Range(func(k, _ any) bool {
+		// Taken as it is now: a session Put since Range read it is the
+		// one saved, not dropped unsaved by a Delete of the older one.
+		v, ok := c.unsaved.LoadAndDelete(k)
+		if !ok {
+			return true
+		}
 		if err := c.Store.SetTLSSession(ctx, k.(string), v.([]byte)); err != nil && !errors.Is(err, store.ErrLocked) {
 			c.Log.Warn("TLS session not recorded in the store", "err", err)
 		}
