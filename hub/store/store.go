@@ -124,6 +124,11 @@ var (
 	ErrNoDevice     = apperr.New(apperr.NotFound, "unknown device")
 	ErrGap          = apperr.New(apperr.Invalid, "changes out of order: a gap after the device's high-water mark")
 	ErrForeign      = apperr.New(apperr.Forbidden, "change to a record of another team")
+	// ErrConsentsMoved is a batch applied at a consent counter
+	// (ConsentVersioner.ApplyAt) that found, in its transaction, a
+	// consent written since its consent rules were read: it wrote
+	// nothing, and the rules must be read again.
+	ErrConsentsMoved = apperr.New(apperr.State, "a consent was written since the batch's consent rules were read")
 )
 
 // Store is the hub's storage. Implementations are safe for concurrent use.
@@ -242,4 +247,14 @@ type ConsentVersioner interface {
 	ConsentsAt(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]Consent, int64, error)
 	// ConsentVersion returns the counter as it stands.
 	ConsentVersion(ctx context.Context) (int64, error)
+	// ApplyAt is ApplyPrepared (p may be nil) of a batch whose consent
+	// rules were read at the counter *version: it applies the batch only
+	// if its transaction still finds the counter there — else it writes
+	// nothing and fails with ErrConsentsMoved — and leaves in *version
+	// the counter after its own writes (the batch's consents move it),
+	// for the next run of the same batch. Checked outside the
+	// transaction, a consent withdrawn in between (by a `hub` command
+	// beside the server, while the host pauses for it) let identifying
+	// fields back in after the withdrawal erased them.
+	ApplyAt(ctx context.Context, version *int64, deviceID string, changes []change.Change, p Prepared, bytes int) (hwm uint64, applied int, err error)
 }

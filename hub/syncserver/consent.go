@@ -54,27 +54,43 @@ type consentNeed struct {
 // when not nil, is what
 // the rules gave in the reader (readConsentsAhead): used when they were
 // applied to this batch as it stands and no consent was written since.
+//
+// at, when not nil, is the store's consent counter as the stored consents
+// were read (store.ConsentVersioner): the batch must be applied at it
+// (ApplyAt), which checks in its transaction that no consent was written
+// since. nil when the rules read nothing, or the store keeps no counter.
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
-	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants, read *consentRead) ([]store.Rejected, error) {
+	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants, read *consentRead) (_ []store.Rejected, at *int64, _ error) {
 	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
-		return rejected, nil
+		return rejected, nil, nil
 	}
 	if read.holds(ctx, st, hwm, cs, delivered) {
 		rejected = append(rejected, read.refused...)
 		slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
-		return rejected, nil
+		v := read.version
+		return rejected, &v, nil
 	}
 	q := planConsents(hwm, cs, facts, rejected, delivered, pre)
 	if len(q.needs) == 0 {
-		return rejected, nil
+		return rejected, nil, nil
 	}
-	stored, err := st.Consents(ctx, team, q.persons, q.ids)
+	var (
+		stored []store.Consent
+		err    error
+	)
+	if cv, ok := st.(store.ConsentVersioner); ok {
+		var v int64
+		stored, v, err = cv.ConsentsAt(ctx, team, q.persons, q.ids)
+		at = &v
+	} else {
+		stored, err = st.Consents(ctx, team, q.persons, q.ids)
+	}
 	if err != nil {
-		return rejected, fmt.Errorf("reading the consents of batch's persons: %w", err)
+		return rejected, nil, fmt.Errorf("reading the consents of batch's persons: %w", err)
 	}
-	return decideConsents(team, now, cs, q, stored, rejected), nil
+	return decideConsents(team, now, cs, q, stored, rejected), at, nil
 }
 
 // decideConsents adds to rejected, in seq order, the needs of q that no

@@ -2,6 +2,7 @@ package syncserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -236,6 +237,11 @@ func (s *lookupCounter) Consents(ctx context.Context, team string, beneficiaries
 	return s.Store.Consents(ctx, team, beneficiaries, ids)
 }
 
+func (s *lookupCounter) ConsentsAt(ctx context.Context, team string, beneficiaries, ids []ident.ID) ([]store.Consent, int64, error) {
+	s.lookups++
+	return s.Store.ConsentsAt(ctx, team, beneficiaries, ids)
+}
+
 // The reader looks up a batch's consents ahead of its turn; the turn uses
 // that read only if no consent was written in between. A consent
 // withdrawn by another laptop after the read and before the turn refuses
@@ -293,6 +299,7 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 			if b.consents == nil {
 				t.Fatal("the reader made no consent look-up ahead")
 			}
+			st.lookups = 0 // the reader's
 			if withdraw {
 				// Another laptop of the team withdraws the consent, later.
 				other := enrollIn(t, h.st, "bus-2", d.Team)
@@ -391,5 +398,185 @@ func TestConsentOfAStoredCopyStillLooksUpThePerson(t *testing.T) {
 				t.Fatalf("refused %+v, applied %d; want none refused, 2 applied", out.Rejected, out.Applied)
 			}
 		})
+	}
+}
+
+// writesBetween is a store on which a consent is written by someone else
+// (another laptop's batch, a `hub import` beside the server) after a
+// batch's consent rules were read and before its turn's transaction: in
+// the gap where the host pauses for a guest (hostWrite). between runs
+// once, before the first batch applied through it.
+type writesBetween struct {
+	*sqlite.Store
+	between func()
+	always  bool // before every batch, not once
+	calls   int
+}
+
+func (s *writesBetween) once() {
+	s.calls++
+	if f := s.between; f != nil {
+		if !s.always {
+			s.between = nil
+		}
+		f()
+	}
+}
+
+func (s *writesBetween) ApplyBatch(ctx context.Context, device string, cs []change.Change, bytes int) (uint64, int, error) {
+	s.once()
+	return s.Store.ApplyBatch(ctx, device, cs, bytes)
+}
+
+func (s *writesBetween) ApplyPrepared(ctx context.Context, device string, cs []change.Change, p store.Prepared, bytes int) (uint64, int, error) {
+	s.once()
+	return s.Store.ApplyPrepared(ctx, device, cs, p, bytes)
+}
+
+func (s *writesBetween) ApplyAt(ctx context.Context, version *int64, device string, cs []change.Change, p store.Prepared, bytes int) (uint64, int, error) {
+	s.once()
+	return s.Store.ApplyAt(ctx, version, device, cs, p, bytes)
+}
+
+// A consent withdrawn after a batch's rules were read — ahead in the
+// reader or in the turn — and before the batch's transaction begins must
+// still refuse the person's identifying fields: the counter is checked in
+// that transaction, and the rules applied again when it moved. Taking
+// them would put back what the withdrawal erased. The changes of the
+// batch committed before the move (a refused change recorded, a run
+// applied) are told in the ack all the same.
+func TestConsentWithdrawnJustBeforeTheTurnRefuses(t *testing.T) {
+	now := time.Now()
+	ctx := context.Background()
+	old := hlc.FromTime(now.Add(-time.Hour))
+	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change { return upsertOf(t, seq, at, r) }
+	for _, tc := range []struct {
+		name      string
+		readAhead bool // the rules read in the reader (else in the turn)
+		noConsent bool // a change refused whole before the withdrawn person's (runs)
+	}{
+		{"read ahead", true, false},
+		{"read in the turn", false, false},
+		{"read in the turn, runs", false, true},
+		{"read ahead, runs", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHub(t, Options{})
+			d, err := h.st.Device(ctx, h.device)
+			if err != nil {
+				t.Fatal(err)
+			}
+			person, stranger := ident.New(), ident.New()
+			given := &domain.Consent{ID: ident.New(), Beneficiaire: person, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+			withdrawn := *given
+			withdrawn.RetireLe, withdrawn.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
+			if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{chg(1, old+1, given)}, 0); err != nil {
+				t.Fatal(err)
+			}
+			var cs []change.Change
+			if tc.noConsent {
+				// Refused whole (an assessment needs its consent whole):
+				// recorded in its own transaction, before the run after.
+				cs = append(cs, chg(2, old+2, &domain.Assessment{ID: ident.New(), Beneficiaire: stranger, Date: "2026-03-02"}),
+					chg(3, old+3, &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30}))
+			}
+			cs = append(cs, chg(uint64(len(cs)+2), old+4, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"}))
+			var ws []wire.Change
+			for i := range cs {
+				w, err := wire.FromChange(&cs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws = append(ws, w)
+			}
+			m, err := wire.Decode(encoded(t, &wire.Push{Batch: 2, Changes: ws}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+			if bad != nil {
+				t.Fatal(bad)
+			}
+			st := &writesBetween{Store: h.st, between: func() {
+				other := enrollIn(t, h.st, "bus-2", d.Team)
+				if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, hlc.FromTime(now.Add(-time.Minute)), &withdrawn)}, 0); err != nil {
+					t.Fatal(err)
+				}
+			}}
+			if tc.readAhead {
+				if b.consents = readConsentsAhead(ctx, st, d.Team, wire.ProtocolVersion, now, &b); b.consents == nil {
+					t.Fatal("the reader made no consent look-up ahead")
+				}
+			}
+			out, err := applyPush(ctx, st, d, wire.ProtocolVersion, 1, b, 0, now, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want []string
+			for _, r := range out.Rejected {
+				got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
+			}
+			if tc.noConsent {
+				want = append(want, "2 "+wire.CodeNoConsent)
+			}
+			last := cs[len(cs)-1].Seq
+			want = append(want, fmt.Sprintf("%d %s", last, wire.CodeNoConsent))
+			if !slices.Equal(got, want) {
+				t.Errorf("refused %q, want %q", got, want)
+			}
+			if out.HWM != last {
+				t.Errorf("mark %d after the batch, want %d", out.HWM, last)
+			}
+			k, _, state, err := h.st.Record(ctx, person)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := change.Decode(k, person, state.Live())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nom := r.(*domain.Beneficiary).Nom; nom != "" {
+				t.Errorf("the withdrawn person's name was taken: %q", nom)
+			}
+		})
+	}
+}
+
+// Consents written before every attempt: the batch is put off after
+// consentAttempts reads of its rules, nothing of it applied, rather than
+// applied beside consents its rules did not see.
+func TestConsentsWrittenWithoutPausePutTheBatchOff(t *testing.T) {
+	now := time.Now()
+	ctx := context.Background()
+	old := hlc.FromTime(now.Add(-time.Hour))
+	h := newTestHub(t, Options{})
+	d, err := h.st.Device(ctx, h.device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	person := ident.New()
+	given := &domain.Consent{ID: ident.New(), Beneficiaire: person, Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+	if _, _, err := h.st.ApplyBatch(ctx, d.ID, []change.Change{upsertOf(t, 1, old+1, given)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	other := enrollIn(t, h.st, "bus-2", d.Team)
+	seq := uint64(0)
+	st := &writesBetween{Store: h.st, always: true, between: func() {
+		seq++
+		c := &domain.Consent{ID: ident.New(), Beneficiaire: ident.New(), Finalites: []string{domain.FinaliteSuivi}, Mode: "ecrit", Date: "2026-03-02"}
+		if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{upsertOf(t, seq, old+hlc.Timestamp(seq), c)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	cs := []change.Change{upsertOf(t, 2, old+2, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"})}
+	out, err := ApplyPush(ctx, st, d, wire.ProtocolVersion, 1, cs, nil, 0, now, nil)
+	if !errors.Is(err, store.ErrConsentsMoved) {
+		t.Fatalf("err %v, want ErrConsentsMoved", err)
+	}
+	if st.calls != consentAttempts {
+		t.Errorf("%d attempts, want %d", st.calls, consentAttempts)
+	}
+	if dev, err := h.st.Device(ctx, d.ID); err != nil || dev.HWM != 1 || out.Applied != 0 {
+		t.Errorf("mark %d, %d applied (%v); want 1, 0", dev.HWM, out.Applied, err)
 	}
 }

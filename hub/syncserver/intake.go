@@ -2,6 +2,7 @@ package syncserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -172,29 +173,78 @@ func ApplyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 	return applyPush(ctx, st, d, proto, hwm, pushed{cs: cs, rejected: rejected}, size, now, delivered)
 }
 
+// consentAttempts bounds the times a batch's consent rules are read
+// again because a consent was written between their read and the
+// batch's transaction (store.ErrConsentsMoved): once is the rare case,
+// three in a row a `hub` command writing consents without pause; the
+// batch then fails, and its agent sends it again later.
+const consentAttempts = 3
+
 // applyPush is ApplyPush of a converted push, with what its conversion
-// read of its records.
+// read of its records. When a consent was written between the consent
+// rules' read and the batch's transaction (store.ErrConsentsMoved), the
+// rules are read again from the device's mark as it then stands; what
+// the cut attempt committed (refusals recorded, runs applied) is told
+// with the rest.
 func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
 	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
+	var done Outcome // what attempts cut by a consent written committed
+	for attempt := 1; ; attempt++ {
+		out, err := applyOnce(ctx, st, d, proto, hwm, b, size, now, delivered)
+		if errors.Is(err, store.ErrConsentsMoved) && attempt < consentAttempts {
+			for _, r := range out.Rejected {
+				if r.Seq > hwm && r.Seq <= out.HWM {
+					done.Rejected = append(done.Rejected, r)
+				}
+			}
+			done.Applied += out.Applied
+			if out.HWM > hwm {
+				hwm, size = out.HWM, 0 // the bytes are counted once
+			}
+			b.consents = nil // read before the write: it no longer holds
+			continue
+		}
+		out.Applied += done.Applied
+		out.Rejected = append(done.Rejected, out.Rejected...)
+		slices.SortFunc(out.Rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+		return out, err
+	}
+}
+
+// applyOnce applies b once: its consent rules, then the batch whole as
+// prepared or in runs between its refused changes. The Outcome of a
+// failed attempt has the mark reached and the refusals it decided.
+func applyOnce(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
+	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
 	cs := b.cs
-	rejected, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants, b.consents)
+	rejected, at, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants, b.consents)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("checking consents: %w", err)
 	}
+	if len(rejected) > 0 {
+		// withoutIdentity edits the changes it takes in part: b's stay
+		// as they came, for another attempt.
+		cs = slices.Clone(cs)
+	}
 	rejected, partial := withoutIdentity(cs, rejected)
-	out := Outcome{}
-	if p, ok := st.(store.Preparer); ok && b.prep != nil && len(rejected) == 0 && len(partial) == 0 {
+	out := Outcome{Rejected: append(rejected, partial...)}
+	apply := func(cs []change.Change, p store.Prepared, size int) (uint64, int, error) {
+		if at != nil {
+			return st.(store.ConsentVersioner).ApplyAt(ctx, at, d.ID, cs, p, size)
+		}
+		if pr, ok := st.(store.Preparer); ok && p != nil {
+			return pr.ApplyPrepared(ctx, d.ID, cs, p, size)
+		}
+		return st.ApplyBatch(ctx, d.ID, cs, size)
+	}
+	if _, ok := st.(store.Preparer); ok && b.prep != nil && len(rejected) == 0 && len(partial) == 0 {
 		// No refusal: the batch goes whole, as prepared.
-		out.HWM, out.Applied, err = p.ApplyPrepared(ctx, d.ID, cs, b.prep, size)
+		out.HWM, out.Applied, err = apply(cs, b.prep, size)
 	} else {
-		out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size)
+		out.HWM, out.Applied, err = applyRuns(ctx, st, d.ID, cs, rejected, size, apply)
 	}
-	if err != nil {
-		return out, err
-	}
-	out.Rejected = append(rejected, partial...)
 	slices.SortFunc(out.Rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
-	return out, nil
+	return out, err
 }
 
 // WireRejection is r as an Ack (or a receipt) tells it to the device.
@@ -240,9 +290,11 @@ func withoutIdentity(cs []change.Change, rejected []store.Rejected) (refused, pa
 // one recorded in its turn so that the device's mark moves without gap. A
 // batch without refusals is one transaction, as always; each run is
 // idempotent, so a crash between two leaves a retry to finish the work.
-func applyRuns(ctx context.Context, st store.Store, device string, cs []change.Change, rejected []store.Rejected, size int) (hwm uint64, applied int, err error) {
+// apply applies one run (p, when not nil, is the batch's preparation).
+func applyRuns(ctx context.Context, st store.Store, device string, cs []change.Change, rejected []store.Rejected, size int,
+	apply func(cs []change.Change, p store.Prepared, size int) (uint64, int, error)) (hwm uint64, applied int, err error) {
 	if len(rejected) == 0 {
-		return st.ApplyBatch(ctx, device, cs, size)
+		return apply(cs, nil, size)
 	}
 	start := 0
 	for i := 0; i <= len(cs); i++ {
@@ -252,7 +304,7 @@ func applyRuns(ctx context.Context, st store.Store, device string, cs []change.C
 		}
 		if i > start {
 			var n int
-			if hwm, n, err = st.ApplyBatch(ctx, device, cs[start:i], size); err != nil {
+			if hwm, n, err = apply(cs[start:i], nil, size); err != nil {
 				return hwm, applied, err
 			}
 			applied, size = applied+n, 0

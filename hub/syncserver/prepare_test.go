@@ -35,6 +35,13 @@ func (s *preparingStore) ApplyPrepared(ctx context.Context, device string, cs []
 	return s.Store.ApplyPrepared(ctx, device, cs, p, bytes)
 }
 
+func (s *preparingStore) ApplyAt(ctx context.Context, version *int64, device string, cs []change.Change, p store.Prepared, bytes int) (uint64, int, error) {
+	if p != nil {
+		s.used.Add(1)
+	}
+	return s.Store.ApplyAt(ctx, version, device, cs, p, bytes)
+}
+
 // A batch is prepared in the connection's reader and applied as
 // prepared only when nothing of it is refused: a person taken without
 // their identifying fields (no consent) or a refused change must go the

@@ -812,6 +812,12 @@ func (c *conn) push(ctx context.Context, p *wire.Push, b pushed, size int) bool 
 		c.fail(CloseMalformed, wire.CodeOutOfOrder, err.Error())
 		return false
 	}
+	if errors.Is(err, store.ErrConsentsMoved) {
+		// Consents written without pause beside the batch (consentAttempts
+		// times): the agent comes back once they are.
+		c.s.log.Warn("batch put off: consents written meanwhile", "device", c.device.ID, "batch", p.Batch)
+		return c.busy(&errBusy{retry: time.Second})
+	}
 	if err != nil {
 		c.s.log.Error("applying batch", "device", c.device.ID, "batch", p.Batch, "err", err)
 		c.fail(CloseInternal, wire.CodeInternal, "internal error")

@@ -81,7 +81,7 @@ func (sc *scratch) release() {
 // An unknown device gives ErrNoDevice; a revoked one an error wrapping
 // ErrNoDevice too, as it may no longer write.
 func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
-	return s.applyBatch(ctx, deviceID, changes, nil, bytes)
+	return s.applyBatch(ctx, deviceID, changes, nil, bytes, nil)
 }
 
 // ApplyPrepared is ApplyBatch of changes with what PrepareBatch prepared
@@ -89,12 +89,20 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 // team are those it assumed, else ignored.
 func (s *Store) ApplyPrepared(ctx context.Context, deviceID string, changes []change.Change, p store.Prepared, bytes int) (hwm uint64, applied int, err error) {
 	pb, _ := p.(*prepared)
-	return s.applyBatch(ctx, deviceID, changes, pb, bytes)
+	return s.applyBatch(ctx, deviceID, changes, pb, bytes, nil)
+}
+
+// ApplyAt is ApplyPrepared if no consent was written since the counter
+// stood at *version (store.ConsentVersioner).
+func (s *Store) ApplyAt(ctx context.Context, version *int64, deviceID string, changes []change.Change, p store.Prepared, bytes int) (hwm uint64, applied int, err error) {
+	pb, _ := p.(*prepared)
+	return s.applyBatch(ctx, deviceID, changes, pb, bytes, version)
 }
 
 // applyBatch is ApplyBatch, with the batch prepared ahead of its turn
-// when pb is not nil.
-func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []change.Change, pb *prepared, bytes int) (hwm uint64, applied int, err error) {
+// when pb is not nil, and applied only at the consent counter *version
+// when version is not nil (ApplyAt).
+func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []change.Change, pb *prepared, bytes int, version *int64) (hwm uint64, applied int, err error) {
 	s.batchesWaiting.Add(1)
 	defer s.hostWrite()()
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -106,6 +114,17 @@ func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []chang
 	d, err := s.batchDeviceOf(ctx, tx, deviceID)
 	if err != nil {
 		return 0, 0, err
+	}
+	if version != nil {
+		// In the transaction, which no other write can enter: what the
+		// rules read is what the batch is applied beside.
+		v, err := consentVersionIn(ctx, tx)
+		if err != nil {
+			return d.hwm, 0, err
+		}
+		if v != *version {
+			return d.hwm, 0, store.ErrConsentsMoved
+		}
 	}
 	if pb.fits(d, changes) {
 		hwm = pb.last
@@ -148,8 +167,17 @@ func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []chang
 	if _, err := tx.StmtContext(ctx, s.stUpdDevice).ExecContext(ctx, int64(hwm), bytes, applied, d.num); err != nil {
 		return d.hwm, 0, fmt.Errorf("updating device %s: %w", deviceID, err)
 	}
+	var after int64
+	if version != nil {
+		if after, err = consentVersionIn(ctx, tx); err != nil {
+			return d.hwm, 0, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return d.hwm, 0, fmt.Errorf("committing batch of device %s: %w", deviceID, err)
+	}
+	if version != nil {
+		*version = after
 	}
 	s.checkpointed()
 	if erased {

@@ -35,9 +35,9 @@ func (s *Store) ConsentsAt(ctx context.Context, team string, beneficiaries, ids 
 		return nil, 0, fmt.Errorf("reading consents: %w", err)
 	}
 	defer tx.Rollback()
-	var version int64
-	if err := tx.QueryRowContext(ctx, `SELECT n FROM consent_version`).Scan(&version); err != nil {
-		return nil, 0, fmt.Errorf("reading the consents' version: %w", err)
+	version, err := consentVersionIn(ctx, tx)
+	if err != nil {
+		return nil, 0, err
 	}
 	seen := map[ident.ID]bool{}
 	var out []store.Consent
@@ -71,6 +71,15 @@ func (s *Store) ConsentsAt(ctx context.Context, team string, beneficiaries, ids 
 func (s *Store) ConsentVersion(ctx context.Context) (int64, error) {
 	var version int64
 	if err := s.sr.QueryRowContext(ctx, `SELECT n FROM consent_version`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("reading the consents' version: %w", err)
+	}
+	return version, nil
+}
+
+// consentVersionIn returns the counter as transaction tx sees it.
+func consentVersionIn(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT n FROM consent_version`).Scan(&version); err != nil {
 		return 0, fmt.Errorf("reading the consents' version: %w", err)
 	}
 	return version, nil
