@@ -365,7 +365,11 @@ const logChannel = "numeribus_log"
 // row stays locked until commit: numbers are handed out in commit order,
 // so a reader paging after a cursor never steps over a change that
 // commits later with a smaller number (docs/ARCHITECTURE.md, "Commit
-// order"). Numbering and inserting are one statement.
+// order"). Numbering and inserting are one statement. Without the
+// counter's row, the changes are numbered NULL, which the log's key
+// refuses: the batch fails in PostgreSQL, before the COMMIT pipelined
+// after it, rather than committing the device's mark with no change
+// logged (a cross join with no counter row inserted nothing).
 //
 // The transaction also notifies logChannel: PostgreSQL delivers the
 // notification at commit, and drops it at a rollback, so a follower woken
@@ -387,8 +391,9 @@ func queueLog(b *pgx.Batch, d batchDevice, rows []logRow) {
 	b.Queue(`WITH n AS (UPDATE log_counter SET hseq = hseq + $1 WHERE id = 1 RETURNING hseq)
 		INSERT INTO changes(hseq, team, device, dseq, kind, record_id, op, hlc, fields)
 		SELECT n.hseq - $1 + r.ord, $2, $3, r.dseq, r.kind, r.id, r.op, r.hlc, r.fields
-		FROM n, unnest($4::bigint[], $5::text[], $6::bytea[], $7::smallint[], $8::bigint[], $9::bytea[])
+		FROM unnest($4::bigint[], $5::text[], $6::bytea[], $7::smallint[], $8::bigint[], $9::bytea[])
 			WITH ORDINALITY AS r(dseq, kind, id, op, hlc, fields, ord)
+			LEFT JOIN n ON true
 		ORDER BY r.ord`, n, d.team, d.num, dseqs, kinds, ids, ops, hlcs, fields)
 }
 

@@ -156,3 +156,32 @@ func TestOneDeviceOnTwoInstances(t *testing.T) {
 		t.Fatalf("%d changes logged, %d distinct, mark %d: want each of %d once", n, distinct, hwm, len(cs))
 	}
 }
+
+// A log counter gone (a damaged or half-restored database) fails the
+// batch: nothing committed, the device's mark where it was, rather than
+// the mark moved over changes never logged.
+func TestBatchWithoutTheLogCounterFails(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	dev := enroll(t, s, "bus-1", "cd88")
+	if _, _, err := s.ApplyBatch(ctx, dev, tourStops(t, 0, 3), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM log_counter`); err != nil {
+		t.Fatal(err)
+	}
+	if hwm, n, err := s.ApplyBatch(ctx, dev, tourStops(t, 3, 2), 0); err == nil {
+		t.Fatalf("batch applied without a log counter: mark %d, %d applied", hwm, n)
+	}
+	d, err := s.Device(ctx, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM changes`).Scan(&logged); err != nil {
+		t.Fatal(err)
+	}
+	if d.HWM != 3 || logged != 3 {
+		t.Errorf("mark %d, %d changes logged; want 3, 3", d.HWM, logged)
+	}
+}
