@@ -72,6 +72,9 @@ func runSync(ctx context.Context, e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "Synchronisé en %v : %d modification(s) envoyée(s), %d reçue(s), %d en attente.",
 		time.Since(start).Round(time.Millisecond), rep.Pushed, rep.Pulled, rep.PendingAfter)
+	if rep.Pushed > 0 {
+		fmt.Fprintf(e.Stdout, " Envoi au hub terminé en %v.", rep.Sent.Round(time.Millisecond))
+	}
 	if rep.Restamped > 0 {
 		fmt.Fprintf(e.Stdout, " Horloge corrigée de %v (%d modification(s) réhorodatée(s)).", rep.ClockOffset.Round(time.Second), rep.Restamped)
 	}

@@ -182,6 +182,11 @@ type Report struct {
 	// Purged counts the records whose expired personal data this round's
 	// purge erased (retention.go); their erasures were pushed.
 	Purged int
+	// Sent is the time from the round's start to the hub's ack of the
+	// last change pushed (connection, push): when the work is safe at
+	// the hub, and the laptop may leave coverage. The pull and the
+	// retention purge follow.
+	Sent time.Duration
 }
 
 // session is one authenticated connection.
@@ -522,6 +527,7 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 }
 
 func (c *Client) round(ctx context.Context, rep *Report) error {
+	start := time.Now()
 	s, err := c.connect(ctx, rep)
 	if err != nil {
 		return err
@@ -535,6 +541,7 @@ func (c *Client) round(ctx context.Context, rep *Report) error {
 	if err := s.push(ctx); err != nil {
 		return err
 	}
+	rep.Sent = time.Since(start)
 	if s.mode == wire.ModeFull {
 		if err := s.pull(ctx); err != nil {
 			// The push went through (a full disk, a cut while pulling):

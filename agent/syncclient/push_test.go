@@ -357,3 +357,30 @@ func TestRefusalInAnAckIsKept(t *testing.T) {
 		t.Fatalf("refusals %+v (%v), report %+v, acked %d", rs, err, rep, acked(t, st))
 	}
 }
+
+// The round's report says when the hub acknowledged the push, apart from
+// the pull after it: when the work is safe at the hub and the laptop may
+// leave coverage.
+func TestReportSaysWhenThePushWasAcknowledged(t *testing.T) {
+	const pullTakes = 300 * time.Millisecond
+	hub := newHub(t, wire.Welcome{Team: "cd88", Name: "bus-1"}, func(h *hubConn) {
+		p, ok := h.read().(*wire.Push)
+		if !ok {
+			t.Error("hub: a push was expected")
+			return
+		}
+		h.send(&wire.Ack{Batch: p.Batch, HWM: p.Changes[len(p.Changes)-1].Seq, Applied: uint32(len(p.Changes))})
+		time.Sleep(pullTakes) // a pull that takes its time
+		h.pull()
+	})
+	_, c := agentOn(t, 3, hub, true)
+	t0 := time.Now()
+	rep, err := c.Sync(t.Context())
+	round := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pushed != 3 || rep.Sent <= 0 || rep.Sent > round-pullTakes {
+		t.Fatalf("pushed %d, acknowledged after %v of a %v round; want 3, before the %v pull", rep.Pushed, rep.Sent, round, pullTakes)
+	}
+}
