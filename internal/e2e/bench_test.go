@@ -149,7 +149,8 @@ func benchPhase(name string, f func()) {
 
 // agentPush is what a run of `agent sync` in a child process measured.
 type agentPush struct {
-	sync    time.Duration // the round as the agent reports it: connect, push, pull
+	sync    time.Duration // the round as the agent reports it: connect, push, pull, retention
+	sent    time.Duration // its push: from the round's start to the hub's ack of the last change
 	wall    time.Duration // the process, from start to exit (open, unlock, round, close)
 	cpu     time.Duration // the process's user + system time
 	peak    int64         // its resident high-water mark (VmHWM), bytes
@@ -216,6 +217,12 @@ func runAgentSync(tb testing.TB, dir string) agentPush {
 	}
 	p.pushed, _ = strconv.Atoi(m[2])
 	p.pending, _ = strconv.Atoi(m[4])
+	// « … Envoi au hub terminé en 1.62s. »
+	if m := regexp.MustCompile(`Envoi au hub terminé en (\S+)\.`).FindStringSubmatch(stdout.String()); m == nil {
+		tb.Fatalf("agent sync: no push time in its output:\n%s", stdout.String())
+	} else if p.sent, err = time.ParseDuration(m[1]); err != nil {
+		tb.Fatalf("agent sync: push time %q: %v", m[1], err)
+	}
 	return p
 }
 
@@ -368,7 +375,7 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 		}
 	}
 
-	rate := float64(n) / ap.sync.Seconds()
+	rate := float64(n) / ap.sent.Seconds()
 	wireB := float64(hr.bytesReceived) / float64(n)
 	jsonB := float64(jsonBytes) / float64(n)
 	rawRate := float64(n) / fastest.t.wall.Seconds()
@@ -376,7 +383,8 @@ func benchBacklog(b *testing.B, n int, res *benchreport.Results) {
 	perChange := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
 	res.Add("backlog_push_s", fmt.Sprintf("push of a %d-change backlog by `agent sync` (its round: connect, push, pull, and the store's first daily retention purge, due on a store never purged), loopback wss, hub in a child process", n), ap.sync.Seconds(), "s")
 	res.Add("agent_process_s", "the agent process, start to exit (open, unlock with Argon2id, round, close)", ap.wall.Seconds(), "s")
-	res.AddTarget("hub_ingest_changes_per_s", "hub ingest end to end (agent process's outbox read + wss + hub commit)", rate, "changes/s", ">=", 50000)
+	res.Add("backlog_sent_s", "the push's part of that round, as the agent reports it: from the round's start (connection included) to the hub's ack of the last change", ap.sent.Seconds(), "s")
+	res.AddTarget("hub_ingest_changes_per_s", "hub ingest end to end: the changes / the push's part of the round (agent process's outbox read + wss + hub commit; the pull and the purge after it left out)", rate, "changes/s", ">=", 50000)
 	res.AddTarget("agent_peak_mib", "agent peak memory (VmHWM of the `agent sync` process: open, unlock, push, pull)", float64(ap.peak)/(1<<20), "MiB", "<=", 100)
 	res.Add("hub_peak_mib", "hub peak memory (VmHWM of the child process)", float64(hubPeak)/(1<<20), "MiB")
 	res.Add("agent_cpu_us_per_change", "agent process CPU time (user + system) per change, unlock included", float64(ap.cpu.Microseconds())/float64(n), "µs")
