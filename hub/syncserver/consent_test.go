@@ -477,8 +477,11 @@ func TestConsentWithdrawnJustBeforeTheTurnRefuses(t *testing.T) {
 			if tc.noConsent {
 				// Refused whole (an assessment needs its consent whole):
 				// recorded in its own transaction, before the run after.
+				// And one refused as it was read (stamped two days ahead):
+				// told once, though the batch's refusals are decided again.
 				cs = append(cs, chg(2, old+2, &domain.Assessment{ID: ident.New(), Beneficiaire: stranger, Date: "2026-03-02"}),
-					chg(3, old+3, &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30}))
+					chg(3, hlc.FromTime(now.Add(48*time.Hour)), &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30}),
+					chg(4, old+3, &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30}))
 			}
 			cs = append(cs, chg(uint64(len(cs)+2), old+4, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"}))
 			var ws []wire.Change
@@ -517,7 +520,7 @@ func TestConsentWithdrawnJustBeforeTheTurnRefuses(t *testing.T) {
 				got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
 			}
 			if tc.noConsent {
-				want = append(want, "2 "+wire.CodeNoConsent)
+				want = append(want, "2 "+wire.CodeNoConsent, "3 "+wire.CodeClockAhead)
 			}
 			last := cs[len(cs)-1].Seq
 			want = append(want, fmt.Sprintf("%d %s", last, wire.CodeNoConsent))

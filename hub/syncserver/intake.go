@@ -205,8 +205,11 @@ func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 			continue
 		}
 		out.Applied += done.Applied
+		// A change refused as it was read is refused again by every
+		// attempt: told once.
 		out.Rejected = append(done.Rejected, out.Rejected...)
-		slices.SortFunc(out.Rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+		slices.SortStableFunc(out.Rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
+		out.Rejected = slices.CompactFunc(out.Rejected, func(a, b store.Rejected) bool { return a.Seq == b.Seq })
 		return out, err
 	}
 }
