@@ -381,8 +381,12 @@ func (s *session) hello(ctx context.Context, target string, fp []byte, key ed255
 	}()
 	ws.SetReadDeadline(time.Now().Add(c.HandshakeTimeout))
 	device := c.Store.Device()
+	_, acked, err := c.Store.Seqs(ctx)
+	if err != nil {
+		return err
+	}
 	n, err := send(ws, &wire.Hello{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: device,
-		AgentTime: c.Now().UnixMilli(), Mode: mode})
+		AgentTime: c.Now().UnixMilli(), Mode: mode, Acked: acked})
 	if err != nil {
 		return err
 	}
@@ -479,6 +483,18 @@ func (s *session) align(ctx context.Context) error {
 		s.rep.Resent = acked - h
 		return st.Rewind(ctx, h)
 	case h > acked:
+		// The acks of changes up to h were lost (a cut after the hub
+		// committed): their refusals come with the Welcome, recorded
+		// before the ack as an Ack's are.
+		var rs []wire.Rejection
+		for _, r := range s.welcome.Rejected {
+			if r.Seq > acked && r.Seq <= h {
+				rs = append(rs, r)
+			}
+		}
+		if err := s.refused(ctx, rs); err != nil {
+			return err
+		}
 		return st.Ack(ctx, h)
 	}
 	return nil

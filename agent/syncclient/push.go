@@ -155,22 +155,11 @@ func (s *session) push(ctx context.Context) error {
 		if ack.HWM < p.queue[0].lastSeq {
 			return fmt.Errorf("hub acked up to %d, batch ended at %d", ack.HWM, p.queue[0].lastSeq)
 		}
-		if len(ack.Rejected) > 0 {
-			// Recorded before the ack that takes them out of the outbox:
-			// a crash between the two sends them again, to be refused
-			// again, never forgotten.
-			for _, r := range ack.Rejected {
-				s.c.Log.Warn("the hub refused a change: kept on this laptop", "seq", r.Seq, "code", r.Code, "reason", r.Reason)
-			}
-			if err := st.Reject(ctx, ack.Rejected, s.c.Now()); err != nil {
-				return err
-			}
-			s.rep.Rejected += len(ack.Rejected)
-			if slices.ContainsFunc(ack.Rejected, func(r wire.Rejection) bool { return r.Code == wire.CodeNoConsent }) {
-				if err := s.resendConsented(ctx); err != nil {
-					return err
-				}
-			}
+		// Recorded before the ack that takes them out of the outbox: a
+		// crash between the two sends them again, to be refused again,
+		// never forgotten.
+		if err := s.refused(ctx, ack.Rejected); err != nil {
+			return err
 		}
 		if err := st.Ack(ctx, ack.HWM); err != nil {
 			return err
@@ -351,4 +340,24 @@ func (s *session) pull(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// refused records the changes the hub refused (an Ack's, or a Welcome's
+// when their acks were lost), and writes again after their consent the
+// persons refused for want of one.
+func (s *session) refused(ctx context.Context, rs []wire.Rejection) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		s.c.Log.Warn("the hub refused a change: kept on this laptop", "seq", r.Seq, "code", r.Code, "reason", r.Reason)
+	}
+	if err := s.c.Store.Reject(ctx, rs, s.c.Now()); err != nil {
+		return err
+	}
+	s.rep.Rejected += len(rs)
+	if slices.ContainsFunc(rs, func(r wire.Rejection) bool { return r.Code == wire.CodeNoConsent }) {
+		return s.resendConsented(ctx)
+	}
+	return nil
 }

@@ -384,3 +384,25 @@ func TestReportSaysWhenThePushWasAcknowledged(t *testing.T) {
 		t.Fatalf("pushed %d, acknowledged after %v of a %v round; want 3, before the %v pull", rep.Pushed, rep.Sent, round, pullTakes)
 	}
 }
+
+// The acks of a batch were lost in a cut after the hub committed it: the
+// next Welcome's mark covers its changes, and their refusals come with
+// it. The agent records them before taking those changes out of its
+// outbox, as an Ack's; it acked them as accepted before.
+func TestWelcomeTellsTheRefusalsOfLostAcks(t *testing.T) {
+	hub := newHub(t, wire.Welcome{Team: "cd88", Name: "bus-1", HWM: 3,
+		Rejected: []wire.Rejection{{Seq: 2, Code: wire.CodeInvalid, Reason: "invalid record content: duree"}}},
+		func(h *hubConn) { h.pull() })
+	st, c := agentOn(t, 3, hub, true)
+	rep, err := c.Sync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := st.RejectedChanges(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Seq != 2 || rs[0].Code != wire.CodeInvalid || rep.Rejected != 1 || acked(t, st) != 3 || rep.Pushed != 0 {
+		t.Fatalf("refused %+v (report %d), acked %d, pushed %d; want change 2 refused, 3 acked, nothing pushed", rs, rep.Rejected, acked(t, st), rep.Pushed)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
@@ -154,4 +155,33 @@ func CountRecords(rows Rows, st *Stats) error {
 		add(st.ByDevice, name, domain.Kind(k), n)
 	}
 	return rows.Err()
+}
+
+// ScanRejected reads refusals from rows of (dseq, hlc, kind, record_id,
+// op, code, reason, at in Unix ms), as both stores keep them.
+func ScanRejected(rows Rows) ([]Rejected, error) {
+	var out []Rejected
+	for rows.Next() {
+		var (
+			r               Rejected
+			seq, stamp, at  int64
+			kind, code, why string
+			id              []byte
+			op              int64
+		)
+		if err := rows.Scan(&seq, &stamp, &kind, &id, &op, &code, &why, &at); err != nil {
+			return nil, fmt.Errorf("reading refusals: %w", err)
+		}
+		if len(id) != len(r.ID) {
+			return nil, fmt.Errorf("refusal of change %d: record id of %d bytes", seq, len(id))
+		}
+		r.Seq, r.HLC, r.Kind, r.Op = uint64(seq), hlc.Timestamp(stamp), domain.Kind(kind), change.Op(op)
+		r.Code, r.Reason, r.At = code, why, time.UnixMilli(at).UTC()
+		copy(r.ID[:], id)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading refusals: %w", err)
+	}
+	return out, nil
 }

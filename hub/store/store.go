@@ -177,6 +177,15 @@ type Store interface {
 	// it without gap, ErrGap), and is neither merged, logged nor
 	// forwarded. It returns the new high-water mark.
 	Reject(ctx context.Context, deviceID string, rs []Rejected) (hwm uint64, err error)
+	// NoteRefused records refusals of the device's changes that are taken
+	// in part (a person's change without its identifying fields, for want
+	// of a consent), before their runs are applied: the change is logged
+	// too, and the mark moves with it. A seq already recorded is kept.
+	NoteRefused(ctx context.Context, deviceID string, rs []Rejected) error
+	// Refusals returns the refusals recorded for the device's changes with
+	// after < seq <= upTo, in seq order, the last max of them: what the
+	// Welcome tells an agent whose ack may have been lost.
+	Refusals(ctx context.Context, deviceID string, after, upTo uint64, max int) ([]Rejected, error)
 	// Consents returns, each once, the consents merged in team whose
 	// person is one of beneficiaries, and the consents whose id is one of
 	// ids, whatever their team (the caller tells a foreign one by its

@@ -34,6 +34,10 @@ type session struct {
 	// retention is the tag of the retention policy the agent holds
 	// (wire.Open.Retention; nil with a Hello).
 	retention []byte
+	// acked is the agent's acknowledged mark (wire.Open.Acked, or a
+	// protocol-5 Hello's), known when knowsAcked.
+	acked      uint64
+	knowsAcked bool
 }
 
 func upgradeMsg(got uint32) string {
@@ -69,7 +73,8 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 	// A signature over another nonce (a replay) or another certificate
 	// (a relay through an interceptor) does not verify.
 	signed := wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode)
-	ss := session{device: h.Device, mode: h.Mode, proto: h.Proto, agentVersion: h.AgentVersion, agentTime: h.AgentTime}
+	ss := session{device: h.Device, mode: h.Mode, proto: h.Proto, agentVersion: h.AgentVersion, agentTime: h.AgentTime,
+		acked: h.Acked, knowsAcked: h.Proto >= wire.OpenProtocol}
 	d, ok := c.verify(ctx, ss, signed, auth.Sig)
 	if !ok {
 		return false
@@ -110,7 +115,7 @@ func (c *conn) open(ctx context.Context, o *wire.Open, ts *tls.ConnectionState) 
 		return false
 	}
 	ss := session{device: string(o.Device), mode: o.Mode, proto: o.Proto, agentVersion: o.AgentVersion, agentTime: o.AgentTime,
-		retention: o.Retention}
+		retention: o.Retention, acked: o.Acked, knowsAcked: true}
 	d, ok := c.verify(ctx, ss, signed, o.Sig)
 	if !ok {
 		return false
@@ -203,6 +208,20 @@ func (c *conn) welcome(ctx context.Context, d store.Device, ss session, early bo
 			c.s.log.Error("reading the device's last change", "device", d.ID, "err", err)
 			c.fail(CloseInternal, wire.CodeInternal, "internal error")
 			return false
+		}
+	}
+	if ss.knowsAcked && d.HWM > ss.acked {
+		// The agent lacks acks the hub sent (lost in a cut after the
+		// commit): it takes the Welcome's mark for them, and must learn
+		// their refusals first.
+		rs, err := c.s.store.Refusals(ctx, d.ID, ss.acked, d.HWM, wire.MaxWelcomeRejected)
+		if err != nil {
+			c.s.log.Error("reading the device's refused changes", "device", d.ID, "err", err)
+			c.fail(CloseInternal, wire.CodeInternal, "internal error")
+			return false
+		}
+		for _, r := range rs {
+			w.Rejected = append(w.Rejected, WireRejection(r))
 		}
 	}
 	if ss.proto >= wire.OpenProtocol {

@@ -231,6 +231,11 @@ func applyOnce(ctx context.Context, st store.Store, d store.Device, proto uint32
 	}
 	rejected, partial := withoutIdentity(cs, rejected)
 	out := Outcome{Rejected: append(rejected, partial...)}
+	// Recorded before their runs, as Reject records the others: a
+	// Welcome tells them to an agent whose ack was lost.
+	if err := st.NoteRefused(ctx, d.ID, partial); err != nil {
+		return out, err
+	}
 	apply := func(cs []change.Change, p store.Prepared, size int) (uint64, int, error) {
 		if at != nil {
 			return st.(store.ConsentVersioner).ApplyAt(ctx, at, d.ID, cs, p, size)

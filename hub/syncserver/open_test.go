@@ -6,14 +6,20 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"numeribus/internal/change"
+	"numeribus/internal/domain"
+	"numeribus/internal/hlc"
+	"numeribus/internal/ident"
 	"numeribus/internal/retention"
 	"numeribus/internal/wire"
 	"numeribus/internal/wsearly"
@@ -268,5 +274,111 @@ func TestWelcomeCarriesTheRetentionPolicy(t *testing.T) {
 	ws = h2.openDial(t, h2.open(0), nil, nil)
 	if w, ok := recv(t, ws).(*wire.Welcome); !ok || w.Retention != nil || w.RetentionSame {
 		t.Fatalf("%+v, want a welcome without a policy", w)
+	}
+}
+
+// A batch whose ack is lost in a cut after the hub committed it: at the
+// next Open, whose acknowledged mark is below the hub's, the Welcome
+// tells the refusals of the changes in between — whole (Reject) and in
+// part (a person without their identifying fields, NoteRefused) —, the
+// latest MaxWelcomeRejected of them, and nothing when the marks agree.
+func TestWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
+	h := newTestHubTLS(t, Options{})
+	cs := refusedChanges(t)
+	p := refusedPush(t, cs)
+	ws := h.openDial(t, h.open(1), []wire.Message{p}, nil)
+	if w, ok := recv(t, ws).(*wire.Welcome); !ok || !w.Early || len(w.Rejected) != 0 {
+		t.Fatalf("first welcome %+v", w)
+	}
+	if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != 4 || len(a.Rejected) != 2 {
+		t.Fatalf("ack %+v, want 4 with two refusals", a)
+	}
+	ws.Close() // the agent never read that ack
+
+	for _, tc := range []struct {
+		acked uint64
+		want  []string
+	}{
+		{0, []string{"2 " + wire.CodeNoConsent, "3 " + wire.CodeClockAhead}},
+		{2, []string{"3 " + wire.CodeClockAhead}},
+		{4, nil},
+	} {
+		o := h.open(0)
+		o.Acked = tc.acked
+		if tc.acked > 0 {
+			o.AckedTag = wire.ChangeTag(cs[tc.acked-1].Seq, uint64(cs[tc.acked-1].HLC), cs[tc.acked-1].ID, uint8(cs[tc.acked-1].Op))
+		}
+		ws := h.openDial(t, o, nil, nil)
+		w, ok := recv(t, ws).(*wire.Welcome)
+		if !ok || w.HWM != 4 {
+			t.Fatalf("agent at %d: welcome %+v", tc.acked, w)
+		}
+		var got []string
+		for _, r := range w.Rejected {
+			got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("agent at %d: the welcome tells %q, want %q", tc.acked, got, tc.want)
+		}
+		ws.Close()
+	}
+}
+
+// refusedChanges are four changes, the second refused in part (a person
+// without consent), the third whole (stamped two days ahead).
+func refusedChanges(t *testing.T) []change.Change {
+	now := time.Now()
+	old := hlc.FromTime(now.Add(-time.Hour))
+	activity := func() domain.Record {
+		return &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30}
+	}
+	return []change.Change{
+		upsertOf(t, 1, old+1, activity()),
+		upsertOf(t, 2, old+2, &domain.Beneficiary{ID: ident.New(), Nom: "Martin", Genre: "feminin"}), // no consent
+		upsertOf(t, 3, hlc.FromTime(now.Add(48*time.Hour)), activity()),                              // ahead
+		upsertOf(t, 4, old+4, activity()),
+	}
+}
+
+func refusedPush(t *testing.T, cs []change.Change) *wire.Push {
+	p := &wire.Push{Batch: 1}
+	for i := range cs {
+		w, err := wire.FromChange(&cs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Changes = append(p.Changes, w)
+	}
+	return p
+}
+
+// A protocol-5 Hello tells the agent's mark as an Open does (an agent
+// that fell back to Hello after a cut looked like an older hub): the
+// Welcome tells the refusals after it. An older agent's Hello tells
+// none, and gets none.
+func TestHelloWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
+	h := newTestHub(t, Options{})
+	ws := h.dial(t)
+	send(t, ws, refusedPush(t, refusedChanges(t)))
+	if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != 4 || len(a.Rejected) != 2 {
+		t.Fatalf("ack %+v, want 4 with two refusals", a)
+	}
+	ws.Close()
+	for _, tc := range []struct {
+		proto uint32
+		acked uint64
+		want  int
+	}{
+		{wire.ProtocolVersion, 0, 2},
+		{wire.ProtocolVersion, 2, 1},
+		{wire.ProtocolVersion, 4, 0},
+		{wire.OpenProtocol - 1, 0, 0},
+	} {
+		ws := h.dialAs(t, &wire.Hello{Proto: tc.proto, Device: h.device, AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull, Acked: tc.acked})
+		w, ok := recv(t, ws).(*wire.Welcome)
+		if !ok || w.HWM != 4 || len(w.Rejected) != tc.want {
+			t.Errorf("protocol %d agent at %d: welcome %+v, want %d refusals", tc.proto, tc.acked, w, tc.want)
+		}
+		ws.Close()
 	}
 }

@@ -82,6 +82,16 @@ func newHubOn(t *testing.T, opt Options, overTLS bool, wrap func(net.Listener) n
 // dial opens a session and authenticates the device.
 func (h *testHub) dial(t *testing.T) *websocket.Conn {
 	t.Helper()
+	ws := h.dialAs(t, &wire.Hello{Proto: wire.ProtocolVersion, Device: h.device, AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull})
+	if _, ok := recv(t, ws).(*wire.Welcome); !ok {
+		t.Fatal("no welcome")
+	}
+	return ws
+}
+
+// dialAs connects and authenticates with hello; the Welcome is next.
+func (h *testHub) dialAs(t *testing.T, hello *wire.Hello) *websocket.Conn {
+	t.Helper()
 	// A write buffer for the largest frame: each message goes as one
 	// frame, its length in its first bytes.
 	d := websocket.Dialer{WriteBufferSize: wire.MaxFrame + 64}
@@ -91,15 +101,12 @@ func (h *testHub) dial(t *testing.T) *websocket.Conn {
 	}
 	t.Cleanup(func() { ws.Close() })
 	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
-	send(t, ws, &wire.Hello{Proto: wire.ProtocolVersion, Device: h.device, AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull})
+	send(t, ws, hello)
 	ch, ok := recv(t, ws).(*wire.Challenge)
 	if !ok {
 		t.Fatal("no challenge")
 	}
 	send(t, ws, &wire.Auth{Sig: ed25519.Sign(h.key, wire.AuthMessage(ch.Nonce, nil, h.device, wire.ModeFull))})
-	if _, ok := recv(t, ws).(*wire.Welcome); !ok {
-		t.Fatal("no welcome")
-	}
 	return ws
 }
 

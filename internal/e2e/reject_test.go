@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"numeribus/agent/store"
+	"numeribus/agent/syncclient"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -207,4 +208,70 @@ func TestAgentKeepsWhatTheHubRefuses(t *testing.T) {
 	if changes != 5 || distinct != 5 || hwm != 6 {
 		t.Fatalf("hub: %d changes, %d distinct, hwm %d; want 5, 5, 6", changes, distinct, hwm)
 	}
+}
+
+// Refusals survive cuts: a proxy cuts the connection at random byte
+// offsets while an agent pushes 3,000 changes of which every 50th is
+// refused (stamped days ahead). Acks are lost after the hub committed
+// their batches; the agent must still end with exactly the refused
+// changes listed, each once, and the rest at the hub once. Before the
+// Welcome told them, a lost ack's refusals were taken for acceptances.
+func TestRefusalsSurviveCuts(t *testing.T) {
+	h := startHub(t)
+	a := newAgent(t, h, "bus-1", "cd88", nil)
+	const n, every = 3000, 50
+	a.save(t, stops(n)...)
+	db, err := sql.Open("sqlite", sqlitex.DSN(filepath.Join(a.dir, store.FileName), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := hlc.FromTime(time.Now().AddDate(0, 0, 3))
+	if _, err := db.Exec(`UPDATE changes SET hlc = ? WHERE seq % ? = 0`, int64(ahead), every); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	proxy := startCutProxy(t, h.srv.Addr, 2_000, 16_000, 11)
+	a.cl.URL = "wss://" + proxy.addr() + "/sync"
+	a.cl.BatchBytes = 4 << 10 // small batches: a refusal in most acks
+	a.cl.Window = 3
+	a.cl.AnswerTimeout = 5 * time.Second
+	for attempt := 0; ; attempt++ {
+		if attempt > 2000 {
+			t.Fatalf("no complete sync after %d attempts", attempt)
+		}
+		_, err := a.cl.Sync(context.Background())
+		if err == nil {
+			break
+		}
+		if syncclient.Fatal(err) {
+			t.Fatalf("fatal error through the proxy: %v", err)
+		}
+	}
+	if proxy.cuts.Load() < 10 {
+		t.Fatalf("only %d cuts: the test did not cut enough", proxy.cuts.Load())
+	}
+	rs, err := a.st.RejectedChanges(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, r := range rs {
+		if r.Code != wire.CodeClockAhead {
+			t.Errorf("change %d refused for %s", r.Seq, r.Code)
+		}
+		got = append(got, r.Seq)
+	}
+	var want []uint64
+	for s := uint64(every); s <= n; s += every {
+		want = append(want, s)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after %d cuts the agent lists %d refused changes, want %d: %v", proxy.cuts.Load(), len(got), len(want), got)
+	}
+	changes, distinct, hwm := hubCount(t, h, a.st.Device())
+	if changes != n-len(want) || distinct != changes || hwm != n {
+		t.Fatalf("hub holds %d changes (%d distinct), hwm %d; want %d, mark %d", changes, distinct, hwm, n-len(want), n)
+	}
+	t.Logf("%d cuts", proxy.cuts.Load())
 }

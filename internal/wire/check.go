@@ -32,6 +32,12 @@ func (m *Welcome) check() error {
 	if err := checkTag("last tag", m.LastTag); err != nil {
 		return err
 	}
+	if len(m.Rejected) > MaxWelcomeRejected {
+		return fmt.Errorf("%d rejections, the limit is %d", len(m.Rejected), MaxWelcomeRejected)
+	}
+	if err := checkRejections(m.Rejected); err != nil {
+		return err
+	}
 	if len(m.Retention) > maxRetentionKinds {
 		return fmt.Errorf("retention: %d kinds, the limit is %d", len(m.Retention), maxRetentionKinds)
 	}
@@ -100,7 +106,12 @@ func (m *Ack) check() error {
 	if len(m.Rejected) > MaxChanges {
 		return fmt.Errorf("%d rejections, the limit is %d", len(m.Rejected), MaxChanges)
 	}
-	for _, r := range m.Rejected {
+	return checkRejections(m.Rejected)
+}
+
+// checkRejections checks the refusals an Ack or a Welcome tells.
+func checkRejections(rs []Rejection) error {
+	for _, r := range rs {
 		if r.Seq == 0 {
 			return fmt.Errorf("rejection without a seq")
 		}
@@ -330,6 +341,9 @@ func (m *Auth) normalize()      { m.Sig = nilIfEmpty(m.Sig) }
 func (m *Welcome) normalize() {
 	if len(m.Retention) == 0 {
 		m.Retention = nil
+	}
+	if len(m.Rejected) == 0 {
+		m.Rejected = nil
 	}
 }
 func (m *Push) normalize() {

@@ -163,6 +163,9 @@ type Hello struct {
 	Device       string `cbor:"3,keyasint,omitempty"` // device id (UUID text, canonical lower case)
 	AgentTime    int64  `cbor:"4,keyasint,omitempty"` // agent wall clock, Unix ms (skew measurement)
 	Mode         uint8  `cbor:"5,keyasint,omitempty"` // ModeFull or ModePush
+	// Acked is the agent's acknowledged mark (protocol 5, as an Open's):
+	// the Welcome tells the refusals after it (Welcome.Rejected).
+	Acked uint64 `cbor:"6,keyasint,omitempty"`
 }
 
 // Challenge asks the agent to prove its key: hub → agent.
@@ -201,7 +204,19 @@ type Welcome struct {
 	// is the one the agent holds (Open.Retention): 43 bytes fewer on
 	// the way of the sync's third round trip, on nearly every sync.
 	RetentionSame bool `cbor:"9,keyasint,omitempty"`
+	// Rejected are the refusals the hub recorded for the device's changes
+	// after the Open's (or a protocol-5 Hello's) Acked mark, up to HWM, in seq order, at most
+	// MaxWelcomeRejected (protocol 5): the Ack that told them may have
+	// been lost in a cut after the hub committed. The agent records them
+	// before it takes those changes out of its outbox; older agents
+	// ignore the field, as before.
+	Rejected []Rejection `cbor:"10,keyasint,omitempty"`
 }
+
+// MaxWelcomeRejected bounds Welcome.Rejected: an agent that lost the acks
+// of more refused changes than this (a copy restored from long ago) is
+// told the latest.
+const MaxWelcomeRejected = 1000
 
 // Push sends a batch of the device's own changes: agent → hub. Pushed
 // changes carry neither Device (the session's device is the origin) nor

@@ -449,3 +449,36 @@ func (s *Store) Reject(ctx context.Context, deviceID string, rs []store.Rejected
 	}
 	return hwm, nil
 }
+
+// NoteRefused records refusals of changes taken in part, without moving
+// the mark (store.Store.NoteRefused).
+func (s *Store) NoteRefused(ctx context.Context, deviceID string, rs []store.Rejected) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, r := range rs {
+		b.Queue(`INSERT INTO rejected(device, dseq, hlc, kind, record_id, op, code, reason, at)
+			SELECT num, $2, $3, $4, $5, $6, $7, $8, $9 FROM devices WHERE id = $1
+			ON CONFLICT (device, dseq) DO NOTHING`, deviceID, int64(r.Seq), int64(r.HLC), string(r.Kind), r.ID[:], int16(r.Op),
+			r.Code, r.Reason, r.At.UnixMilli())
+	}
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("recording refusals of device %s: %w", deviceID, err)
+	}
+	return nil
+}
+
+// Refusals returns the refusals recorded for the device's changes with
+// after < seq <= upTo (store.Store.Refusals).
+func (s *Store) Refusals(ctx context.Context, deviceID string, after, upTo uint64, max int) ([]store.Rejected, error) {
+	rows, err := s.pool.Query(ctx, `SELECT * FROM (SELECT r.dseq, r.hlc, r.kind, r.record_id, r.op::bigint, r.code, r.reason, r.at
+		FROM rejected r JOIN devices d ON d.num = r.device
+		WHERE d.id = $1 AND r.dseq > $2 AND r.dseq <= $3 ORDER BY r.dseq DESC LIMIT $4) last ORDER BY dseq`,
+		deviceID, int64(after), int64(min(upTo, 1<<62)), max)
+	if err != nil {
+		return nil, fmt.Errorf("reading refusals of device %s: %w", deviceID, err)
+	}
+	defer rows.Close()
+	return store.ScanRejected(rows)
+}

@@ -19,7 +19,8 @@ func (s *Store) DeviceChangeTag(ctx context.Context, deviceID string, seq uint64
 		id []byte
 		op int
 	)
-	// A seq is either logged or refused, never both.
+	// A seq is logged, or refused, or both when taken in part (NoteRefused:
+	// the same change, the same tag): the first row answers.
 	err := s.sr.QueryRowContext(ctx, `SELECT c.hlc, c.record_id, c.op FROM changes c JOIN devices d ON d.num = c.device
 		WHERE d.id = ? AND c.dseq = ?
 		UNION ALL SELECT r.hlc, r.record_id, r.op FROM rejected r JOIN devices d ON d.num = r.device

@@ -69,6 +69,7 @@ func run(t *testing.T, open func(t *testing.T) store.Store, prepare bool) {
 		{"Concurrent", testConcurrent},
 		{"Tags", testTags},
 		{"Reject", testReject},
+		{"Refusals", testRefusals},
 		{"Consents", testConsents},
 		{"PageWithinWireLimits", testPageWithinWireLimits},
 	}
@@ -1210,6 +1211,58 @@ func testReject(t *testing.T, e *env) {
 	}
 	if _, err := e.s.Reject(e.ctx, "no-such-device", []store.Rejected{rej}); !errors.Is(err, store.ErrNoDevice) {
 		t.Fatalf("Reject of an unknown device: %v", err)
+	}
+}
+
+// The refusals recorded for a device — whole (Reject) or of a change
+// taken in part (NoteRefused, before its run) — are read back by seq
+// range, the latest max of them, for a Welcome; another device's are not.
+func testRefusals(t *testing.T, e *env) {
+	d, other := e.enroll("bus-1", "cd88"), e.enroll("bus-2", "cd88")
+	cs := series(t, 1, 6)
+	at := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	refusal := func(c change.Change, code string) store.Rejected {
+		return store.Rejected{Seq: c.Seq, HLC: c.HLC, Kind: c.Kind, ID: c.ID, Op: c.Op, Code: code, Reason: "why " + code, At: at}
+	}
+	e.apply(d.ID, cs[:1])
+	if _, err := e.s.Reject(e.ctx, d.ID, []store.Rejected{refusal(cs[1], wire.CodeInvalid)}); err != nil {
+		t.Fatal(err)
+	}
+	partial := []store.Rejected{refusal(cs[2], wire.CodeNoConsent), refusal(cs[4], wire.CodeNoConsent)}
+	if err := e.s.NoteRefused(e.ctx, d.ID, partial); err != nil {
+		t.Fatal(err)
+	}
+	// Noted again (a retry): kept once, as first noted.
+	again := partial[0]
+	again.Reason = "another reason"
+	if err := e.s.NoteRefused(e.ctx, d.ID, []store.Rejected{again}); err != nil {
+		t.Fatal(err)
+	}
+	e.apply(d.ID, cs[2:])
+	if err := e.s.NoteRefused(e.ctx, other.ID, []store.Rejected{refusal(cs[0], wire.CodeInvalid)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		after, upTo uint64
+		max         int
+		want        []store.Rejected
+	}{
+		{0, 6, 10, []store.Rejected{refusal(cs[1], wire.CodeInvalid), partial[0], partial[1]}},
+		{2, 6, 10, partial},
+		{0, 4, 10, []store.Rejected{refusal(cs[1], wire.CodeInvalid), partial[0]}},
+		{0, 6, 2, partial}, // the latest
+		{5, 6, 10, nil},
+	} {
+		got, err := e.s.Refusals(e.ctx, d.ID, tc.after, tc.upTo, tc.max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(got, tc.want, func(a, b store.Rejected) bool { return a == b }) {
+			t.Errorf("Refusals(%d, %d, %d) = %+v, want %+v", tc.after, tc.upTo, tc.max, got, tc.want)
+		}
+	}
+	if hwm := e.device(d.ID).HWM; hwm != 6 {
+		t.Fatalf("mark %d after the batch, want 6: noting a refusal must not move it", hwm)
 	}
 }
 
