@@ -74,9 +74,11 @@ type Client struct {
 	// handed over during a round, for the store after the round's data
 	// (bookkeeping.go).
 	unsaved sync.Map
-	// hello is set once a hub has refused an Open and then answered a
-	// Hello: a hub older than protocol 5 (open.go).
-	hello   atomic.Bool
+	// hello is when a hub last refused an Open and then answered a Hello
+	// (Unix ms; 0: never): a hub older than protocol 5 — or a cut just
+	// before the upgrade's answer, which looks the same from here, hence
+	// helloFor (open.go).
+	hello   atomic.Int64
 	kick    chan chan error // SyncNow → the running loop
 	running atomic.Bool     // Run is active: SyncNow goes through it
 	alive   liveness        // Run's connection, for the UI (liveness.go)
@@ -353,7 +355,7 @@ func (c *Client) connect(ctx context.Context, rep *Report) (*session, error) {
 		s.deflate, s.pushLevel = false, 0 // the hub may not read compressed frames
 		defer func() {
 			if s.welcome != nil {
-				c.hello.Store(true) // a hub older than protocol 5
+				c.hello.Store(c.Now().UnixMilli()) // a hub older than protocol 5, most likely
 			}
 		}()
 	}

@@ -38,11 +38,24 @@ const SlowHandshake = 100 * time.Millisecond
 var errNoOpen = errors.New("the hub did not answer the Open")
 
 // opens reports whether to open sessions to target with an Open: over
-// TLS, unless this hub answered a Hello after refusing one.
+// TLS, unless this hub answered a Hello after refusing one less than
+// helloFor ago.
 func (c *Client) opens(target string) bool {
 	u, err := url.Parse(target)
-	return err == nil && u.Scheme == "wss" && !c.hello.Load()
+	if err != nil || u.Scheme != "wss" {
+		return false
+	}
+	at := c.hello.Load()
+	return at == 0 || c.Now().Sub(time.UnixMilli(at)) >= helloFor
 }
+
+// helloFor is how long a client keeps to Hello with a hub that refused an
+// Open. An older hub (gorilla's upgrader) closes a connection whose
+// request has frames behind it without answering, as a cut at the edge
+// of coverage does: taken for good, one such cut left a long-running
+// agent on Hello — seven round trips a sync — until it restarted. An
+// older hub costs one refused Open an hour.
+const helloFor = time.Hour
 
 // tlsConfig pins the hub's certificate and keeps session tickets, so that
 // a returning agent resumes its TLS session without receiving the

@@ -3,6 +3,7 @@ package syncclient
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"numeribus/internal/wire"
 )
@@ -34,10 +35,17 @@ func TestAgentFallsBackToHelloWithAnOlderHub(t *testing.T) {
 	if rep.Pushed != 3 || acked(t, st) != 3 {
 		t.Fatalf("pushed %d, acked %d, want 3", rep.Pushed, acked(t, st))
 	}
-	if !c.hello.Load() {
+	if c.hello.Load() == 0 {
 		t.Fatal("the client does not remember that this hub wants a Hello")
 	}
 	if c.opens("wss://hub.example/sync") {
 		t.Fatal("still opening with an Open")
+	}
+	// A cut before the upgrade's answer looks the same: an hour later,
+	// the client tries an Open again.
+	later := time.Now().Add(helloFor)
+	c.Now = func() time.Time { return later }
+	if !c.opens("wss://hub.example/sync") {
+		t.Fatal("an hour later, still on Hello")
 	}
 }
