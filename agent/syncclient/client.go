@@ -383,12 +383,8 @@ func (s *session) hello(ctx context.Context, target string, fp []byte, key ed255
 	}()
 	ws.SetReadDeadline(time.Now().Add(c.HandshakeTimeout))
 	device := c.Store.Device()
-	_, acked, err := c.Store.Seqs(ctx)
-	if err != nil {
-		return err
-	}
 	n, err := send(ws, &wire.Hello{Proto: wire.ProtocolVersion, AgentVersion: c.Version, Device: device,
-		AgentTime: c.Now().UnixMilli(), Mode: mode, Acked: acked})
+		AgentTime: c.Now().UnixMilli(), Mode: mode})
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,8 @@ type session struct {
 	// retention is the tag of the retention policy the agent holds
 	// (wire.Open.Retention; nil with a Hello).
 	retention []byte
-	// acked is the agent's acknowledged mark (wire.Open.Acked, or a
-	// protocol-5 Hello's), known when knowsAcked.
+	// acked is the agent's acknowledged mark (wire.Open.Acked), known
+	// when knowsAcked: a Hello does not say it.
 	acked      uint64
 	knowsAcked bool
 }
@@ -73,8 +73,7 @@ func (c *conn) authenticate(ctx context.Context, h *wire.Hello) bool {
 	// A signature over another nonce (a replay) or another certificate
 	// (a relay through an interceptor) does not verify.
 	signed := wire.AuthMessage(nonce, c.s.opt.Fingerprint, h.Device, h.Mode)
-	ss := session{device: h.Device, mode: h.Mode, proto: h.Proto, agentVersion: h.AgentVersion, agentTime: h.AgentTime,
-		acked: h.Acked, knowsAcked: h.Proto >= wire.OpenProtocol}
+	ss := session{device: h.Device, mode: h.Mode, proto: h.Proto, agentVersion: h.AgentVersion, agentTime: h.AgentTime}
 	d, ok := c.verify(ctx, ss, signed, auth.Sig)
 	if !ok {
 		return false
@@ -210,11 +209,11 @@ func (c *conn) welcome(ctx context.Context, d store.Device, ss session, early bo
 			return false
 		}
 	}
-	if ss.knowsAcked && d.HWM > ss.acked {
-		// The agent lacks acks the hub sent (lost in a cut after the
+	if after := refusalsAfter(ss, d.HWM); d.HWM > after {
+		// The agent may lack acks the hub sent (lost in a cut after the
 		// commit): it takes the Welcome's mark for them, and must learn
 		// their refusals first.
-		rs, err := c.s.store.Refusals(ctx, d.ID, ss.acked, d.HWM, wire.MaxWelcomeRejected)
+		rs, err := c.s.store.Refusals(ctx, d.ID, after, d.HWM, wire.MaxWelcomeRejected)
 		if err != nil {
 			c.s.log.Error("reading the device's refused changes", "device", d.ID, "err", err)
 			c.fail(CloseInternal, wire.CodeInternal, "internal error")
@@ -235,6 +234,21 @@ func (c *conn) welcome(ctx context.Context, d store.Device, ss session, early bo
 		return false
 	}
 	return true
+}
+
+// refusalsAfter returns the seq after which a Welcome of session ss, to a
+// device whose mark is hwm, tells the refusals (wire.Welcome.Rejected):
+// the agent's own mark when its Open said it, the last
+// wire.WelcomeRejectedSpan changes when its Hello did not; hwm (none)
+// for agents older than wire.RefusalsProtocol, which refuse the key.
+func refusalsAfter(ss session, hwm uint64) uint64 {
+	switch {
+	case ss.proto < wire.RefusalsProtocol:
+		return hwm
+	case ss.knowsAcked:
+		return ss.acked
+	}
+	return hwm - min(hwm, wire.WelcomeRejectedSpan)
 }
 
 // retention returns the policy a Welcome carries (wire.Welcome.Retention),

@@ -296,15 +296,17 @@ func TestWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
 	ws.Close() // the agent never read that ack
 
 	for _, tc := range []struct {
+		proto uint32
 		acked uint64
 		want  []string
 	}{
-		{0, []string{"2 " + wire.CodeNoConsent, "3 " + wire.CodeClockAhead}},
-		{2, []string{"3 " + wire.CodeClockAhead}},
-		{4, nil},
+		{wire.ProtocolVersion, 0, []string{"2 " + wire.CodeNoConsent, "3 " + wire.CodeClockAhead}},
+		{wire.ProtocolVersion, 2, []string{"3 " + wire.CodeClockAhead}},
+		{wire.ProtocolVersion, 4, nil},
+		{wire.RefusalsProtocol - 1, 0, nil}, // today's agents refuse the key
 	} {
 		o := h.open(0)
-		o.Acked = tc.acked
+		o.Proto, o.Acked = tc.proto, tc.acked
 		if tc.acked > 0 {
 			o.AckedTag = wire.ChangeTag(cs[tc.acked-1].Seq, uint64(cs[tc.acked-1].HLC), cs[tc.acked-1].ID, uint8(cs[tc.acked-1].Op))
 		}
@@ -318,7 +320,7 @@ func TestWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
 			got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
 		}
 		if !slices.Equal(got, tc.want) {
-			t.Errorf("agent at %d: the welcome tells %q, want %q", tc.acked, got, tc.want)
+			t.Errorf("protocol %d agent at %d: the welcome tells %q, want %q", tc.proto, tc.acked, got, tc.want)
 		}
 		ws.Close()
 	}
@@ -352,11 +354,11 @@ func refusedPush(t *testing.T, cs []change.Change) *wire.Push {
 	return p
 }
 
-// A protocol-5 Hello tells the agent's mark as an Open does (an agent
-// that fell back to Hello after a cut looked like an older hub): the
-// Welcome tells the refusals after it. An older agent's Hello tells
-// none, and gets none.
-func TestHelloWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
+// A Hello does not say the agent's mark (an agent falls back to it after
+// a cut that looked like an older hub): its Welcome tells the refusals of
+// the last WelcomeRejectedSpan changes, the agent keeps those after its
+// own. An agent older than protocol 6 gets none: it refuses the key.
+func TestHelloWelcomeTellsTheLatestRefusals(t *testing.T) {
 	h := newTestHub(t, Options{})
 	ws := h.dial(t)
 	send(t, ws, refusedPush(t, refusedChanges(t)))
@@ -366,19 +368,33 @@ func TestHelloWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
 	ws.Close()
 	for _, tc := range []struct {
 		proto uint32
-		acked uint64
 		want  int
 	}{
-		{wire.ProtocolVersion, 0, 2},
-		{wire.ProtocolVersion, 2, 1},
-		{wire.ProtocolVersion, 4, 0},
-		{wire.OpenProtocol - 1, 0, 0},
+		{wire.ProtocolVersion, 2},
+		{wire.RefusalsProtocol - 1, 0},
+		{wire.OpenProtocol - 1, 0},
 	} {
-		ws := h.dialAs(t, &wire.Hello{Proto: tc.proto, Device: h.device, AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull, Acked: tc.acked})
+		ws := h.dialAs(t, &wire.Hello{Proto: tc.proto, Device: h.device, AgentTime: time.Now().UnixMilli(), Mode: wire.ModeFull})
 		w, ok := recv(t, ws).(*wire.Welcome)
 		if !ok || w.HWM != 4 || len(w.Rejected) != tc.want {
-			t.Errorf("protocol %d agent at %d: welcome %+v, want %d refusals", tc.proto, tc.acked, w, tc.want)
+			t.Errorf("protocol %d agent: welcome %+v, want %d refusals", tc.proto, w, tc.want)
 		}
 		ws.Close()
+	}
+}
+
+func TestRefusalsAfter(t *testing.T) {
+	for _, tc := range []struct {
+		ss        session
+		hwm, want uint64
+	}{
+		{session{proto: wire.ProtocolVersion, knowsAcked: true, acked: 7}, 30, 7},
+		{session{proto: wire.ProtocolVersion}, 30, 0},
+		{session{proto: wire.ProtocolVersion}, wire.WelcomeRejectedSpan + 30, 30},
+		{session{proto: wire.RefusalsProtocol - 1, knowsAcked: true, acked: 7}, 30, 30},
+	} {
+		if got := refusalsAfter(tc.ss, tc.hwm); got != tc.want {
+			t.Errorf("refusalsAfter(%+v, %d) = %d, want %d", tc.ss, tc.hwm, got, tc.want)
+		}
 	}
 }

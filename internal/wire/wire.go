@@ -55,7 +55,16 @@ import (
 // compressed frames ([Deflated], deflate.go), Pull.Deflate and
 // Welcome.Retention (the retention policy, so that a sync needs one
 // connection only).
-const ProtocolVersion = 5
+//
+// Version 6 adds Welcome.Rejected: the refusals of changes whose acks
+// the agent lost in a cut after the hub committed them, which it would
+// otherwise take for acceptances. A version 5 agent would refuse the key:
+// the hub sends it only in sessions of Proto ≥ [RefusalsProtocol].
+const ProtocolVersion = 6
+
+// RefusalsProtocol is the first protocol whose Welcome tells refusals
+// (Welcome.Rejected).
+const RefusalsProtocol = 6
 
 // MinProtocol is the oldest agent protocol a hub still serves.
 const MinProtocol = 1
@@ -163,9 +172,6 @@ type Hello struct {
 	Device       string `cbor:"3,keyasint,omitempty"` // device id (UUID text, canonical lower case)
 	AgentTime    int64  `cbor:"4,keyasint,omitempty"` // agent wall clock, Unix ms (skew measurement)
 	Mode         uint8  `cbor:"5,keyasint,omitempty"` // ModeFull or ModePush
-	// Acked is the agent's acknowledged mark (protocol 5, as an Open's):
-	// the Welcome tells the refusals after it (Welcome.Rejected).
-	Acked uint64 `cbor:"6,keyasint,omitempty"`
 }
 
 // Challenge asks the agent to prove its key: hub → agent.
@@ -205,11 +211,12 @@ type Welcome struct {
 	// the way of the sync's third round trip, on nearly every sync.
 	RetentionSame bool `cbor:"9,keyasint,omitempty"`
 	// Rejected are the refusals the hub recorded for the device's changes
-	// after the Open's (or a protocol-5 Hello's) Acked mark, up to HWM, in seq order, at most
-	// MaxWelcomeRejected (protocol 5): the Ack that told them may have
-	// been lost in a cut after the hub committed. The agent records them
-	// before it takes those changes out of its outbox; older agents
-	// ignore the field, as before.
+	// after the Open's Acked mark — in a Hello session, which does not
+	// say it, among the last WelcomeRejectedSpan changes — up to HWM, in
+	// seq order, the latest MaxWelcomeRejected (protocol 6): the Ack that
+	// told them may have been lost in a cut after the hub committed. The
+	// agent records those after its own mark before it takes the changes
+	// out of its outbox.
 	Rejected []Rejection `cbor:"10,keyasint,omitempty"`
 }
 
@@ -217,6 +224,11 @@ type Welcome struct {
 // of more refused changes than this (a copy restored from long ago) is
 // told the latest.
 const MaxWelcomeRejected = 1000
+
+// WelcomeRejectedSpan is how far below the hub's mark a Hello session's
+// Welcome looks for refusals: more than the changes an agent has in
+// flight (4 batches of at most 2,000 by default).
+const WelcomeRejectedSpan = MaxChanges
 
 // Push sends a batch of the device's own changes: agent → hub. Pushed
 // changes carry neither Device (the session's device is the origin) nor
