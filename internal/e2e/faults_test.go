@@ -88,20 +88,7 @@ func TestPushSurvivesRandomCuts(t *testing.T) {
 	a.cl.BatchBytes = 6 << 10 // small batches: progress between cuts
 	a.cl.Window = 3
 	a.cl.AnswerTimeout = 5 * time.Second
-	failures := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 5000 {
-			t.Fatalf("no complete sync after %d attempts", attempt)
-		}
-		_, err := a.cl.Sync(context.Background())
-		if err == nil {
-			break
-		}
-		if syncclient.Fatal(err) {
-			t.Fatalf("fatal error through the proxy: %v", err)
-		}
-		failures++
-	}
+	failures := syncThroughCuts(t, a, 5000)
 	t.Logf("%d cuts by the proxy, %d failed rounds before success", proxy.cuts.Load(), failures)
 	if proxy.cuts.Load() < 100 {
 		t.Fatalf("only %d cuts: the test did not cut enough", proxy.cuts.Load())
@@ -114,6 +101,25 @@ func TestPushSurvivesRandomCuts(t *testing.T) {
 		t.Fatalf("agent outbox: last %d acked %d", last, acked)
 	}
 	sameLines(t, "hub and agent", hubLines(t, h, "cd88"), a.lines(t))
+}
+
+// syncThroughCuts syncs a until a round goes through (a cutting proxy in
+// front of the hub), at most max attempts; it returns the rounds that
+// failed.
+func syncThroughCuts(t *testing.T, a *testAgent, max int) int {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		if attempt > max {
+			t.Fatalf("no complete sync after %d attempts", attempt)
+		}
+		_, err := a.cl.Sync(context.Background())
+		if err == nil {
+			return attempt
+		}
+		if syncclient.Fatal(err) {
+			t.Fatalf("fatal error through the proxy: %v", err)
+		}
+	}
 }
 
 // A locked agent pushes its pending changes, sealed to the hub at write

@@ -13,7 +13,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"numeribus/agent/store"
-	"numeribus/agent/syncclient"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
@@ -236,18 +235,7 @@ func TestRefusalsSurviveCuts(t *testing.T) {
 	a.cl.BatchBytes = 4 << 10 // small batches: a refusal in most acks
 	a.cl.Window = 3
 	a.cl.AnswerTimeout = 5 * time.Second
-	for attempt := 0; ; attempt++ {
-		if attempt > 2000 {
-			t.Fatalf("no complete sync after %d attempts", attempt)
-		}
-		_, err := a.cl.Sync(context.Background())
-		if err == nil {
-			break
-		}
-		if syncclient.Fatal(err) {
-			t.Fatalf("fatal error through the proxy: %v", err)
-		}
-	}
+	syncThroughCuts(t, a, 2000)
 	if proxy.cuts.Load() < 10 {
 		t.Fatalf("only %d cuts: the test did not cut enough", proxy.cuts.Load())
 	}
