@@ -96,6 +96,9 @@ type Consent struct {
 	ID    ident.ID
 	Team  string
 	State *merge.State // tombstones included: IsDeleted
+	// Stored is the state as the store holds it, when the store pins
+	// what a batch's consent rules read (ConsentPinner); nil otherwise.
+	Stored []byte
 }
 
 // Seen is what the hub learns at each authenticated connection.
@@ -234,6 +237,21 @@ type Preparer interface {
 	// otherwise (a retry, a record stored meanwhile); a nil p, or one
 	// prepared from another slice, is ignored.
 	ApplyPrepared(ctx context.Context, deviceID string, changes []change.Change, p Prepared, bytes int) (hwm uint64, applied int, err error)
+}
+
+// ConsentPinner is a Store whose batches of several devices are applied
+// at once (PostgreSQL): a batch's consent rules read the stored consents
+// just before its transaction, and a withdrawal committed by another
+// batch in between would let identifying fields in after it. ApplyPinned
+// is ApplyBatch that first checks, in the batch's transaction, that the
+// consents the rules read (their Stored states) are still so, and holds
+// them until it commits (a withdrawal then waits for it); a consent
+// changed or gone fails it with ErrConsentsMoved, nothing written. A
+// consent that appeared since only grants more: not checked. Optional,
+// checked with a type assertion; SQLite, with one writer, counts instead
+// (ConsentVersioner).
+type ConsentPinner interface {
+	ApplyPinned(ctx context.Context, pinned []Consent, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error)
 }
 
 // Prepared is a batch a Preparer prepared, opaque to the caller.

@@ -55,42 +55,68 @@ type consentNeed struct {
 // the rules gave in the reader (readConsentsAhead): used when they were
 // applied to this batch as it stands and no consent was written since.
 //
-// at, when not nil, is the store's consent counter as the stored consents
-// were read (store.ConsentVersioner): the batch must be applied at it
-// (ApplyAt), which checks in its transaction that no consent was written
-// since. nil when the rules read nothing, or the store keeps no counter.
+// The basis says what the rules read, for the batch to be applied only
+// beside it (consentBasis.apply).
 func consentRefusals(ctx context.Context, st store.Store, team string, proto uint32, hwm uint64, now time.Time,
-	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants, read *consentRead) (_ []store.Rejected, at *int64, _ error) {
+	cs []change.Change, facts []consentFact, rejected []store.Rejected, delivered []change.Change, pre *consentGrants, read *consentRead) (_ []store.Rejected, _ consentBasis, _ error) {
 	if proto < 3 {
 		// Its whole batch would be refused, and a person and their
 		// consent cut apart by a batch boundary would block it for good.
-		return rejected, nil, nil
+		return rejected, consentBasis{}, nil
 	}
 	if read.holds(ctx, st, hwm, cs, delivered) {
 		rejected = append(rejected, read.refused...)
 		slices.SortFunc(rejected, func(a, b store.Rejected) int { return cmpSeq(a.Seq, b.Seq) })
 		v := read.version
-		return rejected, &v, nil
+		return rejected, consentBasis{at: &v}, nil
 	}
 	q := planConsents(hwm, cs, facts, rejected, delivered, pre)
 	if len(q.needs) == 0 {
-		return rejected, nil, nil
+		return rejected, consentBasis{}, nil
 	}
 	var (
 		stored []store.Consent
+		basis  consentBasis
 		err    error
 	)
 	if cv, ok := st.(store.ConsentVersioner); ok {
 		var v int64
 		stored, v, err = cv.ConsentsAt(ctx, team, q.persons, q.ids)
-		at = &v
+		basis.at = &v
 	} else {
 		stored, err = st.Consents(ctx, team, q.persons, q.ids)
+		basis.pinned = stored
 	}
 	if err != nil {
-		return rejected, nil, fmt.Errorf("reading the consents of batch's persons: %w", err)
+		return rejected, consentBasis{}, fmt.Errorf("reading the consents of batch's persons: %w", err)
 	}
-	return decideConsents(team, now, cs, q, stored, rejected), at, nil
+	return decideConsents(team, now, cs, q, stored, rejected), basis, nil
+}
+
+// consentBasis is what a batch's consent rules read of the store, which
+// the batch must still find in its transaction: no consent written since
+// (at, the counter of a store.ConsentVersioner), or the consents read
+// unchanged (pinned, for a store.ConsentPinner). Empty, the rules read
+// nothing.
+type consentBasis struct {
+	at     *int64
+	pinned []store.Consent
+}
+
+// apply applies cs (prepared as p, when not nil) of device on st beside
+// b: at the counter, or with the consents pinned, when the store can;
+// store.ErrConsentsMoved when what the rules read has changed.
+func (b consentBasis) apply(ctx context.Context, st store.Store, device string, cs []change.Change, p store.Prepared, size int) (uint64, int, error) {
+	if cv, ok := st.(store.ConsentVersioner); ok && b.at != nil {
+		return cv.ApplyAt(ctx, b.at, device, cs, p, size)
+	}
+	if cp, ok := st.(store.ConsentPinner); ok && len(b.pinned) > 0 {
+		return cp.ApplyPinned(ctx, b.pinned, device, cs, size)
+	}
+	if pr, ok := st.(store.Preparer); ok && p != nil {
+		return pr.ApplyPrepared(ctx, device, cs, p, size)
+	}
+	return st.ApplyBatch(ctx, device, cs, size)
 }
 
 // decideConsents adds to rejected, in seq order, the needs of q that no

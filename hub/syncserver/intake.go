@@ -173,10 +173,10 @@ func ApplyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 	return applyPush(ctx, st, d, proto, hwm, pushed{cs: cs, rejected: rejected}, size, now, delivered)
 }
 
-// consentAttempts bounds the times a batch's consent rules are read
-// again because a consent was written between their read and the
-// batch's transaction (store.ErrConsentsMoved): once is the rare case,
-// three in a row a `hub` command writing consents without pause; the
+// consentAttempts bounds the times in a row a batch's consent rules are
+// read again, nothing applied, because a consent was written between
+// their read and the batch's transaction (store.ErrConsentsMoved): once
+// is the rare case, three in a row consents written without pause; the
 // batch then fails, and its agent sends it again later.
 const consentAttempts = 3
 
@@ -189,9 +189,19 @@ const consentAttempts = 3
 func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
 	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
 	var done Outcome // what attempts cut by a consent written committed
-	for attempt := 1; ; attempt++ {
+	for stalled := 0; ; {
 		out, err := applyOnce(ctx, st, d, proto, hwm, b, size, now, delivered)
-		if errors.Is(err, store.ErrConsentsMoved) && attempt < consentAttempts {
+		if errors.Is(err, store.ErrConsentsMoved) {
+			// Bounded by attempts that applied nothing: one that applied
+			// runs (a pinned consent the batch itself changed in an
+			// earlier run) goes on from there.
+			if out.HWM > hwm {
+				stalled = 0
+			} else {
+				stalled++
+			}
+		}
+		if errors.Is(err, store.ErrConsentsMoved) && stalled < consentAttempts {
 			for _, r := range out.Rejected {
 				if r.Seq > hwm && r.Seq <= out.HWM {
 					done.Rejected = append(done.Rejected, r)
@@ -220,7 +230,7 @@ func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 func applyOnce(ctx context.Context, st store.Store, d store.Device, proto uint32, hwm uint64,
 	b pushed, size int, now time.Time, delivered []change.Change) (Outcome, error) {
 	cs := b.cs
-	rejected, at, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants, b.consents)
+	rejected, basis, err := consentRefusals(ctx, st, d.Team, proto, hwm, now, cs, b.facts, b.rejected, delivered, b.grants, b.consents)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("checking consents: %w", err)
 	}
@@ -237,13 +247,7 @@ func applyOnce(ctx context.Context, st store.Store, d store.Device, proto uint32
 		return out, err
 	}
 	apply := func(cs []change.Change, p store.Prepared, size int) (uint64, int, error) {
-		if at != nil {
-			return st.(store.ConsentVersioner).ApplyAt(ctx, at, d.ID, cs, p, size)
-		}
-		if pr, ok := st.(store.Preparer); ok && p != nil {
-			return pr.ApplyPrepared(ctx, d.ID, cs, p, size)
-		}
-		return st.ApplyBatch(ctx, d.ID, cs, size)
+		return basis.apply(ctx, st, d.ID, cs, p, size)
 	}
 	if _, ok := st.(store.Preparer); ok && b.prep != nil && len(rejected) == 0 && len(partial) == 0 {
 		// No refusal: the batch goes whole, as prepared.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -49,8 +50,15 @@ type logRow struct {
 // deadlock or serialization failure reported by PostgreSQL retries the
 // batch.
 func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
+	return s.ApplyPinned(ctx, nil, deviceID, changes, bytes)
+}
+
+// ApplyPinned is ApplyBatch applied only if the consents pinned are, in
+// its transaction, still as they were read; it holds them (FOR SHARE)
+// until it commits (store.ConsentPinner).
+func (s *Store) ApplyPinned(ctx context.Context, pinned []store.Consent, deviceID string, changes []change.Change, bytes int) (hwm uint64, applied int, err error) {
 	for attempt := 0; ; attempt++ {
-		hwm, applied, err = s.applyBatch(ctx, deviceID, changes, bytes)
+		hwm, applied, err = s.applyBatch(ctx, pinned, deviceID, changes, bytes)
 		if !retryable(err) || attempt == 4 {
 			return hwm, applied, err
 		}
@@ -58,15 +66,18 @@ func (s *Store) ApplyBatch(ctx context.Context, deviceID string, changes []chang
 	}
 }
 
-func (s *Store) applyBatch(ctx context.Context, deviceID string, changes []change.Change, nbytes int) (hwm uint64, applied int, err error) {
+func (s *Store) applyBatch(ctx context.Context, pinned []store.Consent, deviceID string, changes []change.Change, nbytes int) (hwm uint64, applied int, err error) {
 	tx, err := s.beginBatch(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("applying batch: %w", err)
 	}
 	defer tx.end(ctx)
-	d, err := tx.lockDevice(ctx, deviceID) // round trip 1, with BEGIN
+	d, err := tx.lockDevice(ctx, deviceID, pinned) // round trip 1, with BEGIN
 	if err != nil {
-		return 0, 0, err
+		return d.hwm, 0, err
+	}
+	if s.afterPins != nil && len(pinned) > 0 {
+		s.afterPins(deviceID)
 	}
 	todo, hwm, err := store.NewChanges(d.id, d.hwm, changes)
 	if err != nil {
@@ -126,7 +137,11 @@ func (t *batchTx) end(ctx context.Context) {
 // lockDevice begins the transaction and locks and reads the device
 // deviceID, in one round trip: ErrNoDevice when unknown, an error
 // wrapping it when revoked (it may no longer write).
-func (t *batchTx) lockDevice(ctx context.Context, deviceID string) (batchDevice, error) {
+//
+// The consents pinned, if any, are read and locked (FOR SHARE, in id
+// order) in the same round trip: ErrConsentsMoved when one is no longer
+// as pinned (store.ConsentPinner).
+func (t *batchTx) lockDevice(ctx context.Context, deviceID string, pinned []store.Consent) (batchDevice, error) {
 	d := batchDevice{id: deviceID}
 	var (
 		hwm     int64
@@ -144,11 +159,42 @@ func (t *batchTx) lockDevice(ctx context.Context, deviceID string) (batchDevice,
 		}
 		return rows.Err()
 	})
+	moved := false
+	if len(pinned) > 0 {
+		want := make(map[ident.ID][sha256.Size]byte, len(pinned))
+		ids := make([][]byte, 0, len(pinned))
+		for _, c := range pinned {
+			want[c.ID] = sha256.Sum256(c.Stored)
+			ids = append(ids, c.ID[:])
+		}
+		b.Queue(`SELECT id, sha256(state) FROM records WHERE id = ANY($1) ORDER BY id FOR SHARE`, ids).Query(func(rows pgx.Rows) error {
+			seen := 0
+			for rows.Next() {
+				var idb, sum []byte
+				if err := rows.Scan(&idb, &sum); err != nil {
+					return err
+				}
+				var id ident.ID
+				if len(idb) != len(id) {
+					return fmt.Errorf("consent id of %d bytes", len(idb))
+				}
+				w, ok := want[ident.ID(idb)]
+				moved = moved || !ok || !bytes.Equal(sum, w[:])
+				seen++
+			}
+			moved = moved || seen != len(want)
+			return rows.Err()
+		})
+	}
 	t.open = true
 	if err := t.c.SendBatch(ctx, &b).Close(); err != nil {
 		return d, fmt.Errorf("applying batch: reading device %s: %w", deviceID, err)
 	}
-	return checkDevice(d, found, hwm, revoked)
+	d, err := checkDevice(d, found, hwm, revoked)
+	if err == nil && moved {
+		err = store.ErrConsentsMoved
+	}
+	return d, err
 }
 
 // commitWith sends b and COMMIT in one round trip. With before (tests:

@@ -47,6 +47,7 @@ func scanConsent(r pgx.CollectableRow) (store.Consent, error) {
 		return c, fmt.Errorf("consent id of %d bytes", len(idb))
 	}
 	copy(c.ID[:], idb)
+	c.Stored = state // for ApplyPinned (pgx gives each row its own bytes)
 	var err error
 	if c.State, err = merge.Unmarshal(state); err != nil {
 		return c, fmt.Errorf("consent %s: %w", c.ID, err)

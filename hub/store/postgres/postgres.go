@@ -63,6 +63,9 @@ type Store struct {
 	// beforeCommit, set by tests only, runs before a batch commits: a
 	// slow transaction at will.
 	beforeCommit func(deviceID string)
+	// afterPins, set by tests only, runs when a batch has checked and
+	// locked the consents it pinned (ApplyPinned), before its writes.
+	afterPins func(deviceID string)
 	// facts follows the change log into the fact tables (facts_follow.go).
 	facts *facts
 	// deviceIDs maps device numbers to ids for the pull pages (read.go):
