@@ -84,15 +84,7 @@ func TestConsentWithdrawnJustBeforeTheTurnRefusesOnPostgres(t *testing.T) {
 	if want := []string{"3 " + wire.CodeNoConsent}; !slices.Equal(got, want) || out.HWM != 3 {
 		t.Errorf("refused %q, mark %d; want %q, 3", got, out.HWM, want)
 	}
-	k, _, state, err := st.Record(ctx, person)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := change.Decode(k, person, state.Live())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if nom := r.(*domain.Beneficiary).Nom; nom != "" {
+	if nom := nameOf(t, st, person); nom != "" {
 		t.Errorf("the withdrawn person's name was taken: %q", nom)
 	}
 }

@@ -10,10 +10,12 @@ import (
 
 	"numeribus/hub/store"
 	"numeribus/hub/store/sqlite"
+	"numeribus/hub/store/storetest"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
+	"numeribus/internal/merge"
 	"numeribus/internal/wire"
 )
 
@@ -330,13 +332,25 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 }
 
 // upsertOf is the upsert of r, numbered seq and stamped at.
-func upsertOf(t *testing.T, seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
+var upsertOf = storetest.UpsertOf
+
+// recordReader is what nameOf needs of a store (both have it).
+type recordReader interface {
+	Record(ctx context.Context, id ident.ID) (domain.Kind, string, *merge.State, error)
+}
+
+// nameOf returns the name the store holds of person.
+func nameOf(t *testing.T, st recordReader, person ident.ID) string {
 	t.Helper()
-	f, err := change.Encode(r)
+	k, _, state, err := st.Record(context.Background(), person)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
+	r, err := change.Decode(k, person, state.Live())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.(*domain.Beneficiary).Nom
 }
 
 // A batch carrying a copy of a consent the hub holds, withdrawn since,
@@ -530,15 +544,7 @@ func TestConsentWithdrawnJustBeforeTheTurnRefuses(t *testing.T) {
 			if out.HWM != last {
 				t.Errorf("mark %d after the batch, want %d", out.HWM, last)
 			}
-			k, _, state, err := h.st.Record(ctx, person)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := change.Decode(k, person, state.Live())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if nom := r.(*domain.Beneficiary).Nom; nom != "" {
+			if nom := nameOf(t, h.st, person); nom != "" {
 				t.Errorf("the withdrawn person's name was taken: %q", nom)
 			}
 		})

@@ -8,21 +8,14 @@ import (
 	"time"
 
 	"numeribus/hub/store"
+	"numeribus/hub/store/storetest"
 	"numeribus/internal/change"
 	"numeribus/internal/domain"
 	"numeribus/internal/hlc"
 	"numeribus/internal/ident"
 )
 
-// upsertOf is the upsert of r, numbered seq and stamped at.
-func upsertOf(t *testing.T, seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
-	t.Helper()
-	f, err := change.Encode(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
-}
+var upsertOf = storetest.UpsertOf
 
 // A batch applied with the consents its rules read pinned (ApplyPinned)
 // is refused, nothing written, when one was withdrawn since; read again,

@@ -229,6 +229,17 @@ const (
 	fStatut = 12
 )
 
+// UpsertOf is the upsert setting r whole, numbered seq and stamped at:
+// for the tests of the stores and of their callers.
+func UpsertOf(t *testing.T, seq uint64, at hlc.Timestamp, r domain.Record) change.Change {
+	t.Helper()
+	f, err := change.Encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return change.Change{Kind: r.Kind(), ID: r.RecordID(), Op: change.OpUpsert, Fields: f, HLC: at, Seq: seq}
+}
+
 func upsert(t *testing.T, k domain.Kind, id ident.ID, seq uint64, ts hlc.Timestamp, m map[uint64]any) change.Change {
 	return change.Change{Kind: k, ID: id, Op: change.OpUpsert, Fields: fields(t, m), HLC: ts, Seq: seq}
 }
