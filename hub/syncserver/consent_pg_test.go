@@ -2,7 +2,6 @@ package syncserver
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -77,10 +76,7 @@ func TestConsentWithdrawnJustBeforeTheTurnRefusesOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, r := range out.Rejected {
-		got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
-	}
+	got := codes(out.Rejected)
 	if want := []string{"3 " + wire.CodeNoConsent}; !slices.Equal(got, want) || out.HWM != 3 {
 		t.Errorf("refused %q, mark %d; want %q, 3", got, out.HWM, want)
 	}

@@ -87,25 +87,7 @@ func TestConsentRulesReadTheCheckedRecords(t *testing.T) {
 			first.Changes = append(first.Changes, wc(uint64(i+1), r))
 		}
 		for i, p := range []*wire.Push{first, push} {
-			// Each push decoded from its frame, as the hub reads it.
-			m, err := wire.Decode(encoded(t, p))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out Outcome
-			if live {
-				b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
-				if bad != nil {
-					t.Fatal(bad)
-				}
-				out, err = applyPush(ctx, h.st, d, wire.ProtocolVersion, uint64(i*len(before)), b, 0, now, nil)
-			} else {
-				cs, rejected, bad := ConvertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
-				if bad != nil {
-					t.Fatal(bad)
-				}
-				out, err = ApplyPush(ctx, h.st, d, wire.ProtocolVersion, uint64(i*len(before)), cs, rejected, 0, now, nil)
-			}
+			out, _, err := pushAs(t, h.st, d, p, uint64(i*len(before)), now, live, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,16 +108,13 @@ func TestConsentRulesReadTheCheckedRecords(t *testing.T) {
 	if !slices.Equal(refused(live), refused(bundle)) {
 		t.Fatalf("the live path refused\n%q\nthe bundle's\n%q", refused(live), refused(bundle))
 	}
-	var want, got []string
+	var want []string
 	for i, b := range batch {
 		if b.want != "" {
 			want = append(want, fmt.Sprintf("%d %s", len(before)+1+i, b.want))
 		}
 	}
-	for _, r := range live.Rejected {
-		got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
-	}
-	if !slices.Equal(got, want) {
+	if got := codes(live.Rejected); !slices.Equal(got, want) {
 		t.Fatalf("refused %q, want %q", got, want)
 	}
 	if n := len(batch) - 3; live.Applied != n { // the person without consent applied in part
@@ -158,21 +137,14 @@ func TestConsentGrantsOnlyForNewConsents(t *testing.T) {
 	chg := func(seq uint64, at hlc.Timestamp, r domain.Record) change.Change { return upsertOf(t, seq, at, r) }
 	gone := *withdrawn
 	gone.RetireLe, gone.Retraits = "2026-03-03", []string{domain.FinaliteSuivi}
-	push := &wire.Push{Batch: 1}
-	for _, c := range []change.Change{
+	push := pushOf(t, []change.Change{
 		chg(3, old+3, withdrawn), // the hub holds it, withdrawn since
 		chg(4, old+4, &domain.Beneficiary{ID: x, Nom: "Martin"}),
 		chg(5, old+5, foreign), // another team's consent
 		chg(6, old+6, &domain.Beneficiary{ID: y, Nom: "Durand"}),
 		chg(7, old+7, fresh),
 		chg(8, old+8, &domain.Beneficiary{ID: z, Nom: "Petit"}),
-	} {
-		w, err := wire.FromChange(&c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		push.Changes = append(push.Changes, w)
-	}
+	})
 	run := func(t *testing.T, live bool) []string {
 		h := newTestHub(t, Options{})
 		d, err := h.st.Device(ctx, h.device)
@@ -188,35 +160,14 @@ func TestConsentGrantsOnlyForNewConsents(t *testing.T) {
 		if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, old+1, foreign)}, 0); err != nil {
 			t.Fatal(err)
 		}
-		m, err := wire.Decode(encoded(t, push))
+		out, b, err := pushAs(t, h.st, d, push, 2, now, live, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out Outcome
-		if live {
-			b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
-			if bad != nil {
-				t.Fatal(bad)
-			}
-			if b.grants == nil {
-				t.Fatal("the live path read no grants")
-			}
-			out, err = applyPush(ctx, h.st, d, wire.ProtocolVersion, 2, b, 0, now, nil)
-		} else {
-			cs, rejected, bad := ConvertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
-			if bad != nil {
-				t.Fatal(bad)
-			}
-			out, err = ApplyPush(ctx, h.st, d, wire.ProtocolVersion, 2, cs, rejected, 0, now, nil)
+		if live && b.grants == nil {
+			t.Fatal("the live path read no grants")
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range out.Rejected {
-			got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
-		}
-		return got
+		return codes(out.Rejected)
 	}
 	want := []string{"4 " + wire.CodeNoConsent, "6 " + wire.CodeNoConsent}
 	for _, live := range []bool{true, false} {
@@ -285,11 +236,7 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := chg(2, old+2, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"})
-			w, err := wire.FromChange(&ch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := wire.Decode(encoded(t, &wire.Push{Batch: 2, Changes: []wire.Change{w}}))
+			m, err := wire.Decode(encoded(t, pushOf(t, []change.Change{ch})))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,10 +260,7 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, r := range out.Rejected {
-				got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
-			}
+			got := codes(out.Rejected)
 			want, lookups := []string(nil), tc.lookupsInTheTurn
 			if tc.refused {
 				want = []string{"2 " + wire.CodeNoConsent}
@@ -333,6 +277,45 @@ func TestConsentReadAheadHoldsOnlyWhileNoConsentIsWritten(t *testing.T) {
 
 // upsertOf is the upsert of r, numbered seq and stamped at.
 var upsertOf = storetest.UpsertOf
+
+// pushAs applies push p of device d, at its mark hwm, as the hub reads it
+// from its frame: the live way (convertPush, the consent rules read in the
+// reader when ahead, applyPush; the conversion is returned) or a bundle's
+// (ConvertPush, ApplyPush).
+func pushAs(t *testing.T, st store.Store, d store.Device, p *wire.Push, hwm uint64, now time.Time, live, ahead bool) (Outcome, pushed, error) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := wire.Decode(encoded(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !live {
+		cs, rejected, bad := ConvertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+		if bad != nil {
+			t.Fatal(bad)
+		}
+		out, err := ApplyPush(ctx, st, d, wire.ProtocolVersion, hwm, cs, rejected, 0, now, nil)
+		return out, pushed{}, err
+	}
+	b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	if ahead {
+		b.consents = readConsentsAhead(ctx, st, d.Team, wire.ProtocolVersion, now, &b)
+	}
+	out, err := applyPush(ctx, st, d, wire.ProtocolVersion, hwm, b, 0, now, nil)
+	return out, b, err
+}
+
+// codes says each refusal of rs as "seq code".
+func codes(rs []store.Rejected) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, fmt.Sprintf("%d %s", r.Seq, r.Code))
+	}
+	return out
+}
 
 // recordReader is what nameOf needs of a store (both have it).
 type recordReader interface {
@@ -498,41 +481,20 @@ func TestConsentWithdrawnJustBeforeTheTurnRefuses(t *testing.T) {
 					chg(4, old+3, &domain.Activity{ID: ident.New(), Type: "individuel", Date: "2026-03-02", Duree: 30}))
 			}
 			cs = append(cs, chg(uint64(len(cs)+2), old+4, &domain.Beneficiary{ID: person, Nom: "Martin", Genre: "feminin"}))
-			var ws []wire.Change
-			for i := range cs {
-				w, err := wire.FromChange(&cs[i])
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws = append(ws, w)
-			}
-			m, err := wire.Decode(encoded(t, &wire.Push{Batch: 2, Changes: ws}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, bad := convertPush(nil, d.ID, wire.ProtocolVersion, m.(*wire.Push), now)
-			if bad != nil {
-				t.Fatal(bad)
-			}
 			st := &writesBetween{Store: h.st, between: func() {
 				other := enrollIn(t, h.st, "bus-2", d.Team)
 				if _, _, err := h.st.ApplyBatch(ctx, other.ID, []change.Change{chg(1, hlc.FromTime(now.Add(-time.Minute)), &withdrawn)}, 0); err != nil {
 					t.Fatal(err)
 				}
 			}}
-			if tc.readAhead {
-				if b.consents = readConsentsAhead(ctx, st, d.Team, wire.ProtocolVersion, now, &b); b.consents == nil {
-					t.Fatal("the reader made no consent look-up ahead")
-				}
-			}
-			out, err := applyPush(ctx, st, d, wire.ProtocolVersion, 1, b, 0, now, nil)
+			out, b, err := pushAs(t, st, d, pushOf(t, cs), 1, now, true, tc.readAhead)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got, want []string
-			for _, r := range out.Rejected {
-				got = append(got, fmt.Sprintf("%d %s", r.Seq, r.Code))
+			if tc.readAhead && b.consents == nil {
+				t.Fatal("the reader made no consent look-up ahead")
 			}
+			got, want := codes(out.Rejected), []string(nil)
 			if tc.noConsent {
 				want = append(want, "2 "+wire.CodeNoConsent, "3 "+wire.CodeClockAhead)
 			}

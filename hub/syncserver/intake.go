@@ -191,15 +191,13 @@ func applyPush(ctx context.Context, st store.Store, d store.Device, proto uint32
 	var done Outcome // what attempts cut by a consent written committed
 	for stalled := 0; ; {
 		out, err := applyOnce(ctx, st, d, proto, hwm, b, size, now, delivered)
-		if errors.Is(err, store.ErrConsentsMoved) {
-			// Bounded by attempts that applied nothing: one that applied
-			// runs (a pinned consent the batch itself changed in an
-			// earlier run) goes on from there.
-			if out.HWM > hwm {
-				stalled = 0
-			} else {
-				stalled++
-			}
+		// Bounded by attempts that applied nothing: one that applied runs
+		// (a pinned consent the batch itself changed in an earlier run)
+		// goes on from there.
+		if out.HWM > hwm {
+			stalled = 0
+		} else {
+			stalled++
 		}
 		if errors.Is(err, store.ErrConsentsMoved) && stalled < consentAttempts {
 			for _, r := range out.Rejected {

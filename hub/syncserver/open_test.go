@@ -285,7 +285,7 @@ func TestWelcomeCarriesTheRetentionPolicy(t *testing.T) {
 func TestWelcomeTellsTheRefusalsAfterTheAgentsMark(t *testing.T) {
 	h := newTestHubTLS(t, Options{})
 	cs := refusedChanges(t)
-	p := refusedPush(t, cs)
+	p := pushOf(t, cs)
 	ws := h.openDial(t, h.open(1), []wire.Message{p}, nil)
 	if w, ok := recv(t, ws).(*wire.Welcome); !ok || !w.Early || len(w.Rejected) != 0 {
 		t.Fatalf("first welcome %+v", w)
@@ -342,7 +342,8 @@ func refusedChanges(t *testing.T) []change.Change {
 	}
 }
 
-func refusedPush(t *testing.T, cs []change.Change) *wire.Push {
+// pushOf is batch 1 carrying cs.
+func pushOf(t *testing.T, cs []change.Change) *wire.Push {
 	p := &wire.Push{Batch: 1}
 	for i := range cs {
 		w, err := wire.FromChange(&cs[i])
@@ -361,7 +362,7 @@ func refusedPush(t *testing.T, cs []change.Change) *wire.Push {
 func TestHelloWelcomeTellsTheLatestRefusals(t *testing.T) {
 	h := newTestHub(t, Options{})
 	ws := h.dial(t)
-	send(t, ws, refusedPush(t, refusedChanges(t)))
+	send(t, ws, pushOf(t, refusedChanges(t)))
 	if a, ok := recv(t, ws).(*wire.Ack); !ok || a.HWM != 4 || len(a.Rejected) != 2 {
 		t.Fatalf("ack %+v, want 4 with two refusals", a)
 	}
