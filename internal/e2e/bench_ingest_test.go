@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,6 +21,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	hubcli "numeribus/hub/cli"
+	hubsqlite "numeribus/hub/store/sqlite"
+	"numeribus/internal/change"
 	"numeribus/internal/enrollcode"
 	"numeribus/internal/tlspin"
 	"numeribus/internal/wire"
@@ -151,31 +154,7 @@ func benchHubAlone(b *testing.B, hr *hubRows, batches []int, device, team string
 	}
 	s.ws.Close()
 
-	// The frames, encoded and deflated before the clock starts.
-	frames := make([][]byte, 0, len(batches))
-	i := 0
-	for no, k := range batches {
-		p := &wire.Push{Batch: uint64(no + 1)}
-		for j := range hr.changes[i : i+k] {
-			wc, err := wire.FromChange(&hr.changes[i+j])
-			if err != nil {
-				b.Fatal(err)
-			}
-			p.Changes = append(p.Changes, wc)
-		}
-		f, err := wire.Encode(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		// Deflated as the agent deflates its pushes on a fast link
-		// (agent/syncclient: flate.BestSpeed), so that the hub inflates
-		// what it inflates in the field.
-		if f, err = wire.DeflateAt(f, flate.BestSpeed); err != nil {
-			b.Fatal(err)
-		}
-		frames = append(frames, f)
-		i += k
-	}
+	frames := pushFrames(b, hr, batches) // before the clock starts
 
 	s = dialBench(b, ctx, hp.addr)
 	defer s.ws.Close()
@@ -251,6 +230,69 @@ func benchHubAlone(b *testing.B, hr *hubRows, batches []int, device, team string
 		b.Fatalf("hub fed alone holds %d changes (%d distinct), hwm %d; want exactly %d", c, d, hwm, n)
 	}
 	return res
+}
+
+// pushFrames returns the Push frames of hr's changes cut as batches says,
+// encoded and deflated as the agent deflates its pushes on a fast link
+// (agent/syncclient: flate.BestSpeed), so that the hub inflates what it
+// inflates in the field.
+func pushFrames(b *testing.B, hr *hubRows, batches []int) [][]byte {
+	frames := make([][]byte, 0, len(batches))
+	i := 0
+	for no, k := range batches {
+		p := &wire.Push{Batch: uint64(no + 1)}
+		for j := range hr.changes[i : i+k] {
+			wc, err := wire.FromChange(&hr.changes[i+j])
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Changes = append(p.Changes, wc)
+		}
+		f, err := wire.Encode(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if f, err = wire.DeflateAt(f, flate.BestSpeed); err != nil {
+			b.Fatal(err)
+		}
+		frames = append(frames, f)
+		i += k
+	}
+	return frames
+}
+
+// readLike does with frame what a hub connection's reader does with a
+// Push beside the writer (hub/syncserver: nextFrame, convertPush,
+// Preparer): inflate and decode it, decode and check every change's
+// record, prepare the batch. The consent look-up and TLS are left out:
+// it is a floor of the reader's work, to see what that work alone, on
+// the other core, costs the writer (benchApplyBatch).
+func readLike(st *hubsqlite.Store, device, team string, frame []byte) error {
+	m, err := wire.Decode(frame)
+	if err != nil {
+		return err
+	}
+	p, ok := m.(*wire.Push)
+	if !ok {
+		return fmt.Errorf("frame holds a %v", m.Type())
+	}
+	cs := make([]change.Change, 0, len(p.Changes))
+	for i := range p.Changes {
+		c, err := p.Changes[i].ToChange()
+		if err != nil {
+			return err
+		}
+		c.Device = device
+		c.SetEncoded(p.Changes[i].Fields)
+		if _, err := c.Check(); err != nil {
+			return err
+		}
+		cs = append(cs, c)
+	}
+	if st.PrepareBatch(device, team, cs) == nil {
+		return errors.New("batch not prepared")
+	}
+	return nil
 }
 
 // benchConn is the light sender's websocket, with the fingerprint of the
