@@ -1,6 +1,6 @@
 // Command agent runs on each mediator laptop: it records activity
 // sessions and consented needs assessments in an encrypted local store,
-// offline, and (soon) syncs them to the hub. See `agent --help`.
+// offline, and syncs them to the hub when it can reach it. See `agent --help`.
 package main
 
 import (
