@@ -165,8 +165,10 @@ func TestBrowserMap(t *testing.T) {
 	b.Shot("07-carte")
 
 	// A wrong file: refused, in French, nothing stored.
-	b.Do("wrong file", chromedp.SetUploadFiles(css("#f-fichier"), []string{dir + "/pas-une-liste.csv"}),
-		chromedp.Click(css("#import-submit")), chromedp.WaitVisible(css("#import-error")))
+	// NextPage: the answer is a new page, and an element found while it
+	// loads may be gone from the document it ends with.
+	b.Do("wrong file", chromedp.SetUploadFiles(css("#f-fichier"), []string{dir + "/pas-une-liste.csv"}))
+	b.NextPage("wrong file", chromedp.Click(css("#import-submit")), "#import-error")
 	if s := b.Text("#import-error"); !strings.Contains(s, "Import refusé, rien n'a changé") || !strings.Contains(s, "il faut les colonnes « nom » et « code_insee »") {
 		t.Fatalf("refusal: %q", s)
 	}
@@ -174,8 +176,8 @@ func TestBrowserMap(t *testing.T) {
 		t.Fatal("a refused file was stored")
 	}
 	// The national list (the standard's CSV): imported, white zones shown.
-	b.Do("good file", chromedp.SetUploadFiles(css("#f-fichier"), []string{dir + "/lieux-mediation-numerique.csv"}),
-		chromedp.Click(css("#import-submit")), chromedp.WaitVisible(css("#flash")))
+	b.Do("good file", chromedp.SetUploadFiles(css("#f-fichier"), []string{dir + "/lieux-mediation-numerique.csv"}))
+	b.NextPage("good file", chromedp.Click(css("#import-submit")), "#flash")
 	if s := b.Text("#flash"); !strings.Contains(s, "3 lieux importés") {
 		t.Fatalf("flash %q", s)
 	}
@@ -191,7 +193,7 @@ func TestBrowserMap(t *testing.T) {
 	b.Shot("08-carte-zones-blanches")
 	// Its link opens the planning form with the commune filled in.
 	code := first[strings.LastIndex(first, "(")+1 : len(first)-1]
-	b.Do("plan there", chromedp.Click(css("#white-table tbody tr:first-child a")), chromedp.WaitVisible(css("#plan-form")))
+	b.NextPage("plan there", chromedp.Click(css("#white-table tbody tr:first-child a")), "#plan-form")
 	v, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#p-commune").value`))
 	// The form shows the commune as its search does: "Nom (code)".
 	if !strings.HasSuffix(v, " ("+code+")") || !strings.HasPrefix(b.Location(), "/tournees?commune="+code) {
